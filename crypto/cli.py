@@ -1,0 +1,150 @@
+"""`python -m crypto`: keygen, seal and open from the command line, in the manner of age.
+
+Every failure prints one line to stderr, exits non-zero and leaves no output file behind: output
+goes to a temporary file beside the target (mode 0600) that is renamed into place only on success.
+Passphrases come from SEALDROP_PASSPHRASE or a prompt on the terminal, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .envelope import seal, unseal
+from .errors import SealdropCryptoError
+from .keys import Identity, KeyFormatError, PublicKey
+
+PROG = "python -m crypto"
+PASSPHRASE_ENV = "SEALDROP_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+
+
+class CliError(Exception):
+    """A failure to report in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise CliError(f"{message} (see `{PROG} --help`)")
+
+
+def read_passphrase(prompt: str, *, confirm: bool = False) -> str:
+    """The passphrase from SEALDROP_PASSPHRASE, else asked on the terminal (twice with `confirm`)."""
+    if PASSPHRASE_ENV in os.environ:
+        return os.environ[PASSPHRASE_ENV]
+    try:
+        first = getpass.getpass(prompt)
+        if confirm and getpass.getpass("Repeat it: ") != first:
+            raise CliError("the two passphrases differ")
+    except (EOFError, OSError):
+        raise CliError(f"no passphrase: set {PASSPHRASE_ENV} or run in a terminal") from None
+    return first
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | None, *, binary_to_tty_ok: bool) -> Iterator[BinaryIO]:
+    """Yield a writable file; on success it becomes `path` (or was stdout), on failure it is gone."""
+    if path is None:
+        if not binary_to_tty_ok and sys.stdout.isatty():
+            raise CliError("refusing to write an envelope to the terminal; use -o FILE")
+        with os.fdopen(sys.stdout.fileno(), "wb", buffering=0, closefd=False) as out:
+            yield out
+        return
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        raise CliError(f"{path} exists and is not a regular file")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            yield out
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def input_file(path: str | None) -> Iterator[BinaryIO]:
+    if path is None or path == "-":
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb", buffering=0) as f:
+        yield f
+
+
+def _recipient(spec: str) -> PublicKey:
+    if spec.startswith("sealdrop-public-key-"):
+        return PublicKey.parse(spec)
+    return PublicKey.load(Path(spec))
+
+
+def cmd_keygen(args: argparse.Namespace) -> None:
+    target, pub = Path(args.output), Path(args.output + ".pub")
+    for p in (target, pub):
+        if p.exists():
+            raise CliError(f"{p} already exists; not overwriting a key")
+    passphrase = read_passphrase("Passphrase for the new identity: ", confirm=True)
+    if not passphrase:
+        raise CliError("the passphrase must not be empty")
+    identity = Identity.generate()
+    identity.save(target, passphrase)
+    pub.write_text(identity.public_key.to_file_text(), encoding="ascii")
+    print(f"fingerprint: {identity.fingerprint}")
+    print(f"public key:  {pub}")
+
+
+def cmd_seal(args: argparse.Namespace) -> None:
+    recipients = [_recipient(r).recipient for r in args.recipient]
+    with input_file(args.input) as src, atomic_output(args.output, binary_to_tty_ok=False) as dst:
+        seal(src, dst, recipients)
+
+
+def cmd_open(args: argparse.Namespace) -> None:
+    identity = Identity.load(Path(args.identity), read_passphrase(f"Passphrase for {args.identity}: "))
+    with input_file(args.input) as src, atomic_output(args.output, binary_to_tty_ok=True) as dst:
+        unseal(src, dst, [identity.decryption_key])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Seal and open sealdrop envelopes (docs/envelope.md).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("keygen", help="make an officer identity: writes ID (secret) and ID.pub")
+    p.add_argument("-o", "--output", required=True, metavar="ID")
+    p.set_defaults(run=cmd_keygen)
+    p = sub.add_parser("seal", help="seal IN (or stdin) to one or more public keys")
+    p.add_argument("-r", "--recipient", action="append", required=True, metavar="PUB",
+                   help="a public key file, or the key itself; repeat for several")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="OUT")
+    p.add_argument("input", nargs="?", metavar="IN")
+    p.set_defaults(run=cmd_seal)
+    p = sub.add_parser("open", help="open IN (or stdin) with an identity")
+    p.add_argument("-i", "--identity", required=True, metavar="ID")
+    p.add_argument("-o", "--output", metavar="OUT")
+    p.add_argument("input", nargs="?", metavar="IN")
+    p.set_defaults(run=cmd_open)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        args.run(args)
+    except (CliError, SealdropCryptoError, KeyFormatError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
