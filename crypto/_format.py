@@ -76,15 +76,27 @@ def build_header(file_key: bytes, recipients: list[bytes]) -> Header:
     return Header(unsigned.salt, stanzas, header_mac(file_key, unsigned.authenticated_bytes()))
 
 
+def _read_up_to(src: BinaryIO, n: int) -> bytes:
+    """Read n bytes, or fewer only at end of input (raw streams may return short reads)."""
+    parts, got = [], 0
+    while got < n:
+        part = src.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
 def _read_exact(src: BinaryIO, n: int, what: str) -> bytes:
-    data = src.read(n)
-    if data is None or len(data) != n:
+    data = _read_up_to(src, n)
+    if len(data) != n:
         raise HeaderError(f"the envelope ends inside its header ({what})")
     return data
 
 
 def read_header(src: BinaryIO) -> Header:
-    fixed = src.read(_FIXED.size)
+    fixed = _read_up_to(src, _FIXED.size)
     if len(fixed) < len(MAGIC) or fixed[: len(MAGIC)] != MAGIC:
         raise HeaderError("this is not a sealdrop envelope (wrong magic bytes)")
     if len(fixed) > len(MAGIC) and fixed[len(MAGIC)] != FORMAT_VERSION:

@@ -38,6 +38,8 @@ def read_passphrase(prompt: str, *, confirm: bool = False) -> str:
     """The passphrase from SEALDROP_PASSPHRASE, else asked on the terminal (twice with `confirm`)."""
     if PASSPHRASE_ENV in os.environ:
         return os.environ[PASSPHRASE_ENV]
+    if not _have_terminal():  # getpass would fall back to reading stdin, echoing the passphrase
+        raise CliError(f"no passphrase: set {PASSPHRASE_ENV} or run in a terminal")
     try:
         first = getpass.getpass(prompt)
         if confirm and getpass.getpass("Repeat it: ") != first:
@@ -45,6 +47,14 @@ def read_passphrase(prompt: str, *, confirm: bool = False) -> str:
     except (EOFError, OSError):
         raise CliError(f"no passphrase: set {PASSPHRASE_ENV} or run in a terminal") from None
     return first
+
+
+def _have_terminal() -> bool:
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Seal and open envelopes (docs/envelope.md): the only entry points to the format.
 
-    seal(src, dst, [officer.recipient, ...])      # streams, constant memory
-    unseal(src, dst, [identity.decryption_key])   # streams; raises an EnvelopeError subclass
+seal(src, dst, [officer.recipient, ...])      # streams, constant memory
+unseal(src, dst, [identity.decryption_key])   # streams; raises an EnvelopeError subclass
 """
 
 import io
@@ -70,7 +70,7 @@ def _unwrap_file_key(header: _format.Header, keys: Sequence[DecryptionKey]) -> b
             continue
         try:
             file_key = hpke_open_base(key._private, file_key_info(kid), stanza.body[KEY_ID_LEN:])
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: an invalid or low-order enc point
             raise HeaderError("the recipient stanza for this key does not open (altered)") from None
         if len(file_key) != FILE_KEY_LEN:
             raise HeaderError("the recipient stanza for this key holds a malformed file key")

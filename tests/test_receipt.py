@@ -1,0 +1,71 @@
+"""Receipt codes: enough entropy, forgiving to type, every single typo and swap caught."""
+
+import itertools
+
+import pytest
+
+from crypto import Receipt, ReceiptError, seal_bytes, unseal_bytes
+from crypto.receipt import ALPHABET, normalize
+
+
+def test_shape_and_entropy():
+    r = Receipt.generate()
+    groups = r.grouped().split("-")
+    assert [len(g) for g in groups] == [4] * 5
+    assert set(r.code) <= set(ALPHABET) and set(ALPHABET) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert 18 * 5 >= 80  # 18 random symbols of 5 bits
+    assert len({Receipt.generate().code for _ in range(200)}) == 200
+
+
+def test_forgiving_reading():
+    r = Receipt.generate()
+    messy = "  " + r.grouped().lower().replace("-", " ") + "\n"
+    assert Receipt(messy).lookup_id == r.lookup_id
+    ambiguous = r.code.replace("0", "O").replace("1", "l")
+    assert normalize(ambiguous) == r.code
+
+
+def test_cyrillic_lookalikes_are_read_as_latin():
+    latin = Receipt.generate().code
+    cyr = latin.translate(str.maketrans({"A": "А", "B": "В", "C": "С", "E": "Е", "K": "К", "M": "М",
+                                          "H": "Н", "P": "Р", "T": "Т", "X": "Х", "0": "О"}))  # fmt: skip
+    assert normalize(cyr) == latin
+
+
+def test_every_single_substitution_is_caught():
+    code = Receipt.generate().code
+    for i, c in itertools.product(range(len(code)), ALPHABET):
+        if c != code[i]:
+            with pytest.raises(ReceiptError):
+                normalize(code[:i] + c + code[i + 1 :])
+
+
+def test_every_transposition_of_data_symbols_is_caught():
+    code = Receipt.generate().code
+    for i, j in itertools.combinations(range(18), 2):
+        if code[i] != code[j]:
+            swapped = list(code)
+            swapped[i], swapped[j] = swapped[j], swapped[i]
+            with pytest.raises(ReceiptError):
+                normalize("".join(swapped))
+
+
+@pytest.mark.parametrize("bad", ["", "ABC", "Я" * 20, "!" * 20, "0" * 21])
+def test_malformed_codes_get_a_clear_error(bad):
+    with pytest.raises(ReceiptError) as info:
+        Receipt(bad)
+    assert str(info.value)
+
+
+def test_derivations_are_stable_and_separate():
+    r = Receipt.generate()
+    again = Receipt(r.code)
+    assert again.lookup_id == r.lookup_id and again.reply_recipient == r.reply_recipient
+    assert r.lookup_id != r.reply_key.private_bytes()
+    assert r.code not in repr(r)
+
+
+def test_replies_sealed_to_the_receipt_open_with_it():
+    r = Receipt.generate()
+    envelope = seal_bytes("Спасибо, проверяем.".encode(), [r.reply_recipient])
+    assert unseal_bytes(envelope, [Receipt(r.grouped()).reply_key]).decode() == "Спасибо, проверяем."
