@@ -113,3 +113,27 @@ def test_server_signing_key_file(tmp_path):
     loaded = SigningKey.load(tmp_path / "server-signing.key")
     assert loaded.verify_key == key.verify_key
     assert VerifyKey.parse(key.verify_key.encode()) == key.verify_key
+
+
+def test_known_answers():
+    import json
+    from pathlib import Path
+
+    from crypto import DecryptionKey
+
+    cases = json.loads((Path(__file__).parent / "vectors/other/keys.json").read_text())
+    for case in cases[:-1]:
+        ident = Identity(
+            DecryptionKey.from_private_bytes(bytes.fromhex(case["x25519_private"])),
+            SigningKey.from_seed(bytes.fromhex(case["ed25519_seed"])),
+        )
+        assert ident.public_key.encode() == case["public_key_line"]
+        assert ident.public_key.recipient.key_id.hex() == case["key_id"]
+        assert ident.fingerprint == case["fingerprint"]
+        sig = case["signature"]
+        ident.public_key.verify_key.verify(
+            sig["context"], sig["message"].encode(), bytes.fromhex(sig["value"])
+        )
+    server = SigningKey.from_seed(bytes.fromhex(cases[-1]["ed25519_seed"]))
+    assert server.verify_key.encode() == cases[-1]["verify_key_line"]
+    assert server.verify_key.fingerprint == cases[-1]["fingerprint"]

@@ -69,3 +69,15 @@ def test_replies_sealed_to_the_receipt_open_with_it():
     r = Receipt.generate()
     envelope = seal_bytes("Спасибо, проверяем.".encode(), [r.reply_recipient])
     assert unseal_bytes(envelope, [Receipt(r.grouped()).reply_key]).decode() == "Спасибо, проверяем."
+
+
+def test_known_answers():
+    import json
+    from pathlib import Path
+
+    cases = json.loads((Path(__file__).parent / "vectors/other/receipts.json").read_text())
+    for case in cases:
+        r = Receipt(case["code"])
+        assert r.lookup_id.hex() == case["lookup_id"]
+        assert r.reply_key.private_bytes().hex() == case["reply_private"]
+        assert r.reply_recipient.public_bytes.hex() == case["reply_public"]
