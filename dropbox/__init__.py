@@ -1,0 +1,41 @@
+"""The online service: reporter pages, the JSON API for browser-sealed reports, (later) the desk.
+
+    app = create_app(dropbox.config.load(instance_dir))
+
+Everything the app needs comes in through the frozen Config; nothing lives at module level.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import db, errors, i18n, security
+from .blobs import FileBlobStore
+from .config import Config
+from .intake import Uploads
+
+
+def create_app(config: Config) -> Flask:
+    app = Flask(__name__, instance_path=str(config.instance_dir), instance_relative_config=False)
+    app.config.update(
+        SEALDROP=config,
+        TESTING=config.testing,
+        MAX_CONTENT_LENGTH=config.max_form_bytes,
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
+        SECRET_KEY=None,  # no Flask cookie sessions: reporters get no cookie at all
+        JSON_SORT_KEYS=False,
+    )
+    store = FileBlobStore(config.blob_dir)
+    app.extensions["sealdrop.blobs"] = store
+    app.extensions["sealdrop.uploads"] = Uploads(config.blob_dir, config.max_envelope_bytes)
+    db.init_app(app, config.database_url)
+    security.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+
+    from .api import bp as api_bp
+    from .reporter import bp as reporter_bp
+
+    app.register_blueprint(reporter_bp)
+    app.register_blueprint(api_bp, url_prefix="/api")
+    return app

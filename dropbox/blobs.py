@@ -1,0 +1,101 @@
+"""Where ciphertext lives. Only sealed envelopes are ever written here.
+
+The file store writes a temporary file, fsyncs it, renames it into place and fsyncs the folder;
+only then may the caller commit the database row that points at it. A crash leaves at worst an
+orphan blob (collected by `sweep`), never a row without its blob.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+
+class BlobStore(Protocol):
+    def writer(self) -> BlobWriter: ...
+    def open(self, blob_id: str) -> BinaryIO: ...
+    def size(self, blob_id: str) -> int: ...
+    def delete(self, blob_id: str) -> None: ...
+
+
+class BlobWriter(Protocol):
+    blob_id: str
+
+    def write(self, data: bytes | memoryview) -> int: ...
+
+
+class FileBlobStore:
+    """Blobs as files under one folder, fanned out by the first two characters of their id."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.incoming = self.root / "incoming"
+        self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, blob_id: str) -> Path:
+        if not (len(blob_id) == 32 and all(c in "0123456789abcdef" for c in blob_id)):
+            raise KeyError("malformed blob id")
+        return self.root / blob_id[:2] / blob_id
+
+    @contextmanager
+    def writer(self) -> Iterator[_FileBlobWriter]:
+        """Yield a writer; on a clean exit the blob is durable under `writer.blob_id`."""
+        blob_id = secrets.token_hex(16)
+        tmp = self.incoming / f"{blob_id}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield _FileBlobWriter(blob_id, f)
+                f.flush()
+                os.fsync(f.fileno())
+            final = self._path(blob_id)
+            final.parent.mkdir(exist_ok=True, mode=0o700)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def adopt(self, path: Path) -> str:
+        """Move a finished file (e.g. a completed resumable upload) into the store."""
+        blob_id = secrets.token_hex(16)
+        final = self._path(blob_id)
+        final.parent.mkdir(exist_ok=True, mode=0o700)
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(path, final)
+        _fsync_dir(final.parent)
+        return blob_id
+
+    def open(self, blob_id: str) -> BinaryIO:
+        return open(self._path(blob_id), "rb")
+
+    def size(self, blob_id: str) -> int:
+        return self._path(blob_id).stat().st_size
+
+    def delete(self, blob_id: str) -> None:
+        self._path(blob_id).unlink(missing_ok=True)
+
+    def exists(self, blob_id: str) -> bool:
+        return self._path(blob_id).is_file()
+
+
+class _FileBlobWriter:
+    def __init__(self, blob_id: str, f: BinaryIO) -> None:
+        self.blob_id = blob_id
+        self._f = f
+
+    def write(self, data: bytes | memoryview) -> int:
+        return self._f.write(data)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,208 @@
+"""`sealdrop`: the operator's command line for the online side. Every command takes --dir DIR.
+
+    sealdrop init [--demo] [--database URL]
+    sealdrop serve [--host H] [--port P]
+    sealdrop desk add SLUG --name LANG=NAME... | desk list
+    sealdrop officer add --desk SLUG PUBLIC_KEY_FILE [--name NAME] [--confirmed]
+
+Failures print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from crypto import KeyFormatError, PublicKey, SigningKey
+from crypto.keys import write_secret_file
+
+from . import config as config_mod
+from . import db, demo
+from .models import Desk, Officer
+
+PROG = "sealdrop"
+
+
+class CliError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise CliError(f"{message} (see `{PROG} --help`)")
+
+
+def _session(cfg: config_mod.Config):
+    return db.standalone_session(cfg.database_url)
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    instance = Path(args.dir).resolve()
+    if (instance / config_mod.CONFIG_FILE).exists():
+        raise CliError(f"{instance} is already a sealdrop instance")
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
+    url = args.database or config_mod.sqlite_url(instance)
+    if not url.startswith(("sqlite:", "postgresql")):
+        raise CliError("--database takes a PostgreSQL URL (postgresql+psycopg://...) or sqlite:///PATH")
+    cfg = config_mod.Config(instance_dir=instance, database_url=url)
+    write_secret_file(instance / config_mod.SECRET_FILE, secrets.token_hex(32))
+    key = SigningKey.generate()
+    key.save(instance / config_mod.SIGNING_KEY_FILE)
+    fingerprint = key.verify_key.fingerprint
+    pub = f"# sealdrop server signing key\n# fingerprint: {fingerprint}\n{key.verify_key.encode()}\n"
+    (instance / config_mod.SIGNING_PUB_FILE).write_text(pub)
+    cfg.blob_dir.mkdir(mode=0o700, exist_ok=True)
+    db.migrate(url)
+    config_mod.save(cfg)
+    if args.demo:
+        with _session(cfg) as session:
+            demo.create(session, instance)
+    print(f"instance: {instance}")
+    print(f"server signing key fingerprint: {key.verify_key.fingerprint}")
+    if args.demo:
+        print(
+            "demo desk: /r/demo (demo officer identity: demo-officer.identity, empty passphrase, DEMO ONLY)"
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from waitress import serve
+
+    from . import create_app
+
+    cfg = config_mod.load(Path(args.dir))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump could hold a no-JS report's plaintext
+    app = create_app(cfg)
+    print(f"sealdrop is serving on http://{args.host}:{args.port}/r/<desk>", flush=True)
+    if (Path(args.dir) / "demo-officer.identity").exists():
+        print(f"demo desk: http://{args.host}:{args.port}/r/demo", flush=True)
+    serve(
+        app,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        ident="sealdrop",
+        # Keep whole request bodies in memory up to the form limit: waitress would otherwise spool a
+        # large no-JS upload (plaintext) to a temporary file.
+        inbuf_overflow=cfg.max_form_bytes + (1 << 20),
+        max_request_body_size=cfg.max_form_bytes + (1 << 20),
+        expose_tracebacks=False,
+        clear_untrusted_proxy_headers=True,
+        channel_timeout=300,
+    )
+
+
+def cmd_desk_add(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    names = dict(n.split("=", 1) for n in args.name if "=" in n)
+    if not names:
+        raise CliError("give at least one --name LANG=NAME")
+    with _session(cfg) as session:
+        if session.scalar(select(Desk).where(Desk.slug == args.slug)):
+            raise CliError(f"desk {args.slug} already exists")
+        session.add(Desk(slug=args.slug, names=names, default_language=args.language))
+        session.commit()
+    print(f"desk {args.slug} added: /r/{args.slug}")
+
+
+def cmd_desk_list(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    with _session(cfg) as session:
+        for desk in session.scalars(select(Desk).order_by(Desk.slug)):
+            confirmed = sum(o.confirmed for o in desk.officers)
+            print(f"{desk.slug}\t{desk.name('en')}\tofficers: {confirmed} confirmed / {len(desk.officers)}")
+
+
+def cmd_officer_add(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    key = PublicKey.load(Path(args.public_key_file))
+    with _session(cfg) as session:
+        desk = session.scalar(select(Desk).where(Desk.slug == args.desk))
+        if desk is None:
+            raise CliError(f"no desk {args.desk}")
+        if any(o.key_id == key.recipient.key_id.hex() for o in desk.officers):
+            raise CliError("this key is already registered for the desk")
+        session.add(
+            Officer(
+                desk=desk,
+                name=args.name,
+                public_key=key.encode(),
+                key_id=key.recipient.key_id.hex(),
+                fingerprint=key.fingerprint,
+                confirmed=args.confirmed,
+            )
+        )
+        session.commit()
+    print(f"fingerprint: {key.fingerprint}")
+    if not args.confirmed:
+        print(
+            "read the fingerprint back to the officer by phone, then confirm it on the desk's officers page"
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="sealdrop: the online side of an anonymous reporting dropbox.")
+    parser.add_argument(
+        "--dir", default=os.environ.get("SEALDROP_DIR", "instance"), help="the instance folder"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("init", help="create an instance: config, database, blob store, signing key")
+    p.add_argument("--demo", action="store_true", help="add demo desks, categories and DEMO-ONLY officers")
+    p.add_argument("--database", metavar="URL", help="a PostgreSQL URL; SQLite in DIR by default")
+    p.set_defaults(run=cmd_init)
+    p = sub.add_parser("serve", help="serve the reporter pages with waitress")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--threads", type=int, default=8)
+    p.set_defaults(run=cmd_serve)
+    desk = sub.add_parser("desk", help="desks (tenants)").add_subparsers(
+        dest="desk_command", required=True, parser_class=_Parser
+    )
+    p = desk.add_parser("add")
+    p.add_argument("slug")
+    p.add_argument("--name", action="append", default=[], metavar="LANG=NAME")
+    p.add_argument("--language", default="en", choices=config_mod.LANGUAGES)
+    p.set_defaults(run=cmd_desk_add)
+    p = desk.add_parser("list")
+    p.set_defaults(run=cmd_desk_list)
+    officer = sub.add_parser("officer", help="officer public keys").add_subparsers(
+        dest="officer_command", required=True, parser_class=_Parser
+    )
+    p = officer.add_parser("add")
+    p.add_argument("--desk", required=True)
+    p.add_argument("--name", default="officer")
+    p.add_argument("--confirmed", action="store_true", help="the fingerprint was already read back by phone")
+    p.add_argument("public_key_file")
+    p.set_defaults(run=cmd_officer_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # everything an instance writes (database, blobs, keys) is private to its user
+    try:
+        args = _add_dir_everywhere(build_parser()).parse_args(argv)
+        args.run(args)
+    except (CliError, KeyFormatError, FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_dir_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Accept --dir after the subcommand too (`sealdrop init --dir X`), as the docs write it."""
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    if not any("--dir" in a.option_strings for a in child._actions):
+                        child.add_argument("--dir", default=argparse.SUPPRESS, help="the instance folder")
+                    stack.append(child)
+    return parser

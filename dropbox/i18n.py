@@ -1,0 +1,27 @@
+"""Languages: bg, ru, kk, en. The reporter picks one with `?lang=` (no cookie), else the browser's
+Accept-Language decides, else the desk's default."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+from flask_babel import Babel
+
+NAMES = {"bg": "Български", "ru": "Русский", "kk": "Қазақша", "en": "English"}
+
+
+def select_locale() -> str:
+    languages = current_app.config["SEALDROP"].languages
+    chosen = request.args.get("lang") or request.form.get("lang")
+    if chosen in languages:
+        return chosen
+    desk_default = getattr(g, "desk_language", None)
+    best = request.accept_languages.best_match(languages)
+    return best or desk_default or current_app.config["SEALDROP"].default_language
+
+
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=select_locale, default_translation_directories="translations")
+
+    @app.context_processor
+    def _languages() -> dict:
+        return {"language_names": NAMES, "languages": current_app.config["SEALDROP"].languages}

@@ -1,0 +1,221 @@
+"""Taking in reports: routing, sealing on the no-JS path, checking browser-sealed uploads, storing.
+
+Both paths end in `file_submission`, which writes the envelopes to the blob store first and commits
+the rows after. The report itself is a JSON document (docs/report.md) sealed as envelope 0; every
+attachment is its own envelope, so large videos stream and resume independently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import crypto
+from crypto import PublicKey, Receipt, RecipientKey
+
+from .blobs import FileBlobStore
+from .models import Case, Category, Desk, Officer, Part, Submission, Upload
+from .scrub import Clean
+
+REPORT_FORMAT = "sealdrop-report/1"
+CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class IntakeError(ValueError):
+    """A submission we refuse; `code` picks the message the reporter sees."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def recipients(category: Category) -> list[RecipientKey]:
+    keys = [PublicKey.parse(o.public_key).recipient for o in category.recipients()]
+    if not keys:
+        raise IntakeError("no_recipients")
+    return keys
+
+
+def new_case_number() -> str:
+    raw = "".join(secrets.choice(CASE_ALPHABET) for _ in range(8))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def open_case(session: Session, desk: Desk, lookup_id: bytes, reply_public: bytes) -> Case:
+    if len(lookup_id) != 32 or len(reply_public) != 32:
+        raise IntakeError("bad_request")
+    if session.scalar(select(Case.id).where(Case.lookup_id == lookup_id)) is not None:
+        raise IntakeError("receipt_in_use")
+    for _ in range(5):
+        case = Case(desk=desk, number=new_case_number(), lookup_id=lookup_id, reply_public=reply_public)
+        session.add(case)
+        try:
+            session.flush()
+            return case
+        except IntegrityError:  # the rare repeated case number
+            session.rollback()
+    raise IntakeError("try_again")
+
+
+def case_recipients(session: Session, store: FileBlobStore, case: Case) -> list[RecipientKey]:
+    """Additions go to the keys the case's first report was sealed to, read from its envelope header
+    (the server does not store the category), less any officer removed since."""
+    first = case.submissions[0].parts[0]
+    with store.open(first.blob_id) as f:
+        key_ids = {k.hex() for k in crypto.recipient_key_ids(f)}
+    officers = session.scalars(
+        select(Officer).where(Officer.desk_id == case.desk_id, Officer.confirmed)
+    ).all()
+    keys = [PublicKey.parse(o.public_key).recipient for o in officers if o.key_id in key_ids]
+    if not keys:
+        raise IntakeError("no_recipients")
+    return keys
+
+
+def find_case(session: Session, lookup_id: bytes) -> Case | None:
+    return session.scalar(select(Case).where(Case.lookup_id == lookup_id))
+
+
+@dataclass(frozen=True)
+class ReportFields:
+    """What the reporter typed, as the no-JS form delivers it (already validated)."""
+
+    language: str
+    what: str
+    when: str = ""
+    where: dict | None = None
+    contact: str = ""
+
+
+def report_document(
+    kind: str,
+    desk: Desk,
+    category: Category | None,
+    fields: ReportFields,
+    attachments: Sequence[Clean],
+    reply_public: bytes | None,
+    case_number: str | None = None,
+) -> bytes:
+    """The plaintext of envelope 0 (docs/report.md)."""
+    doc = {
+        "format": REPORT_FORMAT,
+        "kind": kind,
+        "sealed_by": "server",
+        "desk": desk.slug,
+        "language": fields.language,
+        "category": {"slug": category.slug, "name": category.name("en")} if category else None,
+        "what": fields.what,
+        "when": fields.when,
+        "where": fields.where or {"mode": "none"},
+        "contact": fields.contact,
+        "reply_public": reply_public.hex() if reply_public else None,
+        "case_number": case_number,
+        "attachments": [
+            {
+                "name": a.name,
+                "type": a.mime,
+                "size": len(a.data),
+                "sha256": hashlib.sha256(a.data).hexdigest(),
+                "metadata": a.metadata,
+            }
+            for a in attachments
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def seal_on_server(
+    store: FileBlobStore, keys: Sequence[RecipientKey], plaintexts: Sequence[bytes]
+) -> list[str]:
+    """Seal each plaintext from memory straight into the blob store; returns the blob ids."""
+    blob_ids = []
+    for data in plaintexts:
+        with store.writer() as w:
+            crypto.seal(io.BytesIO(data), w, keys)
+        blob_ids.append(w.blob_id)
+    return blob_ids
+
+
+def file_submission(
+    session: Session, store: FileBlobStore, case: Case, desk: Desk, blob_ids: Sequence[str], sealed_by: str
+) -> Submission:
+    """Record blobs that are already durable in the store as one submission, and commit."""
+    parts = [Part(position=i, blob_id=b, size=store.size(b)) for i, b in enumerate(blob_ids)]
+    sub = Submission(
+        case=case, desk_id=desk.id, sealed_by=sealed_by, size=sum(p.size for p in parts), parts=parts
+    )
+    session.add(sub)
+    session.commit()
+    return sub
+
+
+def server_receipt() -> Receipt:
+    """No-JS path: the server makes the receipt, shows it once and keeps only what it derives."""
+    return Receipt.generate()
+
+
+# --- resumable uploads of browser-sealed envelopes -------------------------------------------
+
+
+class Uploads:
+    """Pieces of ciphertext arriving over a slow circuit, appended in order, resumable by offset."""
+
+    def __init__(self, root: Path, max_size: int) -> None:
+        self.root = Path(root) / "uploads"
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.max_size = max_size
+
+    def path(self, upload_id: str) -> Path:
+        return self.root / f"{upload_id}.part"
+
+    def start(self, session: Session, desk: Desk, size: int) -> Upload:
+        if not 0 < size <= self.max_size:
+            raise IntakeError("too_large")
+        upload = Upload(id=secrets.token_hex(16), desk_id=desk.id, size=size)
+        self.path(upload.id).touch(mode=0o600)
+        session.add(upload)
+        session.commit()
+        return upload
+
+    def append(self, session: Session, upload: Upload, offset: int, data: bytes) -> int:
+        """Append `data` at `offset`; a retried piece we already hold is accepted again, idempotently."""
+        if offset != upload.received:
+            if offset < upload.received and offset + len(data) <= upload.received:
+                return upload.received  # a retry of a piece we already hold
+            raise IntakeError("wrong_offset")
+        if upload.received + len(data) > upload.size:
+            raise IntakeError("too_large")
+        with open(self.path(upload.id), "r+b") as f:
+            f.seek(offset)
+            f.write(data)
+            f.truncate()
+        upload.received += len(data)
+        session.commit()
+        return upload.received
+
+    def finish(
+        self, session: Session, store: FileBlobStore, upload: Upload, keys: Sequence[RecipientKey]
+    ) -> str:
+        """Check the finished upload is an envelope to exactly `keys`, then move it into the store."""
+        if upload.received != upload.size:
+            raise IntakeError("incomplete_upload")
+        path = self.path(upload.id)
+        try:
+            with open(path, "rb") as f:
+                sealed_to = set(crypto.recipient_key_ids(f))
+        except crypto.EnvelopeError:
+            raise IntakeError("not_an_envelope") from None
+        if sealed_to != {k.key_id for k in keys}:
+            raise IntakeError("wrong_recipients")
+        blob_id = store.adopt(path)
+        session.delete(upload)
+        return blob_id

@@ -1,0 +1,194 @@
+"""The database: routing metadata and pointers to ciphertext, never report content (invariant 2).
+
+What a case row knows: its desk, a public case number, the lookup id derived from the receipt (so the
+reporter can come back) and the reply public key (so officers can answer). What a submission row
+knows: which path sealed it, the day it arrived, its size (bucketed by the envelope's padding) and
+where its blobs are. Times are days, not seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+category_officers = Table(
+    "category_officers",
+    Base.metadata,
+    Column("category_id", ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True),
+    Column("officer_id", ForeignKey("officers.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Desk(Base):
+    """A tenant: a municipality, a police unit, an internal-security unit."""
+
+    __tablename__ = "desks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    names: Mapped[dict] = mapped_column(JSON)  # language -> name
+    default_language: Mapped[str] = mapped_column(String(8), default="en")
+    created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    officers: Mapped[list[Officer]] = relationship(back_populates="desk", foreign_keys="Officer.desk_id")
+    categories: Mapped[list[Category]] = relationship(
+        back_populates="desk", foreign_keys="Category.desk_id", order_by="Category.position"
+    )
+    places: Mapped[list[Place]] = relationship(back_populates="desk", order_by="Place.position")
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names.get(self.default_language) or self.slug
+
+
+class Officer(Base):
+    """A registered officer public key; sealed reports go to confirmed officers only."""
+
+    __tablename__ = "officers"
+    __table_args__ = (UniqueConstraint("desk_id", "key_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[str] = mapped_column(String(200))  # the sealdrop-public-key-v1 line
+    key_id: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(40))
+    confirmed: Mapped[bool] = mapped_column(default=False)  # fingerprint read back by phone
+    demo: Mapped[bool] = mapped_column(default=False)
+    created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    desk: Mapped[Desk] = relationship(back_populates="officers", foreign_keys=[desk_id])
+
+
+class Category(Base):
+    """What happened, as the reporter picks it; decides which desk's keys seal the report."""
+
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("desk_id", "slug"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(40))
+    names: Mapped[dict] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # Reports in this category are filed with (and sealed only to) this desk, e.g. corruption by a
+    # police officer goes to internal security, never to the police desk itself.
+    route_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"), nullable=True)
+
+    desk: Mapped[Desk] = relationship(back_populates="categories", foreign_keys=[desk_id])
+    route_desk: Mapped[Desk | None] = relationship(foreign_keys=[route_desk_id])
+    officers: Mapped[list[Officer]] = relationship(secondary=category_officers)
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names.get("en") or self.slug
+
+    @property
+    def target_desk(self) -> Desk:
+        return self.route_desk or self.desk
+
+    def recipients(self) -> list[Officer]:
+        """The keys a report in this category is sealed to: explicit ones, else the target desk's."""
+        chosen = self.officers or self.target_desk.officers
+        return [o for o in chosen if o.confirmed]
+
+
+class Place(Base):
+    """A landmark from the desk's own list (a school, a park), offered as "where"."""
+
+    __tablename__ = "places"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"))
+    names: Mapped[dict] = mapped_column(JSON)
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    desk: Mapped[Desk] = relationship(back_populates="places")
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names.get("en") or next(iter(self.names.values()), "")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id"))
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    reply_public: Mapped[bytes] = mapped_column(LargeBinary(32))
+    received_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    desk: Mapped[Desk] = relationship()
+    submissions: Mapped[list[Submission]] = relationship(back_populates="case", order_by="Submission.id")
+    replies: Mapped[list[Reply]] = relationship(back_populates="case", order_by="Reply.id")
+
+
+class Submission(Base):
+    """One sealed report, or one later addition to it."""
+
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id"))
+    sealed_by: Mapped[str] = mapped_column(String(8))  # "browser" or "server"
+    received_day: Mapped[dt.date] = mapped_column(Date, default=today)
+    size: Mapped[int] = mapped_column(BigInteger)
+    exported_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    case: Mapped[Case] = relationship(back_populates="submissions")
+    parts: Mapped[list[Part]] = relationship(back_populates="submission", order_by="Part.position")
+
+
+class Part(Base):
+    """One envelope of a submission: position 0 is the report, the rest are its attachments."""
+
+    __tablename__ = "parts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    blob_id: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+    submission: Mapped[Submission] = relationship(back_populates="parts")
+
+
+class Upload(Base):
+    """A resumable upload of one envelope from the browser, in pieces, before it joins a submission."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+
+class Reply(Base):
+    """An officer's answer, sealed to the reporter's reply key (arrives in a reply bundle)."""
+
+    __tablename__ = "replies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    blob_id: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+    received_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    case: Mapped[Case] = relationship(back_populates="replies")

@@ -1,0 +1,119 @@
+"""Headers, CSRF and the no-plaintext-on-disk request: the hygiene every response and form shares.
+
+CSRF without cookies: reporters get no cookie at all, so a token cannot be bound to a session.
+Instead each form carries a token the server signed (HMAC over a timestamp, a nonce and the form's
+purpose), and every state-changing request must also not come from another site (`Sec-Fetch-Site`,
+`Origin`). The JSON API additionally requires the token in a custom header, which another site cannot
+set without a CORS preflight that we never grant.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import os
+import struct
+import time
+from typing import IO
+
+from flask import Flask, Request, abort, current_app, request
+from flask.wrappers import Response
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-Sealdrop-CSRF"
+CSRF_MAX_AGE = 4 * 3600  # long enough to write a report slowly over Tor
+
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
+
+
+class MemoryOnlyRequest(Request):
+    """Keeps every uploaded file in memory (bounded by max_content_length), never in a temp file.
+
+    Werkzeug spools file parts over 500 KB to a temporary file on disk. On the no-JS path those parts
+    are plaintext photos, so they must stay in this process's memory until they are sealed.
+    """
+
+    max_form_parts = 200
+
+    def _get_file_stream(
+        self, total_content_length, content_type, filename=None, content_length=None
+    ) -> IO[bytes]:
+        return io.BytesIO()
+
+
+def _csrf_mac(secret: bytes, stamp: bytes, purpose: str) -> bytes:
+    return hmac.new(secret, b"csrf\x00" + stamp + purpose.encode(), hashlib.sha256).digest()[:16]
+
+
+def csrf_token(purpose: str) -> str:
+    stamp = struct.pack(">Q", int(time.time())) + os.urandom(8)
+    mac = _csrf_mac(current_app.config["SEALDROP"].secret_key, stamp, purpose)
+    return base64.urlsafe_b64encode(stamp + mac).decode()
+
+
+def csrf_valid(token: str | None, purpose: str) -> bool:
+    if not token or len(token) > 64:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(token)
+    except ValueError:
+        return False
+    if len(raw) != 32:
+        return False
+    stamp, mac = raw[:16], raw[16:]
+    expected = _csrf_mac(current_app.config["SEALDROP"].secret_key, stamp, purpose)
+    age = time.time() - struct.unpack(">Q", stamp[:8])[0]
+    return hmac.compare_digest(mac, expected) and -60 <= age <= CSRF_MAX_AGE
+
+
+def same_site_request() -> bool:
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin in (None, "null") or origin == request.host_url.rstrip("/")
+
+
+def require_csrf(purpose: str, token: str | None) -> None:
+    """Abort with 400 unless the request is same-site and carries a valid token for `purpose`."""
+    if not same_site_request() or not csrf_valid(token, purpose):
+        abort(400, description="csrf")
+
+
+def _headers(response: Response) -> Response:
+    h = response.headers
+    h["Content-Security-Policy"] = CSP
+    h["Referrer-Policy"] = "no-referrer"
+    h["X-Content-Type-Options"] = "nosniff"
+    h["X-Frame-Options"] = "DENY"
+    h["Cross-Origin-Opener-Policy"] = "same-origin"
+    h["Cross-Origin-Resource-Policy"] = "same-origin"
+    h["Permissions-Policy"] = "geolocation=(self), microphone=(self), camera=(), interest-cohort=()"
+    if request.path.startswith("/static/") and response.status_code == 200:
+        h["Cache-Control"] = "public, max-age=3600"
+    else:
+        h["Cache-Control"] = "no-store"
+        h["Pragma"] = "no-cache"
+    h.pop("Server", None)
+    onion = current_app.config["SEALDROP"].onion_address
+    if onion and not request.host.endswith(".onion"):
+        h["Onion-Location"] = f"http://{onion}{request.full_path.rstrip('?')}"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.request_class = MemoryOnlyRequest
+    app.after_request(_headers)
