@@ -206,3 +206,7 @@ def _add_dir_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         child.add_argument("--dir", default=argparse.SUPPRESS, help="the instance folder")
                     stack.append(child)
     return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

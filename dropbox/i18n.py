@@ -4,14 +4,14 @@ Accept-Language decides, else the desk's default."""
 from __future__ import annotations
 
 from flask import Flask, current_app, g, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 NAMES = {"bg": "Български", "ru": "Русский", "kk": "Қазақша", "en": "English"}
 
 
 def select_locale() -> str:
     languages = current_app.config["SEALDROP"].languages
-    chosen = request.args.get("lang") or request.form.get("lang")
+    chosen = request.args.get("lang")  # never the form: parsing it may be what failed
     if chosen in languages:
         return chosen
     desk_default = getattr(g, "desk_language", None)
@@ -24,4 +24,8 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _languages() -> dict:
-        return {"language_names": NAMES, "languages": current_app.config["SEALDROP"].languages}
+        return {
+            "language_names": NAMES,
+            "languages": current_app.config["SEALDROP"].languages,
+            "lang": str(get_locale()),  # pages may pass their own; error pages rely on this
+        }

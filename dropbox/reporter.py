@@ -37,6 +37,12 @@ def _desk(slug: str) -> Desk:
     return desk
 
 
+def _require_form() -> None:
+    """Werkzeug drops a whole url-encoded body that is not valid UTF-8; say so instead of "expired"."""
+    if request.content_length and not request.form and not request.files:
+        abort(400, description="bad_encoding")
+
+
 def _lang() -> str:
     return str(get_locale())
 
@@ -77,6 +83,7 @@ def form(slug: str):
 @bp.post("/r/<slug>")
 def submit(slug: str):
     desk = _desk(slug)
+    _require_form()
     require_csrf(f"report:{desk.slug}", request.form.get("csrf_token"))
     cfg = current_app.config["SEALDROP"]
     parsed = parse_report(desk, request.form, request.files.getlist("files"), _lang(), cfg.max_attachments)
@@ -145,6 +152,7 @@ def _open_replies(case: Case, receipt: Receipt) -> list[dict]:
 @bp.post("/r/<slug>/check")
 def check(slug: str):
     desk = _desk(slug)
+    _require_form()
     require_csrf(f"check:{desk.slug}", request.form.get("csrf_token"))
     try:
         receipt = Receipt(request.form.get("receipt", "")[:100])
@@ -183,6 +191,7 @@ def _check_error(desk: Desk, code: str):
 @bp.post("/r/<slug>/add")
 def add(slug: str):
     desk = _desk(slug)
+    _require_form()
     case = _case_from_token(request.form.get("case_token", "")[:200])
     if case is None:
         abort(404, description="unknown_case")

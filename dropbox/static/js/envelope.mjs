@@ -42,12 +42,9 @@ export class HeaderMACError extends EnvelopeError {}
 export class PayloadError extends EnvelopeError {}
 /** A receipt code is malformed or fails its check (a typo). */
 export class ReceiptError extends SealdropError {}
-// `name` is part of the contract, so it is set explicitly rather than left to the engine.
-for (const [cls, name] of [[SealdropError, "SealdropError"], [EnvelopeError, "EnvelopeError"],
-  [UnsupportedVersion, "UnsupportedVersion"], [HeaderError, "HeaderError"], [NoMatch, "NoMatch"],
-  [HeaderMACError, "HeaderMACError"], [PayloadError, "PayloadError"], [ReceiptError, "ReceiptError"]]) {
-  Object.defineProperty(cls.prototype, "name", { value: name, writable: true, configurable: true });
-}
+// `name` is part of the contract (docs/envelope.md, "Errors"): pinned on each class, not left to chance.
+for (const cls of [SealdropError, EnvelopeError, UnsupportedVersion, HeaderError, NoMatch, HeaderMACError,
+  PayloadError, ReceiptError]) Object.defineProperty(cls.prototype, "name", { value: cls.name });
 
 // ---------------------------------------------------------------------------------------- bytes
 
@@ -269,7 +266,7 @@ async function unwrapFileKey(header, keys) {
 // -------------------------------------------------------------------------------------- padding
 
 /** Padmé (Nikitin et al., PETS 2019) with exact float arithmetic: JS bit operators stop at 32 bits. */
-export function padme(n) {
+function padme(n) {
   if (n < 2) return n;
   let e = 0; // floor(log2(n)), counted rather than computed: Math.log2 may round up near 2^k
   while (2 ** (e + 1) <= n) e++;
@@ -387,15 +384,19 @@ export async function* sealStream(input, recipients, { onProgress } = {}) {
   // Several encryptions in flight, taken in order: WebCrypto works while we read and yield.
   const source = paddedChunks(input, size);
   const inFlight = [];
-  for (let i = 0; i < chunks || inFlight.length;) {
-    for (; i < chunks && inFlight.length < SEAL_DEPTH; i++) {
-      const { value: plain } = await source.next();
-      inFlight.push(quiet(subtle.encrypt({ name: "AES-GCM", iv: nonce(i, i === chunks - 1) }, key, plain)));
+  try {
+    for (let i = 0; i < chunks || inFlight.length;) {
+      for (; i < chunks && inFlight.length < SEAL_DEPTH; i++) {
+        const { value: plain } = await source.next();
+        inFlight.push(quiet(subtle.encrypt({ name: "AES-GCM", iv: nonce(i, i === chunks - 1) }, key, plain)));
+      }
+      const sealed = new Uint8Array(await inFlight.shift());
+      done += sealed.length;
+      yield sealed;
+      onProgress?.(done, total);
     }
-    const sealed = new Uint8Array(await inFlight.shift());
-    done += sealed.length;
-    yield sealed;
-    onProgress?.(done, total);
+  } finally {
+    await source.return(); // a consumer that stops early (a cancelled upload) releases the file
   }
 }
 
@@ -432,8 +433,7 @@ export async function open(envelope, keys) {
   if (!(envelope instanceof Uint8Array || envelope instanceof Blob)) {
     throw new TypeError("open takes a Blob or a Uint8Array");
   }
-  const total = byteLength(envelope);
-  const header = parseHeader(await readBytes(envelope, 0, Math.min(total, MAX_HEADER)));
+  const header = await readHeader(envelope);
   const ours = await Promise.all(keys.map((k) => (k instanceof Uint8Array ? decryptionKey(k) : k)));
   const fileKey = await unwrapFileKey(header, ours);
   if (!equalCT(await hmac(await macKey(fileKey), header.authenticated), header.mac)) {
@@ -442,6 +442,18 @@ export async function open(envelope, keys) {
   const key = await aesKey(await hkdf(fileKey, header.salt, label("payload")), "decrypt");
   const payload = envelope instanceof Blob ? envelope.slice(header.length) : envelope.subarray(header.length);
   return unpad(await openPayload(payload, key));
+}
+
+/** Parse the header from a first 4 KiB, enough for 39 recipients; a longer header is read again. */
+async function readHeader(envelope) {
+  const total = byteLength(envelope);
+  try {
+    return parseHeader(await readBytes(envelope, 0, Math.min(total, 4096)));
+  } catch (e) {
+    // A prefix fails exactly where the whole would, except where it is too short: read it all.
+    if (!(e instanceof HeaderError) || total <= 4096) throw e;
+    return parseHeader(await readBytes(envelope, 0, Math.min(total, MAX_HEADER)));
+  }
 }
 
 const byteLength = (src) => (src instanceof Uint8Array ? src.length : src.size);

@@ -1,0 +1,137 @@
+"""Shared by tests and benchmarks: instances, a live server, photos with EXIF, plaintext hunting."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from PIL import Image
+from PIL.ExifTags import IFD
+from sqlalchemy import create_engine, inspect, text
+
+import crypto
+from dropbox import cli, config
+
+POSTGRES_ADMIN = os.environ.get("SEALDROP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_instance(path: Path, database_url: str | None = None) -> Path:
+    args = ["init", "--demo", "--dir", str(path)]
+    if database_url:
+        args += ["--database", database_url]
+    assert cli.main(args) == 0
+    return path
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    name = f"sealdrop_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(instance: Path, tmpdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`sealdrop serve` in a child process whose temp directory is `tmpdir` (so tests can inspect it)."""
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(instance), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            break
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read().decode())
+        time.sleep(0.05)
+    try:
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def jpeg_with_exif(make: str = "SpyPhone 9000", size=(320, 240)) -> bytes:
+    """A JPEG whose EXIF carries a camera make and GPS coordinates."""
+    img = Image.new("RGB", size, (30, 120, 200))
+    exif = Image.Exif()
+    exif[0x010F] = make
+    gps = exif.get_ifd(IFD.GPSInfo)
+    gps.update({1: "N", 2: (42.0, 41.0, 49.0), 3: "E", 4: (23.0, 19.0, 17.0)})
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def files_containing(root: Path, needles: list[bytes]) -> list[str]:
+    """Every file under `root` whose bytes contain any needle (also as UTF-16, as some tools store)."""
+    hits = []
+    variants = [
+        n for needle in needles for n in (needle, needle.decode("utf-8", "ignore").encode("utf-16-le"))
+    ]
+    for path in Path(root).rglob("*"):
+        if path.is_file():
+            with contextlib.suppress(OSError):
+                data = path.read_bytes()
+                hits += [f"{path}: {n!r}" for n in variants if n and n in data]
+    return hits
+
+
+def database_rows_containing(url: str, needles: list[bytes]) -> list[str]:
+    engine = create_engine(url)
+    hits = []
+    with engine.connect() as conn:
+        for table in inspect(engine).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                blob = repr(tuple(row)).encode("utf-8", "replace")
+                hits += [f"{table}: {n!r}" for n in needles if n in blob]
+    engine.dispose()
+    return hits
+
+
+def open_all_envelopes(instance: Path, identity_file: str = "demo-officer.identity") -> list[bytes]:
+    """Every stored envelope the identity can open, in submission and part order."""
+    ident = crypto.Identity.load(instance / identity_file, "")
+    engine = create_engine(config.load(instance).database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT p.blob_id FROM parts p JOIN submissions s ON s.id = p.submission_id "
+                                 "ORDER BY s.id, p.position")).all()  # fmt: skip
+    engine.dispose()
+    opened = []
+    for (blob_id,) in rows:
+        data = (instance / "blobs" / blob_id[:2] / blob_id).read_bytes()
+        with contextlib.suppress(crypto.NoMatch):
+            opened.append(crypto.unseal_bytes(data, [ident.decryption_key]))
+    return opened
+
+
+def extract(html: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>([^<]+)<', html)
+    assert found, f"no #{element_id} in page"
+    return found.group(1).strip()
