@@ -164,4 +164,9 @@ def case_state(slug: str):
     for reply in case.replies:
         with store.open(reply.blob_id) as f:
             replies.append(base64.b64encode(f.read()).decode())
-    return jsonify(case_number=case.number, received_day=case.received_day.isoformat(), replies=replies)
+    try:
+        recipients = [k.public_bytes.hex() for k in intake.case_recipients(db.session(), store, case)]
+    except intake.IntakeError:
+        recipients = []  # no officer left to add information for; reading replies still works
+    return jsonify(case_number=case.number, received_day=case.received_day.isoformat(), replies=replies,
+                   recipients=recipients)

@@ -4,9 +4,22 @@ Accept-Language decides, else the desk's default."""
 from __future__ import annotations
 
 from flask import Flask, current_app, g, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 
 NAMES = {"bg": "Български", "ru": "Русский", "kk": "Қазақша", "en": "English"}
+
+
+def statuses() -> dict[str, str]:
+    """What a reporter reads for each triage state (the viewer's states, in plain words)."""
+    return {
+        "received": gettext("Received"),
+        "checking": gettext("Being checked"),
+        "credible": gettext("Confirmed"),
+        "not credible": gettext("Could not be confirmed"),
+        "duplicate": gettext("Already reported"),
+        "forwarded": gettext("Forwarded to the police"),
+        "closed": gettext("Closed"),
+    }
 
 
 def select_locale() -> str:
@@ -28,4 +41,5 @@ def init_app(app: Flask) -> None:
             "language_names": NAMES,
             "languages": current_app.config["SEALDROP"].languages,
             "lang": str(get_locale()),  # pages may pass their own; error pages rely on this
+            "statuses": statuses(),
         }

@@ -71,6 +71,7 @@ def _form_page(desk: Desk, status: int = 200, form=None):
         api_csrf=csrf_token(f"api:{desk.slug}"),
         keys_json=json.dumps(keys_for_page(desk)),
         max_files=current_app.config["SEALDROP"].max_attachments,
+        categories_json={str(c.id): {"slug": c.slug, "name": c.name("en")} for c in desk.categories},
     )
     return page, status
 

@@ -23,8 +23,7 @@ const TAG = 16;
 const SEALED_CHUNK = CHUNK + TAG;
 const MIN_PADDED = 16384;
 const MARKER = 0x80;
-const SEAL_DEPTH = 16; // AES-GCM calls kept in flight: WebCrypto runs them off the main thread
-const OPEN_DEPTH = 16;
+const DEPTH = 16; // AES-GCM calls kept in flight: WebCrypto runs them off the main thread
 const EMPTY = new Uint8Array(0);
 const ZEROS = new Uint8Array(CHUNK);
 const label = (name) => ascii("sealdrop.org/v1/" + name);
@@ -157,9 +156,11 @@ export async function keyId(publicKey) {
   return new Uint8Array(digest).slice(0, KEY_ID_LEN);
 }
 
+/** @typedef {{privateKey: CryptoKey, publicKey: Uint8Array, keyId: Uint8Array}} DecryptionKey */
+
 /**
- * @typedef {{privateKey: CryptoKey, publicKey: Uint8Array, keyId: Uint8Array}} DecryptionKey
- * Turn a raw 32-byte X25519 private key into what `open` uses (the public half is X25519(sk, 9)).
+ * Turn a raw 32-byte X25519 private key into what `open` uses (the public half is X25519(sk, 9)),
+ * so that a page can import a key once, non-extractable, and forget the raw bytes.
  * @param {Uint8Array} raw
  * @returns {Promise<DecryptionKey>}
  */
@@ -311,9 +312,7 @@ async function* chunksOf(input, n) {
   let filled = 0;
   let read = 0;
   try {
-    let ahead = reader.read();
-    for (let next = await ahead; !next.done; next = await ahead) {
-      ahead = reader.read(); // one piece read ahead: the browser fills it while we encrypt this one
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
       let piece = next.value;
       read += piece.length;
       if (filled > 0) {
@@ -386,7 +385,7 @@ export async function* sealStream(input, recipients, { onProgress } = {}) {
   const inFlight = [];
   try {
     for (let i = 0; i < chunks || inFlight.length;) {
-      for (; i < chunks && inFlight.length < SEAL_DEPTH; i++) {
+      for (; i < chunks && inFlight.length < DEPTH; i++) {
         const { value: plain } = await source.next();
         inFlight.push(quiet(subtle.encrypt({ name: "AES-GCM", iv: nonce(i, i === chunks - 1) }, key, plain)));
       }
@@ -480,7 +479,7 @@ async function openPayload(payload, key) {
     inFlight.push(quiet(subtle.decrypt({ name: "AES-GCM", iv: nonce(index, last) }, key, sealed).then(
       (plain) => out.set(new Uint8Array(plain), index * CHUNK),
       () => diagnose(key, index, last, sealed))));
-    if (inFlight.length >= OPEN_DEPTH) await inFlight.shift(); // in order: the first bad chunk wins
+    if (inFlight.length >= DEPTH) await inFlight.shift(); // in order: the first bad chunk wins
   }
   while (inFlight.length) await inFlight.shift();
   return out;
