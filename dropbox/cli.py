@@ -71,6 +71,22 @@ def cmd_init(args: argparse.Namespace) -> None:
         )
 
 
+def server_options(cfg: config_mod.Config) -> dict:
+    """waitress settings that keep plaintext off the disk and identifying details out of sight."""
+    body_limit = cfg.max_form_bytes + (1 << 20)
+    return {
+        "ident": "sealdrop",
+        # Keep whole request bodies in memory up to the form limit: waitress would otherwise spool a
+        # large no-JS upload (plaintext) to a temporary file before the app sees it.
+        "inbuf_overflow": body_limit,
+        "max_request_body_size": body_limit,
+        "outbuf_overflow": 16 << 20,  # a no-JS case page holds opened replies: never spool it either
+        "expose_tracebacks": False,
+        "clear_untrusted_proxy_headers": True,
+        "channel_timeout": 300,
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from waitress import serve
 
@@ -82,20 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"sealdrop is serving on http://{args.host}:{args.port}/r/<desk>", flush=True)
     if (Path(args.dir) / "demo-officer.identity").exists():
         print(f"demo desk: http://{args.host}:{args.port}/r/demo", flush=True)
-    serve(
-        app,
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        ident="sealdrop",
-        # Keep whole request bodies in memory up to the form limit: waitress would otherwise spool a
-        # large no-JS upload (plaintext) to a temporary file.
-        inbuf_overflow=cfg.max_form_bytes + (1 << 20),
-        max_request_body_size=cfg.max_form_bytes + (1 << 20),
-        expose_tracebacks=False,
-        clear_untrusted_proxy_headers=True,
-        channel_timeout=300,
-    )
+    serve(app, host=args.host, port=args.port, threads=args.threads, **server_options(cfg))
 
 
 def cmd_desk_add(args: argparse.Namespace) -> None:
