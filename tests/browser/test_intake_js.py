@@ -1,0 +1,150 @@
+"""What only the JavaScript path does: device location at a chosen precision, keeping photo data by
+explicit choice, voice notes, retrying a lost piece, additions sealed in the browser, and falling
+back to the server when WebCrypto lacks X25519."""
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from tests.helpers import jpeg_with_exif, live_server, make_instance, open_all_envelopes
+
+pytestmark = pytest.mark.browser
+HERE = {"latitude": 42.697708, "longitude": 23.321867}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("js")
+    (root / "tmp").mkdir()
+    instance = make_instance(root / "instance")
+    with live_server(instance, root / "tmp") as (base, _):
+        yield base, instance
+
+
+@pytest.fixture
+def page(browser, served):
+    context = browser.new_context(permissions=["geolocation", "microphone"], geolocation=HERE)
+    page = context.new_page()
+    page.goto(f"{served[0]}/r/demo?lang=en")
+    page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    yield page
+    context.close()
+
+
+def last_report(instance):
+    opened = open_all_envelopes(instance)
+    docs = [i for i, o in enumerate(opened) if o.startswith(b'{"format"')]
+    return json.loads(opened[docs[-1]]), opened[docs[-1] + 1 :]
+
+
+def send(page):
+    page.get_by_label("Drug dealing").check()
+    page.fill("#what", "seen from my window")
+    page.click("#send")
+    page.wait_for_selector("#receipt", timeout=60_000)
+    return page.inner_text("#receipt")
+
+
+@pytest.mark.parametrize(("precision", "lat"), [("exact", 42.697708), ("100m", 42.698), ("1km", 42.7)])
+def test_device_location_is_rounded_before_sealing(page, served, precision, lat):
+    page.get_by_label("Use my phone's location").check()
+    page.wait_for_selector("text=Location added.")
+    page.select_option("#geo-precision", precision)
+    send(page)
+    where = last_report(served[1])[0]["where"]
+    assert where["mode"] == "device" and where["precision"] == precision and where["lat"] == lat
+
+
+def test_photo_metadata_kept_only_by_explicit_choice(page, served):
+    page.set_input_files(
+        "#files", files=[{"name": "a.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_exif()}]
+    )
+    page.wait_for_selector("text=hidden data removed")
+    page.get_by_label("Keep the original photo data", exact=False).check()
+    page.wait_for_selector("text=original data kept")
+    send(page)
+    doc, (photo,) = last_report(served[1])
+    assert doc["attachments"][0]["metadata"] == "kept" and b"SpyPhone" in photo
+
+
+def test_large_photo_is_scaled_and_cleaned(page, served):
+    big = jpeg_with_exif(size=(6000, 3000))
+    page.set_input_files("#files", files=[{"name": "big.jpg", "mimeType": "image/jpeg", "buffer": big}])
+    send(page)
+    _, (photo,) = last_report(served[1])
+    img = Image.open(io.BytesIO(photo))
+    assert max(img.size) == 4096 and not img.getexif() and b"SpyPhone" not in photo
+
+
+def test_a_lost_piece_is_retried(page, served):
+    failed = []
+
+    def flaky(route):
+        if route.request.method == "PUT" and not failed:
+            failed.append(route.request.url)
+            return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route("**/api/demo/uploads/**", flaky)
+    send(page)
+    assert failed and last_report(served[1])[0]["what"] == "seen from my window"
+
+
+def test_addition_sealed_in_the_browser(page, served):
+    receipt = send(page)
+    page.goto(f"{served[0]}/r/demo/check?lang=en")
+    page.fill("#receipt-input", receipt)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#add-what")
+    page.fill("#add-what", "he came back with a friend")
+    page.get_by_role("button", name="Add to my case").click()
+    page.wait_for_selector("#added")
+    doc, _ = last_report(served[1])
+    assert (
+        doc["kind"] == "addition"
+        and doc["what"] == "he came back with a friend"
+        and doc["sealed_by"] == "browser"
+    )
+
+
+def test_without_x25519_the_server_seals(browser, served):
+    context = browser.new_context()
+    context.add_init_script("""
+        const importKey = crypto.subtle.importKey.bind(crypto.subtle);
+        crypto.subtle.importKey = (format, data, algorithm, ...rest) =>
+            (algorithm === "X25519" || algorithm?.name === "X25519")
+                ? Promise.reject(new DOMException("not supported", "NotSupportedError"))
+                : importKey(format, data, algorithm, ...rest);
+    """)
+    page = context.new_page()
+    page.goto(f"{served[0]}/r/demo?lang=en")
+    page.wait_for_selector("#js-fallback:not([hidden])")
+    send(page)
+    assert last_report(served[1])[0]["sealed_by"] == "server"
+    context.close()
+
+
+def test_voice_note_recorded_in_the_page(served):
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    fake_media = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + fake_media)
+        page = browser.new_context(permissions=["microphone"]).new_page()
+        page.goto(f"{served[0]}/r/demo?lang=en")
+        page.wait_for_selector("#record-start:visible")
+        page.click("#record-start")
+        page.wait_for_timeout(1200)
+        page.click("#record-stop")
+        page.wait_for_selector("text=Voice note added.")
+        send(page)
+        browser.close()
+    doc, (audio,) = last_report(served[1])
+    entry = doc["attachments"][0]
+    assert (
+        entry["name"].startswith("voice-note.") and entry["type"].startswith("audio/") and len(audio) > 1000
+    )
