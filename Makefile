@@ -6,9 +6,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEBIAN := tor chromium age gpg
 
-.PHONY: setup run test lint bench clean
+# Translations: the .po files are the source (dropbox/translations/<lang>/LC_MESSAGES/messages.po);
+# the .mo files are built from them here and never committed (.gitignore).
+I18N   := dropbox/translations
+PO     := $(wildcard $(I18N)/*/LC_MESSAGES/messages.po)
+MO     := $(PO:.po=.mo)
 
-setup: $(STAMP)
+.PHONY: setup run test lint bench clean translations
+
+setup: $(STAMP) $(MO)
 	@missing=""; for p in $(DEBIAN); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -21,9 +27,34 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# One .mo per .po, rebuilt whenever its .po is newer (order-only on the venv: a reinstall does not recompile).
+$(I18N)/%/LC_MESSAGES/messages.mo: $(I18N)/%/LC_MESSAGES/messages.po | $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -l $* -i $< -o $@
+
+# For developers after changing a template's or a module's words: re-extract messages.pot, merge it into
+# every language's .po (new or changed messages arrive empty or fuzzy; tests/test_i18n.py fails until they
+# are translated and the fuzzy flags removed), then recompile.
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F dropbox/babel.cfg -k lazy_gettext -k _l -c TRANSLATORS: \
+	  --add-location=file --sort-output --project sealdrop --version 0.1.0 --copyright-holder sealdrop \
+	  -o $(I18N)/messages.pot dropbox
+	$(VENV)/bin/pybabel update -i $(I18N)/messages.pot -d $(I18N) --ignore-obsolete --ignore-pot-creation-date
+	$(VENV)/bin/pybabel compile --statistics -d $(I18N)
+
+# axe-core (package.json, pinned in package-lock.json) for tests/browser/test_accessibility.py: reinstalled
+# when node_modules/axe-core is missing or package-lock.json is newer. A second `setup:` line adds it.
+AXE := node_modules/axe-core/axe.min.js
+setup: $(AXE)
+$(AXE): package.json package-lock.json
+	command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+# The embedded default: an instance in ./instance (SQLite, local blob store) with the demo desk.
+INSTANCE ?= instance
 run: setup
-	@echo "sealdrop's service arrives with the intake issue; for now: $(PY) -m crypto --help"
-	$(PY) -m crypto --help
+	test -f $(INSTANCE)/config.json || $(VENV)/bin/sealdrop init --demo --dir $(INSTANCE)
+	$(VENV)/bin/sealdrop serve --dir $(INSTANCE)
 
 test: setup
 	$(PY) -m ruff check .
@@ -35,6 +66,8 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.envelope
+	$(PY) -m bench.browser_envelope
+	$(PY) -m bench.ingest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
