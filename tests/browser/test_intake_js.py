@@ -126,15 +126,16 @@ def test_without_x25519_the_server_seals(browser, served):
     context.close()
 
 
-def test_voice_note_recorded_in_the_page(served):
-    from playwright.sync_api import sync_playwright
-
+def test_voice_note_recorded_in_the_page(browser, served):
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
     fake_media = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + fake_media)
-        page = browser.new_context(permissions=["microphone"]).new_page()
+    # A second browser from the same Playwright instance: Chromium takes these flags only at launch.
+    with_microphone = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + fake_media
+    )
+    try:
+        page = with_microphone.new_context(permissions=["microphone"]).new_page()
         page.goto(f"{served[0]}/r/demo?lang=en")
         page.wait_for_selector("#record-start:visible")
         page.click("#record-start")
@@ -142,7 +143,8 @@ def test_voice_note_recorded_in_the_page(served):
         page.click("#record-stop")
         page.wait_for_selector("text=Voice note added.")
         send(page)
-        browser.close()
+    finally:
+        with_microphone.close()
     doc, (audio,) = last_report(served[1])
     entry = doc["attachments"][0]
     assert (

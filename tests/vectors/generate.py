@@ -201,6 +201,15 @@ def cases() -> list[dict]:
         "header_stanza_ct_altered", "header failure", "a bit flipped in the wrapped file key", [me], e.bytes()
     )
 
+    e = Envelope(to_me * 2, padded(msg))
+    e.stanzas[0] = _format.Stanza(1, flip(e.stanzas[0].body, 60))
+    add(
+        "header_first_matching_stanza_altered",
+        "header failure",
+        "two stanzas for our key, the first altered: readers stop at the first match",
+        [me],
+        e.bytes(),
+    )
     add(
         "no_match_wrong_recipient",
         "no match",
