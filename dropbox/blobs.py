@@ -36,7 +36,7 @@ class FileBlobStore:
         self.incoming = self.root / "incoming"
         self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def _path(self, blob_id: str) -> Path:
+    def path(self, blob_id: str) -> Path:
         if not (len(blob_id) == 32 and all(c in "0123456789abcdef" for c in blob_id)):
             raise KeyError("malformed blob id")
         return self.root / blob_id[:2] / blob_id
@@ -52,7 +52,7 @@ class FileBlobStore:
                 yield _FileBlobWriter(blob_id, f)
                 f.flush()
                 os.fsync(f.fileno())
-            final = self._path(blob_id)
+            final = self.path(blob_id)
             final.parent.mkdir(exist_ok=True, mode=0o700)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
@@ -63,7 +63,7 @@ class FileBlobStore:
     def adopt(self, path: Path) -> str:
         """Move a finished file (e.g. a completed resumable upload) into the store."""
         blob_id = secrets.token_hex(16)
-        final = self._path(blob_id)
+        final = self.path(blob_id)
         final.parent.mkdir(exist_ok=True, mode=0o700)
         with open(path, "rb") as f:
             os.fsync(f.fileno())
@@ -72,16 +72,16 @@ class FileBlobStore:
         return blob_id
 
     def open(self, blob_id: str) -> BinaryIO:
-        return open(self._path(blob_id), "rb")
+        return open(self.path(blob_id), "rb")
 
     def size(self, blob_id: str) -> int:
-        return self._path(blob_id).stat().st_size
+        return self.path(blob_id).stat().st_size
 
     def delete(self, blob_id: str) -> None:
-        self._path(blob_id).unlink(missing_ok=True)
+        self.path(blob_id).unlink(missing_ok=True)
 
     def exists(self, blob_id: str) -> bool:
-        return self._path(blob_id).is_file()
+        return self.path(blob_id).is_file()
 
 
 class _FileBlobWriter:

@@ -49,6 +49,8 @@ class Desk(Base):
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     names: Mapped[dict] = mapped_column(JSON)  # language -> name
     default_language: Mapped[str] = mapped_column(String(8), default="en")
+    # Days ciphertext stays on the server after the viewer confirmed importing it.
+    retention_days: Mapped[int] = mapped_column(Integer, default=30)
     created_day: Mapped[dt.date] = mapped_column(Date, default=today)
 
     officers: Mapped[list[Officer]] = relationship(back_populates="desk", foreign_keys="Officer.desk_id")
@@ -75,6 +77,9 @@ class Officer(Base):
     confirmed: Mapped[bool] = mapped_column(default=False)  # fingerprint read back by phone
     demo: Mapped[bool] = mapped_column(default=False)
     created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+    # The chain of reply bundles this officer signed (docs/bundles.md): last accepted.
+    reply_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    reply_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     desk: Mapped[Desk] = relationship(back_populates="officers", foreign_keys=[desk_id])
 
@@ -152,6 +157,7 @@ class Submission(Base):
     received_day: Mapped[dt.date] = mapped_column(Date, default=today)
     size: Mapped[int] = mapped_column(BigInteger)
     exported_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deleted_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # ciphertext removed
 
     case: Mapped[Case] = relationship(back_populates="submissions")
     parts: Mapped[list[Part]] = relationship(back_populates="submission", order_by="Part.position")
@@ -192,3 +198,16 @@ class Reply(Base):
     received_day: Mapped[dt.date] = mapped_column(Date, default=today)
 
     case: Mapped[Case] = relationship(back_populates="replies")
+
+
+class ExportLog(Base):
+    """Export bundles made for a desk: the chain the viewer checks, and confirmations coming back."""
+
+    __tablename__ = "export_log"
+    __table_args__ = (UniqueConstraint("desk_id", "sequence"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+    confirmed_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)

@@ -1,0 +1,212 @@
+"""The desk's side of the air gap (docs/bundles.md): export bundles out, reply bundles in.
+
+export(session, store, desk, signing_key, dst)     every submission not yet exported, signed
+import_replies(session, store, path)               verified, chained, then stored in one commit
+apply_retention(session, store, today)             ciphertext gone N days after confirmation
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import crypto
+from crypto import SigningKey, VerifyKey, bundle
+from crypto.bundle import BundleError
+
+from .blobs import FileBlobStore
+from .models import Case, Desk, ExportLog, Officer, Reply, Submission, today
+
+MAX_REPLY = 1024 * 1024  # a reply is text; refuse anything that is not
+
+
+class NothingToExport(Exception):
+    pass
+
+
+def pending(session: Session, desk: Desk) -> list[Submission]:
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(
+                Submission.desk_id == desk.id,
+                Submission.exported_seq.is_(None),
+                Submission.deleted_day.is_(None),
+            )
+            .order_by(Submission.id)
+        )
+    )
+
+
+def export(
+    session: Session, store: FileBlobStore, desk: Desk, key: SigningKey, dst: BinaryIO
+) -> bundle.Manifest:
+    """Write the next export bundle of `desk` to `dst` and record it; raises NothingToExport."""
+    subs = pending(session, desk)
+    if not subs:
+        raise NothingToExport(f"nothing new to export for desk {desk.slug}")
+    last = session.scalar(
+        select(ExportLog).where(ExportLog.desk_id == desk.id).order_by(ExportLog.sequence.desc())
+    )
+    sequence = (last.sequence if last else 0) + 1
+    entries = []
+    for sub in subs:
+        first = sub.case.submissions[0].id == sub.id
+        for part in sub.parts:
+            meta = {
+                "case_number": sub.case.number,
+                "submission": sub.id,
+                "part": part.position,
+                "first": first,
+                "sealed_by": sub.sealed_by,
+                "received_day": sub.received_day.isoformat(),
+                "reply_public": sub.case.reply_public.hex(),
+            }
+            entries.append((meta, store.path(part.blob_id)))
+    fields = {
+        "desk": desk.slug,
+        "sequence": sequence,
+        "previous": last.sha256 if last else None,
+        "created_day": today().isoformat(),
+    }
+    manifest = bundle.write(dst, "export", fields, entries, key)
+    session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256))
+    for sub in subs:
+        sub.exported_seq = sequence
+    session.commit()
+    return manifest
+
+
+def _signer(session: Session, desk: Desk, officer_key_id: object) -> Officer:
+    officer = next((o for o in desk.officers if o.key_id == officer_key_id and o.confirmed), None)
+    if officer is None:
+        raise BundleError("bad_signature", "this reply bundle is not from a confirmed officer of the desk")
+    return officer
+
+
+def import_replies(session: Session, store: FileBlobStore, path: Path) -> tuple[Desk, int]:
+    """Import a reply bundle whole or not at all. Returns the desk and the number of replies."""
+    with open(path, "rb") as f:
+        if f.read(len(bundle.MAGIC)) != bundle.MAGIC:
+            raise BundleError("not_a_bundle", "this file is not a sealdrop bundle")
+        f.seek(len(bundle.MAGIC))
+        (length,) = bundle._LEN.unpack(f.read(4))  # peek at the claimed desk and signer to pick the key
+        claimed = _peek_json(f.read(min(length, bundle.MAX_MANIFEST)))
+    desk = session.scalar(select(Desk).where(Desk.slug == str(claimed.get("desk"))[:40]))
+    if desk is None:
+        raise BundleError("wrong_desk", "this reply bundle is for a desk this server does not have")
+    officer = _signer(session, desk, claimed.get("officer"))
+    verify_key = crypto.PublicKey.parse(officer.public_key).verify_key
+    manifest = bundle.verify(path, "replies", [verify_key])  # signature, hashes, exact length
+    if manifest.data.get("desk") != desk.slug or manifest.data.get("officer") != officer.key_id:
+        raise BundleError("tampered", "the reply bundle's manifest does not match its signer")
+    bundle.check_chain(manifest, officer.reply_sequence, officer.reply_sha256)
+    written: list[str] = []
+    try:
+        count = _store_replies(session, store, desk, path, manifest, verify_key, written)
+        _confirm(session, desk, manifest.data.get("confirmations", []))
+        officer.reply_sequence, officer.reply_sha256 = manifest.sequence, manifest.sha256
+        session.commit()
+    except BaseException:
+        session.rollback()
+        for blob_id in written:
+            store.delete(blob_id)
+        raise
+    return desk, count
+
+
+def _peek_json(raw: bytes) -> dict:
+    import json
+
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BundleError("tampered", "the bundle's manifest is not valid JSON") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _store_replies(
+    session: Session,
+    store: FileBlobStore,
+    desk: Desk,
+    path: Path,
+    manifest: bundle.Manifest,
+    key: VerifyKey,
+    written: list[str],
+) -> int:
+    with open(path, "rb") as f:
+        bundle.read_manifest(f, "replies", [key])
+        for meta, reader in bundle.items(f, manifest):
+            case = session.scalar(select(Case).where(Case.number == str(meta.get("case_number"))[:16]))
+            if case is None or case.desk_id != desk.id:
+                raise BundleError("wrong_desk", f"reply for case {meta.get('case_number')} of another desk")
+            if meta["size"] > MAX_REPLY:
+                raise BundleError("tampered", "a reply is larger than a reply can be")
+            data = reader.read()
+            if crypto.recipient_key_ids(io.BytesIO(data)) != [crypto.RecipientKey(case.reply_public).key_id]:
+                raise BundleError(
+                    "tampered", f"the reply for case {case.number} is not sealed to its reporter"
+                )
+            with store.writer() as w:
+                w.write(data)
+            written.append(w.blob_id)
+            session.add(Reply(case=case, blob_id=w.blob_id, size=len(data)))
+    return len(manifest.items)
+
+
+def _confirm(session: Session, desk: Desk, confirmations: object) -> None:
+    if not isinstance(confirmations, list):
+        raise BundleError("tampered", "the reply bundle's confirmations are malformed")
+    for c in confirmations:
+        log = session.scalar(
+            select(ExportLog).where(
+                ExportLog.desk_id == desk.id, ExportLog.sequence == (c or {}).get("sequence")
+            )
+        )
+        if log is None or log.sha256 != c.get("sha256"):
+            raise BundleError("forked", f"the viewer confirms export bundle {c} that this desk did not make")
+        log.confirmed_day = log.confirmed_day or today()
+
+
+def apply_retention(session: Session, store: FileBlobStore, on: dt.date | None = None) -> int:
+    """Delete the ciphertext of submissions whose export was confirmed more than retention_days ago."""
+    on = on or today()
+    removed = 0
+    rows = session.execute(
+        select(Submission, ExportLog, Desk)
+        .join(
+            ExportLog,
+            (ExportLog.desk_id == Submission.desk_id) & (ExportLog.sequence == Submission.exported_seq),
+        )
+        .join(Desk, Desk.id == Submission.desk_id)
+        .where(Submission.deleted_day.is_(None), ExportLog.confirmed_day.is_not(None))
+    ).all()
+    for sub, log, desk in rows:
+        if log.confirmed_day + dt.timedelta(days=desk.retention_days) <= on:
+            for part in list(sub.parts):
+                store.delete(part.blob_id)
+                session.delete(part)
+            sub.deleted_day = on
+            removed += 1
+    session.commit()
+    return removed
+
+
+def write_atomically(path: Path, write) -> None:
+    """Write a bundle file through a temp file beside it; nothing partial is left on failure."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            result = write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return result
+    finally:
+        tmp.unlink(missing_ok=True)
