@@ -86,9 +86,14 @@ def put_piece(slug: str, upload_id: str):
     offset = request.args.get("offset", "")
     if not offset.isdigit() or len(offset) > 15:
         abort(400, description="bad_request")
+    length = request.content_length  # waitress has the whole body by now; the app copies it on in chunks
+    if length is None:
+        abort(411, description="bad_request")
+    if length > cfg.max_upload_piece:
+        abort(413, description="too_large")
     try:
         received = current_app.extensions["sealdrop.uploads"].append(
-            db.session(), upload, int(offset), request.get_data(cache=False)
+            db.session(), upload, int(offset), request.stream, length
         )
     except intake.IntakeError as e:
         return _fail(e)

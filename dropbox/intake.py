@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,7 @@ from .models import Case, Category, Desk, Officer, Part, Submission, Upload
 from .scrub import Clean
 
 REPORT_FORMAT = "sealdrop-report/1"
+COPY_CHUNK = 64 * 1024
 CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -68,8 +70,11 @@ def open_case(session: Session, desk: Desk, lookup_id: bytes, reply_public: byte
 
 def case_recipients(session: Session, store: FileBlobStore, case: Case) -> list[RecipientKey]:
     """Additions go to the keys the case's first report was sealed to, read from its envelope header
-    (the server does not store the category), less any officer removed since."""
-    first = case.submissions[0].parts[0]
+    (the server does not store the category), less any officer removed since. Once retention has
+    deleted the first report's ciphertext, the oldest submission still held (sealed to the same keys)."""
+    first = next((s.parts[0] for s in case.submissions if s.parts), None)
+    if first is None:  # every envelope of the case is gone: nobody left to read the header of
+        raise IntakeError("no_recipients")
     with store.open(first.blob_id) as f:
         key_ids = {k.hex() for k in crypto.recipient_key_ids(f)}
     officers = session.scalars(
@@ -186,19 +191,26 @@ class Uploads:
         session.commit()
         return upload
 
-    def append(self, session: Session, upload: Upload, offset: int, data: bytes) -> int:
-        """Append `data` at `offset`; a retried piece we already hold is accepted again, idempotently."""
+    def append(self, session: Session, upload: Upload, offset: int, body: BinaryIO, length: int) -> int:
+        """Append the `length` bytes `body` holds at `offset`, copying 64 KiB at a time (a piece is never
+        held whole); a retried piece we already hold is accepted again, idempotently."""
         if offset != upload.received:
-            if offset < upload.received and offset + len(data) <= upload.received:
+            if offset < upload.received and offset + length <= upload.received:
                 return upload.received  # a retry of a piece we already hold
             raise IntakeError("wrong_offset")
-        if upload.received + len(data) > upload.size:
+        if upload.received + length > upload.size:
             raise IntakeError("too_large")
         with open(self.path(upload.id), "r+b") as f:
             f.seek(offset)
-            f.write(data)
+            copied = 0
+            while copied < length and (chunk := body.read(min(COPY_CHUNK, length - copied))):
+                f.write(chunk)
+                copied += len(chunk)
+            if copied != length:  # the body ended early: drop what arrived, the client resends
+                f.truncate(offset)
+                raise IntakeError("short_piece")
             f.truncate()
-        upload.received += len(data)
+        upload.received += length
         session.commit()
         return upload.received
 
