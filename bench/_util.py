@@ -213,20 +213,10 @@ def median_seconds(samples: Sequence[ChildRun]) -> float:
     return statistics.median(s.seconds for s in samples)
 
 
-def paired_ratio(
-    baseline: Sequence[ChildRun], ours: Sequence[ChildRun], minus: Sequence[ChildRun] | None = None
-) -> float:
-    """Median over rounds of baseline / ours (less `minus`), each pair from the same round of `measure`:
-    on a shared machine, runs close in time see the same load, so their ratio is steadier than a ratio
-    of medians."""
-    less = [m.seconds for m in minus] if minus is not None else [0.0] * len(ours)
-    pairs = zip(baseline, ours, less, strict=True)
-    return statistics.median(b.seconds / (o.seconds - m) for b, o, m in pairs)
-
-
-def median_difference(a: Sequence[ChildRun], b: Sequence[ChildRun]) -> float:
-    """Median over rounds of a - b."""
-    return statistics.median(x.seconds - y.seconds for x, y in zip(a, b, strict=True))
+def paired_ratio(baseline: Sequence[ChildRun], ours: Sequence[ChildRun]) -> float:
+    """Median over rounds of baseline / ours, each pair from the same round of `measure`: on a shared
+    machine, runs close in time see the same load, so their ratio is steadier than a ratio of medians."""
+    return statistics.median(b.seconds / o.seconds for b, o in zip(baseline, ours, strict=True))
 
 
 def peak_rss(samples: Sequence[ChildRun]) -> int | None:

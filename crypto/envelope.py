@@ -24,7 +24,7 @@ def seal(src: BinaryIO, dst: BinaryIO, recipients: Sequence[RecipientKey]) -> in
     """
     file_key = os.urandom(FILE_KEY_LEN)
     header = _format.build_header(file_key, [r.public_bytes for r in recipients])
-    dst.write(header.encode())
+    _stream.write_all(dst, header.encode())
     return _stream.seal_payload(src, dst, _stream.payload_key(file_key, header.salt))
 
 

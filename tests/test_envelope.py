@@ -146,3 +146,27 @@ def test_payload_failure_leaves_only_a_true_prefix():
     with pytest.raises(PayloadError):
         unseal(io.BytesIO(bytes(envelope)), out, [ME])
     assert data.startswith(out.getvalue())
+
+
+class StingyWriter(io.RawIOBase):
+    """A raw destination that takes at most 1000 bytes per write, as a pipe may."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        taken = bytes(b[:1000])
+        self.data += taken
+        return len(taken)
+
+
+def test_short_writes_lose_nothing():
+    data = bytes(range(256)) * 2000
+    sealed = StingyWriter()
+    seal(io.BytesIO(data), sealed, [ME.recipient])
+    opened = StingyWriter()
+    unseal(io.BytesIO(bytes(sealed.data)), opened, [ME])
+    assert bytes(opened.data) == data
