@@ -21,6 +21,7 @@ function fail(text) {
   box.textContent = text;
   box.hidden = false;
   $("receipt-input").setAttribute("aria-invalid", "true");
+  $("receipt-input").setAttribute("aria-describedby", "check-error receipt-hint");
   box.focus();
 }
 
@@ -54,6 +55,8 @@ function renderCase(state, replies) {
   }
   view.replaceChildren(heading, number, statusLine, section);
   form.hidden = true;
+  $("check-title").hidden = true; // one page, one h1: the case replaces the sign-in form
+  document.title = [page.messages.your_case, ...document.title.split(" · ").slice(1)].join(" · ");
   heading.focus();
 }
 

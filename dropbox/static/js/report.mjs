@@ -172,6 +172,9 @@ function showReceipt(receipt, caseNumber) {
   view.getElementById("case-number").textContent = caseNumber;
   const main = document.getElementById("main");
   main.replaceChildren(view);
+  // As on the no-JS receipt page: no language links (following one would lose the receipt), own title.
+  document.querySelector("header nav")?.remove();
+  document.title = [page.messages.receipt, ...document.title.split(" · ").slice(1)].join(" · ");
   const heading = main.querySelector("h1");
   heading.tabIndex = -1;
   heading.focus();
