@@ -83,7 +83,7 @@ function renderAddForm(state, keys) {
       await api(page, "POST", "/additions", { lookup_id: toBase64(keys.lookupId), parts });
       addForm.replaceChildren(element("p", page.messages.added, { class: "ok", role: "status", id: "added" }));
     } catch {
-      note.textContent = page.messages.failed;
+      note.textContent = page.messages.add_failed;
       addForm.querySelector("button").disabled = false;
     }
   });

@@ -38,7 +38,7 @@ function renderPreviews() {
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "×";
-    remove.setAttribute("aria-label", `${item.file.name}: ✕`);
+    remove.setAttribute("aria-label", `${page.messages.remove} ${item.file.name}`);
     remove.addEventListener("click", () => { chosen.splice(index, 1); renderPreviews(); });
     figure.append(caption, remove);
     box.append(figure);
