@@ -4,7 +4,9 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBIAN := tor chromium age gpg
+DEBIAN := tor chromium age gpg pdftoppm
+# The poster font is a file, not a command (dropbox/posters; Debian package fonts-dejavu-core).
+FONT   := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 # Translations: the .po files are the source (dropbox/translations/<lang>/LC_MESSAGES/messages.po);
 # the .mo files are built from them here and never committed (.gitignore).
@@ -16,9 +18,10 @@ MO     := $(PO:.po=.mo)
 
 setup: $(STAMP) $(MO)
 	@missing=""; for p in $(DEBIAN); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	test -f $(FONT) || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | sed 's/gpg/gnupg/'); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$(echo $$missing | sed 's/gpg/gnupg/; s/pdftoppm/poppler-utils/'); \
 	fi
 
 $(STAMP): pyproject.toml

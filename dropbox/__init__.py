@@ -1,4 +1,4 @@
-"""The online service: reporter pages, the JSON API for browser-sealed reports, (later) the desk.
+"""The online service: reporter pages, the JSON API for browser-sealed reports, the desk (/desk/).
 
     app = create_app(dropbox.config.load(instance_dir))
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import db, errors, i18n, security
+from . import db, desk, errors, i18n, security
 from .blobs import FileBlobStore
 from .config import Config
 from .intake import Uploads
@@ -38,4 +38,5 @@ def create_app(config: Config) -> Flask:
 
     app.register_blueprint(reporter_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
+    desk.init_app(app)
     return app

@@ -1,6 +1,7 @@
 """The desk's side of the air gap (docs/bundles.md): export bundles out, reply bundles in.
 
 export(session, store, desk, signing_key, dst)     every submission not yet exported, signed
+export_again(session, store, desk, seq, key, dst)  the same bundle again, until it is confirmed
 import_replies(session, store, path)               verified, chained, then stored in one commit
 apply_retention(session, store, today)             ciphertext gone N days after confirmation
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -55,6 +57,21 @@ def export(
         select(ExportLog).where(ExportLog.desk_id == desk.id).order_by(ExportLog.sequence.desc())
     )
     sequence = (last.sequence if last else 0) + 1
+    fields = {
+        "desk": desk.slug,
+        "sequence": sequence,
+        "previous": last.sha256 if last else None,
+        "created_day": today().isoformat(),
+    }
+    manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
+    session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256))
+    for sub in subs:
+        sub.exported_seq = sequence
+    session.commit()
+    return manifest
+
+
+def _entries(store: FileBlobStore, subs: list[Submission]) -> list[tuple[dict, Path]]:
     entries = []
     for sub in subs:
         first = sub.case.submissions[0].id == sub.id
@@ -69,17 +86,43 @@ def export(
                 "reply_public": sub.case.reply_public.hex(),
             }
             entries.append((meta, store.path(part.blob_id)))
+    return entries
+
+
+def export_again(
+    session: Session, store: FileBlobStore, desk: Desk, sequence: int, key: SigningKey, dst: BinaryIO
+) -> bundle.Manifest:
+    """Write export bundle `sequence` again, byte for byte, for a download that broke off: allowed
+    until the viewer confirms it. Ed25519 signatures are deterministic, so the same manifest gives the
+    same file; anything else (a blob changed or gone) raises BundleError and `dst` must be discarded."""
+    log = session.scalar(
+        select(ExportLog).where(ExportLog.desk_id == desk.id, ExportLog.sequence == sequence)
+    )
+    if log is None:
+        raise NothingToExport(f"desk {desk.slug} has no export bundle {sequence}")
+    if log.confirmed_day is not None:
+        raise NothingToExport(f"export bundle {sequence} was already imported by the viewer")
+    subs = list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.desk_id == desk.id, Submission.exported_seq == sequence)
+            .order_by(Submission.id)
+        )
+    )
+    previous = session.scalar(
+        select(ExportLog.sha256).where(ExportLog.desk_id == desk.id, ExportLog.sequence == sequence - 1)
+    )
+    if not subs or any(s.deleted_day for s in subs):
+        raise NothingToExport(f"export bundle {sequence} can no longer be made again")
     fields = {
         "desk": desk.slug,
         "sequence": sequence,
-        "previous": last.sha256 if last else None,
-        "created_day": today().isoformat(),
+        "previous": previous,
+        "created_day": log.created_day.isoformat(),
     }
-    manifest = bundle.write(dst, "export", fields, entries, key)
-    session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256))
-    for sub in subs:
-        sub.exported_seq = sequence
-    session.commit()
+    manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
+    if manifest.sha256 != log.sha256:
+        raise BundleError("tampered", f"export bundle {sequence} no longer matches what was exported")
     return manifest
 
 
@@ -90,17 +133,19 @@ def _signer(session: Session, desk: Desk, officer_key_id: object) -> Officer:
     return officer
 
 
-def import_replies(session: Session, store: FileBlobStore, path: Path) -> tuple[Desk, int]:
-    """Import a reply bundle whole or not at all. Returns the desk and the number of replies."""
-    with open(path, "rb") as f:
-        if f.read(len(bundle.MAGIC)) != bundle.MAGIC:
-            raise BundleError("not_a_bundle", "this file is not a sealdrop bundle")
-        f.seek(len(bundle.MAGIC))
-        (length,) = bundle._LEN.unpack(f.read(4))  # peek at the claimed desk and signer to pick the key
-        claimed = _peek_json(f.read(min(length, bundle.MAX_MANIFEST)))
+def import_replies(
+    session: Session, store: FileBlobStore, path: Path, only_desk: str | None = None
+) -> tuple[Desk, int]:
+    """Import a reply bundle whole or not at all. Returns the desk and the number of replies.
+    With `only_desk`, a bundle for any other desk is refused (`wrong_desk`)."""
+    claimed = _peek(path)  # the claimed desk and signer, only to pick the key that must verify it
+    if claimed.get("format") != bundle.KINDS["replies"]:  # unverified, but it is refused anyway
+        raise BundleError("wrong_kind", "this is not a reply bundle (an export bundle goes to the viewer)")
     desk = session.scalar(select(Desk).where(Desk.slug == str(claimed.get("desk"))[:40]))
     if desk is None:
         raise BundleError("wrong_desk", "this reply bundle is for a desk this server does not have")
+    if only_desk is not None and desk.slug != only_desk:
+        raise BundleError("wrong_desk", f"this reply bundle is for desk {desk.slug}, not {only_desk}")
     officer = _signer(session, desk, claimed.get("officer"))
     verify_key = crypto.PublicKey.parse(officer.public_key).verify_key
     manifest = bundle.verify(path, "replies", [verify_key])  # signature, hashes, exact length
@@ -121,9 +166,20 @@ def import_replies(session: Session, store: FileBlobStore, path: Path) -> tuple[
     return desk, count
 
 
-def _peek_json(raw: bytes) -> dict:
-    import json
-
+def _peek(path: Path) -> dict:
+    """The manifest as it claims to be, before its signature is checked (read_manifest checks it)."""
+    with open(path, "rb") as f:
+        if f.read(len(bundle.MAGIC)) != bundle.MAGIC:
+            raise BundleError("not_a_bundle", "this file is not a sealdrop bundle")
+        head = f.read(bundle._LEN.size)
+        if len(head) != bundle._LEN.size:
+            raise BundleError("truncated", "the bundle is truncated (length)")
+        (length,) = bundle._LEN.unpack(head)
+        if length > bundle.MAX_MANIFEST:
+            raise BundleError("tampered", "the bundle's manifest is impossibly large")
+        raw = f.read(length)
+    if len(raw) != length:
+        raise BundleError("truncated", "the bundle is truncated (manifest)")
     try:
         data = json.loads(raw)
     except ValueError:
@@ -149,7 +205,11 @@ def _store_replies(
             if meta["size"] > MAX_REPLY:
                 raise BundleError("tampered", "a reply is larger than a reply can be")
             data = reader.read()
-            if crypto.recipient_key_ids(io.BytesIO(data)) != [crypto.RecipientKey(case.reply_public).key_id]:
+            try:
+                sealed_to = crypto.recipient_key_ids(io.BytesIO(data))
+            except crypto.SealdropCryptoError:
+                sealed_to = None  # not an envelope at all
+            if sealed_to != [crypto.RecipientKey(case.reply_public).key_id]:
                 raise BundleError(
                     "tampered", f"the reply for case {case.number} is not sealed to its reporter"
                 )
@@ -164,13 +224,15 @@ def _confirm(session: Session, desk: Desk, confirmations: object) -> None:
     if not isinstance(confirmations, list):
         raise BundleError("tampered", "the reply bundle's confirmations are malformed")
     for c in confirmations:
+        if not isinstance(c, dict) or not isinstance(c.get("sequence"), int):
+            raise BundleError("tampered", "the reply bundle's confirmations are malformed")
         log = session.scalar(
-            select(ExportLog).where(
-                ExportLog.desk_id == desk.id, ExportLog.sequence == (c or {}).get("sequence")
-            )
+            select(ExportLog).where(ExportLog.desk_id == desk.id, ExportLog.sequence == c["sequence"])
         )
         if log is None or log.sha256 != c.get("sha256"):
-            raise BundleError("forked", f"the viewer confirms export bundle {c} that this desk did not make")
+            raise BundleError(
+                "forked", f"the viewer confirms export bundle {c['sequence']} that this desk did not make"
+            )
         log.confirmed_day = log.confirmed_day or today()
 
 
@@ -187,14 +249,19 @@ def apply_retention(session: Session, store: FileBlobStore, on: dt.date | None =
         .join(Desk, Desk.id == Submission.desk_id)
         .where(Submission.deleted_day.is_(None), ExportLog.confirmed_day.is_not(None))
     ).all()
+    doomed: list[str] = []
     for sub, log, desk in rows:
         if log.confirmed_day + dt.timedelta(days=desk.retention_days) <= on:
             for part in list(sub.parts):
-                store.delete(part.blob_id)
+                doomed.append(part.blob_id)
                 session.delete(part)
             sub.deleted_day = on
             removed += 1
+    # Rows first, files after: a crash in between leaves an orphan blob (the sweep's), never a row
+    # pointing at a file that is gone.
     session.commit()
+    for blob_id in doomed:
+        store.delete(blob_id)
     return removed
 
 

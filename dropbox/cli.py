@@ -1,9 +1,14 @@
 """`sealdrop`: the operator's command line for the online side. Every command takes --dir DIR.
 
     sealdrop init [--demo] [--database URL]
-    sealdrop serve [--host H] [--port P]
+    sealdrop serve [--host H] [--port P] [--onion] [--tor-control HOST:PORT] [--tor PATH]
+    sealdrop onion status [--tor-control HOST:PORT]
+    sealdrop desk-access add NAME | list | revoke NAME
     sealdrop desk add SLUG --name LANG=NAME... | desk list
     sealdrop officer add --desk SLUG PUBLIC_KEY_FILE [--name NAME] [--confirmed]
+    sealdrop poster --desk SLUG --lang L --url URL -o FILE.{pdf,png,svg} [--size A4|A5|A6] [--tag PLACE]
+    sealdrop user add NAME --role admin|clerk [--desk SLUG]
+    sealdrop export --desk SLUG -o BUNDLE [--again N] | import-replies BUNDLE | retention [--on DAY]
 
 Failures print one line and exit non-zero.
 """
@@ -11,6 +16,8 @@ Failures print one line and exit non-zero.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
 import resource
 import secrets
@@ -21,9 +28,11 @@ from sqlalchemy import select
 
 from crypto import KeyFormatError, PublicKey, SigningKey
 from crypto.keys import write_secret_file
+from onion import OnionError
 
 from . import config as config_mod
-from . import db, demo
+from . import db, demo, onions, posters
+from .desk import commands as desk_commands
 from .models import Desk, Officer
 
 PROG = "sealdrop"
@@ -87,6 +96,19 @@ def server_options(cfg: config_mod.Config) -> dict:
     }
 
 
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def _unmap_large_buffers() -> None:
+    """Give every allocation over 128 KiB (upload pieces, no-JS bodies) its own mapping, returned to the
+    kernel when freed. Without a fixed threshold glibc raises it after the first such free and keeps
+    later 4 MiB pieces in per-thread heaps: the process stays at its high-water mark."""
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is not None:  # glibc; other C libraries keep their own policy
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from waitress import serve
 
@@ -94,11 +116,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     cfg = config_mod.load(Path(args.dir))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump could hold a no-JS report's plaintext
-    app = create_app(cfg)
-    print(f"sealdrop is serving on http://{args.host}:{args.port}/r/<desk>", flush=True)
-    if (Path(args.dir) / "demo-officer.identity").exists():
-        print(f"demo desk: http://{args.host}:{args.port}/r/demo", flush=True)
-    serve(app, host=args.host, port=args.port, threads=args.threads, **server_options(cfg))
+    _unmap_large_buffers()
+    with onions.published(cfg, args) as cfg:  # with --onion: the onions, for as long as we serve
+        app = create_app(cfg)
+        print(f"sealdrop is serving on http://{args.host}:{args.port}/r/<desk>", flush=True)
+        if (Path(args.dir) / "demo-officer.identity").exists():
+            print(f"demo desk: http://{args.host}:{args.port}/r/demo", flush=True)
+        serve(app, host=args.host, port=args.port, threads=args.threads, **server_options(cfg))
 
 
 def cmd_desk_add(args: argparse.Namespace) -> None:
@@ -163,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--threads", type=int, default=8)
+    onions.add_serve_options(p)
     p.set_defaults(run=cmd_serve)
+    onions.add_parsers(sub, _Parser)
     desk = sub.add_parser("desk", help="desks (tenants)").add_subparsers(
         dest="desk_command", required=True, parser_class=_Parser
     )
@@ -183,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confirmed", action="store_true", help="the fingerprint was already read back by phone")
     p.add_argument("public_key_file")
     p.set_defaults(run=cmd_officer_add)
+    posters.add_parser(sub)
+    desk_commands.add_parsers(sub, _Parser)
     return parser
 
 
@@ -191,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _add_dir_everywhere(build_parser()).parse_args(argv)
         args.run(args)
-    except (CliError, KeyFormatError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (CliError, KeyFormatError, OnionError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

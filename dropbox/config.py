@@ -6,6 +6,8 @@ DIR/server-signing.key     Ed25519 key that signs export bundles (0600)
 DIR/server-signing.pub     its public half, pinned in the viewer
 DIR/sealdrop.db            SQLite database (unless a PostgreSQL URL is configured)
 DIR/blobs/                 ciphertext only
+DIR/onion/                 onion keys (reporter/, desk/ with authorized_clients/) and status.json (0600)
+DIR/tor/                   the data directory of a tor that `serve --onion` launches itself
 """
 
 from __future__ import annotations
@@ -37,13 +39,24 @@ class Config:
     max_attachments: int = 20
     default_language: str = "en"
     languages: tuple[str, ...] = LANGUAGES
-    onion_address: str = ""
+    onion_address: str = ""  # "<56 chars>.onion", written by `serve --onion`: Onion-Location, posters
+    # Tor's proof-of-work defence on both onions: introductions let through per second, and in a burst.
+    onion_pow_queue_rate: int = 250
+    onion_pow_queue_burst: int = 2500
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
     def blob_dir(self) -> Path:
         return self.instance_dir / "blobs"
+
+    @property
+    def onion_dir(self) -> Path:
+        return self.instance_dir / "onion"
+
+    @property
+    def tor_dir(self) -> Path:
+        return self.instance_dir / "tor"
 
     @property
     def secret_key(self) -> bytes:

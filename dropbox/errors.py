@@ -18,6 +18,8 @@ def _wants_json() -> bool:
 def _render(status: int, code: str):
     if _wants_json():
         return jsonify(error=code), status
+    if request.path == "/desk" or request.path.startswith("/desk/"):
+        return render_template("desk/error.html", status=status, code=code), status
     return render_template("error.html", status=status, code=code), status
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
+    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -211,3 +212,59 @@ class ExportLog(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     created_day: Mapped[dt.date] = mapped_column(Date, default=today)
     confirmed_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+# --- the desk: clerks and admins, their sessions, throttled logins, the audit log -----------------
+# Officials' accounts, not reporters': seconds are kept where a timeout needs them, never an address.
+
+
+class DeskUser(Base):
+    """A desk login: Argon2id password hash plus a TOTP secret (sealed under the instance's secret key)."""
+
+    __tablename__ = "desk_users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(8))  # "admin" or "clerk"
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"), nullable=True)  # clerk's desk
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str] = mapped_column(String(200))
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)  # a used code is never taken again
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    desk: Mapped[Desk | None] = relationship()
+
+
+class DeskSession(Base):
+    """A server-side desk session. The cookie holds a random token; the table only its SHA-256."""
+
+    __tablename__ = "desk_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    user: Mapped[DeskUser] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed desk logins, per account (keyed by a keyed hash of the typed name) and globally."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AuditEntry(Base):
+    """Who did what on which desk, on which day. Never anything a reporter sent or is."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, default=today)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    desk: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    detail: Mapped[str] = mapped_column(String(200), default="")

@@ -109,7 +109,8 @@ def _headers(response: Response) -> Response:
         h["Pragma"] = "no-cache"
     h.pop("Server", None)
     onion = current_app.config["SEALDROP"].onion_address
-    if onion and not request.host.endswith(".onion"):
+    desk = request.path == "/desk" or request.path.startswith("/desk/")  # the desk has its own onion
+    if onion and not desk and not request.host.endswith(".onion"):
         h["Onion-Location"] = f"http://{onion}{request.full_path.rstrip('?')}"
     return response
 

@@ -8,3 +8,14 @@ def cheap_argon2(monkeypatch):
     """Identity files in unit tests use libsodium's minimum Argon2id cost; real files use "moderate"."""
     monkeypatch.setattr(crypto.keys, "KDF_OPSLIMIT", 1)
     monkeypatch.setattr(crypto.keys, "KDF_MEMLIMIT", 8192 * 1024)
+
+
+@pytest.fixture(autouse=True)
+def cheap_desk_passwords(monkeypatch):
+    """Desk users made in tests hash at Argon2id's minimum cost (the cost travels in the hash, so a live
+    server verifies them just as cheaply); real ones use libsodium's "interactive" cost."""
+    from dropbox.desk import accounts
+
+    monkeypatch.setattr(accounts, "PASSWORD_OPSLIMIT", 1)
+    monkeypatch.setattr(accounts, "PASSWORD_MEMLIMIT", 8192 * 1024)
+    monkeypatch.setattr(accounts, "_DUMMY", [])

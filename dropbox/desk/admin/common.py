@@ -1,0 +1,70 @@
+"""What the admin pages share: the session, the audit record, desks, form fields."""
+
+from __future__ import annotations
+
+import re
+
+from flask import abort, current_app, g, redirect, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ... import db
+from ...models import Desk
+from .. import audit
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+MAX_RETENTION = 3650
+AUDIT_ROWS = 500
+
+
+def db_session():
+    return db.session()
+
+
+def record(action: str, desk: str | None = None, detail: str = "") -> None:
+    audit.record(db_session(), g.desk_user.name, action, desk, detail)
+
+
+def all_desks() -> list[Desk]:
+    return list(db_session().scalars(select(Desk).order_by(Desk.slug)))
+
+
+def desk_by_slug(slug: str) -> Desk:
+    desk = db_session().scalar(select(Desk).where(Desk.slug == slug[:40]))
+    if desk is None:
+        abort(404, description="unknown_desk")
+    return desk
+
+
+def get_or_404(model, ident: int):
+    row = db_session().get(model, ident)
+    if row is None:
+        abort(404)
+    return row
+
+
+def done(endpoint: str, msg: str, **values):
+    return redirect(url_for(endpoint, msg=msg, **values), 303)
+
+
+def languages() -> tuple[str, ...]:
+    return current_app.config["SEALDROP"].languages
+
+
+def names_from_form(errors: list[str]) -> dict[str, str]:
+    names = {}
+    for lang in languages():
+        value = " ".join(request.form.get(f"name_{lang}", "").split())[:200]
+        if value:
+            names[lang] = value
+    if not names:
+        errors.append(_("Give a name in at least one language."))
+    return names
+
+
+def retention_from_form(errors: list[str]) -> int:
+    raw = request.form.get("retention_days", "").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_RETENTION:
+        errors.append(_("Retention is a whole number of days from 1 to %(n)d.", n=MAX_RETENTION))
+        return 30
+    return int(raw)

@@ -1,0 +1,124 @@
+"""Posters, retention and the audit log."""
+
+from __future__ import annotations
+
+import io
+
+from flask import current_app, render_template, request, send_file
+from sqlalchemy import func, select
+
+from ... import bundles
+from ...models import AuditEntry, ExportLog, Submission
+from .. import admin_bp
+from .common import AUDIT_ROWS, all_desks, db_session, desk_by_slug, done, record, retention_from_form
+
+# --- posters ---------------------------------------------------------------------------------------
+
+
+def _posters_page(status: int = 200, error: str | None = None, values=None):
+    from ... import posters
+
+    return render_template(
+        "desk/admin/posters.html",
+        desks=all_desks(),
+        languages=posters.LANGUAGES,
+        sizes=posters.SIZES,
+        formats=posters.FORMATS,
+        error=error,
+        values=values or {"url": request.host_url},
+    ), status
+
+
+@admin_bp.get("/posters")
+def posters():
+    return _posters_page()
+
+
+@admin_bp.post("/posters")
+def posters_make():
+    from ... import posters
+
+    desk = desk_by_slug(request.form.get("desk", ""))
+    lang, fmt = request.form.get("lang", ""), request.form.get("format", "pdf")
+    size, url = request.form.get("size", "A4"), request.form.get("url", "")[:300]
+    tag = request.form.get("tag", "").strip()[:40] or None
+    onion = current_app.config["SEALDROP"].onion_address or None
+    try:
+        data = posters.render_poster(desk, lang, url, fmt=fmt, size=size, onion=onion, tag=tag)
+    except ValueError as e:  # PosterError, and a font the machine lacks
+        return _posters_page(400, str(e), request.form)
+    record("poster", desk.slug, f"{lang}, {size}, {fmt}" + (f", tag {tag}" if tag else ""))
+    db_session().commit()
+    mimetype = {"pdf": "application/pdf", "png": "image/png", "svg": "image/svg+xml"}[fmt]
+    return send_file(
+        io.BytesIO(data),
+        mimetype=mimetype,
+        as_attachment=True,
+        download_name=f"poster-{desk.slug}-{lang}-{size}.{fmt}",
+    )
+
+
+# --- retention -------------------------------------------------------------------------------------
+
+
+def _retention_rows() -> list[dict]:
+    session, rows = db_session(), []
+    for desk in all_desks():
+        confirmed = session.scalar(
+            select(func.count(Submission.id))
+            .join(
+                ExportLog,
+                (ExportLog.desk_id == Submission.desk_id) & (ExportLog.sequence == Submission.exported_seq),
+            )
+            .where(
+                Submission.desk_id == desk.id,
+                Submission.deleted_day.is_(None),
+                ExportLog.confirmed_day.is_not(None),
+            )
+        )
+        deleted = session.scalar(
+            select(func.count(Submission.id)).where(
+                Submission.desk_id == desk.id, Submission.deleted_day.is_not(None)
+            )
+        )
+        rows.append({"desk": desk, "waiting": confirmed or 0, "deleted": deleted or 0})
+    return rows
+
+
+@admin_bp.get("/retention")
+def retention():
+    return render_template(
+        "desk/admin/retention.html", rows=_retention_rows(), errors=[], msg=request.args.get("msg")
+    )
+
+
+@admin_bp.post("/retention")
+def retention_save():
+    desk = desk_by_slug(request.form.get("desk", ""))
+    errors: list[str] = []
+    days = retention_from_form(errors)
+    if errors:
+        return render_template(
+            "desk/admin/retention.html", rows=_retention_rows(), errors=errors, msg=None
+        ), 400
+    desk.retention_days = days
+    record("retention_changed", desk.slug, f"{days} days")
+    db_session().commit()
+    return done("desk.admin.retention", "saved")
+
+
+@admin_bp.post("/retention/apply")
+def retention_apply():
+    deleted = bundles.apply_retention(db_session(), current_app.extensions["sealdrop.blobs"])
+    record("retention", None, f"{deleted} submissions deleted")
+    db_session().commit()
+    return done("desk.admin.retention", "applied", n=deleted)
+
+
+# --- audit -----------------------------------------------------------------------------------------
+
+
+@admin_bp.get("/audit")
+def audit_log():
+    entries = db_session().scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_ROWS))
+    return render_template("desk/admin/audit.html", entries=list(entries))

@@ -1,0 +1,269 @@
+"""Desks, categories and officer keys: what decides where a report goes and whom it is sealed to."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from crypto import KeyFormatError, PublicKey
+
+from ...models import Category, Desk, Officer
+from .. import admin_bp
+from .common import (
+    SLUG,
+    all_desks,
+    db_session,
+    desk_by_slug,
+    done,
+    get_or_404,
+    languages,
+    names_from_form,
+    record,
+    retention_from_form,
+)
+
+# --- desks -----------------------------------------------------------------------------------------
+
+
+@admin_bp.get("/desks")
+def desks():
+    return render_template(
+        "desk/admin/desks.html", desks=all_desks(), errors=[], values={}, msg=request.args.get("msg")
+    )
+
+
+@admin_bp.post("/desks")
+def desks_add():
+    errors: list[str] = []
+    slug = request.form.get("slug", "").strip().lower()[:40]
+    if not SLUG.match(slug):
+        errors.append(_("The address name has lower-case letters, digits and dashes, like sofia-centre."))
+    elif db_session().scalar(select(Desk).where(Desk.slug == slug)):
+        errors.append(_("A desk with this address name already exists."))
+    names = names_from_form(errors)
+    language = request.form.get("default_language", "en")
+    if language not in languages():
+        errors.append(_("Choose the default language."))
+    retention = retention_from_form(errors)
+    if errors:
+        return render_template(
+            "desk/admin/desks.html", desks=all_desks(), errors=errors, values=request.form, msg=None
+        ), 400
+    db_session().add(Desk(slug=slug, names=names, default_language=language, retention_days=retention))
+    record("desk_added", slug)
+    db_session().commit()
+    return done("desk.admin.desks", "desk_added")
+
+
+@admin_bp.get("/desks/<slug>")
+def desk_edit(slug: str):
+    desk = desk_by_slug(slug)
+    values = {f"name_{k}": v for k, v in desk.names.items()}
+    values.update(default_language=desk.default_language, retention_days=desk.retention_days)
+    return render_template(
+        "desk/admin/desk.html", desk=desk, values=values, errors=[], msg=request.args.get("msg")
+    )
+
+
+@admin_bp.post("/desks/<slug>")
+def desk_save(slug: str):
+    desk = desk_by_slug(slug)
+    errors: list[str] = []
+    names = names_from_form(errors)
+    language = request.form.get("default_language", "")
+    if language not in languages():
+        errors.append(_("Choose the default language."))
+    retention = retention_from_form(errors)
+    if errors:
+        return render_template(
+            "desk/admin/desk.html", desk=desk, values=request.form, errors=errors, msg=None
+        ), 400
+    desk.names, desk.default_language, desk.retention_days = names, language, retention
+    record("desk_changed", desk.slug, f"retention {retention} days")
+    db_session().commit()
+    return done("desk.admin.desk_edit", "saved", slug=desk.slug)
+
+
+# --- categories ------------------------------------------------------------------------------------
+
+
+def _category_page(template: str, status: int = 200, **context):
+    officers = list(
+        db_session().scalars(select(Officer).where(Officer.confirmed).order_by(Officer.desk_id, Officer.name))
+    )
+    context.setdefault("chosen", {int(i) for i in request.form.getlist("officers") if i.isdigit()})
+    return render_template(
+        template, desks=all_desks(), officers=officers, msg=request.args.get("msg"), **context
+    ), status
+
+
+def _category_fields(errors: list[str], owner: Desk) -> tuple[dict, Desk | None, list[Officer]]:
+    names = names_from_form(errors)
+    route_slug = request.form.get("route", "")
+    route = None
+    if route_slug:
+        route = db_session().scalar(select(Desk).where(Desk.slug == route_slug[:40]))
+        if route is None:
+            errors.append(_("Choose a desk to send these reports to."))
+    target = route or owner
+    ids = [int(i) for i in request.form.getlist("officers") if i.isdigit()][:100]
+    chosen = list(db_session().scalars(select(Officer).where(Officer.id.in_(ids)))) if ids else []
+    if any(o.desk_id != target.id or not o.confirmed for o in chosen):
+        errors.append(_("Explicit officers must be confirmed officers of the desk the reports go to."))
+    return names, (route if route and route.id != owner.id else None), chosen
+
+
+@admin_bp.get("/categories")
+def categories():
+    return _category_page("desk/admin/categories.html", errors=[], values={})
+
+
+@admin_bp.post("/categories")
+def categories_add():
+    errors: list[str] = []
+    owner = db_session().scalar(select(Desk).where(Desk.slug == request.form.get("desk", "")[:40]))
+    if owner is None:
+        return _category_page(
+            "desk/admin/categories.html", 400, errors=[_("Choose a desk.")], values=request.form
+        )
+    slug = request.form.get("slug", "").strip().lower()[:40]
+    if not SLUG.match(slug):
+        errors.append(_("The short name has lower-case letters, digits and dashes, like graffiti."))
+    elif any(c.slug == slug for c in owner.categories):
+        errors.append(_("This desk already has a category with this short name."))
+    names, route, chosen = _category_fields(errors, owner)
+    if errors:
+        return _category_page("desk/admin/categories.html", 400, errors=errors, values=request.form)
+    position = (max((c.position for c in owner.categories), default=-1)) + 1
+    db_session().add(
+        Category(desk=owner, slug=slug, names=names, position=position, route_desk=route, officers=chosen)
+    )
+    record("category_added", owner.slug, f"{slug} -> {(route or owner).slug}, {len(chosen)} explicit keys")
+    db_session().commit()
+    return done("desk.admin.categories", "category_added")
+
+
+@admin_bp.get("/categories/<int:ident>")
+def category_edit(ident: int):
+    category = get_or_404(Category, ident)
+    values = {f"name_{k}": v for k, v in category.names.items()}
+    values["route"] = category.route_desk.slug if category.route_desk else ""
+    return _category_page(
+        "desk/admin/category.html",
+        category=category,
+        values=values,
+        errors=[],
+        chosen={o.id for o in category.officers},
+    )
+
+
+@admin_bp.post("/categories/<int:ident>")
+def category_save(ident: int):
+    category = get_or_404(Category, ident)
+    errors: list[str] = []
+    names, route, chosen = _category_fields(errors, category.desk)
+    if errors:
+        return _category_page(
+            "desk/admin/category.html",
+            400,
+            category=category,
+            values=request.form,
+            errors=errors,
+            chosen={o.id for o in chosen},
+        )
+    category.names, category.route_desk, category.officers = names, route, chosen
+    target = route or category.desk
+    record(
+        "category_changed",
+        category.desk.slug,
+        f"{category.slug} -> {target.slug}, {len(chosen)} explicit keys",
+    )
+    db_session().commit()
+    return done("desk.admin.category_edit", "saved", ident=category.id)
+
+
+# --- officers --------------------------------------------------------------------------------------
+
+
+def _officers_page(status: int = 200, errors=(), values=None):
+    officers = list(db_session().scalars(select(Officer).order_by(Officer.desk_id, Officer.id)))
+    return render_template(
+        "desk/admin/officers.html",
+        officers=officers,
+        desks=all_desks(),
+        errors=list(errors),
+        values=values or {},
+        msg=request.args.get("msg"),
+    ), status
+
+
+@admin_bp.get("/officers")
+def officers():
+    return _officers_page()
+
+
+@admin_bp.post("/officers")
+def officers_add():
+    errors: list[str] = []
+    desk = db_session().scalar(select(Desk).where(Desk.slug == request.form.get("desk", "")[:40]))
+    if desk is None:
+        errors.append(_("Choose a desk."))
+    name = " ".join(request.form.get("name", "").split())[:200]
+    if not name:
+        errors.append(_("Give the officer's name."))
+    upload = request.files.get("key_file")
+    text = request.form.get("key_text", "")[:10_000]
+    if upload is not None and upload.filename:
+        text = upload.read(10_000).decode("utf-8", "replace")
+    key = None
+    try:
+        key = PublicKey.parse(text)
+    except KeyFormatError:
+        errors.append(_("This is not a sealdrop officer public key (the file ends in .pub)."))
+    if key and desk and any(o.key_id == key.recipient.key_id.hex() for o in desk.officers):
+        errors.append(_("This key is already registered for this desk."))
+    if errors:
+        return _officers_page(400, errors, request.form)
+    officer = Officer(
+        desk=desk,
+        name=name,
+        public_key=key.encode(),
+        key_id=key.recipient.key_id.hex(),
+        fingerprint=key.fingerprint,
+        confirmed=False,
+    )
+    db_session().add(officer)
+    record("officer_registered", desk.slug, f"{name}, key {officer.key_id[:16]}")
+    db_session().commit()
+    return done("desk.admin.officer", "registered", ident=officer.id)
+
+
+@admin_bp.get("/officers/<int:ident>")
+def officer(ident: int):
+    return render_template(
+        "desk/admin/officer.html", officer=get_or_404(Officer, ident), error=None, msg=request.args.get("msg")
+    )
+
+
+@admin_bp.post("/officers/<int:ident>/confirm")
+def officer_confirm(ident: int):
+    officer = get_or_404(Officer, ident)
+    if request.form.get("read_back") != "yes":
+        error = _("Tick the box only after the officer read every group back to you and all of them matched.")
+        return render_template("desk/admin/officer.html", officer=officer, error=error, msg=None), 400
+    officer.confirmed = True
+    record("officer_confirmed", officer.desk.slug, f"{officer.name}, key {officer.key_id[:16]}")
+    db_session().commit()
+    return done("desk.admin.officer", "confirmed", ident=officer.id)
+
+
+@admin_bp.post("/officers/<int:ident>/remove")
+def officer_remove(ident: int):
+    officer = get_or_404(Officer, ident)
+    if officer.confirmed:
+        abort(409, description="confirmed_officer")
+    record("officer_removed", officer.desk.slug, f"{officer.name}, key {officer.key_id[:16]}")
+    db_session().delete(officer)
+    db_session().commit()
+    return done("desk.admin.officers", "removed")

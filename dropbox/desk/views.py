@@ -1,0 +1,186 @@
+"""The clerk's pages: what waits, export bundles out, reply bundles in. Metadata and ciphertext only.
+
+GET  /desk/                          the inbox: per desk, submissions by day, size, path, state
+POST /desk/export/<desk>             download the next export bundle (everything new)
+POST /desk/export/<desk>/<sequence>  download an export bundle again, until the viewer confirms it
+GET  /desk/replies                   the reply-bundle upload form
+POST /desk/replies                   import it whole or not at all, then apply retention
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import abort, current_app, g, redirect, render_template, request, send_file, url_for
+from sqlalchemy import func, select
+
+from crypto import SigningKey
+from crypto.bundle import BundleError
+
+from .. import bundles, db
+from ..config import SIGNING_KEY_FILE
+from ..models import Desk, ExportLog, Submission
+from . import audit, bp
+
+INBOX_ROWS = 200
+
+
+def visible_desks() -> list[Desk]:
+    """Admins and clerks without a desk see every desk; a clerk with a desk sees that one."""
+    user = g.desk_user
+    if user.role != "admin" and user.desk_id is not None:
+        return [user.desk]
+    return list(db.session().scalars(select(Desk).order_by(Desk.slug)))
+
+
+def desk_or_404(slug: str) -> Desk:
+    desk = next((d for d in visible_desks() if d.slug == slug[:40]), None)
+    if desk is None:
+        abort(404, description="unknown_desk")
+    return desk
+
+
+def _store():
+    return current_app.extensions["sealdrop.blobs"]
+
+
+def _spool_path() -> Path:
+    """A private file beside the blobs for a bundle on its way in or out (ciphertext only)."""
+    return _store().incoming / f"bundle-{secrets.token_hex(16)}.tmp"
+
+
+def _desk_summary(desk: Desk) -> dict:
+    session = db.session()
+
+    def count(*where) -> int:
+        query = select(func.count(Submission.id)).where(Submission.desk_id == desk.id, *where)
+        return session.scalar(query) or 0
+
+    new = count(Submission.exported_seq.is_(None), Submission.deleted_day.is_(None))
+    deleted, total = count(Submission.deleted_day.is_not(None)), count()
+    logs = list(
+        session.scalars(
+            select(ExportLog).where(ExportLog.desk_id == desk.id).order_by(ExportLog.sequence.desc())
+        )
+    )
+    rows = list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.desk_id == desk.id)
+            .order_by(Submission.id.desc())
+            .limit(INBOX_ROWS)
+        )
+    )
+    return {
+        "desk": desk,
+        "new": new,
+        "deleted": deleted,
+        "total": total,
+        "exports": logs,
+        "confirmed": {log.sequence: log.confirmed_day for log in logs},
+        "rows": rows,
+    }
+
+
+@bp.get("/")
+def inbox():
+    summaries = [_desk_summary(d) for d in visible_desks()]
+    return render_template("desk/inbox.html", summaries=summaries, msg=request.args.get("msg"))
+
+
+def _download(path: Path, name: str):
+    f = open(path, "rb")  # noqa: SIM115 (send_file closes it)
+    path.unlink()  # the open handle keeps the bytes until they are sent; nothing is left behind
+    return send_file(f, mimetype="application/octet-stream", as_attachment=True, download_name=name)
+
+
+def _signing_key() -> SigningKey:
+    return SigningKey.load(current_app.config["SEALDROP"].instance_dir / SIGNING_KEY_FILE)
+
+
+def _write_spool(write) -> Path:
+    path = _spool_path()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _bundle_name(desk: Desk, sequence: int) -> str:
+    return f"sealdrop-export-{desk.slug}-{sequence:05d}.bundle"
+
+
+@bp.post("/export/<slug>")
+def export(slug: str):
+    desk, session = desk_or_404(slug), db.session()
+    manifest = None
+
+    def write(f):
+        nonlocal manifest
+        manifest = bundles.export(session, _store(), desk, _signing_key(), f)
+
+    try:
+        path = _write_spool(write)
+    except bundles.NothingToExport:
+        return redirect(url_for("desk.inbox", msg="nothing_new"), 303)
+    audit.record(
+        session,
+        g.desk_user.name,
+        "export",
+        desk.slug,
+        f"bundle {manifest.sequence}, {len(manifest.items)} envelopes",
+    )
+    session.commit()
+    return _download(path, _bundle_name(desk, manifest.sequence))
+
+
+@bp.post("/export/<slug>/<int:sequence>")
+def export_again(slug: str, sequence: int):
+    desk, session = desk_or_404(slug), db.session()
+    try:
+        path = _write_spool(
+            lambda f: bundles.export_again(session, _store(), desk, sequence, _signing_key(), f)
+        )
+    except (bundles.NothingToExport, BundleError):
+        return redirect(url_for("desk.inbox", msg="cannot_export_again"), 303)
+    audit.record(session, g.desk_user.name, "export_again", desk.slug, f"bundle {sequence}")
+    session.commit()
+    return _download(path, _bundle_name(desk, sequence))
+
+
+@bp.get("/replies")
+def replies():
+    return render_template("desk/replies.html", error=None, result=None)
+
+
+@bp.post("/replies")
+def replies_post():
+    upload = request.files.get("bundle")
+    if upload is None or not upload.filename:
+        return render_template("desk/replies.html", error="no_file", detail=None, result=None), 400
+    session, store, user = db.session(), _store(), g.desk_user
+    only_desk = user.desk.slug if user.role != "admin" and user.desk is not None else None
+    path = _write_spool(lambda f: upload.save(f))
+    try:
+        desk, count = bundles.import_replies(session, store, path, only_desk=only_desk)
+    except BundleError as e:
+        session.rollback()
+        audit.record(session, user.name, "replies_refused", only_desk, e.reason)
+        session.commit()
+        return render_template("desk/replies.html", error=e.reason, detail=str(e), result=None), 400
+    finally:
+        path.unlink(missing_ok=True)
+    audit.record(session, user.name, "replies_imported", desk.slug, f"{count} replies")
+    session.commit()
+    deleted = bundles.apply_retention(session, store)
+    if deleted:
+        audit.record(session, user.name, "retention", None, f"{deleted} submissions deleted")
+        session.commit()
+    result = {"desk": desk, "count": count, "deleted": deleted}
+    return render_template("desk/replies.html", error=None, detail=None, result=result)

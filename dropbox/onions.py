@@ -1,0 +1,204 @@
+"""The instance's onions, for `sealdrop`: `serve --onion`, `onion status`, `desk-access add|list|revoke`.
+
+Two onions, keys in DIR/onion/ (docs/onion.md):
+    reporter/   the public address on posters and in Onion-Location
+    desk/       the desk's address, reachable only with a key from `desk-access add` (v3 client auth);
+                not published at all while no clerk has one, so it is never open to everyone
+A running `serve --onion` keeps DIR/onion/status.json current for `onion status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import onion
+
+from . import config as config_mod
+
+REPORTER, DESK = "reporter", "desk"
+STATUS_FILE = "status.json"
+RESTART = "restart `sealdrop serve --onion` for tor to learn it"
+
+
+def key_file(cfg: config_mod.Config, name: str) -> Path:
+    return cfg.onion_dir / name / onion.SECRET_KEY_FILE
+
+
+def desk_clients(cfg: config_mod.Config) -> onion.AuthorizedClients:
+    return onion.AuthorizedClients(cfg.onion_dir / DESK / onion.AUTHORIZED_CLIENTS)
+
+
+def parse_control(value: str) -> tuple[str, int]:
+    """HOST:PORT, or PORT alone for this machine."""
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"--tor-control takes HOST:PORT (tor's ControlPort, e.g. 127.0.0.1:9051), not {value!r}"
+        )
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def attach(value: str) -> onion.Tor:
+    host, port = parse_control(value)
+    return onion.Tor.attach(host, port, password=os.environ.get(onion.PASSWORD_ENV) or None)
+
+
+def _stop_on_sigterm() -> None:
+    """waitress returns from serve() on SystemExit, so SIGTERM also ends in our `finally`, which takes
+    the onions off tor and stops a tor we launched."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
+@contextlib.contextmanager
+def published(cfg: config_mod.Config, args: argparse.Namespace) -> Iterator[config_mod.Config]:
+    """With --onion (or --tor-control), publish the onions for the server about to listen on
+    args.host:args.port for as long as the block runs. Yields the config, which then knows (and has
+    saved) the reporter onion's address; without --onion, the config as it is."""
+    if not (args.onion or args.tor_control):
+        yield cfg
+        return
+    onion.OnionKey.load_or_create(key_file(cfg, REPORTER))  # a broken key fails before tor starts
+    clients = desk_clients(cfg).public_keys()
+    if clients:
+        onion.OnionKey.load(key_file(cfg, DESK))  # never a new desk address behind the clerks' backs
+    tor = attach(args.tor_control) if args.tor_control else onion.Tor.launch(cfg.tor_dir, tor_binary=args.tor)
+    services: list[onion.OnionService] = []
+    status_file = cfg.onion_dir / STATUS_FILE
+    try:
+        _stop_on_sigterm()
+        target = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104 (a comparison)
+        pow_queue = {"pow_queue_rate": cfg.onion_pow_queue_rate, "pow_queue_burst": cfg.onion_pow_queue_burst}
+        reporter = tor.publish(REPORTER, key_file(cfg, REPORTER), args.port, target_host=target, **pow_queue)
+        services.append(reporter)
+        print(f"reporter onion: http://{reporter.address}/r/<desk>", flush=True)
+        if clients:
+            desk = tor.publish(DESK, key_file(cfg, DESK), args.port, target_host=target, client_auth=clients,
+                               **pow_queue)  # fmt: skip
+            services.append(desk)
+            print(
+                f"desk onion: http://{desk.address}/desk/ (client authorization: {len(clients)})", flush=True
+            )
+        else:
+            print("desk onion: not published until a clerk has access (sealdrop desk-access add NAME)")
+        if reporter.address != cfg.onion_address:
+            cfg = cfg.with_overrides(onion_address=reporter.address)
+            config_mod.save(cfg)  # Onion-Location, posters
+        _report_progress(status_file, tor, services)
+        yield cfg
+    finally:
+        tor.close()
+        onion.status.write(status_file, tor.where, services, running=False)
+
+
+def _report_progress(status_file: Path, tor: onion.Tor, services: list[onion.OnionService]) -> None:
+    """Keep the status file current and say once, on the console, when each onion is published."""
+    announced: set[str] = set()
+
+    def changed(service: onion.OnionService) -> None:
+        onion.status.write(status_file, tor.where, services)
+        publication = service.publication()
+        if publication.settled and service.name not in announced:
+            announced.add(service.name)
+            print(f"{service.name} onion published: {publication.uploaded} directories hold it", flush=True)
+
+    for service in services:
+        service.on_change(changed)
+    onion.status.write(status_file, tor.where, services)
+
+
+def cmd_onion_status(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    addresses = {name: onion.OnionKey.load(key_file(cfg, name)).address
+                 for name in (REPORTER, DESK) if os.path.lexists(key_file(cfg, name))}  # fmt: skip
+    state = onion.status.read(cfg.onion_dir / STATUS_FILE) or {"running": False}
+    running = state["running"]
+    if running:
+        print(f"server: running (pid {state['pid']}), tor at {state['tor']}, updated {state['updated']}")
+    else:
+        print("server: not running with --onion (`sealdrop serve --onion` publishes these onions)")
+    paths = {REPORTER: "/r/<desk>", DESK: "/desk/"}
+    for name in (REPORTER, DESK):
+        if name not in addresses:
+            made_by = "`desk-access add NAME`" if name == DESK else "the first `serve --onion`"
+            print(f"{name}: no key yet (made by {made_by})")
+            continue
+        known = state.get("services", {}).get(name, {})
+        if running and known.get("address") == addresses[name]:
+            pow_text = "proof of work on" if known["pow"] else "proof of work OFF"
+            access = f", client authorization: {known['clients']}" if name == DESK else ""
+            detail = f"{known['summary']}; {pow_text}{access}"
+        else:
+            detail = "not published"
+        print(f"{name}: http://{addresses[name]}{paths[name]}  {detail}")
+    if args.tor_control:
+        with attach(args.tor_control) as tor:
+            for name, address in addresses.items():
+                held = "holds" if tor.serves(address) else "does not hold"
+                print(f"tor at {args.tor_control} {held} a descriptor for the {name} onion")
+
+
+def cmd_desk_access_add(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    desk = onion.OnionKey.load_or_create(key_file(cfg, DESK))
+    key = desk_clients(cfg).add(args.name)
+    print(key.auth_line(desk.address))
+    print(
+        f"Give {args.name} the line above in private; it is shown only this once and sealdrop keeps only its "
+        f"public half. Tor Browser asks for the key (the part after 'x25519:') on opening "
+        f"http://{desk.address}/desk/; a tor with ClientOnionAuthDir takes the whole line as a file "
+        f"{args.name}.auth_private. Then {RESTART}.",
+        file=sys.stderr,
+    )
+
+
+def cmd_desk_access_list(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    names = desk_clients(cfg).names()
+    for name in names:
+        print(name)
+    if not names:
+        print("no clerk has desk access (sealdrop desk-access add NAME)", file=sys.stderr)
+
+
+def cmd_desk_access_revoke(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    desk_clients(cfg).revoke(args.name)
+    print(f"{args.name} no longer has desk access; {RESTART}")
+
+
+def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser("onion", help="the instance's onion services").add_subparsers(
+        dest="onion_command", required=True, parser_class=parser_class
+    )
+    p = status.add_parser("status", help="both onions' addresses and whether their descriptors are published")
+    p.add_argument("--tor-control", metavar="HOST:PORT", help="also ask this tor whether it serves them")
+    p.set_defaults(run=cmd_onion_status)
+    access = sub.add_parser("desk-access", help="which clerks can reach the desk onion").add_subparsers(
+        dest="access_command", required=True, parser_class=parser_class
+    )
+    p = access.add_parser("add", help="a key for one clerk's Tor Browser (prints it once)")
+    p.add_argument("name")
+    p.set_defaults(run=cmd_desk_access_add)
+    p = access.add_parser("list", help="who has desk access")
+    p.set_defaults(run=cmd_desk_access_list)
+    p = access.add_parser("revoke", help="take one clerk's access away")
+    p.add_argument("name")
+    p.set_defaults(run=cmd_desk_access_revoke)
+
+
+def add_serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--onion", action="store_true", help="publish the onions (on a tor we launch by default)")
+    p.add_argument(
+        "--tor-control",
+        metavar="HOST:PORT",
+        help=f"use the running tor with this ControlPort (password, if any, from ${onion.PASSWORD_ENV})",
+    )
+    p.add_argument(
+        "--tor", default="tor", metavar="PATH", help="the tor program to launch (default: tor on PATH)"
+    )

@@ -1,0 +1,227 @@
+"""Page objects for sealview's loopback UI, and `running_viewer`: `sealview open` in a child process.
+
+The tests talk to the screens through these objects (what an officer sees and does), so a change of
+markup is fixed here once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+from playwright.sync_api import Page
+
+from tests.helpers import REPO
+
+
+@contextlib.contextmanager
+def running_viewer(vault: Path, passphrase: str) -> Iterator[str]:
+    """`sealview --vault VAULT open --no-browser`; yields the address it prints (with its token)."""
+    env = {**os.environ, "SEALDROP_PASSPHRASE": passphrase, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "viewer.cli", "--vault", str(vault), "open", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        line = proc.stdout.readline()
+        if "sealview is open at" not in line:
+            raise RuntimeError(f"sealview open failed: {line} {proc.stderr.read()}")
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class Screen:
+    def __init__(self, page: Page, base: str) -> None:
+        self.page, self.base = page, base
+
+    def click_and_load(self, selector: str) -> None:
+        """Click something that loads a page (a link, a form's button) and wait for the new page."""
+        with self.page.expect_navigation():
+            self.page.click(selector)
+
+    @property
+    def heading(self) -> str:
+        return self.page.inner_text("h1")
+
+    def nav(self, label: str) -> Screen:
+        self.click_and_load(f"nav[aria-label=Sections] >> text={label}")
+        return {
+            "Inbox": InboxPage,
+            "Hotspots": HotspotsPage,
+            "Dashboard": DashboardPage,
+            "Replies": RepliesPage,
+        }[label](self.page, self.base)
+
+
+class Viewer:
+    """The UI as a whole: sign in once with the printed address, then go to any screen."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page, self.url, self.base = page, url, url.split("/?")[0]
+
+    def sign_in(self) -> InboxPage:
+        self.page.goto(self.url)
+        return InboxPage(self.page, self.base)
+
+    def inbox(self, **filters) -> InboxPage:
+        self.page.goto(f"{self.base}/?{urlencode(filters)}")
+        return InboxPage(self.page, self.base)
+
+    def case(self, number: str) -> CasePage:
+        self.page.goto(f"{self.base}/case/{number}")
+        return CasePage(self.page, self.base)
+
+    def hotspots(self, **filters) -> HotspotsPage:
+        self.page.goto(f"{self.base}/hotspots?{urlencode(filters)}")
+        return HotspotsPage(self.page, self.base)
+
+    def dashboard(self) -> DashboardPage:
+        self.page.goto(f"{self.base}/dashboard")
+        return DashboardPage(self.page, self.base)
+
+    def replies(self) -> RepliesPage:
+        self.page.goto(f"{self.base}/replies")
+        return RepliesPage(self.page, self.base)
+
+
+class InboxPage(Screen):
+    def numbers(self) -> list[str]:
+        return self.page.locator("#inbox .case-link").all_inner_texts()
+
+    @property
+    def count(self) -> str:
+        return self.page.inner_text("#count")
+
+    def search(self, words: str) -> InboxPage:
+        self.page.fill("#q", words)
+        self.click_and_load("#apply")
+        return self
+
+    def filter(self, **choices: str) -> InboxPage:
+        for name, value in choices.items():
+            if name in ("since", "until"):
+                self.page.fill(f"#{name}", value)
+            else:
+                self.page.select_option(f"#{name}", value)
+        self.click_and_load("#apply")
+        return self
+
+    def clear(self) -> InboxPage:
+        self.click_and_load("#clear")
+        return self
+
+    def next_page(self) -> InboxPage:
+        self.click_and_load("#next")
+        return self
+
+    @property
+    def page_of(self) -> str:
+        return self.page.inner_text("#page-of")
+
+    def open(self, number: str) -> CasePage:
+        self.click_and_load(f"#inbox .case-link:text-is('{number}')")
+        return CasePage(self.page, self.base)
+
+
+class CasePage(Screen):
+    @property
+    def number(self) -> str:
+        return self.page.inner_text("#case-number")
+
+    @property
+    def state(self) -> str:
+        return self.page.inner_text("#state")
+
+    def set_state(self, label: str, duplicate_of: str = "") -> CasePage:
+        self.page.select_option("#state-select", label=label)
+        self.page.fill("#duplicate-of", duplicate_of)
+        self.click_and_load("#save-state")
+        return self
+
+    def add_note(self, text: str) -> CasePage:
+        self.page.fill("#note-text", text)
+        self.click_and_load("#add-note")
+        return self
+
+    def notes(self) -> list[str]:
+        return self.page.locator(".note-entry .text").all_inner_texts()
+
+    def reply(self, text: str, status_label: str = "Unchanged") -> CasePage:
+        self.page.fill("#reply-text", text)
+        self.page.select_option("#reply-status", label=status_label)
+        self.click_and_load("#send-reply")
+        return self
+
+    def replies(self) -> list[str]:
+        return self.page.locator(".reply-entry .text").all_inner_texts()
+
+    def forward(self, name: str, public_key: str) -> CasePage:
+        self.page.fill("#police-name", name)
+        self.page.fill("#police-key", public_key)
+        self.click_and_load("#forward")
+        return self
+
+    def history(self) -> list[str]:
+        return self.page.locator("#history-table tbody td:nth-child(3)").all_inner_texts()
+
+    def photos_shown(self) -> list[int]:
+        """The natural width of every photo on the page that the browser decoded."""
+        return self.page.eval_on_selector_all(
+            "figure img", "els => els.map(e => e.complete ? e.naturalWidth : -1)"
+        )
+
+    def warnings(self) -> list[str]:
+        return self.page.locator(".warning, .warnings li, .problem").all_inner_texts()
+
+    @property
+    def saved(self) -> bool:
+        return self.page.locator("#saved").count() == 1
+
+
+class HotspotsPage(Screen):
+    def dots(self) -> list[str]:
+        """The count written in each circle drawn (single reports have none)."""
+        return self.page.locator("#map .dot .count").all_text_contents()
+
+    def landmarks(self) -> list[str]:
+        return self.page.locator("#map .landmark text").all_text_contents()
+
+    def table(self) -> list[list[str]]:
+        return [r.locator("td").all_inner_texts() for r in self.page.locator("#hotspot-table tbody tr").all()]
+
+    def list_biggest(self) -> InboxPage:
+        with self.page.expect_navigation():
+            self.page.locator("#hotspot-table tbody tr").first.locator("a").click()
+        return InboxPage(self.page, self.base)
+
+
+class DashboardPage(Screen):
+    def table(self, section: str) -> dict[str, str]:
+        rows = self.page.locator(f"section[aria-labelledby={section}] tbody tr").all()
+        return {r.locator("th").inner_text(): r.locator("td").first.inner_text() for r in rows}
+
+    def forwarded(self) -> list[str]:
+        return self.page.locator("#forwarded-table tbody th").all_inner_texts()
+
+
+class RepliesPage(Screen):
+    def waiting(self) -> list[str]:
+        return self.page.locator("#pending tbody th").all_inner_texts()
+
+    def write_bundle(self) -> RepliesPage:
+        self.click_and_load("#write-bundle")
+        return self
+
+    def outbox(self) -> list[str]:
+        return self.page.locator("#outbox a").all_inner_texts()

@@ -1,0 +1,149 @@
+"""The operator's desk commands: `user add` (password never from argv; TOTP URI and a terminal QR),
+`export` (atomic, one-line errors), `import-replies` (whole or nothing) and `retention`."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pyotp
+import pytest
+from sqlalchemy import select
+
+from crypto import VerifyKey, bundle
+from dropbox import cli, config, create_app, db
+from dropbox.models import AuditEntry, DeskUser, Submission, today
+from tests.desk_helpers import PASSWORD, login, officer_identity, reply_bundle
+from tests.helpers import REPO, extract
+
+
+def sealdrop(*args, env_password=PASSWORD):
+    env = {k: v for k, v in os.environ.items() if k != "SEALDROP_PASSPHRASE"}
+    if env_password is not None:
+        env["SEALDROP_PASSPHRASE"] = env_password
+    return subprocess.run(
+        [sys.executable, "-m", "dropbox.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+
+def one_line_error(result) -> str:
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_user_add_prints_the_totp_setup_and_the_user_can_log_in(sqlite_instance):
+    result = sealdrop(
+        "user", "add", "dana", "--role", "clerk", "--desk", "demo", "--dir", str(sqlite_instance)
+    )
+    assert result.returncode == 0, result.stderr
+    uri = next(line for line in result.stdout.splitlines() if line.startswith("otpauth://"))
+    assert PASSWORD not in result.stdout and "▄" in result.stdout  # segno's compact terminal QR
+    secret = pyotp.parse_uri(uri).secret
+    app = create_app(config.load(sqlite_instance))
+    assert login(app.test_client(), "dana", secret).status_code == 303
+    with app.app_context():
+        user = db.session().scalar(select(DeskUser).where(DeskUser.name == "dana"))
+        assert (user.role, user.desk.slug) == ("clerk", "demo")
+        audit = db.session().scalar(select(AuditEntry).where(AuditEntry.action == "user_added"))
+        assert audit.actor == "cli" and audit.desk == "demo"
+    app.extensions["sealdrop.engine"].dispose()
+
+
+def test_user_add_takes_no_password_from_argv_and_errs_in_one_line(sqlite_instance, monkeypatch, capsys):
+    d = str(sqlite_instance)
+    no_terminal = sealdrop("user", "add", "erin", "--role", "clerk", "--dir", d, env_password=None)
+    assert "set SEALDROP_PASSPHRASE" in one_line_error(no_terminal)
+
+    def fails(*args, password=PASSWORD) -> str:
+        monkeypatch.setenv("SEALDROP_PASSPHRASE", password)
+        assert cli.main([*args, "--dir", d]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        return err
+
+    assert "unrecognized arguments" in fails("user", "add", "x", "--role", "clerk", "--password", "secret")
+    assert "at least 12" in fails("user", "add", "erin", "--role", "clerk", password="short")
+    assert "no desk" in fails("user", "add", "erin", "--role", "clerk", "--desk", "nope")
+    assert "for clerks" in fails("user", "add", "erin", "--role", "admin", "--desk", "demo")
+    assert cli.main(["user", "add", "erin", "--role", "admin", "--dir", d]) == 0
+    assert "already exists" in fails("user", "add", "erin", "--role", "admin")
+    with pytest.raises(SystemExit):
+        cli.main(["user", "add", "--help"])
+    assert "password" not in capsys.readouterr().out.lower()
+
+
+def test_export_import_and_retention_from_the_command_line(sqlite_instance, reporter, tmp_path, capsys):
+    d = str(sqlite_instance)
+    out = tmp_path / "out.bundle"
+    assert cli.main(["export", "--desk", "demo", "-o", str(out), "--dir", d]) == 1
+    assert "nothing new to export" in capsys.readouterr().err and not out.exists()
+    page = reporter.submit().get_data(as_text=True)
+    case_number = extract(page, "case-number")
+    assert cli.main(["export", "--desk", "demo", "-o", str(out), "--dir", d]) == 0
+    pinned = VerifyKey.parse((sqlite_instance / config.SIGNING_PUB_FILE).read_text())
+    manifest = bundle.verify(out, "export", [pinned])
+    assert [i["case_number"] for i in manifest.items] == [case_number]
+    assert not list(tmp_path.glob(".*partial"))
+    assert cli.main(["export", "--desk", "demo", "-o", str(out), "--dir", d]) == 1  # never overwrites
+    again = tmp_path / "again.bundle"
+    assert cli.main(["export", "--desk", "demo", "--again", "1", "-o", str(again), "--dir", d]) == 0
+    assert again.read_bytes() == out.read_bytes()
+    capsys.readouterr()
+
+    cfg = config.load(sqlite_instance)
+    with db.standalone_session(cfg.database_url) as s:
+        sub = s.scalar(select(Submission))
+        reply_public = sub.case.reply_public
+    replies = tmp_path / "replies.bundle"
+    reply_bundle(
+        replies,
+        officer_identity(sqlite_instance),
+        [(case_number, reply_public, {"text": "Received, thank you.", "status": "checking"})],
+        confirmations=[{"sequence": 1, "sha256": manifest.sha256}],
+    )
+    tampered = tmp_path / "tampered.bundle"
+    tampered.write_bytes(replies.read_bytes()[:-1] + b"!")
+    assert cli.main(["import-replies", str(tampered), "--dir", d]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: refused, nothing imported:") and err.count("\n") == 1
+    assert cli.main(["import-replies", str(replies), "--dir", d]) == 0
+    assert "imported 1 replies for desk demo" in capsys.readouterr().out
+    assert cli.main(["import-replies", str(replies), "--dir", d]) == 1
+    assert "already imported" in capsys.readouterr().err
+
+    soon = (today() + dt.timedelta(days=29)).isoformat()
+    assert cli.main(["retention", "--on", soon, "--dir", d]) == 0
+    assert "0 submissions deleted" in capsys.readouterr().out
+    later = (today() + dt.timedelta(days=30)).isoformat()
+    assert cli.main(["retention", "--on", later, "--dir", d]) == 0
+    assert "1 submissions deleted" in capsys.readouterr().out
+    with db.standalone_session(cfg.database_url) as s:
+        sub = s.scalar(select(Submission))
+        assert sub.deleted_day is not None and sub.parts == []
+        kinds = list(s.scalars(select(AuditEntry.action).where(AuditEntry.actor == "cli")))
+    assert kinds == [
+        "export",
+        "export_again",
+        "replies_refused",
+        "replies_imported",
+        "replies_refused",
+        "retention",
+        "retention",
+    ]
+    assert cli.main(["retention", "--on", "someday", "--dir", d]) == 1
+
+
+@pytest.fixture
+def reporter(sqlite_instance):
+    from tests.dropbox.conftest import Reporter
+
+    app = create_app(config.load(sqlite_instance))
+    yield Reporter(app.test_client())
+    app.extensions["sealdrop.engine"].dispose()
