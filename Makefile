@@ -71,6 +71,7 @@ bench: setup
 	$(PY) -m bench.envelope
 	$(PY) -m bench.browser_envelope
 	$(PY) -m bench.ingest
+	$(PY) -m bench.viewer
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,277 @@
+"""sealview's UI in real Chromium, through `sealview open` in a child process: every screen, the officer's
+work on a case, keyboard use, and axe-core on each screen. The flows run with JavaScript off: the UI
+has no script of its own, and every page works without it."""
+
+import io
+import math
+import struct
+import wave
+
+import pytest
+
+from crypto import Identity
+from tests.browser.test_accessibility import AXE, axe_problems
+from tests.browser.viewer_pages import Viewer, running_viewer
+from tests.helpers import jpeg_with_exif
+from tests.viewer.bundles import Submission, listed, report_doc
+from tests.viewer.conftest import PASSPHRASE, make_vault
+
+pytestmark = pytest.mark.browser
+CORNER = (42.6931, 23.3219)
+
+
+def wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(
+            b"".join(struct.pack("<h", int(8000 * math.sin(i / 8))) for i in range(int(seconds * rate)))
+        )
+    return out.getvalue()
+
+
+def submissions() -> list[Submission]:
+    photo, voice = jpeg_with_exif("SpyPhone 9000", size=(640, 480)), wav()
+    subs = [
+        Submission(
+            "MEDI-0001",
+            report_doc(
+                "Men unloading boxes at night",
+                where={"mode": "place", "place": "Bus station", "lat": 42.712, "lon": 23.321},
+                attachments=[
+                    listed(photo, "boxes.jpg", "image/jpeg", "kept"),
+                    listed(voice, "voice.wav", "audio/wav", "kept"),
+                ],
+            ),
+            [photo, voice],
+            received_day="2025-05-20",
+        ),
+        Submission(
+            "PLAC-0001",
+            report_doc(
+                "Fight at the school gate",
+                category=("hooliganism", "Fights"),
+                where={"mode": "place", "place": "School No. 5", "lat": CORNER[0], "lon": CORNER[1]},
+            ),
+            received_day="2025-05-19",
+        ),
+    ]
+    for i in range(5):
+        subs.append(
+            Submission(
+                f"CORN-000{i}",
+                report_doc(
+                    f"Dealing at the corner, evening {i}",
+                    where={
+                        "mode": "device",
+                        "lat": CORNER[0] + i * 0.0001,
+                        "lon": CORNER[1],
+                        "precision": "exact",
+                    },
+                ),
+                received_day=f"2025-05-1{i}",
+            )
+        )
+    subs += [
+        Submission(
+            f"OLD0-{i:04d}",
+            report_doc(f"Older report {i}", category=("noise", "Noise")),
+            received_day=f"2025-03-{1 + i % 28:02d}",
+        )
+        for i in range(55)
+    ]
+    return subs
+
+
+@pytest.fixture(scope="module")
+def viewer_url(tmp_path_factory):
+    vault, _, _ = make_vault(tmp_path_factory.mktemp("ui") / "vault", [submissions()])
+    vault.close()
+    with running_viewer(vault.path, PASSPHRASE) as url:
+        yield url
+
+
+@pytest.fixture
+def ui(browser, viewer_url):
+    """A signed-in viewer in a fresh context with JavaScript off (the UI must not need it)."""
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    viewer = Viewer(page, viewer_url)
+    viewer.sign_in()
+    yield viewer
+    context.close()
+    expected = ("status of 400 (BAD REQUEST)", "status of 404 (NOT FOUND)")  # refusals some tests ask for
+    assert [p for p in problems if not p.endswith(expected)] == []
+
+
+def test_nothing_without_the_token_and_a_strict_cookie_with_it(browser, viewer_url):
+    context = browser.new_context()
+    page = context.new_page()
+    base = viewer_url.split("/?")[0]
+    response = page.goto(base + "/case/MEDI-0001")
+    assert response.status == 403 and "open the address it printed" in page.inner_text("body")
+    page.goto(viewer_url)
+    assert page.url == base + "/" and "token" not in page.url  # the token leaves the address bar
+    (cookie,) = context.cookies()
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == ("sealview", True, "Strict")
+    assert page.goto(base + "/case/MEDI-0001").status == 200
+    context.close()
+
+
+def test_inbox_search_filters_and_pages(ui):
+    inbox = ui.inbox()
+    assert inbox.count == "62 cases." and inbox.page_of == "Page 1 of 2" and len(inbox.numbers()) == 50
+    assert inbox.numbers()[0] == "MEDI-0001"  # newest first
+    assert len(inbox.next_page().numbers()) == 12
+    assert inbox.search("evening").count == "5 cases match the filters."
+    assert inbox.clear().count == "62 cases."
+    assert inbox.filter(category="hooliganism").numbers() == ["PLAC-0001"]
+    inbox = ui.inbox().filter(photos="yes")
+    assert inbox.numbers() == ["MEDI-0001"]
+    inbox = ui.inbox().filter(since="2025-05-12", until="2025-05-14")
+    assert inbox.numbers() == ["CORN-0004", "CORN-0003", "CORN-0002"]
+    assert ui.inbox(since="12 May").page.inner_text("#filter-errors") == "since: a date is written YYYY-MM-DD"
+
+
+def test_a_case_photo_audio_warnings_and_neighbours(ui):
+    case = ui.inbox().open("MEDI-0001")
+    assert case.number == "MEDI-0001" and case.state == "New"
+    assert case.photos_shown() == [640]  # decoded: a JPEG that Pillow wrote
+    warnings = " ".join(case.warnings())
+    assert "The camera or phone is named in it: SpyPhone 9000" in warnings
+    assert "This audio was not rewritten" in warnings
+    assert case.page.get_attribute("audio", "src").endswith("/media")
+    assert "landmark: Bus station" in case.page.inner_text(".where")
+    corner = ui.case("CORN-0000")
+    assert corner.page.locator("#nearby-list li").count() == 5
+    assert "42.69310, 23.32190 (as exact as the phone knew)" in corner.page.inner_text(".where")
+
+
+def test_audio_plays(browser, viewer_url):
+    context = browser.new_context()  # media playback needs the browser's own machinery, not our script
+    page = context.new_page()
+    Viewer(page, viewer_url).sign_in()
+    Viewer(page, viewer_url).case("MEDI-0001")
+    duration = page.eval_on_selector(
+        "audio",
+        """a => new Promise((ok, no) => {
+        if (a.readyState >= 1) return ok(a.duration);
+        a.addEventListener('loadedmetadata', () => ok(a.duration));
+        a.addEventListener('error', () => no(a.error.code));
+        a.load(); })""",
+    )
+    assert 0.4 < duration < 0.6
+    context.close()
+
+
+def test_triage_note_reply_and_forward_by_hand(ui):
+    case = ui.case("CORN-0001").set_state("Duplicate", duplicate_of="CORN-0000")
+    assert case.saved and case.state == "Duplicate of CORN-0000"
+    case = ui.case("CORN-0000").set_state("Checking")
+    assert "Duplicates of this case" in case.page.inner_text(".facts") and case.state == "Checking"
+    assert case.add_note("Asked the <b>caretaker</b>.").notes() == ["Asked the <b>caretaker</b>."]
+    assert case.reply("Thank you, we are on it.", "Checking").replies() == ["Thank you, we are on it."]
+    police = Identity.generate()
+    case.forward("District police", police.public_key.encode())
+    assert case.state == "Forwarded" and "forwarded to District police" in case.page.inner_text(
+        "#forwards ~ *"
+    )
+    assert case.history()[-4:] == [
+        "state: checking",
+        "note: 27 characters",
+        "reply: status shown: checking",
+        f"forwarded: to District police ({police.fingerprint})",
+    ]
+    assert "CORN-0000" in ui.dashboard().forwarded()
+    case = ui.case("CORN-0000")
+    with case.page.expect_download() as pdf:
+        case.page.click("#pdf-link")
+    assert pdf.value.suggested_filename == "case-CORN-0000.pdf"
+    bad = ui.case("CORN-0002").set_state("Duplicate")
+    assert bad.heading == "Not done" and "say which case" in bad.page.inner_text("#error-message")
+
+
+def test_hotspots_dashboard_and_replies(ui):
+    hot = ui.hotspots()
+    assert "6" in hot.dots()  # five reports and the landmark report at one corner, drawn as one big circle
+    assert sorted(hot.landmarks()) == ["Bus station", "School No. 5"]
+    assert hot.table()[0][0] == "6" and hot.table()[0][2].startswith("School No. 5")
+    assert len(hot.list_biggest().numbers()) == 6
+    dash = ui.dashboard()
+    assert dash.table("by-category")["Noise"] == "55"
+    assert dash.table("by-week")["2025-W21"] == "2"
+    ui.case("MEDI-0001").reply("We have your photos.")
+    replies = ui.replies()
+    assert "MEDI-0001" in replies.waiting()
+    assert replies.write_bundle().outbox()[0].startswith("replies-demo-")
+    with replies.page.expect_download() as bundle:
+        replies.page.locator("#outbox a").first.click()
+    assert bundle.value.suggested_filename.endswith(".bundle")
+
+
+def _focus(page) -> dict:
+    return page.evaluate("""() => { const e = document.activeElement, s = getComputedStyle(e);
+        return {tag: e.tagName.toLowerCase(), id: e.id, cls: e.className || '',
+                outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2}; }""")
+
+
+def test_keyboard_alone(browser, viewer_url):
+    context = browser.new_context()
+    page = context.new_page()
+    viewer = Viewer(page, viewer_url)
+    viewer.sign_in()
+    page.keyboard.press("Tab")
+    first = _focus(page)
+    assert first["cls"] == "skip" and first["outline"]
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    stops = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        stops.append(_focus(page))
+        if "case-link" in stops[-1]["cls"]:
+            break
+    ids = [s["id"] for s in stops]
+    assert ids.index("q") < ids.index("category") < ids.index("apply") < len(stops) - 1
+    assert all(s["outline"] for s in stops), [s for s in stops if not s["outline"]]
+    page.keyboard.press("Enter")  # on the first case's link
+    page.wait_for_url("**/case/MEDI-0001")
+    for _ in range(60):  # on to the state form, change it with the keyboard and save
+        page.keyboard.press("Tab")
+        if _focus(page)["id"] == "state-select":
+            break
+    assert _focus(page)["id"] == "state-select"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert _focus(page)["id"] == "save-state"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/case/MEDI-0001?done=triage*")
+    context.close()
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="node_modules/axe-core is missing: run `make setup` (npm ci)")
+def test_every_screen_passes_axe(browser, viewer_url):
+    context = browser.new_context(bypass_csp=True)  # only so axe can be injected; other tests keep the CSP
+    page = context.new_page()
+    viewer = Viewer(page, viewer_url)
+    viewer.sign_in()
+    problems = axe_problems(page, True, "inbox")
+    for state, go in [
+        ("inbox, filtered with errors", lambda: viewer.inbox(since="x", status="y", q="corner")),
+        ("inbox, page 2", lambda: viewer.inbox(page=2)),
+        ("case with photo and audio", lambda: viewer.case("MEDI-0001")),
+        ("case nearby others", lambda: viewer.case("CORN-0003")),
+        ("hotspots", viewer.hotspots),
+        ("dashboard", viewer.dashboard),
+        ("replies", viewer.replies),
+        ("not found", lambda: viewer.case("NOPE-0000")),
+    ]:
+        go()
+        problems += axe_problems(page, True, state)
+    context.close()
+    assert problems == [], "\n".join(problems)

@@ -1,0 +1,68 @@
+"""Run by test_offline.py inside a network namespace with nothing but loopback (or under an audit hook):
+every sealview command and the UI, as an officer would use them. Prints `offline OK` at the end.
+
+    python offline_driver.py VAULT BUNDLE REPLIES_OUT [EVENTS_FILE]
+
+With EVENTS_FILE, every socket the viewer's processes open, bind or connect is recorded there (an
+audit hook, set in each child through sitecustomize-free `-c` bootstrap below).
+"""
+
+import http.cookiejar
+import json
+import subprocess
+import sys
+import urllib.request
+
+HOOK = """
+import json, sys
+_log = open(sys.argv.pop(1), "a")
+def _hook(event, args):
+    if event.startswith("socket.") or event in ("webbrowser.open", "urllib.Request"):
+        _log.write(json.dumps([event, repr(args)[:300]]) + "\\n"); _log.flush()
+sys.addaudithook(_hook)
+import runpy
+sys.argv[0] = "sealview"
+runpy.run_module("viewer.cli", run_name="__main__")
+"""
+
+
+def main() -> None:
+    vault, bundle, replies = sys.argv[1:4]
+    events = sys.argv[4] if len(sys.argv) > 4 else None
+    sealview = [sys.executable, "-c", HOOK, events] if events else [sys.executable, "-m", "viewer.cli"]
+    sealview += ["--vault", vault]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*sealview, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"sealview {args[0]}: {done.stderr.strip()}"
+        return done.stdout
+
+    run("import", bundle)
+    number = json.loads(run("list", "--json"))[0]["number"]
+    assert number in run("show", number)
+    run("triage", number, "checking")
+    run("reply", number, "--text", "Thank you, we are looking into it.", "--status", "checking")
+    run("export-replies", "-o", replies)
+
+    ui = subprocess.Popen([*sealview, "open", "--no-browser"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = ui.stdout.readline().split()[-1]
+        base = url.split("/?")[0]
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        inbox = browser.open(url, timeout=30).read().decode()  # the token sets the cookie, then the inbox
+        assert number in inbox, inbox[:500]
+        for path in ("/hotspots", "/dashboard", "/replies", f"/case/{number}", f"/?q={number[:4]}"):
+            assert browser.open(base + path, timeout=30).status == 200, path
+        try:
+            urllib.request.urlopen(base + "/", timeout=30)  # no cookie, no token
+            raise AssertionError("the UI answered without its token")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403
+    finally:
+        ui.terminate()
+        ui.wait(30)
+    print("offline OK")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""`import`: what a good bundle brings, and every bad one refused with a clear message, leaving the vault
+exactly as it was."""
+
+import hashlib
+import shutil
+
+import pytest
+
+import crypto
+from crypto import Identity, SigningKey
+from tests.viewer.bundles import Submission, jpeg, listed, report_doc
+from viewer import importer, queries
+from viewer.errors import Refused
+
+
+def snapshot(vault):
+    files = sorted(str(p.relative_to(vault.path)) for p in vault.path.rglob("*") if p.is_file())
+    return (vault.path / "head.json").read_bytes(), files
+
+
+def refused(vault, path, reason, match):
+    before = snapshot(vault)
+    with pytest.raises(Refused, match=match) as e:
+        importer.import_bundle(vault, path)
+    assert e.value.reason == reason
+    assert "nothing was imported" in str(e.value)
+    assert snapshot(vault) == before
+    return e.value
+
+
+def test_a_bundle_brings_cases_reports_attachments_and_search(vault, server, tmp_path):
+    photo = jpeg()
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28)
+    server.bundle(
+        tmp_path / "1",
+        [
+            Submission(
+                "AAAA-0001",
+                report_doc(
+                    "Dealing at the bus station",
+                    where={"mode": "place", "place": "Bus station", "lat": 42.712, "lon": 23.321},
+                    attachments=[
+                        listed(photo, "a.jpg", "image/jpeg"),
+                        listed(wav, "b.wav", "audio/wav", "kept"),
+                    ],
+                ),
+                [photo, wav],
+            ),
+            Submission("AAAA-0002", report_doc("Шум всю ночь", category=("noise", "Noise"))),
+        ],
+    )
+    r = importer.import_bundle(vault, tmp_path / "1")
+    assert (r.desk, r.sequence, r.new_cases, r.reports, r.attachments) == ("demo", 1, 2, 2, 2)
+    server.bundle(
+        tmp_path / "2",
+        [
+            Submission(
+                "AAAA-0001",
+                report_doc("More: a blue car", kind="addition"),
+                first=False,
+                received_day="2025-05-03",
+            )
+        ],
+    )
+    importer.import_bundle(vault, tmp_path / "2")
+    case = queries.case(vault, "aaaa-0001")
+    assert [rep["what"] for rep in case["reports"]] == ["Dealing at the bus station", "More: a blue car"]
+    atts = case["reports"][0]["attachments"]
+    assert [(a["family"], a["mime"], a["metadata"], a["listed_sha256_ok"]) for a in atts] == [
+        ("image", "image/jpeg", "removed", 1),
+        ("audio", "audio/wav", "kept", 1),
+    ]
+    # Attachments are kept as the envelopes that arrived, named by their SHA-256.
+    stored = vault.file_path(atts[0]["file"]).read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == atts[0]["file"]
+    assert crypto.unseal_bytes(stored, [vault.officer.decryption_key]) == photo
+    assert case["case"]["latest_day"] == "2025-05-03" and case["case"]["submissions"] == 2
+    assert queries.inbox(vault, queries.Filters(q="blue")).rows[0]["number"] == "AAAA-0001"
+    assert queries.inbox(vault, queries.Filters(q="шум")).rows[0]["number"] == "AAAA-0002"
+    assert queries.inbox(vault, queries.Filters(q='"x" OR NEAR(')).total == 0  # no FTS syntax from the box
+
+
+def test_reports_for_other_officers_and_damaged_envelopes_do_not_stop_an_import(vault, server, tmp_path):
+    someone_else = Identity.generate().public_key.recipient
+    good = crypto.seal_bytes(b'{"what": "fine"}', [server.officer])
+    damaged = bytearray(crypto.seal_bytes(b'{"what": "x"}', [server.officer]))
+    damaged[-3] ^= 1
+    server.bundle(
+        tmp_path / "b",
+        [
+            Submission("AAAA-0001", report_doc("readable")),
+            Submission("AAAA-0002", report_doc("for internal security only"), recipients=[someone_else]),
+            Submission("AAAA-0003", b"", envelopes=[bytes(damaged)]),
+            Submission("AAAA-0004", b"", envelopes=[good, b"not an envelope at all"]),
+        ],
+    )
+    r = importer.import_bundle(vault, tmp_path / "b")
+    assert (r.reports, r.not_for_us, r.damaged) == (4, 1, 2)
+    rows = {x["number"]: x for x in queries.inbox(vault, queries.Filters()).rows}
+    assert not rows["AAAA-0002"]["readable"] and rows["AAAA-0001"]["readable"]
+    assert "sealed to other officers" in queries.case(vault, "AAAA-0002")["reports"][0]["problem"]
+    assert "damaged (payload failure)" in queries.case(vault, "AAAA-0003")["reports"][0]["problem"]
+    assert (
+        "damaged (header failure)"
+        in queries.case(vault, "AAAA-0004")["reports"][0]["attachments"][0]["problem"]
+    )
+
+
+def test_a_bundle_signed_by_another_server_is_refused(vault, server, tmp_path):
+    server.bundle(
+        tmp_path / "b", [Submission("AAAA-0001", report_doc())], key=SigningKey.generate(), advance=False
+    )
+    refused(
+        vault,
+        tmp_path / "b",
+        "bad_signature",
+        "not signed by the server key pinned in this vault "
+        f"\\(fingerprint {server.key.verify_key.fingerprint}",
+    )
+
+
+def test_a_bundle_for_another_desk_is_refused(vault, server, tmp_path):
+    server.bundle(
+        tmp_path / "b", [Submission("AAAA-0001", report_doc())], desk="demo-internal", advance=False
+    )
+    refused(
+        vault,
+        tmp_path / "b",
+        "wrong_desk",
+        "this bundle is for desk 'demo-internal', and this vault serves demo",
+    )
+
+
+def test_replayed_out_of_order_and_forked_bundles_are_refused(vault, server, tmp_path):
+    server.bundle(tmp_path / "1", [Submission("AAAA-0001", report_doc())])
+    importer.import_bundle(vault, tmp_path / "1")
+    refused(vault, tmp_path / "1", "replayed", "bundle 1 was already imported")
+    server.bundle(tmp_path / "3", [Submission("AAAA-0003", report_doc())], sequence=3, advance=False)
+    refused(vault, tmp_path / "3", "withheld", "bundle 3 arrived but 2 is missing")
+    server.bundle(tmp_path / "2f", [Submission("AAAA-0002", report_doc())], previous="00" * 32, advance=False)
+    refused(vault, tmp_path / "2f", "forked", "does not follow the bundle imported before it")
+    server.bundle(tmp_path / "2", [Submission("AAAA-0002", report_doc())])
+    assert importer.import_bundle(vault, tmp_path / "2").sequence == 2
+
+
+def test_tampered_and_truncated_bundles_are_refused(vault, server, tmp_path):
+    photo = jpeg(size=(400, 300))
+    server.bundle(tmp_path / "b", [Submission("AAAA-0001", report_doc(), [photo])], advance=False)
+    data = (tmp_path / "b").read_bytes()
+    (tmp_path / "flipped").write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+    refused(vault, tmp_path / "flipped", "tampered", "does not match its manifest")
+    (tmp_path / "short").write_bytes(data[:-1])
+    refused(vault, tmp_path / "short", "truncated", "truncated")
+    (tmp_path / "long").write_bytes(data + b"\0")
+    refused(vault, tmp_path / "long", "tampered", "bytes after its last item")
+    (tmp_path / "junk").write_bytes(b"PK\x03\x04 a zip file")
+    refused(vault, tmp_path / "junk", "not_a_bundle", "not a sealdrop bundle")
+    shutil.copy(tmp_path / "b", tmp_path / "ok")
+    assert importer.import_bundle(vault, tmp_path / "ok").reports == 1
+
+
+def test_a_bundle_with_nothing_for_this_officer_is_another_officers(vault, server, tmp_path):
+    other = Identity.generate()
+    server.bundle(
+        tmp_path / "b",
+        [Submission("AAAA-0001", report_doc(), [jpeg()], recipients=[other.public_key.recipient])],
+        advance=False,
+    )
+    refused(
+        vault,
+        tmp_path / "b",
+        "not_for_us",
+        f"nothing in this bundle is sealed to this vault's officer "
+        f"\\(fingerprint {vault.officer.fingerprint}\\)",
+    )
+
+
+def test_a_malformed_manifest_item_is_refused(vault, server, tmp_path):
+    server.bundle(tmp_path / "b", [Submission("<script>", report_doc())], advance=False)
+    refused(vault, tmp_path / "b", "tampered", "item-0 of the bundle's manifest is malformed")
+
+
+def test_the_servers_reply_key_must_match_the_reporters(vault, server, tmp_path):
+    server.bundle(
+        tmp_path / "b", [Submission("AAAA-0001", report_doc(reply_public="22" * 32), reply_public="33" * 32)]
+    )
+    importer.import_bundle(vault, tmp_path / "b")
+    case = queries.case(vault, "AAAA-0001")["case"]
+    assert (
+        case["reply_public"] == "22" * 32
+        and "differs from the one sealed in the report" in case["reply_warning"]
+    )
+    with pytest.raises(Refused, match="cannot reply to case AAAA-0001"):
+        from viewer import triage
+
+        triage.reply(vault, "AAAA-0001", "hello")
+
+
+def test_without_a_pinned_server_nothing_imports(tmp_path, officer):
+    from viewer.vault import Vault
+
+    with (
+        Vault.create(tmp_path / "v", "pw", officer) as v,
+        pytest.raises(Refused, match="no server key is pinned"),
+    ):
+        importer.import_bundle(v, tmp_path / "whatever")

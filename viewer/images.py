@@ -1,0 +1,123 @@
+"""Photos from strangers, made safe to look at: decoded by Pillow under limits, re-encoded, and read for
+the metadata the reporter may not know they kept.
+
+The original bytes are never shown inline: the browser only ever decodes a JPEG that Pillow wrote here.
+Limits: the file's size, the pixel count (checked from the header before anything is decoded), the
+formats Pillow may try (JPEG, PNG, GIF, WebP: no exotic decoders), and any decompression-bomb warning is
+an error. Whatever goes wrong becomes ImageRefused with a sentence for the officer.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageOps
+
+MAX_BYTES = 64 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB: the most we allow
+SHOWN_SIDE = 1600
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+
+
+class ImageRefused(Exception):
+    """This image will not be shown; the message says why, in one sentence."""
+
+
+def _open(data: bytes) -> Image.Image:
+    if len(data) > MAX_BYTES:
+        raise ImageRefused(f"The photo is larger than {MAX_BYTES >> 20} MB: download it to look at it.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRefused(
+            "The image claims an enormous size (a decompression bomb?): not decoded."
+        ) from None
+    except Exception:  # Pillow raises many kinds on hostile input; none of them may reach the officer
+        raise ImageRefused("This file is not an image this viewer decodes (or it is damaged).") from None
+    w, h = im.size
+    if w <= 0 or h <= 0 or w * h > MAX_PIXELS:
+        raise ImageRefused(f"The image claims {w} × {h} pixels, more than this viewer decodes: not decoded.")
+    return im
+
+
+def reencode(data: bytes, side: int = SHOWN_SIDE) -> bytes:
+    """A JPEG of at most side × side pixels, without any metadata, made from `data`."""
+    im = _open(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if im.format == "JPEG":
+                im.draft("RGB", (side, side))  # decode at a fraction of the size: less time and memory
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode not in ("RGB", "L"):
+                im = _flatten(im)
+            im.thumbnail((side, side))
+            out = io.BytesIO()
+            im.save(
+                out, "JPEG", quality=85, optimize=False
+            )  # no exif=, no icc_profile=: nothing carried over
+    except ImageRefused:
+        raise
+    except Exception:
+        raise ImageRefused(
+            "This photo is damaged and could not be decoded; download it to examine it."
+        ) from None
+    return out.getvalue()
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    rgba = im.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+_GPS, _EXIF_IFD = 0x8825, 0x8769
+
+
+def _dms(value, ref) -> float | None:
+    try:
+        d, m, s = (float(x) for x in value)
+        v = d + m / 60 + s / 3600
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return -v if str(ref).upper() in ("S", "W") else v
+
+
+def metadata(data: bytes) -> list[str]:
+    """Sentences about identifying metadata still in the original photo (location, device, time)."""
+    try:
+        im = _open(data)
+        exif = im.getexif()
+    except ImageRefused:
+        return []
+    except Exception:
+        return ["The photo's metadata could not be read."]
+    found = []
+    make, model = (" ".join(str(exif.get(t, "")).split())[:60] for t in (0x010F, 0x0110))
+    if make or model:
+        found.append(f"The camera or phone is named in it: {make} {model}".strip())
+    try:
+        gps = exif.get_ifd(_GPS)
+    except Exception:
+        gps = {}
+    lat, lon = _dms(gps.get(2), gps.get(1)), _dms(gps.get(4), gps.get(3))
+    if lat is not None and lon is not None:
+        found.append(f"It records where it was taken: {lat:.5f}, {lon:.5f}")
+    elif gps:
+        found.append("It carries GPS data")
+    try:
+        taken = exif.get_ifd(_EXIF_IFD).get(0x9003) or exif.get(0x0132)
+    except Exception:
+        taken = exif.get(0x0132)
+    if taken:
+        found.append(f"It records when it was taken: {' '.join(str(taken).split())[:30]}")
+    if im.info.get("xmp") or "XML:com.adobe.xmp" in im.info:
+        found.append("It carries XMP metadata")
+    if not found and len(exif):
+        found.append("It carries EXIF metadata")
+    return found

@@ -1,0 +1,497 @@
+"""`sealview import`: an export bundle into the vault, all or nothing (docs/bundles.md, docs/viewer.md).
+
+1. The bundle is verified whole first: the pinned server key's signature, every item's SHA-256 and
+   the exact length (crypto.bundle), then the desk and the chain (sequence, previous).
+2. Then it is read again, item by item, inside one vault change: each report document is opened with
+   the officer's key and stored decrypted in the (sealed) reports database; each attachment's envelope
+   is kept as it arrived, opened once on the way through to check it opens, what it holds and that it
+   is what the report lists. The hashes are checked again as the items stream by.
+3. Only when the last item has passed does the change reach the disk. Any refusal leaves the vault as
+   it was and removes the files this import wrote.
+
+A report the officer cannot read (sealed to other officers, or damaged by whoever sealed it) does not
+stop the import: it becomes a case with a note saying so. A bundle in which nothing at all opens with
+this vault's key is refused: it is for another officer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+
+import crypto
+from crypto import bundle
+from crypto.bundle import BundleError
+
+from . import documents
+from .documents import Document
+from .errors import Refused
+from .vault import Vault, now
+
+CASE_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_READ = 1 << 20
+
+Progress = Callable[[str, int, int], None]  # stage ("verify" or "import"), bytes done, bytes in all
+
+
+@dataclass
+class ImportResult:
+    desk: str
+    sequence: int
+    new_cases: int = 0
+    reports: int = 0
+    attachments: int = 0
+    not_for_us: int = 0
+    damaged: int = 0
+
+
+def import_bundle(vault: Vault, path: Path, progress: Progress | None = None) -> ImportResult:
+    progress = progress or (lambda *_: None)
+    key = vault.server_key
+    if key is None:
+        raise Refused(
+            "no_server_key",
+            "no server key is pinned in this vault: run `sealview init --server-key "
+            "INSTANCE/server-signing.pub --desk SLUG` first",
+        )
+    manifest = _refusing(lambda: _verify(Path(path), key, progress), key)
+    desk = manifest.data.get("desk")
+    if desk not in vault.desks:
+        served = ", ".join(vault.desks) or "no desk yet"
+        raise Refused(
+            "wrong_desk",
+            f"refused: this bundle is for desk {documents.one_line(desk, 40)!r}, and this vault serves "
+            f"{served}; nothing was imported",
+        )
+    last = vault.db.execute(
+        "SELECT last_sequence, last_sha256 FROM state.desks WHERE slug = ?", (desk,)
+    ).fetchone()
+    _refusing(lambda: bundle.check_chain(manifest, last[0], last[1]), key)
+    _check_items(manifest.items)
+    written: list[Path] = []
+    try:
+        with vault.change(reports=True, files=True) as db:
+            run = _Run(vault, db, manifest, written, progress)
+            _refusing(lambda: run.read(Path(path), key), key)
+            return run.result
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+
+
+def _refusing(fn, key):
+    """Run `fn`, turning the crypto layer's refusals into the viewer's, with the whole story."""
+    try:
+        return fn()
+    except BundleError as e:
+        if e.reason == "bad_signature":
+            message = (
+                "refused: this bundle is not signed by the server key pinned in this vault "
+                f"(fingerprint {key.fingerprint}): it comes from another server, or was altered"
+            )
+        elif e.reason == "wrong_kind":
+            message = "refused: this is not an export bundle"
+        else:
+            message = f"refused ({e.reason.replace('_', ' ')}): {e}"
+        raise Refused(e.reason, message + "; nothing was imported") from None
+
+
+def _verify(path: Path, key: crypto.VerifyKey, progress: Progress) -> bundle.Manifest:
+    """crypto.bundle.verify, reporting progress: signature, every item's hash, the exact length."""
+    with open(path, "rb") as f:
+        manifest = bundle.read_manifest(f, "export", [key])
+        total, done = sum(i["size"] for i in manifest.items), 0
+        progress("verify", 0, total)
+        for _, reader in bundle.items(f, manifest):
+            while data := reader.read(_READ):
+                done += len(data)
+                progress("verify", done, total)
+    return manifest
+
+
+def _check_items(items: list[dict]) -> None:
+    for i, item in enumerate(items):
+        ok = (
+            isinstance(item.get("case_number"), str)
+            and CASE_NUMBER.match(item["case_number"])
+            and isinstance(item.get("submission"), int)
+            and not isinstance(item["submission"], bool)
+            and isinstance(item.get("part"), int)
+            and not isinstance(item["part"], bool)
+            and item["part"] >= 0
+            and isinstance(item.get("received_day"), str)
+            and DAY.match(item["received_day"])
+            and isinstance(item.get("reply_public"), str)
+            and HEX64.match(item["reply_public"])
+            and HEX64.match(item["sha256"])
+        )
+        if not ok:
+            raise Refused(
+                "tampered", f"refused: item-{i} of the bundle's manifest is malformed; nothing was imported"
+            )
+
+
+class _CappedSink:
+    def __init__(self, limit: int) -> None:
+        self.buf, self.limit = io.BytesIO(), limit
+
+    def write(self, data) -> int:
+        if self.buf.tell() + len(data) > self.limit:
+            raise _TooLarge
+        return self.buf.write(data)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Inspecting:
+    """Where an attachment's plaintext goes on import: hashed, counted, its first bytes kept, then dropped."""
+
+    def __init__(self) -> None:
+        self.hash, self.size, self.head = hashes.Hash(hashes.SHA256()), 0, b""
+
+    def write(self, data) -> int:
+        if len(self.head) < 64:
+            self.head += bytes(data[: 64 - len(self.head)])
+        self.hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+class _Tee:
+    """Reads the item for the envelope parser and copies every byte into the vault file."""
+
+    def __init__(self, src, out) -> None:
+        self.src, self.out = src, out
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.out.write(data)
+        return data
+
+    def readinto(self, b) -> int:
+        n = self.src.readinto(b)
+        self.out.write(b[:n])
+        return n
+
+    def drain(self) -> None:
+        while data := self.src.read(_READ):
+            self.out.write(data)
+
+
+@dataclass
+class _Attachment:
+    meta: dict
+    opened: bool
+    problem: str = ""
+    size: int | None = None
+    sha256: str | None = None
+    head: bytes = b""
+    file: str | None = None
+
+
+@dataclass
+class _Submission:
+    meta: dict
+    doc: Document | None = None
+    opened: bool = False
+    problem: str = ""
+    attachments: list[_Attachment] = field(default_factory=list)
+
+
+def file_documents(vault: Vault, desk: str, items: list[tuple[dict, bytes]]) -> ImportResult:
+    """File report documents that are already plaintext, as an import would file them (cases, reports,
+    search, history), without a bundle or attachments. For benchmarks and tests that need many reports
+    fast; `items` are (manifest-like metadata, document bytes). Sequence 0 marks them as not imported."""
+    with vault.change(reports=True) as db:
+        run = _Run(vault, db, None, [], lambda *_: None, desk=desk)
+        for meta, data in items:
+            run._finish(_Submission(meta, documents.parse(data), opened=True))
+    return run.result
+
+
+class _Run:
+    def __init__(self, vault, db, manifest, written, progress, desk: str | None = None) -> None:
+        self.vault, self.db, self.manifest = vault, db, manifest
+        self.written, self.progress = written, progress
+        self.keys = [vault.officer.decryption_key]
+        self.desk = manifest.data["desk"] if manifest else desk
+        self.sequence = manifest.sequence if manifest else 0
+        self.result = ImportResult(self.desk, self.sequence)
+        self.opened = 0
+
+    def read(self, path: Path, key: crypto.VerifyKey) -> None:
+        total, done = sum(i["size"] for i in self.manifest.items), 0
+        current: _Submission | None = None
+        with open(path, "rb") as f:
+            again = bundle.read_manifest(f, "export", [key])
+            if again.raw != self.manifest.raw:
+                raise BundleError("tampered", "the bundle changed while it was being read")
+            for meta, reader in bundle.items(f, self.manifest):
+                if current is None or (current.meta["case_number"], current.meta["submission"]) != (
+                    meta["case_number"],
+                    meta["submission"],
+                ):
+                    if current:
+                        self._finish(current)
+                    current = _Submission(meta)
+                if meta["part"] == 0 and current.doc is None and not current.problem:
+                    self._open_document(current, reader)
+                else:
+                    current.attachments.append(self._store_attachment(meta, reader))
+                done += meta["size"]
+                self.progress("import", done, total)
+        if current:
+            self._finish(current)
+        if self.manifest.items and self.opened == 0 and self.result.not_for_us:
+            fp = self.vault.officer.fingerprint
+            raise Refused(
+                "not_for_us",
+                f"refused: nothing in this bundle is sealed to this vault's officer (fingerprint {fp}); "
+                "it is for another officer's vault; nothing was imported",
+            )
+        self._record()
+
+    def _open_document(self, sub: _Submission, reader) -> None:
+        sink = _CappedSink(documents.MAX_DOCUMENT)
+        try:
+            crypto.unseal(reader, sink, self.keys)
+        except crypto.NoMatch:
+            sub.problem = "This report is sealed to other officers, not to you."
+            self.result.not_for_us += 1
+            return
+        except _TooLarge:
+            sub.problem = "The report document is larger than 32 MiB and was not stored."
+            self.result.damaged += 1
+            return
+        except crypto.EnvelopeError as e:
+            sub.problem = (
+                f"The report's envelope is damaged ({e.expect}): whoever sealed it made it unreadable."
+            )
+            self.result.damaged += 1
+            return
+        sub.doc, sub.opened = documents.parse(sink.buf.getvalue()), True
+        self.opened += 1
+
+    def _store_attachment(self, meta: dict, reader) -> _Attachment:
+        out = self.vault.new_file()
+        try:
+            tee, plain = _Tee(reader, out), _Inspecting()
+            try:
+                crypto.unseal(tee, plain, self.keys)
+                att = _Attachment(
+                    meta, True, size=plain.size, sha256=plain.hash.finalize().hex(), head=plain.head
+                )
+            except crypto.NoMatch:
+                att = _Attachment(meta, False, "Sealed to other officers, not to you.")
+                self.result.not_for_us += 1
+            except crypto.EnvelopeError as e:
+                att = _Attachment(meta, False, f"The envelope is damaged ({e.expect}).")
+                self.result.damaged += 1
+            tee.drain()
+        except BaseException:
+            out.discard()
+            raise
+        if not att.opened:
+            out.discard()
+            return att
+        self.opened += 1
+        existed = self.vault.file_path(meta["sha256"]).exists()
+        target = out.keep(meta["sha256"])
+        if not existed:
+            self.written.append(target)
+        att.file = meta["sha256"]
+        return att
+
+    # -- into the database ---------------------------------------------------------------------
+
+    def _case(self, meta: dict) -> sqlite3.Row:
+        db = self.db
+        row = db.execute("SELECT * FROM cases WHERE number = ?", (meta["case_number"],)).fetchone()
+        if row is None:
+            db.execute(
+                "INSERT INTO cases (number, desk, reply_public, received_day, latest_day)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    meta["case_number"],
+                    self.desk,
+                    meta["reply_public"],
+                    meta["received_day"],
+                    meta["received_day"],
+                ),
+            )
+            self.result.new_cases += 1
+            row = db.execute("SELECT * FROM cases WHERE number = ?", (meta["case_number"],)).fetchone()
+        return row
+
+    def _finish(self, sub: _Submission) -> None:
+        meta, doc = sub.meta, sub.doc or Document()
+        case = self._case(meta)
+        if sub.doc is None and not sub.problem:
+            sub.problem = "The bundle holds no report document for this submission."
+        warnings = list(doc.warnings)
+        self._cross_check(sub, doc, case, warnings)
+        cur = self.db.execute(
+            "INSERT INTO reports (case_id, submission, desk, bundle_sequence, first, sealed_by, received_day,"
+            " opened, problem, kind, language, category_slug, category_name, what, when_text, where_json,"
+            " contact, warnings, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                case["id"],
+                meta["submission"],
+                self.desk,
+                self.sequence,
+                bool(meta.get("first")),
+                documents.one_line(meta.get("sealed_by"), 8),
+                meta["received_day"],
+                sub.opened,
+                sub.problem,
+                doc.kind,
+                doc.language,
+                doc.category_slug,
+                doc.category_name,
+                doc.what,
+                doc.when,
+                json.dumps(doc.where),
+                doc.contact,
+                json.dumps(warnings, ensure_ascii=False),
+                doc.raw if sub.opened else None,
+            ),
+        )
+        report_id = cur.lastrowid
+        photos = media = 0
+        for att in sub.attachments:
+            listed = (
+                doc.attachments[att.meta["part"] - 1] if 0 < att.meta["part"] <= len(doc.attachments) else {}
+            )
+            family, mime = documents.sniff(att.head, listed.get("type", "")) if att.opened else ("other", "")
+            photos += family == "image"
+            media += family in ("video", "audio")
+            self.db.execute(
+                "INSERT INTO attachments (report_id, case_id, position, name, claimed_type, family, mime,"
+                " size, metadata, listed_sha256_ok, file, cipher_size, opened, problem)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report_id,
+                    case["id"],
+                    att.meta["part"],
+                    listed.get("name") or f"attachment-{att.meta['part']}",
+                    listed.get("type", ""),
+                    family,
+                    mime or "application/octet-stream",
+                    att.size,
+                    listed.get("metadata", "unknown"),
+                    None if not (listed.get("sha256") and att.sha256) else listed["sha256"] == att.sha256,
+                    att.file,
+                    att.meta["size"],
+                    att.opened,
+                    att.problem,
+                ),
+            )
+            self.result.attachments += 1
+        if sub.opened:
+            body = " ".join(
+                [doc.what, doc.place_text, doc.contact, doc.category_name, doc.when, case["number"]]
+            )
+            self.db.execute("INSERT INTO search (rowid, body) VALUES (?, ?)", (report_id, body))
+        self._update_case(case, meta, doc, sub.opened, photos, media)
+        self.vault.history(
+            self.db,
+            case["number"],
+            "imported",
+            f"{'report' if meta.get('first') else 'addition'} from export bundle "
+            f"{self.desk} #{self.sequence}",
+        )
+        self.result.reports += 1
+
+    def _cross_check(self, sub: _Submission, doc: Document, case: sqlite3.Row, warnings: list[str]) -> None:
+        if not sub.opened:
+            return
+        meta = sub.meta
+        if doc.desk and doc.desk != self.desk:
+            warnings.append(
+                f"The report names desk {doc.desk!r}, but arrived in the bundle of {self.desk!r}."
+            )
+        if doc.kind == "addition" and doc.case_number and doc.case_number != meta["case_number"]:
+            warnings.append(f"This addition names case {doc.case_number}, but the server filed it here.")
+        if doc.kind == "report" and not meta.get("first"):
+            warnings.append("A new report arrived as an addition to an existing case.")
+        if len(doc.attachments) != len(sub.attachments):
+            warnings.append(
+                f"The report lists {len(doc.attachments)} attachment(s); {len(sub.attachments)} arrived."
+            )
+        for att in sub.attachments:
+            i = att.meta["part"] - 1
+            if att.opened and 0 <= i < len(doc.attachments):
+                listed = doc.attachments[i]
+                if listed["sha256"] and listed["sha256"] != att.sha256:
+                    warnings.append(
+                        f"Attachment {i + 1} is not the file the report lists (its SHA-256 differs)."
+                    )
+        if meta.get("first") and doc.reply_public and doc.reply_public != meta["reply_public"]:
+            self.db.execute(
+                "UPDATE cases SET reply_public = ?, reply_warning = ? WHERE id = ?",
+                (
+                    doc.reply_public,
+                    "The server's reply key for this case differs from the one sealed in the "
+                    "report: replies to it are held back until this is explained.",
+                    case["id"],
+                ),
+            )
+
+    def _update_case(self, case, meta, doc: Document, opened: bool, photos: int, media: int) -> None:
+        fields = {
+            "submissions": case["submissions"] + 1,
+            "latest_day": max(case["latest_day"], meta["received_day"]),
+            "photos": case["photos"] + photos,
+            "media": case["media"] + media,
+            "readable": case["readable"] or opened,
+        }
+        if opened:
+            if not case["category_slug"] and (doc.category_slug or doc.category_name):
+                fields["category_slug"] = doc.category_slug or documents.one_line(doc.category_name, 40)
+                fields["category_name"] = doc.category_name or doc.category_slug
+            if not case["excerpt"]:
+                fields["excerpt"] = documents.one_line(doc.what[:2000], 240)
+            if case["lat"] is None and doc.lat is not None:
+                fields.update(lat=doc.lat, lon=doc.lon, precision=doc.where.get("precision", "place"))
+            if not case["place"] and doc.place_text:
+                fields["place"] = documents.one_line(doc.place_text, 200)
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE cases SET {sets} WHERE id = ?", (*fields.values(), case["id"]))  # noqa: S608
+
+    def _record(self) -> None:
+        m = self.manifest
+        self.db.execute(
+            "INSERT INTO imports (desk, sequence, sha256, created_day, imported_at, items)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                self.desk,
+                m.sequence,
+                m.sha256,
+                documents.one_line(m.data.get("created_day"), 10),
+                now(),
+                len(m.items),
+            ),
+        )
+        self.db.execute(
+            "UPDATE state.desks SET last_sequence = ?, last_sha256 = ? WHERE slug = ?",
+            (m.sequence, m.sha256, self.desk),
+        )
+        self.db.execute(
+            "INSERT INTO state.confirmations (desk, sequence, sha256) VALUES (?, ?, ?)",
+            (self.desk, m.sequence, m.sha256),
+        )
+        self.vault.history(
+            self.db, None, "imported bundle", f"{self.desk} #{m.sequence}: {self.result.reports} report(s)"
+        )

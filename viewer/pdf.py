@@ -1,0 +1,147 @@
+"""The printable case: a PDF made with reportlab from the case data, every string escaped (reportlab's
+paragraphs read markup), photos re-encoded by images.reencode like on screen. Made in memory, on demand:
+it is plaintext, so it is never stored in the vault."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
+
+from . import geo, images, media
+from .errors import ViewerError
+from .vault import Vault
+
+PDF_TEXT_LIMIT = 20_000  # characters of a report's text in print; the case file holds all of it
+_FONTS = [
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+]
+_font: tuple[str, str] | None = None
+
+
+def _fonts() -> tuple[str, str]:
+    """DejaVu Sans (Cyrillic, Kazakh) when Debian's fonts-dejavu-core is there, else Helvetica."""
+    global _font
+    if _font is None:
+        if all(p.exists() for p in _FONTS):
+            pdfmetrics.registerFont(TTFont("SealviewSans", str(_FONTS[0])))
+            pdfmetrics.registerFont(TTFont("SealviewSans-Bold", str(_FONTS[1])))
+            _font = ("SealviewSans", "SealviewSans-Bold")
+        else:
+            _font = ("Helvetica", "Helvetica-Bold")
+    return _font
+
+
+def _text(value: object) -> str:
+    """Escaped for a reportlab paragraph; overlong words broken so they wrap."""
+    words = []
+    for word in str(value or "").split(" "):
+        words.append(" ".join(word[i : i + 60] for i in range(0, len(word), 60)) if len(word) > 60 else word)
+    return escape(" ".join(words)).replace("\n", "<br/>")
+
+
+def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
+    regular, bold = _fonts()
+    base = getSampleStyleSheet()
+    body = ParagraphStyle("body", parent=base["BodyText"], fontName=regular, fontSize=10, leading=13)
+    small = ParagraphStyle("small", parent=body, fontSize=8.5, leading=11)
+    h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16)
+    h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=12.5)
+    c = data["case"]
+    story = [Paragraph(_text(f"Case {c['number']}"), h1)]
+    facts = [
+        ("Desk", c["desk"]),
+        ("Received", c["received_day"]),
+        ("Category", c["category_name"] or "—"),
+        ("State", data["state"] + (f" of {data['duplicate_of']}" if data["duplicate_of"] else "")),
+    ]
+    if forwarded:
+        facts.append(("Forwarded", f"to {forwarded['to']} ({forwarded['fingerprint']}) on {forwarded['at']}"))
+    facts.append(("Officer", vault.actor))
+    story += [Paragraph(f"<b>{_text(k)}:</b> {_text(v)}", body) for k, v in facts]
+    for i, r in enumerate(data["reports"], 1):
+        story += [
+            Spacer(1, 4 * mm),
+            Paragraph(
+                _text(f"{'Report' if r['first'] else 'Addition'} {i}, received {r['received_day']}"), h2
+            ),
+        ]
+        if not r["opened"]:
+            story.append(Paragraph(_text(r["problem"]), body))
+            continue
+        where = r["where"]
+        place = ""
+        if where.get("lat") is not None:
+            place = geo.shown_coordinates(where["lat"], where["lon"], where.get("precision"))
+            place += f" ({geo.precision_text(where.get('precision', 'place'))})"
+        place = (
+            " — ".join(x for x in (where.get("place") or where.get("text") or "", place) if x) or "not given"
+        )
+        story += [
+            Paragraph(f"<b>When:</b> {_text(r['when_text'] or 'not given')}", body),
+            Paragraph(f"<b>Where:</b> {_text(place)}", body),
+        ]
+        if r["contact"]:
+            story.append(Paragraph(f"<b>Contact:</b> {_text(r['contact'])}", body))
+        what = r["what"]
+        if len(what) > PDF_TEXT_LIMIT:
+            what = (
+                what[:PDF_TEXT_LIMIT]
+                + f"\n[… cut: {len(r['what'])} characters in all; the case file has the rest]"
+            )
+        story += [Paragraph(_text(part), body) for part in what.split("\n\n") if part.strip()]
+        story += [Paragraph(_text("Warning: " + w), small) for w in r["warnings"]]
+        for a in r["attachments"]:
+            story += _attachment(vault, a, body, small)
+    for title, rows, fmt in (
+        ("Notes", data["notes"], lambda n: f"{n['at']}, {n['actor']}: {n['text']}"),
+        (
+            "Replies to the reporter",
+            data["replies"],
+            lambda n: f"{n['day']}: {n['text']} [{n['status'] or '—'}]",
+        ),
+        ("History", data["history"], lambda n: f"{n['at']} {n['actor']}: {n['action']} {n['detail']}"),
+    ):
+        if rows:
+            story += [Spacer(1, 3 * mm), Paragraph(title, h2)]
+            story += [Paragraph(_text(fmt(n)), small) for n in rows]
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        title=f"Case {c['number']}",
+        author="sealview",
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+    )
+    doc.build(story)
+    return out.getvalue()
+
+
+def _attachment(vault: Vault, a: dict, body, small) -> list:
+    label = f"Attachment {a['position']}: {a['name']} ({a['mime']}, {a['size'] or 0} bytes)"
+    out = [Paragraph(_text(label), small)]
+    if a["family"] != "image" or not a["opened"]:
+        return out
+    try:
+        original = media.plaintext(vault, a, images.MAX_BYTES)
+        if original is None:
+            raise images.ImageRefused("too large to print")
+        jpeg = images.reencode(original, side=1000)
+    except (images.ImageRefused, ViewerError) as e:
+        return [*out, Paragraph(_text(f"(not printed: {e})"), small)]
+    picture = Image(io.BytesIO(jpeg))
+    w, h = picture.imageWidth, picture.imageHeight
+    scale = min(160 * mm / w, 110 * mm / h, 1.0)
+    picture.drawWidth, picture.drawHeight = w * scale, h * scale
+    return [*out, picture]

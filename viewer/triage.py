@@ -1,0 +1,195 @@
+"""What the officer does with a case: its state, notes, replies to the reporter, and the reply bundle.
+
+Every action is written to the case's history with who did it and when, in the vault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import crypto
+from crypto import RecipientKey, bundle
+
+from .errors import NotFound, Refused, ViewerError
+from .vault import Vault, locked, now, today
+
+STATES = ("new", "checking", "credible", "not credible", "duplicate", "forwarded", "closed")
+# What the reporter reads for each state (dropbox.i18n.statuses has the words in four languages).
+REPORTER_STATUS = {
+    "new": "received",
+    "checking": "checking",
+    "credible": "credible",
+    "not credible": "not credible",
+    "duplicate": "duplicate",
+    "forwarded": "forwarded",
+    "closed": "closed",
+}
+MAX_NOTE = 20_000
+MAX_REPLY = 10_000
+
+
+def case_row(vault: Vault, number: str):
+    row = vault.db.execute("SELECT * FROM cases WHERE number = ?", (str(number).strip().upper(),)).fetchone()
+    if row is None:
+        raise NotFound(f"no case {number!r} in this vault")
+    return row
+
+
+def state_of(vault: Vault, number: str) -> tuple[str, str | None]:
+    row = vault.db.execute(
+        "SELECT state, duplicate_of FROM state.triage WHERE case_number = ?", (number,)
+    ).fetchone()
+    return (row[0], row[1]) if row else ("new", None)
+
+
+@locked
+def set_state(vault: Vault, number: str, state: str, duplicate_of: str | None = None) -> None:
+    case = case_row(vault, number)
+    if state not in STATES:
+        raise Refused("bad_state", f"unknown state {state!r}: one of {', '.join(STATES)}")
+    if state == "duplicate":
+        if not duplicate_of:
+            raise Refused("bad_state", "say which case this one duplicates")
+        original = case_row(vault, duplicate_of)["number"]
+        if original == case["number"]:
+            raise Refused("bad_state", "a case cannot be a duplicate of itself")
+    else:
+        original = None
+    with vault.change() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO state.triage (case_number, state, duplicate_of, updated_at)"
+            " VALUES (?, ?, ?, ?)",
+            (case["number"], state, original, now()),
+        )
+        vault.history(db, case["number"], "state", f"{state} of {original}" if original else state)
+
+
+@locked
+def add_note(vault: Vault, number: str, text: str) -> None:
+    case = case_row(vault, number)
+    text = text.strip()
+    if not text:
+        raise Refused("empty", "the note is empty")
+    if len(text) > MAX_NOTE:
+        raise Refused("too_long", f"a note holds at most {MAX_NOTE} characters")
+    with vault.change() as db:
+        db.execute(
+            "INSERT INTO state.notes (case_number, at, actor, text) VALUES (?, ?, ?, ?)",
+            (case["number"], now(), vault.actor, text),
+        )
+        vault.history(db, case["number"], "note", f"{len(text)} characters")
+
+
+def reporter_status(status: str | None) -> str | None:
+    """The status word a reply carries: a triage state, or the reporter's own word for it."""
+    if status in (None, "", "unchanged"):
+        return None
+    if status in REPORTER_STATUS:
+        return REPORTER_STATUS[status]
+    if status in REPORTER_STATUS.values() or status == "received":
+        return status
+    raise Refused("bad_status", f"unknown status {status!r}: one of {', '.join(STATES)}")
+
+
+@locked
+def reply(vault: Vault, number: str, text: str, status: str | None = None) -> None:
+    """Queue a reply for the next reply bundle (and, with `status`, what the reporter sees as status)."""
+    case = case_row(vault, number)
+    text, word = text.strip(), reporter_status(status)
+    if not text:
+        raise Refused("empty", "the reply is empty")
+    if len(text) > MAX_REPLY:
+        raise Refused("too_long", f"a reply holds at most {MAX_REPLY} characters")
+    if case["reply_warning"]:
+        raise Refused("reply_key", f"cannot reply to case {case['number']}: {case['reply_warning']}")
+    if not case["reply_public"]:
+        raise Refused("reply_key", f"case {case['number']} has no reply key: the reporter cannot be answered")
+    with vault.change() as db:
+        db.execute(
+            "INSERT INTO state.replies (case_number, desk, at, day, actor, text, status)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (case["number"], case["desk"], now(), today(), vault.actor, text, word),
+        )
+        vault.history(db, case["number"], "reply", f"status shown: {word}" if word else "")
+
+
+def pending_replies(vault: Vault, desk: str | None = None) -> list:
+    sql = "SELECT * FROM state.replies WHERE bundle_sequence IS NULL"
+    args: tuple = ()
+    if desk:
+        sql, args = sql + " AND desk = ?", (desk,)
+    return vault.db.execute(sql + " ORDER BY id", args).fetchall()
+
+
+@locked
+def export_replies(vault: Vault, desk: str | None = None) -> tuple[Path, bundle.Manifest, int]:
+    """Write the next signed reply bundle of `desk` (docs/bundles.md, "Reply manifest") into the vault's
+    outbox, and record it. Returns the file (ciphertext only: copy it to the stick), its manifest and
+    the number of replies. If this raises, the vault has not changed and no bundle was left."""
+    desks = vault.desks
+    if desk is None:
+        if len(desks) != 1:
+            raise ViewerError(f"this vault serves several desks ({', '.join(desks)}): say which with --desk")
+        desk = desks[0]
+    if desk not in desks:
+        raise ViewerError(f"this vault does not serve desk {desk!r}")
+    replies = pending_replies(vault, desk)
+    confirmations = vault.db.execute(
+        "SELECT sequence, sha256 FROM state.confirmations WHERE desk = ? AND reply_sequence IS NULL"
+        " ORDER BY sequence",
+        (desk,),
+    ).fetchall()
+    if not replies and not confirmations:
+        raise ViewerError(f"nothing to send to desk {desk}: no new replies, no bundles to confirm")
+    chain = vault.db.execute(
+        "SELECT reply_sequence, reply_sha256 FROM state.desks WHERE slug = ?", (desk,)
+    ).fetchone()
+    sequence = chain[0] + 1
+    fields = {
+        "desk": desk,
+        "officer": vault.officer.public_key.recipient.key_id.hex(),
+        "sequence": sequence,
+        "previous": chain[1],
+        "created_day": today(),
+        "confirmations": [{"sequence": s, "sha256": h} for s, h in confirmations],
+    }
+    outbox = vault.path / "outbox"
+    target = outbox / f"replies-{desk}-{sequence}.bundle"
+    with tempfile.TemporaryDirectory(prefix=".replies-", dir=outbox) as tmp:
+        entries = []  # the items are ciphertext, sealed to each reporter: fine on disk for a moment
+        for i, r in enumerate(replies):
+            key = RecipientKey(bytes.fromhex(case_row(vault, r["case_number"])["reply_public"]))
+            body = {"text": r["text"], "day": r["day"], **({"status": r["status"]} if r["status"] else {})}
+            item = Path(tmp) / f"{i}.sealed"
+            item.write_bytes(crypto.seal_bytes(json.dumps(body, ensure_ascii=False).encode("utf-8"), [key]))
+            entries.append(({"case_number": r["case_number"]}, item))
+        partial = Path(tmp) / "bundle.partial"
+        with open(partial, "wb") as f:
+            manifest = bundle.write(f, "replies", fields, entries, vault.officer.signing_key)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, target)
+    try:
+        with vault.change() as db:
+            db.execute(
+                "UPDATE state.desks SET reply_sequence = ?, reply_sha256 = ? WHERE slug = ?",
+                (sequence, manifest.sha256, desk),
+            )
+            db.executemany(
+                "UPDATE state.replies SET bundle_sequence = ? WHERE id = ?",
+                [(sequence, r["id"]) for r in replies],
+            )
+            db.executemany(
+                "UPDATE state.confirmations SET reply_sequence = ? WHERE desk = ? AND sequence = ?",
+                [(sequence, desk, s) for s, _ in confirmations],
+            )
+            for r in replies:
+                vault.history(db, r["case_number"], "reply sent", f"in reply bundle {desk} #{sequence}")
+            vault.history(db, None, "exported reply bundle", f"{desk} #{sequence}: {len(replies)} reply(ies)")
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target, manifest, len(replies)

@@ -1,0 +1,118 @@
+"""The screens: inbox, case, hotspots, dashboard, replies. GET only; they change nothing."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, current_app, render_template, request
+
+from .. import images, media, queries, triage
+from ..errors import ViewerError
+from . import vault
+
+bp = Blueprint("pages", __name__)
+
+_PHOTO_CACHE_BYTES = 128 * 1024 * 1024
+
+
+def photo(att_id: int) -> tuple[bytes | None, str, list[str]]:
+    """(re-encoded JPEG or None, why not, metadata sentences) for a photo; each photo is opened once
+    while the UI runs and kept in this process's memory only, bounded."""
+    _photo_cache = current_app.extensions.setdefault("sealview.photos", {})
+    if att_id in _photo_cache:
+        return _photo_cache[att_id]
+    v = vault()
+    row = media.attachment(v, att_id)
+    try:
+        original = media.plaintext(v, row, images.MAX_BYTES)
+        if original is None:
+            raise images.ImageRefused("The photo is too large to show here: download it to look at it.")
+        found = (images.reencode(original), "", images.metadata(original))
+    except images.ImageRefused as e:
+        found = (None, str(e), [])
+    except ViewerError as e:
+        found = (None, str(e), [])
+    while _photo_cache and sum(len(x[0] or b"") for x in _photo_cache.values()) > _PHOTO_CACHE_BYTES:
+        _photo_cache.pop(next(iter(_photo_cache)))
+    _photo_cache[att_id] = found
+    return found
+
+
+@bp.get("/")
+def inbox():
+    v = vault()
+    filters, errors = queries.Filters.parse(request.args)
+    found = queries.inbox(v, filters)
+    return render_template(
+        "inbox.html", filters=filters, errors=errors, inbox=found, choices=queries.choices(v), title="Inbox"
+    )
+
+
+@bp.get("/case/<number>")
+def case(number: str):
+    v = vault()
+    data = queries.case(v, number[:20])
+    photos = {}
+    for r in data["reports"]:
+        for a in r["attachments"]:
+            if a["family"] == "image" and a["opened"]:
+                jpeg, refusal, meta = photo(a["id"])
+                photos[a["id"]] = {"ok": jpeg is not None, "refusal": refusal, "metadata": meta}
+    with v.lock:
+        police = [dict(r) for r in v.db.execute("SELECT fingerprint, name FROM state.police ORDER BY name")]
+    return render_template(
+        "case.html",
+        d=data,
+        c=data["case"],
+        photos=photos,
+        police=police,
+        done=request.args.get("done", "")[:20],
+        title=f"Case {data['case']['number']}",
+    )
+
+
+@bp.get("/hotspots")
+def hotspots():
+    filters, errors = queries.Filters.parse(request.args)
+    data = queries.hotspots(vault(), filters)
+    return render_template(
+        "hotspots.html",
+        filters=filters,
+        errors=errors,
+        h=data,
+        choices=queries.choices(vault()),
+        title="Hotspots",
+    )
+
+
+@bp.get("/dashboard")
+def dashboard():
+    return render_template("dashboard.html", d=queries.dashboard(vault()), title="Dashboard")
+
+
+@bp.get("/replies")
+def replies():
+    v = vault()
+    with v.lock:
+        pending = [dict(r) for r in triage.pending_replies(v)]
+        confirmations = [
+            dict(r)
+            for r in v.db.execute(
+                "SELECT desk, sequence FROM state.confirmations WHERE reply_sequence IS NULL"
+                " ORDER BY desk, sequence"
+            )
+        ]
+    outbox = sorted(
+        (p.name for p in (v.path / "outbox").iterdir() if p.is_file() and p.name.startswith("replies-")),
+        key=lambda n: os.stat(v.path / "outbox" / n).st_mtime,
+        reverse=True,
+    )
+    return render_template(
+        "replies.html",
+        pending=pending,
+        confirmations=confirmations,
+        outbox=outbox,
+        desks=v.desks,
+        done=request.args.get("done", "")[:40],
+        title="Replies",
+    )
