@@ -14,8 +14,14 @@ from .blobs import FileBlobStore
 from .config import Config
 from .intake import Uploads
 
+AUDIENCES = ("reporter", "desk", "all")
 
-def create_app(config: Config) -> Flask:
+
+def create_app(config: Config, audience: str = "all") -> Flask:
+    """The app for one audience: "reporter" (/r/ and /api/, what the public address serves), "desk"
+    (/desk/, served on its own loopback port behind the client-auth onion), or "all" (tests, demos)."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {AUDIENCES}")
     app = Flask(__name__, instance_path=str(config.instance_dir), instance_relative_config=False)
     app.config.update(
         SEALDROP=config,
@@ -36,7 +42,9 @@ def create_app(config: Config) -> Flask:
     from .api import bp as api_bp
     from .reporter import bp as reporter_bp
 
-    app.register_blueprint(reporter_bp)
-    app.register_blueprint(api_bp, url_prefix="/api")
-    desk.init_app(app)
+    if audience in ("reporter", "all"):
+        app.register_blueprint(reporter_bp)
+        app.register_blueprint(api_bp, url_prefix="/api")
+    if audience in ("desk", "all"):
+        desk.init_app(app)
     return app

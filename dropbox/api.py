@@ -173,5 +173,9 @@ def case_state(slug: str):
         recipients = [k.public_bytes.hex() for k in intake.case_recipients(db.session(), store, case)]
     except intake.IntakeError:
         recipients = []  # no officer left to add information for; reading replies still works
-    return jsonify(case_number=case.number, received_day=case.received_day.isoformat(), replies=replies,
-                   recipients=recipients)
+    return jsonify(
+        case_number=case.number,
+        received_day=case.received_day.isoformat(),
+        replies=replies,
+        recipients=recipients,
+    )

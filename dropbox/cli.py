@@ -110,19 +110,55 @@ def _unmap_large_buffers() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from waitress import serve
+    import threading
+
+    from waitress import create_server
 
     from . import create_app
 
     cfg = config_mod.load(Path(args.dir))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump could hold a no-JS report's plaintext
     _unmap_large_buffers()
-    with onions.published(cfg, args) as cfg:  # with --onion: the onions, for as long as we serve
-        app = create_app(cfg)
-        print(f"sealdrop is serving on http://{args.host}:{args.port}/r/<desk>", flush=True)
-        if (Path(args.dir) / "demo-officer.identity").exists():
-            print(f"demo desk: http://{args.host}:{args.port}/r/demo", flush=True)
-        serve(app, host=args.host, port=args.port, threads=args.threads, **server_options(cfg))
+    # Both listeners exist before the onions are published, so the onions point at real ports. The
+    # reporters' app is made after publishing (it needs the onion address for Onion-Location), so
+    # the server starts on a slot that is filled before the first request is accepted.
+    slot: list = []
+    reporter = create_server(
+        lambda environ, start: slot[0](environ, start),
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        **server_options(cfg),
+    )
+    # The desk listens on loopback only, on a port of its own: the public address (clearnet proxy or
+    # reporter onion) never reaches /desk/, only the client-auth desk onion and local clerks do.
+    desk_port = args.port + 1 if args.desk_port is None and args.port else (args.desk_port or 0)
+    desk = create_server(
+        create_app(cfg, "desk"), host="127.0.0.1", port=desk_port, threads=2, **server_options(cfg)
+    )
+    stopping = threading.Event()
+
+    def run_desk() -> None:
+        try:
+            desk.run()
+        except (OSError, ValueError):
+            if not stopping.is_set():  # closing its socket under it is how the desk server stops
+                raise
+
+    threading.Thread(target=run_desk, name="desk-server", daemon=True).start()
+    try:
+        with onions.published(cfg, args, reporter.effective_port, desk.effective_port) as cfg:
+            slot.append(create_app(cfg, "reporter"))
+            port = reporter.effective_port
+            print(f"sealdrop is serving on http://{args.host}:{port}/r/<desk>", flush=True)
+            print(f"desk: http://127.0.0.1:{desk.effective_port}/desk/ (loopback only)", flush=True)
+            if (Path(args.dir) / "demo-officer.identity").exists():
+                print(f"demo desk: http://{args.host}:{port}/r/demo", flush=True)
+            reporter.run()
+    finally:
+        stopping.set()
+        reporter.close()
+        desk.close()
 
 
 def cmd_desk_add(args: argparse.Namespace) -> None:
@@ -187,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument(
+        "--desk-port", type=int, default=None, help="the desk's loopback port (default: PORT+1; 0: any)"
+    )
     onions.add_serve_options(p)
     p.set_defaults(run=cmd_serve)
     onions.add_parsers(sub, _Parser)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger("sealdrop")
@@ -18,7 +18,7 @@ def _wants_json() -> bool:
 def _render(status: int, code: str):
     if _wants_json():
         return jsonify(error=code), status
-    if request.path == "/desk" or request.path.startswith("/desk/"):
+    if "desk" in current_app.blueprints and (request.path == "/desk" or request.path.startswith("/desk/")):
         return render_template("desk/error.html", status=status, code=code), status
     return render_template("error.html", status=status, code=code), status
 

@@ -56,10 +56,13 @@ def _stop_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def published(cfg: config_mod.Config, args: argparse.Namespace) -> Iterator[config_mod.Config]:
-    """With --onion (or --tor-control), publish the onions for the server about to listen on
-    args.host:args.port for as long as the block runs. Yields the config, which then knows (and has
-    saved) the reporter onion's address; without --onion, the config as it is."""
+def published(
+    cfg: config_mod.Config, args: argparse.Namespace, reporter_port: int, desk_port: int
+) -> Iterator[config_mod.Config]:
+    """With --onion (or --tor-control), publish the reporter onion for the server listening on
+    args.host:reporter_port and the desk onion for the desk's loopback `desk_port`, for as long as
+    the block runs. Yields the config, which then knows (and has saved) the reporter onion's
+    address; without --onion, the config as it is."""
     if not (args.onion or args.tor_control):
         yield cfg
         return
@@ -74,12 +77,20 @@ def published(cfg: config_mod.Config, args: argparse.Namespace) -> Iterator[conf
         _stop_on_sigterm()
         target = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104 (a comparison)
         pow_queue = {"pow_queue_rate": cfg.onion_pow_queue_rate, "pow_queue_burst": cfg.onion_pow_queue_burst}
-        reporter = tor.publish(REPORTER, key_file(cfg, REPORTER), args.port, target_host=target, **pow_queue)
+        reporter = tor.publish(
+            REPORTER, key_file(cfg, REPORTER), reporter_port, target_host=target, **pow_queue
+        )
         services.append(reporter)
         print(f"reporter onion: http://{reporter.address}/r/<desk>", flush=True)
         if clients:
-            desk = tor.publish(DESK, key_file(cfg, DESK), args.port, target_host=target, client_auth=clients,
-                               **pow_queue)  # fmt: skip
+            desk = tor.publish(
+                DESK,
+                key_file(cfg, DESK),
+                desk_port,
+                target_host="127.0.0.1",
+                client_auth=clients,
+                **pow_queue,
+            )
             services.append(desk)
             print(
                 f"desk onion: http://{desk.address}/desk/ (client authorization: {len(clients)})", flush=True
@@ -114,8 +125,11 @@ def _report_progress(status_file: Path, tor: onion.Tor, services: list[onion.Oni
 
 def cmd_onion_status(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
-    addresses = {name: onion.OnionKey.load(key_file(cfg, name)).address
-                 for name in (REPORTER, DESK) if os.path.lexists(key_file(cfg, name))}  # fmt: skip
+    addresses = {
+        name: onion.OnionKey.load(key_file(cfg, name)).address
+        for name in (REPORTER, DESK)
+        if os.path.lexists(key_file(cfg, name))
+    }
     state = onion.status.read(cfg.onion_dir / STATUS_FILE) or {"running": False}
     running = state["running"]
     if running:

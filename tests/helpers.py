@@ -55,15 +55,23 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(instance: Path, tmpdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`sealdrop serve` in a child process whose temp directory is `tmpdir` (so tests can inspect it)."""
+    """`sealdrop serve` in a child process whose temp directory is `tmpdir` (so tests can inspect it).
+    Yields the reporter URL and the process; `process.desk_url` is the desk's loopback URL."""
     port = free_port()
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(instance), "--port", str(port)],
+        [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(instance), "--port", str(port),
+         "--desk-port", "0"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
+    for line in proc.stdout:  # the desk's port is chosen at start and printed
+        if found := re.match(rb"desk: (http://127\.0\.0\.1:\d+)/desk/", line):
+            proc.desk_url = found.group(1).decode()
+            break
+    else:
+        raise RuntimeError("sealdrop serve exited before it listened")
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
             break

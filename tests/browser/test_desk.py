@@ -25,8 +25,8 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("desk")
     (root / "tmp").mkdir()
     instance = make_instance(root / "instance")
-    with live_server(instance, root / "tmp") as (base, _):
-        yield base, instance
+    with live_server(instance, root / "tmp") as (public, process):
+        yield process.desk_url, instance, public  # the desk has a loopback port of its own
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def context_for(browser):
 
 
 def logged_in(context_for, served, javascript: bool, role: str = "admin", desk: str | None = None) -> Desk:
-    base, instance = served
+    base, instance, _public = served
     name, secret = add_user(instance, role, desk)
     page = context_for(javascript).new_page()
     login = LoginPage(page, base).open()
@@ -56,7 +56,7 @@ def logged_in(context_for, served, javascript: bool, role: str = "admin", desk: 
 
 @JS
 def test_login_wrong_password_and_a_replayed_code(context_for, served, javascript):
-    base, instance = served
+    base, instance, _public = served
     name, secret = add_user(instance)
     login = LoginPage(context_for(javascript).new_page(), base).open()
     login.log_in(name, "not the password", code(secret))
@@ -78,7 +78,7 @@ def test_login_wrong_password_and_a_replayed_code(context_for, served, javascrip
 
 @JS
 def test_failed_logins_pause_the_account(context_for, served, javascript):
-    base, instance = served
+    base, instance, _public = served
     name, secret = add_user(instance)
     login = LoginPage(context_for(javascript).new_page(), base).open()
     for _ in range(accounts.FREE_FAILURES):
@@ -90,7 +90,7 @@ def test_failed_logins_pause_the_account(context_for, served, javascript):
 
 @JS
 def test_every_desk_page_without_a_session_leads_to_the_login(context_for, served, javascript):
-    base, instance = served
+    base, instance, _public = served
     app = create_app(config.load(instance))
     rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/desk/")]
     app.extensions["sealdrop.engine"].dispose()
@@ -115,8 +115,8 @@ def test_every_desk_page_without_a_session_leads_to_the_login(context_for, serve
 
 @JS
 def test_export_reply_and_the_reporter_reads_the_answer(context_for, served, javascript):
-    base, instance = served
-    reporter = Reporter(context_for(javascript).new_page(), base, javascript)
+    _base, instance, public = served
+    reporter = Reporter(context_for(javascript).new_page(), public, javascript)
     receipt, case_number = reporter.send_report()
     assert reporter.page.context.cookies() == []
 
@@ -143,7 +143,7 @@ def test_export_reply_and_the_reporter_reads_the_answer(context_for, served, jav
 
     status, texts = reporter.sign_in(receipt)
     assert status == "Being checked" and texts == ["We are checking what you saw."]
-    other = Reporter(context_for(not javascript).new_page(), base, not javascript)
+    other = Reporter(context_for(not javascript).new_page(), public, not javascript)
     assert other.sign_in(receipt) == (status, texts)  # and the other way round
 
     # Retention, once the confirmed bundle is older than the desk's period: gone, and shown as deleted.
@@ -187,8 +187,8 @@ def _next_reply_bundle(instance, case_number: str, text: str, confirmations=None
 
 @JS
 def test_a_refused_reply_bundle_says_why_and_imports_nothing(context_for, served, javascript):
-    base, instance = served
-    reporter = Reporter(context_for(False).new_page(), base, False)
+    _base, instance, public = served
+    reporter = Reporter(context_for(False).new_page(), public, False)
     _receipt, case_number = reporter.send_report()
     clerk = logged_in(context_for, served, javascript, "clerk")
     tampered = _next_reply_bundle(instance, case_number, "changed later", damage=lambda b: b[:-1] + b"?")
@@ -207,7 +207,7 @@ def test_a_refused_reply_bundle_says_why_and_imports_nothing(context_for, served
 
 @JS
 def test_every_admin_page(context_for, served, javascript):
-    base, _instance = served
+    base, _instance, public = served
     admin = logged_in(context_for, served, javascript, "admin")
     for label in (
         "Desks",
@@ -238,7 +238,8 @@ def test_every_admin_page(context_for, served, javascript):
 
     admin.add_category(slug, "graffiti", "Graffiti", officers=(officer_name,))
     assert admin.notice() == "Category added."
-    page = admin.goto(f"/r/{slug}?lang=en").page.content()
+    admin.page.goto(f"{public}/r/{slug}?lang=en")  # the reporters' side, on the public address
+    page = admin.page.content()
     assert "Graffiti" in page
 
     name = f"clerk-js{int(javascript)}"
@@ -294,7 +295,7 @@ def axe_violations(page, state: str) -> list[str]:
 def test_desk_pages_pass_axe(browser, served):
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `make setup` (npm ci)")
-    base, instance = served
+    base, instance, _public = served
     context = browser.new_context(bypass_csp=True, accept_downloads=True)
     context.set_default_timeout(15_000)
     page = context.new_page()

@@ -84,8 +84,9 @@ def password_tor(tmp_path_factory) -> Iterator[int]:
         f"HashedControlPassword {hashed.stdout.split()[-1]}\nDisableNetwork 1\n"
         f"Log notice file {data / 'notice.log'}\n"
     )
-    process = subprocess.Popen(["tor", "-f", str(data / "torrc")], stdout=subprocess.DEVNULL,
-                               preexec_fn=die_with_parent)  # fmt: skip
+    process = subprocess.Popen(
+        ["tor", "-f", str(data / "torrc")], stdout=subprocess.DEVNULL, preexec_fn=die_with_parent
+    )
     try:
         wait_for_port(port, process)
         yield port
@@ -105,10 +106,21 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10) -> 
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def any_ports(args: tuple[str, ...]) -> list[str]:
+    """`serve` in tests listens on ports the kernel picks, never on 8080/8081 another run may hold."""
+    return [*args, "--port", "0", "--desk-port", "0"] if args[:1] == ("serve",) else list(args)
+
+
 def sealdrop(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """`sealdrop ARGS` in a child process, as an operator runs it."""
-    return subprocess.run([sys.executable, "-m", "dropbox.cli", *args], cwd=REPO, capture_output=True,
-                          text=True, env=env or os.environ.copy(), timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "dropbox.cli", *any_ports(args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -117,7 +129,7 @@ def cli(capsys):
 
     def run(*args: str) -> subprocess.CompletedProcess:
         capsys.readouterr()
-        code = dropbox_cli.main(list(args))
+        code = dropbox_cli.main(any_ports(args))
         out, err = capsys.readouterr()
         return subprocess.CompletedProcess(args, code, out, err)
 
@@ -137,11 +149,25 @@ class Server:
         self.port = free_port()
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(instance), "--port", str(self.port),
-             *args],
-            cwd=REPO, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"}, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "dropbox.cli",
+                "serve",
+                "--dir",
+                str(instance),
+                "--port",
+                str(self.port),
+                "--desk-port",
+                "0",
+                *args,
+            ],
+            cwd=REPO,
+            env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
