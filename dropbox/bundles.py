@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import crypto
@@ -67,7 +68,11 @@ def export(
     session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256))
     for sub in subs:
         sub.exported_seq = sequence
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # another clerk took this sequence number a moment ago
+        session.rollback()
+        raise NothingToExport(f"desk {desk.slug} was exported at the same moment by someone else") from None
     return manifest
 
 

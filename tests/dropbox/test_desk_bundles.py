@@ -337,3 +337,21 @@ def test_retention_deletes_ciphertext_after_confirmation_and_the_period(world, c
     assert "deleted on" in inbox and "Deleted after retention: 1." in inbox
     # The reporter still reads the answer: replies are not part of the retention of reports.
     assert "Thank you, we are checking." in world.reporter.check(world.receipt).get_data(as_text=True)
+
+
+def test_two_exports_at_the_same_moment_do_not_crash(world, monkeypatch):
+    """The second of two simultaneous exports is refused cleanly; the first one's bundle stands."""
+    real_write = bundle.write
+    inner = []
+
+    def write_while_another_clerk_exports(*args, **kwargs):
+        if not inner:
+            inner.append(None)
+            inner[0] = world.export()  # the other clerk, finishing first
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(bundle, "write", write_while_another_clerk_exports)
+    with pytest.raises(bundles.NothingToExport, match="same moment"):
+        world.export()
+    with world.session() as s:
+        assert s.scalars(select(ExportLog.sequence)).all() == [inner[0].sequence]
