@@ -164,15 +164,14 @@ def check(slug: str):
         return _check_error(desk, "receipt_unknown")
     replies = _open_replies(case, receipt)
     status = next((r.get("status") for r in reversed(replies) if r.get("status")), "received")
+    return _case_page(desk, case, replies=replies, status=status)
+
+
+def _case_page(desk: Desk, case: Case, **shown):
+    """The no-JS case page: replies and status right after sign-in; the add form always."""
+    shown = {"replies": None, "status": None, "added": False, **shown}
     return render_template(
-        "case.html",
-        desk=desk,
-        lang=_lang(),
-        case=case,
-        replies=replies,
-        status=status,
-        case_token=_case_token(case),
-        added=False,
+        "case.html", desk=desk, lang=_lang(), case=case, case_token=_case_token(case), **shown
     )
 
 
@@ -201,18 +200,7 @@ def add(slug: str):
         desk, request.form, request.files.getlist("files"), _lang(), cfg.max_attachments, addition=True
     )
     if parsed.errors:
-        return render_template(
-            "case.html",
-            desk=desk,
-            lang=_lang(),
-            case=case,
-            replies=None,
-            status=None,
-            case_token=_case_token(case),
-            errors=parsed.errors,
-            values=parsed.values,
-            added=False,
-        ), 400
+        return _case_page(desk, case, errors=parsed.errors, values=parsed.values), 400
     store = current_app.extensions["sealdrop.blobs"]
     try:
         keys = intake.case_recipients(db.session(), store, case)
@@ -221,13 +209,4 @@ def add(slug: str):
     doc = intake.report_document("addition", case.desk, None, parsed.fields, parsed.files, None, case.number)
     blob_ids = intake.seal_on_server(store, keys, [doc, *(f.data for f in parsed.files)])
     intake.file_submission(db.session(), store, case, case.desk, blob_ids, "server")
-    return render_template(
-        "case.html",
-        desk=desk,
-        lang=_lang(),
-        case=case,
-        replies=None,
-        status=None,
-        case_token=_case_token(case),
-        added=True,
-    )
+    return _case_page(desk, case, added=True)
