@@ -39,6 +39,20 @@ def code(secret: str, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * steps)
 
 
+def wrong_code(secret: str) -> str:
+    """A six-digit code that is certainly wrong: the current code with one digit changed, and none
+    of the codes accepted around now (±1 step, plus one more each way for a step that turns while
+    the test runs)."""
+    near = {code(secret, steps) for steps in range(-2, 3)}
+    current = code(secret)
+    for position in range(6):
+        for digit in "0123456789":
+            candidate = current[:position] + digit + current[position + 1 :]
+            if candidate not in near:
+                return candidate
+    raise AssertionError("unreachable: five codes cannot cover every one-digit change")
+
+
 def csrf(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 

@@ -16,7 +16,8 @@ def test_each_app_serves_only_its_audience(sqlite_instance):
     assert reporter.get("/desk/login").status_code == 404
     assert reporter.get("/desk/").status_code == 404
     assert desk.get("/desk/login").status_code == 200
-    assert desk.get("/r/demo").status_code in (303, 404)  # behind the desk's login gate, then nothing
+    assert desk.get("/r/demo").status_code == 404  # the gate guards only /desk/; the desk has no /r/
+    assert desk.post("/api/demo/case").status_code == 404
     with pytest.raises(ValueError):
         create_app(cfg, "everyone")
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from dropbox import config, create_app, db
 from dropbox.desk import accounts, auth
 from dropbox.models import AuditEntry, DeskSession, DeskUser, LoginThrottle
-from tests.desk_helpers import PASSWORD, add_user, code, csrf, login
+from tests.desk_helpers import PASSWORD, add_user, code, csrf, login, wrong_code
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_wrong_credentials_are_refused_alike(desk_client, sqlite_instance, what)
     name, secret = add_user(sqlite_instance)
     args = {"password": "wrong password!"} if what == "password" else {}
     if what == "code":
-        args["totp"] = "000000" if code(secret) != "000000" else "111111"
+        args["totp"] = wrong_code(secret)
     response = login(desk_client, "nobody" if what == "user" else name, secret, **args)
     assert response.status_code == 401 and "Set-Cookie" not in response.headers
     assert "The name, password or code is wrong" in response.get_data(as_text=True)
