@@ -60,7 +60,7 @@ def _upload(desk: Desk, upload_id: str) -> Upload:
 
 
 def _fail(e: intake.IntakeError):
-    status = {"too_large": 413, "no_recipients": 503, "wrong_offset": 409}.get(e.code, 400)
+    status = {"too_large": 413, "no_recipients": 503, "try_again": 503, "wrong_offset": 409}.get(e.code, 400)
     return jsonify(error=e.code), status
 
 
@@ -106,15 +106,13 @@ def upload_state(slug: str, upload_id: str):
     return jsonify(received=upload.received, size=upload.size)
 
 
-def _finish_parts(desk: Desk, ids: object, keys) -> list[str]:
+def _parts(desk: Desk, ids: object) -> list[Upload]:
     cfg = current_app.config["SEALDROP"]
     if not isinstance(ids, list) or not 1 <= len(ids) <= cfg.max_attachments + 1:
         abort(400, description="bad_request")
     if not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
         abort(400, description="bad_request")
-    uploads = [_upload(desk, i) for i in ids]
-    store, manager = current_app.extensions["sealdrop.blobs"], current_app.extensions["sealdrop.uploads"]
-    return [manager.finish(db.session(), store, u, keys) for u in uploads]
+    return [_upload(desk, i) for i in ids]
 
 
 @bp.post("/<slug>/reports")
@@ -125,15 +123,19 @@ def submit_report(slug: str):
     if category is None:
         abort(400, description="choose_category")
     lookup_id, reply_public = _b64(data.get("lookup_id"), 32), _b64(data.get("reply_public"), 32)
+    uploads = _parts(desk, data.get("parts"))
     session, store = db.session(), current_app.extensions["sealdrop.blobs"]
+    manager = current_app.extensions["sealdrop.uploads"]
     try:
         keys = intake.recipients(category)
         if intake.find_case(session, lookup_id) is not None:
             raise intake.IntakeError("receipt_in_use")
-        blob_ids = _finish_parts(desk, data.get("parts"), keys)
+        for upload in uploads:  # refuse before opening a case: open_case may roll the session back
+            manager.check(upload, keys)
         target = category.target_desk
         case = intake.open_case(session, target, lookup_id, reply_public)
-        intake.file_submission(session, store, case, target, blob_ids, "browser")
+        with manager.finishing(session, store, uploads, keys) as blob_ids:
+            intake.file_submission(session, store, case, target, blob_ids, "browser")
     except intake.IntakeError as e:
         session.rollback()
         return _fail(e)
@@ -148,10 +150,12 @@ def submit_addition(slug: str):
     case = intake.find_case(session, _b64(data.get("lookup_id"), 32))
     if case is None:
         abort(404, description="receipt_unknown")
+    uploads = _parts(desk, data.get("parts"))
+    manager = current_app.extensions["sealdrop.uploads"]
     try:
         keys = intake.case_recipients(session, store, case)
-        blob_ids = _finish_parts(desk, data.get("parts"), keys)
-        intake.file_submission(session, store, case, case.desk, blob_ids, "browser")
+        with manager.finishing(session, store, uploads, keys) as blob_ids:
+            intake.file_submission(session, store, case, case.desk, blob_ids, "browser")
     except intake.IntakeError as e:
         session.rollback()
         return _fail(e)

@@ -2,11 +2,16 @@
 
 The file store writes a temporary file, fsyncs it, renames it into place and fsyncs the folder;
 only then may the caller commit the database row that points at it. A crash leaves at worst an
-orphan blob (collected by `sweep`), never a row without its blob.
+orphan blob (found by `orphans`, removed by `sealdrop retention`), never a row without its blob.
+
+Invariant 2 (the received day, not the second): a blob's mtime and atime are set to midnight UTC of
+the day it arrived, and so is its folder's. Its ctime cannot be set from user space; it still records
+the second, which is why the blob folder must not be readable by anyone but the service.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Iterator
@@ -52,10 +57,7 @@ class FileBlobStore:
                 yield _FileBlobWriter(blob_id, f)
                 f.flush()
                 os.fsync(f.fileno())
-            final = self.path(blob_id)
-            final.parent.mkdir(exist_ok=True, mode=0o700)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            self._place(tmp, blob_id)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -63,13 +65,24 @@ class FileBlobStore:
     def adopt(self, path: Path) -> str:
         """Move a finished file (e.g. a completed resumable upload) into the store."""
         blob_id = secrets.token_hex(16)
-        final = self.path(blob_id)
-        final.parent.mkdir(exist_ok=True, mode=0o700)
         with open(path, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(path, final)
-        _fsync_dir(final.parent)
+        self._place(path, blob_id)
         return blob_id
+
+    def give_back(self, blob_id: str, path: Path) -> None:
+        """Undo `adopt`: move the blob back to where it came from (a submission failed after it)."""
+        os.replace(self.path(blob_id), path)
+
+    def _place(self, source: Path, blob_id: str) -> None:
+        """Rename a durable file into place, its times (and its folder's) coarsened to the day."""
+        day = received_day_timestamp()
+        os.utime(source, (day, day))
+        final = self.path(blob_id)
+        final.parent.mkdir(exist_ok=True, mode=0o700)
+        os.replace(source, final)
+        _fsync_dir(final.parent)
+        os.utime(final.parent, (day, day))
 
     def open(self, blob_id: str) -> BinaryIO:
         return open(self.path(blob_id), "rb")
@@ -82,6 +95,12 @@ class FileBlobStore:
 
     def exists(self, blob_id: str) -> bool:
         return self.path(blob_id).is_file()
+
+
+def received_day_timestamp() -> float:
+    """Midnight UTC of today, as a file time: all a blob's times may say is the day it arrived."""
+    today = dt.datetime.now(dt.UTC).date()
+    return dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp()
 
 
 class _FileBlobWriter:

@@ -11,7 +11,8 @@ import hashlib
 import io
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -214,20 +215,38 @@ class Uploads:
         session.commit()
         return upload.received
 
-    def finish(
-        self, session: Session, store: FileBlobStore, upload: Upload, keys: Sequence[RecipientKey]
-    ) -> str:
-        """Check the finished upload is an envelope to exactly `keys`, then move it into the store."""
+    def check(self, upload: Upload, keys: Sequence[RecipientKey]) -> None:
+        """Refuse the upload unless it is complete and an envelope to exactly `keys`."""
         if upload.received != upload.size:
             raise IntakeError("incomplete_upload")
-        path = self.path(upload.id)
         try:
-            with open(path, "rb") as f:
+            with open(self.path(upload.id), "rb") as f:
                 sealed_to = set(crypto.recipient_key_ids(f))
         except crypto.EnvelopeError:
             raise IntakeError("not_an_envelope") from None
+        except FileNotFoundError:  # finished by a concurrent request a moment ago
+            raise IntakeError("unknown_upload") from None
         if sealed_to != {k.key_id for k in keys}:
             raise IntakeError("wrong_recipients")
-        blob_id = store.adopt(path)
-        session.delete(upload)
-        return blob_id
+
+    @contextmanager
+    def finishing(
+        self, session: Session, store: FileBlobStore, uploads: Sequence[Upload], keys: Sequence[RecipientKey]
+    ) -> Iterator[list[str]]:
+        """All or nothing: check every upload first, then move them all into the store and yield their
+        blob ids for the caller to file and commit. If anything in the block fails (a later step, the
+        commit itself), the session is rolled back and the files go back where they were, so the
+        upload rows the rollback restores still point at their files and the client can retry."""
+        for upload in uploads:
+            self.check(upload, keys)
+        moved: list[str] = []
+        try:
+            for upload in uploads:
+                moved.append(store.adopt(self.path(upload.id)))
+                session.delete(upload)
+            yield moved
+        except BaseException:
+            session.rollback()
+            for upload, blob_id in zip(uploads, moved, strict=False):
+                store.give_back(blob_id, self.path(upload.id))
+            raise

@@ -140,3 +140,62 @@ def test_case_state_and_additions(instance, api):
     assert added.status_code == 201 and added.json["case_number"] == state["case_number"]
     unknown = base64.b64encode(crypto.Receipt.generate().lookup_id).decode()
     assert api.call("POST", "/case", {"lookup_id": unknown}).status_code == 404
+
+
+def blob_files(instance):
+    """Every finished blob in the store (not the uploads in progress, not the store's incoming/)."""
+    root = instance / "blobs"
+    return sorted(p for p in root.glob("??/*") if p.is_file())
+
+
+def test_a_refused_part_leaves_nothing_half_stored(instance, api):
+    good = api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))
+    stranger = api.upload(crypto.seal_bytes(doc(), [crypto.DecryptionKey.generate().recipient]))
+    refused = api.report([good, stranger])
+    assert refused.status_code == 400 and refused.json["error"] == "wrong_recipients"
+    assert blob_files(instance) == []
+    retried = api.report([good])
+    assert retried.status_code == 201, retried.json
+    assert len(blob_files(instance)) == 1
+    assert json.loads(open_all_envelopes(instance)[0])["what"] == "sealed in the browser"
+
+
+def test_a_refused_addition_leaves_nothing_half_stored(instance, api):
+    receipt = crypto.Receipt.generate()
+    api.report([api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))], receipt=receipt)
+    lookup = base64.b64encode(receipt.lookup_id).decode()
+    before = blob_files(instance)
+    good = api.upload(crypto.seal_bytes(doc("more"), api.recipients(api.category)))
+    stranger = api.upload(crypto.seal_bytes(doc(), [crypto.DecryptionKey.generate().recipient]))
+    refused = api.call("POST", "/additions", {"lookup_id": lookup, "parts": [good, stranger]})
+    assert refused.status_code == 400 and refused.json["error"] == "wrong_recipients"
+    assert blob_files(instance) == before
+    retried = api.call("POST", "/additions", {"lookup_id": lookup, "parts": [good]})
+    assert retried.status_code == 201, retried.json
+    assert len(blob_files(instance)) == len(before) + 1
+
+
+def test_a_failed_commit_gives_the_uploads_back(instance, api, monkeypatch):
+    from dropbox import intake
+
+    good = api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))
+    real_file_submission = intake.file_submission
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(intake, "file_submission", broken)
+    assert api.report([good]).status_code == 500
+    assert blob_files(instance) == []
+    monkeypatch.setattr(intake, "file_submission", real_file_submission)
+    assert api.report([good]).status_code == 201
+    assert len(blob_files(instance)) == 1
+
+
+def test_blob_times_say_the_day_only(instance, api):
+    import datetime as dt
+
+    api.report([api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))])
+    midnight = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(), tzinfo=dt.UTC).timestamp()
+    (blob,) = blob_files(instance)  # listing the folder touched its atime (relatime): mtime only there
+    assert (blob.stat().st_mtime, blob.stat().st_atime, blob.parent.stat().st_mtime) == (midnight,) * 3
