@@ -1,7 +1,9 @@
 """Taking in reports: routing, sealing on the no-JS path, checking browser-sealed uploads, storing.
 
-Both paths end in `file_submission`, which writes the envelopes to the blob store first and commits
-the rows after. The report itself is a JSON document (docs/report.md) sealed as envelope 0; every
+Both paths end in `file_submission`, which commits the rows for envelopes already durable in the
+blob store; each path makes the whole submission all or nothing (`seal_and_file` on the no-JS path,
+`Uploads.finishing` on the JS path), so a refusal or a crash leaves no orphan blob and no half case.
+The report itself is a JSON document (docs/report.md) sealed as envelope 0; every
 attachment is its own envelope, so large videos stream and resume independently.
 """
 
@@ -142,13 +144,44 @@ def report_document(
 def seal_on_server(
     store: FileBlobStore, keys: Sequence[RecipientKey], plaintexts: Sequence[bytes]
 ) -> list[str]:
-    """Seal each plaintext from memory straight into the blob store; returns the blob ids."""
-    blob_ids = []
-    for data in plaintexts:
-        with store.writer() as w:
-            crypto.seal(io.BytesIO(data), w, keys)
-        blob_ids.append(w.blob_id)
+    """Seal each plaintext from memory straight into the blob store; returns the blob ids. If one
+    fails, the blobs already written are deleted again."""
+    blob_ids: list[str] = []
+    try:
+        for data in plaintexts:
+            with store.writer() as w:
+                crypto.seal(io.BytesIO(data), w, keys)
+            blob_ids.append(w.blob_id)
+    except BaseException:
+        _delete_blobs(store, blob_ids)
+        raise
     return blob_ids
+
+
+def seal_and_file(
+    session: Session,
+    store: FileBlobStore,
+    case: Case,
+    desk: Desk,
+    keys: Sequence[RecipientKey],
+    plaintexts: Sequence[bytes],
+) -> Submission:
+    """The no-JS path's last step, all or nothing: seal into the store, then commit the rows. If
+    sealing or the commit fails, the session is rolled back (the case it opened with it) and the new
+    blobs are deleted, so nothing is half stored."""
+    blob_ids: list[str] = []
+    try:
+        blob_ids = seal_on_server(store, keys, plaintexts)
+        return file_submission(session, store, case, desk, blob_ids, "server")
+    except BaseException:
+        session.rollback()
+        _delete_blobs(store, blob_ids)
+        raise
+
+
+def _delete_blobs(store: FileBlobStore, blob_ids: Sequence[str]) -> None:
+    for blob_id in blob_ids:
+        store.delete(blob_id)
 
 
 def file_submission(

@@ -100,9 +100,12 @@ def submit(slug: str):
     doc = intake.report_document(
         "report", target, parsed.category, parsed.fields, parsed.files, receipt.reply_recipient.public_bytes
     )
-    blob_ids = intake.seal_on_server(store, keys, [doc, *(f.data for f in parsed.files)])
-    case = intake.open_case(session, target, receipt.lookup_id, receipt.reply_recipient.public_bytes)
-    intake.file_submission(session, store, case, target, blob_ids, "server")
+    try:  # the case first: if no case number can be had, nothing has been written yet
+        case = intake.open_case(session, target, receipt.lookup_id, receipt.reply_recipient.public_bytes)
+    except intake.IntakeError as e:
+        session.rollback()
+        abort(503, description=e.code)
+    intake.seal_and_file(session, store, case, target, keys, [doc, *(f.data for f in parsed.files)])
     return render_template(
         "receipt.html", desk=desk, lang=_lang(), receipt=receipt.grouped(), case_number=case.number
     )
@@ -207,6 +210,5 @@ def add(slug: str):
     except intake.IntakeError as e:
         abort(503, description=e.code)
     doc = intake.report_document("addition", case.desk, None, parsed.fields, parsed.files, None, case.number)
-    blob_ids = intake.seal_on_server(store, keys, [doc, *(f.data for f in parsed.files)])
-    intake.file_submission(db.session(), store, case, case.desk, blob_ids, "server")
+    intake.seal_and_file(db.session(), store, case, case.desk, keys, [doc, *(f.data for f in parsed.files)])
     return _case_page(desk, case, added=True)

@@ -65,9 +65,10 @@ def test_wrong_and_mistyped_receipts_are_refused(reporter):
 
 
 def test_corruption_is_sealed_only_to_internal_security(instance, reporter):
-    assert reporter.submit(
+    response = reporter.submit(
         {"what": "The officer took a bribe"}, category="Corruption, including by police officers"
     )
+    assert response.status_code == 200
     assert open_all_envelopes(instance, "demo-officer.identity") == []
     opened = open_all_envelopes(instance, "demo-internal-officer.identity")
     assert json.loads(opened[0])["what"] == "The officer took a bribe"
@@ -106,3 +107,46 @@ def test_no_cookie_and_strict_headers(client, reporter):
         assert "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers["Cache-Control"] == "no-store"
+
+
+def case_count(instance):
+    from sqlalchemy import create_engine, text
+
+    from dropbox import config
+
+    engine = create_engine(config.load(instance).database_url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM cases")).scalar_one()
+    engine.dispose()
+    return count
+
+
+def stored_blobs(instance):
+    return sorted(p for p in (instance / "blobs").glob("??/*") if p.is_file())
+
+
+def test_no_case_number_to_be_had_is_a_503_and_stores_nothing(instance, reporter, monkeypatch):
+    from dropbox import intake
+
+    taken = extract(reporter.submit().get_data(as_text=True), "case-number")
+    before = stored_blobs(instance)
+    monkeypatch.setattr(intake, "new_case_number", lambda: taken)  # every try collides
+    response = reporter.submit({"what": "a second report"})
+    assert response.status_code == 503
+    assert "Nothing you sent was kept" in response.get_data(as_text=True)
+    assert stored_blobs(instance) == before
+    assert case_count(instance) == 1
+
+
+def test_a_failed_commit_leaves_no_orphan_blob(instance, reporter, monkeypatch):
+    from dropbox import intake
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(intake, "file_submission", broken)
+    assert reporter.submit().status_code == 500
+    assert stored_blobs(instance) == []
+    monkeypatch.undo()
+    assert reporter.submit().status_code == 200
+    assert len(stored_blobs(instance)) == 1
