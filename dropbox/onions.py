@@ -1,10 +1,15 @@
-"""The instance's onions, for `sealdrop`: `serve --onion`, `onion status`, `desk-access add|list|revoke`.
+"""The instance's onions, for `sealdrop`: `serve --onion`, `onion status|new-address`,
+`desk-access add|list|revoke`.
 
 Two onions, keys in DIR/onion/ (docs/onion.md):
     reporter/   the public address on posters and in Onion-Location
     desk/       the desk's address, reachable only with a key from `desk-access add` (v3 client auth);
                 not published at all while no clerk has one, so it is never open to everyone
 A running `serve --onion` keeps DIR/onion/status.json current for `onion status`.
+
+Neither address ever changes by itself: once the instance has printed a reporter address (config.json's
+`onion_address`) or handed out desk keys, a missing or different key file is refused, never replaced.
+Only `onion new-address` starts a new reporter address, on purpose.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +39,33 @@ def key_file(cfg: config_mod.Config, name: str) -> Path:
 
 def desk_clients(cfg: config_mod.Config) -> onion.AuthorizedClients:
     return onion.AuthorizedClients(cfg.onion_dir / DESK / onion.AUTHORIZED_CLIENTS)
+
+
+def recorded_address(cfg: config_mod.Config) -> str | None:
+    """The reporter address the instance has published (config.json `onion_address`), as `<56>.onion`."""
+    found = re.search(r"[a-z2-7]{56}\.onion", cfg.onion_address.lower())
+    return found.group(0) if found else None
+
+
+def reporter_key(cfg: config_mod.Config) -> onion.OnionKey:
+    """The reporter onion's key: made on the first `serve --onion`, and afterwards only ever the key of
+    the address the posters print. A missing or different key is refused, never silently replaced."""
+    path, recorded = key_file(cfg, REPORTER), recorded_address(cfg)
+    if not os.path.lexists(path):
+        if recorded:
+            raise onion.OnionAddressChanged(path, recorded, None)
+        return onion.OnionKey.load_or_create(path)
+    key = onion.OnionKey.load(path)
+    if recorded and key.address != recorded:
+        raise onion.OnionAddressChanged(path, recorded, key.address)
+    return key
+
+
+def desk_key(cfg: config_mod.Config) -> onion.OnionKey:
+    """The desk onion's key; once a clerk holds a key for the desk address, never a new one."""
+    if desk_clients(cfg).names():
+        return onion.OnionKey.load(key_file(cfg, DESK))
+    return onion.OnionKey.load_or_create(key_file(cfg, DESK))
 
 
 def parse_control(value: str) -> tuple[str, int]:
@@ -66,10 +100,10 @@ def published(
     if not (args.onion or args.tor_control):
         yield cfg
         return
-    onion.OnionKey.load_or_create(key_file(cfg, REPORTER))  # a broken key fails before tor starts
+    reporter_key(cfg)  # a missing, broken or different key fails before tor starts
     clients = desk_clients(cfg).public_keys()
     if clients:
-        onion.OnionKey.load(key_file(cfg, DESK))  # never a new desk address behind the clerks' backs
+        desk_key(cfg)  # never a new desk address behind the clerks' backs
     tor = attach(args.tor_control) if args.tor_control else onion.Tor.launch(cfg.tor_dir, tor_binary=args.tor)
     services: list[onion.OnionService] = []
     status_file = cfg.onion_dir / STATUS_FILE
@@ -157,9 +191,29 @@ def cmd_onion_status(args: argparse.Namespace) -> None:
                 print(f"tor at {args.tor_control} {held} a descriptor for the {name} onion")
 
 
+def cmd_onion_new_address(args: argparse.Namespace) -> None:
+    """A new reporter address, on purpose: the old key (if any) is kept beside it, renamed."""
+    cfg = config_mod.load(Path(args.dir))
+    path = key_file(cfg, REPORTER)
+    kept = None
+    if os.path.lexists(path):
+        kept = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        os.rename(path, kept)  # still 0600; a mistake can be undone by renaming it back
+    key = onion.OnionKey.load_or_create(path)
+    config_mod.save(cfg.with_overrides(onion_address=key.address))
+    print(f"new reporter onion: http://{key.address}/r/<desk>")
+    if kept:
+        print(f"the old key is kept as {kept}: delete it once the new address works", file=sys.stderr)
+    print(
+        "Reprint every poster (the old address on them leads nowhere now), then restart "
+        "`sealdrop serve --onion`.",
+        file=sys.stderr,
+    )
+
+
 def cmd_desk_access_add(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
-    desk = onion.OnionKey.load_or_create(key_file(cfg, DESK))
+    desk = desk_key(cfg)
     key = desk_clients(cfg).add(args.name)
     print(key.auth_line(desk.address))
     print(
@@ -193,6 +247,10 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     p = status.add_parser("status", help="both onions' addresses and whether their descriptors are published")
     p.add_argument("--tor-control", metavar="HOST:PORT", help="also ask this tor whether it serves them")
     p.set_defaults(run=cmd_onion_status)
+    p = status.add_parser(
+        "new-address", help="start a new reporter onion address (every printed poster must be reprinted)"
+    )
+    p.set_defaults(run=cmd_onion_new_address)
     access = sub.add_parser("desk-access", help="which clerks can reach the desk onion").add_subparsers(
         dest="access_command", required=True, parser_class=parser_class
     )

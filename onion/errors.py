@@ -6,6 +6,8 @@ to do. Callers print `str(error)` and exit; they never need to look inside.
 
 from __future__ import annotations
 
+import errno
+
 PASSWORD_ENV = "SEALDROP_TOR_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 
 
@@ -72,9 +74,76 @@ class TorTooOld(OnionError):
         )
 
 
+# What to do about a key file we cannot use. Never "delete it": a new key is a new address, and every
+# printed poster (or every clerk's Tor Browser) keeps pointing at the old one.
+RESTORE = "restore it from the backup of DIR/onion/ (do not delete it: a new key is a new onion address)"
+
+
 class KeyUnreadable(OnionError):
     def __init__(self, path: object, why: str) -> None:
         super().__init__(f"the onion key {path} is unreadable: {why}")
+
+    @classmethod
+    def missing(cls, path: object) -> KeyUnreadable:
+        return cls(path, f"there is no such file: {RESTORE}")
+
+    @classmethod
+    def not_a_key(cls, path: object) -> KeyUnreadable:
+        return cls(path, f"it is not a tor v3 onion key (hs_ed25519_secret_key): {RESTORE}")
+
+    @classmethod
+    def directory(cls, path: object) -> KeyUnreadable:
+        return cls(path, f"it is a directory, not a key file: move the directory away, then {RESTORE}")
+
+    @classmethod
+    def permission_denied(cls, path: object) -> KeyUnreadable:
+        return cls(
+            path,
+            "permission denied: run sealdrop as the user who owns the instance, or give the file back to "
+            f"that user (chown USER {path}; chmod 600 {path})",
+        )
+
+    @classmethod
+    def too_open(cls, path: object) -> KeyUnreadable:
+        return cls(
+            path,
+            f"other users may read it: chmod 600 {path} (if someone may have copied it, they can pose as "
+            "this onion: start a new address and reprint the posters, see docs/onion.md)",
+        )
+
+    @classmethod
+    def os_error(cls, path: object, error: OSError) -> KeyUnreadable:
+        special = {
+            errno.ENOENT: cls.missing,
+            errno.EISDIR: cls.directory,
+            errno.EACCES: cls.permission_denied,
+            errno.EPERM: cls.permission_denied,
+        }
+        if error.errno in special:
+            return special[error.errno](path)
+        return cls(path, f"{error.strerror or error}: {RESTORE}")
+
+
+class OnionAddressChanged(OnionError):
+    """The reporter key no longer gives the address the instance has published (and printed)."""
+
+    def __init__(self, path: object, recorded: str, now: str | None) -> None:
+        found = "is missing" if now is None else f"now gives another address, {now}"
+        super().__init__(
+            f"the reporter onion key {path} {found}, but this instance's address is {recorded} (on every "
+            "poster): restore the key from the backup of DIR/onion/reporter/; only to start a new address "
+            "on purpose, run `sealdrop onion new-address` and reprint every poster"
+        )
+
+
+class ControlCommandFailed(OnionError):
+    """tor's control connection answered something we could not use (not a refusal we understand)."""
+
+    def __init__(self, where: str, what: str, why: str) -> None:
+        super().__init__(
+            f"tor at {where} did not answer {what} as expected ({why}): check tor's log; if it keeps "
+            "happening, restart tor and sealdrop"
+        )
 
 
 class PublishFailed(OnionError):

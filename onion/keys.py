@@ -76,15 +76,15 @@ class OnionKey:
         try:
             data = Path(path).read_bytes()
         except OSError as e:
-            raise KeyUnreadable(path, e.strerror or str(e)) from None
+            raise KeyUnreadable.os_error(path, e) from None
         if len(data) != 96 or not data.startswith(_HEADER):
-            raise KeyUnreadable(path, f"it is not a tor v3 onion key ({SECRET_KEY_FILE})")
+            raise KeyUnreadable.not_a_key(path)
         try:
             key = cls(data[32:])
         except ValueError:
-            raise KeyUnreadable(path, f"it is not a tor v3 onion key ({SECRET_KEY_FILE})") from None
+            raise KeyUnreadable.not_a_key(path) from None
         if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
-            raise KeyUnreadable(path, f"other users may read it: chmod 600 {path}")
+            raise KeyUnreadable.too_open(path)
         return key
 
     @classmethod

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from subprocess import Popen
 
@@ -27,6 +27,7 @@ import stem.version
 from . import _launch
 from .errors import (
     ControlAuthenticationFailed,
+    ControlCommandFailed,
     ControlConnectionLost,
     ControlConnectionRefused,
     ControlPasswordMissing,
@@ -59,13 +60,19 @@ class Tor:
         self._process = process
         self._services: dict[str, OnionService] = {}  # by address without ".onion", as events name them
         self._lock = threading.Lock()
-        controller.add_event_listener(self._on_hs_desc, stem.control.EventType.HS_DESC)
+        with _speaking(where, "SETEVENTS HS_DESC"):  # stem asks for tor's version first, then subscribes
+            controller.add_event_listener(self._on_hs_desc, stem.control.EventType.HS_DESC)
 
     @classmethod
     def attach(cls, host: str, port: int, password: str | None = None) -> Tor:
         """A tor already running: cookie authentication if we may read the cookie, else `password`."""
         where = f"{host}:{port}"
-        return cls(_connect(host, port, password, where), where)
+        controller = _connect(host, port, password, where)
+        try:
+            return cls(controller, where)
+        except BaseException:
+            controller.close()
+            raise
 
     @classmethod
     def launch(
@@ -77,13 +84,19 @@ class Tor:
         data_dir = Path(data_dir).resolve()
         process, port = _launch.start(tor_binary, data_dir, torrc or {}, timeout)
         where = f"127.0.0.1:{port} (our tor in {data_dir})"
+        controller = None
         try:
             controller = _connect("127.0.0.1", port, None, where)
-            controller.msg("TAKEOWNERSHIP")  # tor exits when this connection closes, however we end
+            with _speaking(where, "TAKEOWNERSHIP"):  # tor exits when this connection closes, however we end
+                reply = controller.msg("TAKEOWNERSHIP")
+            if not reply.is_ok():
+                raise ControlCommandFailed(where, "TAKEOWNERSHIP", str(reply).strip())
+            return cls(controller, where, process)
         except BaseException:
+            if controller is not None:
+                controller.close()
             _launch.stop(process, grace=0)
             raise
-        return cls(controller, where, process)
 
     def __enter__(self) -> Tor:
         return self
@@ -93,7 +106,11 @@ class Tor:
 
     @property
     def version(self) -> str:
-        return str(self._controller.get_version())
+        return str(self._version())
+
+    def _version(self) -> stem.version.Version:
+        with _speaking(self.where, "GETINFO version"):
+            return self._controller.get_version()
 
     def publish(
         self, name: str, key_file: Path, target_port: int, *, target_host: str = "127.0.0.1",
@@ -104,8 +121,8 @@ class Tor:
         target_host:target_port. With `client_auth` (base32 X25519 public keys) only those clients can
         even find it. `pow` switches on tor's proof-of-work defence against introduction floods."""
         key = OnionKey.load_or_create(Path(key_file))
-        if pow and self._controller.get_version() < POW_MIN_VERSION:
-            raise TorTooOld(self.where, self.version)
+        if pow and (version := self._version()) < POW_MIN_VERSION:
+            raise TorTooOld(self.where, str(version))
         bare = key.address.removesuffix(".onion")
         service = OnionService(name, key.address, pow, len(client_auth), lambda: self._remove(bare))
         with self._lock:
@@ -139,20 +156,31 @@ class Tor:
         with self._lock:
             if self._services.pop(bare, None) is None:
                 return
-        with contextlib.suppress(ControlConnectionLost):  # tor is gone, and the onion with it
+        # tor gone, or an odd answer: the onion goes with our control connection, which close() drops
+        with contextlib.suppress(ControlConnectionLost, ControlCommandFailed):
             self._msg(f"DEL_ONION {bare}")
 
     def _msg(self, command: str) -> stem.response.ControlMessage:
-        try:
+        with _speaking(self.where, command.split(" ", 1)[0]):  # never the rest: ADD_ONION holds the key
             return self._controller.msg(command)
-        except stem.SocketError:
-            raise ControlConnectionLost(self.where) from None
 
     def _on_hs_desc(self, event: stem.response.events.HSDescEvent) -> None:
         service = self._services.get(event.address)
         if service is not None:
             hsdir = event.directory_fingerprint or event.directory
             service._note(str(event.action), hsdir, event.descriptor_id, event.reason and str(event.reason))
+
+
+@contextlib.contextmanager
+def _speaking(where: str, what: str) -> Iterator[None]:
+    """stem's exceptions, turned into ours: a lost connection, or an answer we cannot use. `what` names
+    the command for the operator and never carries its arguments (keys, passwords)."""
+    try:
+        yield
+    except stem.SocketError:  # SocketClosed included
+        raise ControlConnectionLost(where) from None
+    except (stem.ControllerError, ValueError) as e:  # ValueError: stem parsing a reply it did not expect
+        raise ControlCommandFailed(where, what, str(e).strip() or type(e).__name__) from None
 
 
 def _add_onion(key: OnionKey, virtual_port: int, target_host: str, target_port: int,

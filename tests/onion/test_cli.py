@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import urllib.request
@@ -11,7 +12,7 @@ import pytest
 
 import onion
 from dropbox import config
-from tests.helpers import free_port
+from tests.helpers import REPO, free_port
 from tests.onion.conftest import PASSWORD, Server, one_line_error, sealdrop
 
 ONION = r"([a-z2-7]{56}\.onion)"
@@ -126,9 +127,17 @@ def test_wrong_or_missing_control_password(instance, password_tor, cli, monkeypa
     )
 
 
-@pytest.mark.parametrize("damage", ["garbage", "directory", "group-readable"])
-def test_onion_key_unreadable(instance, damage, cli):
-    key = instance / "onion" / "reporter" / onion.SECRET_KEY_FILE
+RESTORE = "restore it from the backup of DIR/onion/ (do not delete it: a new key is a new onion address)"
+WHAT_TO_DO = {
+    "garbage": f"it is not a tor v3 onion key (hs_ed25519_secret_key): {RESTORE}",
+    "directory": f"it is a directory, not a key file: move the directory away, then {RESTORE}",
+    "group-readable": "other users may read it: chmod 600 {key} (if someone may have copied it",
+    "permission-denied": "permission denied: run sealdrop as the user who owns the instance, or give the "
+    "file back to that user (chown USER {key}; chmod 600 {key})",
+}
+
+
+def damage_key(key, damage: str) -> None:
     key.parent.mkdir(parents=True)
     if damage == "garbage":
         key.write_bytes(b"\0" * 96)
@@ -136,8 +145,93 @@ def test_onion_key_unreadable(instance, damage, cli):
         key.mkdir()
     else:
         onion.OnionKey.load_or_create(key)
-        key.chmod(0o640)
+        key.chmod(0o640 if damage == "group-readable" else 0o000)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "directory", "group-readable"])
+def test_onion_key_unreadable(instance, damage, cli):
+    key = instance / "onion" / "reporter" / onion.SECRET_KEY_FILE
+    damage_key(key, damage)
     for command in (["serve", "--onion"], ["onion", "status"]):
         error = one_line_error(cli(*command, "--dir", str(instance)))
         assert error.startswith(f"error: the onion key {key} is unreadable: ")
+        assert WHAT_TO_DO[damage].format(key=key) in error
     assert not (instance / "tor").exists()  # refused before any tor starts
+
+
+def test_onion_key_permission_denied(instance):
+    """EACCES for real: the key is mode 000 and sealdrop runs as root without the capabilities that let
+    root read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), as an ordinary owner would."""
+    key = instance / "onion" / "reporter" / onion.SECRET_KEY_FILE
+    damage_key(key, "permission-denied")
+    no_override = "-dac_override,-dac_read_search"
+    prefix = ["setpriv", f"--bounding-set={no_override}", f"--inh-caps={no_override}"]
+    if os.geteuid() != 0:
+        prefix = []  # an ordinary user cannot read a mode 000 file anyway
+    for command in (["serve", "--onion", "--port", "0", "--desk-port", "0"], ["onion", "status"]):
+        result = subprocess.run(
+            [*prefix, sys.executable, "-m", "dropbox.cli", *command, "--dir", str(instance)],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        error = one_line_error(result)
+        assert error.startswith(f"error: the onion key {key} is unreadable: permission denied: ")
+        assert WHAT_TO_DO["permission-denied"].format(key=key) in error
+    assert not (instance / "tor").exists()
+
+
+def record_address(instance) -> str:
+    """The instance after its first `serve --onion`: a reporter key and its address in config.json."""
+    key = onion.OnionKey.load_or_create(instance / "onion" / "reporter" / onion.SECRET_KEY_FILE)
+    config.save(config.load(instance).with_overrides(onion_address=key.address))
+    return key.address
+
+
+def test_a_lost_reporter_key_is_refused_not_replaced(instance, cli):
+    address = record_address(instance)
+    key = instance / "onion" / "reporter" / onion.SECRET_KEY_FILE
+    key.unlink()
+    error = one_line_error(cli("serve", "--onion", "--dir", str(instance)))
+    assert error == (
+        f"error: the reporter onion key {key} is missing, but this instance's address is {address} (on "
+        "every poster): restore the key from the backup of DIR/onion/reporter/; only to start a new "
+        "address on purpose, run `sealdrop onion new-address` and reprint every poster\n"
+    )
+    assert not key.exists() and not (instance / "tor").exists()
+    assert config.load(instance).onion_address == address
+
+
+def test_a_different_reporter_key_is_refused(instance, cli):
+    address = record_address(instance)
+    key = instance / "onion" / "reporter" / onion.SECRET_KEY_FILE
+    key.unlink()
+    other = onion.OnionKey.load_or_create(key)  # say, the wrong backup restored
+    error = one_line_error(cli("serve", "--onion", "--dir", str(instance)))
+    assert f"now gives another address, {other.address}, but this instance's address is {address}" in error
+    assert "restore the key from the backup" in error
+    assert config.load(instance).onion_address == address
+
+
+def test_onion_new_address_starts_a_new_address_on_purpose(instance, cli):
+    old = record_address(instance)
+    key = instance / "onion" / "reporter" / onion.SECRET_KEY_FILE
+    made = cli("onion", "new-address", "--dir", str(instance))
+    assert made.returncode == 0, made.stderr
+    new = re.fullmatch(rf"new reporter onion: http://{ONION}/r/<desk>\n", made.stdout).group(1)
+    assert new != old and config.load(instance).onion_address == new
+    assert onion.OnionKey.load(key).address == new
+    (kept,) = key.parent.glob(f"{onion.SECRET_KEY_FILE}.replaced-*")
+    assert onion.OnionKey.load(kept).address == old  # still 0600, so load() accepts it
+    assert "Reprint every poster" in made.stderr and str(kept) in made.stderr
+    key.unlink()  # and with no key at all, the command still works
+    again = cli("onion", "new-address", "--dir", str(instance))
+    assert again.returncode == 0 and config.load(instance).onion_address != new
+
+
+def test_a_lost_desk_key_is_refused_once_clerks_hold_access(instance, cli):
+    assert cli("desk-access", "add", "petrova", "--dir", str(instance)).returncode == 0
+    key = instance / "onion" / "desk" / onion.SECRET_KEY_FILE
+    key.unlink()
+    for command in (["desk-access", "add", "ivanov"], ["serve", "--onion"]):
+        error = one_line_error(cli(*command, "--dir", str(instance)))
+        assert f"error: the onion key {key} is unreadable: there is no such file: {RESTORE}" in error
+    assert not key.exists()

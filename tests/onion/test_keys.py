@@ -57,15 +57,18 @@ def test_tor_reads_our_key_file_as_its_own(tmp_path):
     assert_no_processes_left(data)
 
 
+RESTORE = "restore it from the backup of DIR/onion/ (do not delete it: a new key is a new onion address)"
+
+
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        (b"not a key", "not a tor v3 onion key"),
+        (b"not a key", f"it is not a tor v3 onion key (hs_ed25519_secret_key): {RESTORE}"),
         (b"== ed25519v1-secret: type0 ==\0\0\0" + bytes(64), "not a tor v3 onion key"),  # unclamped
-        (None, "Is a directory"),
+        (None, f"it is a directory, not a key file: move the directory away, then {RESTORE}"),
     ],
 )
-def test_unreadable_keys_are_named_with_the_reason(tmp_path, content, why):
+def test_unreadable_keys_are_named_with_the_reason_and_what_to_do(tmp_path, content, why):
     path = tmp_path / onion.SECRET_KEY_FILE
     if content is None:
         path.mkdir()
@@ -77,12 +80,20 @@ def test_unreadable_keys_are_named_with_the_reason(tmp_path, content, why):
     assert why in str(raised.value)
 
 
+def test_a_missing_key_says_restore_it(tmp_path):
+    path = tmp_path / onion.SECRET_KEY_FILE
+    with pytest.raises(onion.KeyUnreadable) as raised:
+        onion.OnionKey.load(path)
+    assert str(raised.value) == f"the onion key {path} is unreadable: there is no such file: {RESTORE}"
+
+
 def test_a_key_others_may_read_is_refused(tmp_path):
     path = tmp_path / onion.SECRET_KEY_FILE
     onion.OnionKey.load_or_create(path)
     path.chmod(0o640)
-    with pytest.raises(onion.KeyUnreadable, match="chmod 600"):
+    with pytest.raises(onion.KeyUnreadable) as raised:
         onion.OnionKey.load(path)
+    assert f"other users may read it: chmod 600 {path} (if someone may have copied it" in str(raised.value)
 
 
 def test_client_key_auth_line_is_what_tor_expects():
