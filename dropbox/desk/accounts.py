@@ -19,7 +19,9 @@ across restarts and several instances:
 - global: more than GLOBAL_FAILURES failures within GLOBAL_WINDOW refuse every login until that
   window ends. This caps guessing across many names; its price is that a flood locks clerks out for
   one window, which the desk's client-auth onion service keeps strangers from causing.
-While locked, attempts are refused before the password is looked at, and do not count.
+While locked, attempts are refused before the password is looked at, and do not count. Each attempt
+is counted as a failure before its password is checked (claim_attempt), atomically, and taken back
+when it succeeds: attempts sent at once can never get more password checks than the budget.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
 import pyotp
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..models import Desk, DeskSession, DeskUser, LoginThrottle
@@ -202,39 +206,96 @@ def account_key(secret_key: bytes, name: str) -> str:
     return "user:" + mac.hexdigest()[:64]
 
 
-def _row(session: Session, key: str, at: dt.datetime) -> LoginThrottle:
-    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
-    if row is None:
-        row = LoginThrottle(key=key, failures=0, window_start=at, locked_until=None)
-        session.add(row)
-    return row
+CLAIM_TRIES = 5
 
 
-def locked_until(session: Session, key: str, at: dt.datetime | None = None) -> dt.datetime | None:
-    """When logins for `key` (and globally) open again, or None if they are open now."""
+class _Count(NamedTuple):
+    failures: int
+    window_start: dt.datetime
+    locked_until: dt.datetime | None
+
+
+def claim_attempt(session: Session, key: str, at: dt.datetime | None = None) -> dt.datetime | None:
+    """Count a login attempt for `key` (and globally) as failed BEFORE its password is checked, and
+    commit that at once. Returns None when the attempt may go on (the caller calls record_success if
+    it succeeds), or the time logins open again, in which case nothing was counted.
+
+    Counting first is what makes the budget hold under concurrency: every claim starts with an
+    UPDATE ... SET failures = failures + 1 on the global row, whose lock (a row lock in PostgreSQL,
+    the write lock in SQLite) serialises claims; a SELECT-then-check would let many attempts past
+    the lock before any of them was counted (SQLite ignores SELECT ... FOR UPDATE)."""
     at = at or now()
-    rows = session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_([key, GLOBAL_KEY]))).all()
-    until = [r.locked_until for r in rows if r.locked_until and r.locked_until > at]
-    return max(until) if until else None
+    for _ in range(CLAIM_TRIES):
+        try:
+            until = _claim(session, key, at)
+        except IntegrityError:  # two first attempts inserted the same row at once: count again
+            session.rollback()
+            continue
+        if until is None:
+            session.commit()
+        else:
+            session.rollback()  # a locked attempt does not count
+        return until
+    raise RuntimeError("the login throttle could not count an attempt")
 
 
-def record_failure(session: Session, key: str, at: dt.datetime | None = None) -> None:
-    """Count a failed login for the account and globally (the caller commits)."""
-    at = at or now()
-    account = _row(session, key, at)
-    if account.failures and at - account.window_start > FORGET_AFTER:
-        account.failures, account.window_start = 0, at
-    account.failures += 1
-    extra = account.failures - FREE_FAILURES
-    if extra >= 0:
-        account.locked_until = at + min(BASE_LOCK * (2 ** min(extra, 20)), MAX_LOCK)
-    glob = _row(session, GLOBAL_KEY, at)
-    if at - glob.window_start > GLOBAL_WINDOW:
-        glob.failures, glob.window_start, glob.locked_until = 0, at, None
-    glob.failures += 1
-    if glob.failures > GLOBAL_FAILURES:
-        glob.locked_until = glob.window_start + GLOBAL_WINDOW
+def _claim(session: Session, key: str, at: dt.datetime) -> dt.datetime | None:
+    glob = _count_one_more(session, GLOBAL_KEY, at)  # the global row first, always: one lock order
+    account = _count_one_more(session, key, at)
+    until = [c.locked_until for c in (glob, account) if c.locked_until and c.locked_until > at]
+    if until:
+        return max(until)
+    g_failures, g_start = glob.failures, glob.window_start
+    if at - g_start > GLOBAL_WINDOW:
+        g_failures, g_start = 1, at
+    g_lock = g_start + GLOBAL_WINDOW if g_failures > GLOBAL_FAILURES else None
+    a_failures, a_start = account.failures, account.window_start
+    if a_failures > 1 and at - a_start > FORGET_AFTER:
+        a_failures, a_start = 1, at
+    extra = a_failures - FREE_FAILURES
+    a_lock = at + min(BASE_LOCK * (2 ** min(extra, 20)), MAX_LOCK) if extra >= 0 else None
+    _store(session, GLOBAL_KEY, g_failures, g_start, g_lock)
+    _store(session, key, a_failures, a_start, a_lock)
+    return None
+
+
+def _count_one_more(session: Session, key: str, at: dt.datetime) -> _Count:
+    row = session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(failures=LoginThrottle.failures + 1)
+        .returning(LoginThrottle.failures, LoginThrottle.window_start, LoginThrottle.locked_until)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is not None:
+        failures, window_start, locked = row
+        return _Count(failures, window_start, locked)
+    session.execute(insert(LoginThrottle).values(key=key, failures=1, window_start=at, locked_until=None))
+    return _Count(1, at, None)
+
+
+def _store(session: Session, key: str, failures: int, window_start, locked_until) -> None:
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(failures=failures, window_start=window_start, locked_until=locked_until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_success(session: Session, key: str) -> None:
+    """A claimed attempt succeeded: the account starts afresh and the global count takes it back
+    (the caller commits)."""
     session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == GLOBAL_KEY, LoginThrottle.failures > 0)
+        .values(failures=LoginThrottle.failures - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == GLOBAL_KEY, LoginThrottle.failures <= GLOBAL_FAILURES)
+        .values(locked_until=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -3,6 +3,7 @@ server-side sessions that expire, CSRF bound to the session, roles, and cookies 
 
 import datetime as dt
 import hashlib
+import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -280,3 +281,70 @@ def test_logins_and_failures_are_audited_by_name_only(desk_app, desk_client, sql
         entries = db.session().execute(select(AuditEntry.actor, AuditEntry.action)).all()
         assert db.session().scalar(select(func.count(AuditEntry.id))) == 2
     assert [tuple(e) for e in entries] == [(name, "login_failed"), (name, "login")]
+
+
+def test_concurrent_failures_never_check_more_passwords_than_the_budget(
+    desk_app, sqlite_instance, monkeypatch
+):
+    """Attempts sent at once must not all pass the lock check before any of them is counted. Every
+    attempt that reaches the password check is held there until each of the others has either
+    reached it too or been refused: without an atomic count, all of them reach it."""
+    name, secret = add_user(sqlite_instance)
+    attempts = accounts.FREE_FAILURES + 7
+    checked, refused, statuses = [], [], []
+    everyone_arrived = threading.Condition()
+    real_check = accounts.password_matches
+
+    def held_check(stored, password):
+        with everyone_arrived:
+            checked.append(password)
+            everyone_arrived.notify_all()
+            everyone_arrived.wait_for(lambda: len(checked) + len(refused) >= attempts, timeout=60)
+        return real_check(stored, password)
+
+    monkeypatch.setattr(accounts, "password_matches", held_check)
+
+    def attempt(i: int) -> None:
+        status = login(desk_app.test_client(), name, secret, password=f"wrong password {i}").status_code
+        with everyone_arrived:
+            statuses.append(status)
+            if status == 429:
+                refused.append(i)
+                everyone_arrived.notify_all()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checked) == accounts.FREE_FAILURES
+    assert sorted(statuses) == [401] * accounts.FREE_FAILURES + [429] * (attempts - accounts.FREE_FAILURES)
+    monkeypatch.setattr(accounts, "password_matches", real_check)
+    assert login(desk_app.test_client(), name, secret).status_code == 429  # still paused
+
+
+def test_claims_from_many_threads_stay_within_the_budget(instance):
+    """claim_attempt itself, on SQLite and PostgreSQL: however the claims interleave, exactly the
+    budget of them goes on, and the global count holds every claim that went on."""
+    cfg = config.load(instance)
+    key = accounts.account_key(cfg.secret_key, "someone")
+    attempts = accounts.FREE_FAILURES + 11
+    results: list = []
+    start = threading.Barrier(attempts)
+
+    def claim() -> None:
+        with db.standalone_session(cfg.database_url) as session:
+            start.wait()
+            results.append(accounts.claim_attempt(session, key))
+            session.bind.dispose()
+
+    threads = [threading.Thread(target=claim) for _ in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r is None for r in results) == accounts.FREE_FAILURES
+    with db.standalone_session(cfg.database_url) as session:
+        counts = dict(session.execute(select(LoginThrottle.key, LoginThrottle.failures)).all())
+        session.bind.dispose()
+    assert counts == {key: accounts.FREE_FAILURES, accounts.GLOBAL_KEY: accounts.FREE_FAILURES}
