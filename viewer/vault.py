@@ -222,6 +222,9 @@ class Vault:
     @staticmethod
     def _connect() -> sqlite3.Connection:
         db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        # This SQLite build keeps temp tables and spills big sorts and GROUP BYs to etilqs_* files in
+        # SQLITE_TMPDIR or /var/tmp: with the vault's plaintext in them. Keep all of it in memory.
+        db.execute("PRAGMA temp_store = MEMORY")
         db.execute("ATTACH DATABASE ':memory:' AS state")
         db.row_factory = sqlite3.Row
         db.create_function("distance_m", 4, geo.distance_m, deterministic=True)
