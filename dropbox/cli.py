@@ -87,13 +87,24 @@ def server_options(cfg: config_mod.Config) -> dict:
         "ident": "sealdrop",
         # Keep whole request bodies in memory up to the form limit: waitress would otherwise spool a
         # large no-JS upload (plaintext) to a temporary file before the app sees it.
-        "inbuf_overflow": body_limit,
+        # The buffer's own limit sits above the body limit, so a chunked body is refused (413)
+        # before it could spill over into a temporary file.
+        "inbuf_overflow": body_limit + (1 << 20),
         "max_request_body_size": body_limit,
         "outbuf_overflow": 16 << 20,  # a no-JS case page holds opened replies: never spool it either
         "expose_tracebacks": False,
         "clear_untrusted_proxy_headers": True,
         "channel_timeout": 300,
     }
+
+
+def make_server(app, cfg: config_mod.Config, **listen):
+    """A waitress server for `app` with our options, whose own error answers carry our headers."""
+    from waitress import create_server
+
+    from .waitress_errors import use_our_error_pages
+
+    return use_our_error_pages(create_server(app, **listen, **server_options(cfg)))
 
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -115,6 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from waitress import create_server
 
     from . import create_app
+    from .waitress_errors import use_our_error_pages
 
     cfg = config_mod.load(Path(args.dir))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump could hold a no-JS report's plaintext
@@ -136,6 +148,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     desk = create_server(
         create_app(cfg, "desk"), host="127.0.0.1", port=desk_port, threads=2, **server_options(cfg)
     )
+    for server in (reporter, desk):  # waitress's own 400/413/500 answers get our headers and words
+        use_our_error_pages(server)
     stopping = threading.Event()
 
     def run_desk() -> None:

@@ -93,20 +93,26 @@ def require_csrf(purpose: str, token: str | None) -> None:
         abort(400, description="csrf")
 
 
+# On every response, the app's and waitress's own error responses alike (dropbox.waitress_errors).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "geolocation=(self), microphone=(self), camera=(), interest-cohort=()",
+}
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 def _headers(response: Response) -> Response:
     h = response.headers
-    h["Content-Security-Policy"] = CSP
-    h["Referrer-Policy"] = "no-referrer"
-    h["X-Content-Type-Options"] = "nosniff"
-    h["X-Frame-Options"] = "DENY"
-    h["Cross-Origin-Opener-Policy"] = "same-origin"
-    h["Cross-Origin-Resource-Policy"] = "same-origin"
-    h["Permissions-Policy"] = "geolocation=(self), microphone=(self), camera=(), interest-cohort=()"
+    h.update(SECURITY_HEADERS)
     if request.path.startswith("/static/") and response.status_code == 200:
         h["Cache-Control"] = "public, max-age=3600"
     else:
-        h["Cache-Control"] = "no-store"
-        h["Pragma"] = "no-cache"
+        h.update(NO_STORE_HEADERS)
     h.pop("Server", None)
     onion = current_app.config["SEALDROP"].onion_address
     desk = request.path == "/desk" or request.path.startswith("/desk/")  # the desk has its own onion

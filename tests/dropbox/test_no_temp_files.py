@@ -5,14 +5,16 @@ are turned off for us (cli.server_options, security.MemoryOnlyRequest). This tes
 through real waitress with every tempfile entry point booby-trapped, and posts a 3 MiB video.
 """
 
+import contextlib
+import dataclasses
 import http.client
+import json
 import re
 import tempfile
 import threading
 import uuid
 
 import pytest
-from waitress import create_server
 
 from dropbox import cli, config, create_app
 
@@ -46,7 +48,7 @@ def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
 
 def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile):
     cfg = config.load(sqlite_instance)
-    server = create_server(create_app(cfg), host="127.0.0.1", port=0, threads=2, **cli.server_options(cfg))
+    server = cli.make_server(create_app(cfg), cfg, host="127.0.0.1", port=0, threads=2)
     port = server.effective_port
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -70,3 +72,112 @@ def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile):
         server.close()
     assert trapped_tempfile == []
     assert cli.server_options(cfg)["inbuf_overflow"] > cfg.max_form_bytes
+
+
+@contextlib.contextmanager
+def served(cfg):
+    """The reporter app through real waitress on loopback, configured as `sealdrop serve` does."""
+    server = cli.make_server(create_app(cfg, "reporter"), cfg, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def small_limit(sqlite_instance, tmp_path, monkeypatch):
+    """A 1 MiB form limit (waitress's body limit is 2 MiB then) and a temp folder of our own."""
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    cfg = dataclasses.replace(config.load(sqlite_instance), max_form_bytes=1 << 20)
+    return cfg, private_tmp, cli.server_options(cfg)["max_request_body_size"]
+
+
+def assert_our_headers(response):
+    csp = response.getheader("Content-Security-Policy") or ""
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+    assert response.getheader("Referrer-Policy") == "no-referrer"
+    assert response.getheader("Cache-Control") == "no-store"
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+
+
+def post_headers_only(port, path, length, headers=None):
+    """Announce a body over the limit and send a little of it: waitress answers before reading on."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.putrequest("POST", path)
+    conn.putheader("Content-Length", str(length))
+    conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+    for name, value in (headers or {}).items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    with contextlib.suppress(OSError):
+        conn.send(b"--x\r\n" + bytes(64 * 1024))
+    return conn.getresponse()
+
+
+def test_an_oversize_body_gets_our_413(small_limit, trapped_tempfile):
+    cfg, private_tmp, limit = small_limit
+    with served(cfg) as port:
+        response = post_headers_only(port, "/r/demo?lang=ru", limit + 1)
+        page = response.read().decode()
+        assert response.status == 413
+        assert_our_headers(response)
+        assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+        assert "Слишком большой объём" in page and "waitress" not in page  # ours, in the page's language
+        english = post_headers_only(port, "/r/demo", limit + 1, {"Accept-Language": "en-GB,en;q=0.9"})
+        assert english.status == 413 and "too large" in english.read().decode()
+        api = post_headers_only(port, "/api/demo/uploads/x?offset=0", limit + 1)
+        assert api.status == 413 and json.loads(api.read()) == {"error": "too_large"}
+        assert_our_headers(api)
+    assert trapped_tempfile == [] and list(private_tmp.iterdir()) == []
+
+
+def test_an_oversize_chunked_body_is_refused_before_it_spills_to_disk(small_limit, trapped_tempfile):
+    cfg, private_tmp, limit = small_limit
+    with served(cfg) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("POST", "/r/demo?lang=en")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.endheaders()
+        chunk = bytes(64 * 1024)
+        with contextlib.suppress(OSError):  # waitress closes once it has answered
+            for _ in range(limit // len(chunk) + 2):
+                conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        response = conn.getresponse()
+        assert response.status == 413 and "too large" in response.read().decode()
+        assert_our_headers(response)
+    assert trapped_tempfile == [] and list(private_tmp.iterdir()) == []
+
+
+def test_a_malformed_request_gets_our_headers_too(small_limit):
+    cfg, _, _ = small_limit
+    with served(cfg) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("POST", "/r/demo")
+        conn.putheader("Content-Length", "12, 13")  # two lengths: waitress refuses the request itself
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 400 and "malformed" in response.read().decode()
+        assert_our_headers(response)
+
+
+def test_sealdrop_serve_answers_an_oversize_body_with_our_headers(sqlite_instance, tmp_path):
+    from tests.helpers import live_server
+
+    private_tmp = tmp_path / "serve-tmp"
+    private_tmp.mkdir()
+    limit = cli.server_options(config.load(sqlite_instance))["max_request_body_size"]
+    with live_server(sqlite_instance, private_tmp) as (url, proc):
+        port = int(url.rsplit(":", 1)[1])
+        response = post_headers_only(port, "/r/demo?lang=bg", limit + 1)
+        assert response.status == 413 and "<h1>" in response.read().decode()
+        assert_our_headers(response)
+        desk_port = int(proc.desk_url.rsplit(":", 1)[1])
+        desk = post_headers_only(desk_port, "/desk/login", limit + 1)
+        assert desk.status == 413
+        assert_our_headers(desk)
+    assert list(private_tmp.iterdir()) == []
