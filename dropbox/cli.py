@@ -2,7 +2,7 @@
 
     sealdrop init [--demo] [--database URL]
     sealdrop serve [--host H] [--port P] [--onion] [--tor-control HOST:PORT] [--tor PATH]
-    sealdrop onion status [--tor-control HOST:PORT]
+    sealdrop onion status [--tor-control HOST:PORT] | onion new-address
     sealdrop desk-access add NAME | list | revoke NAME
     sealdrop desk add SLUG --name LANG=NAME... | desk list
     sealdrop officer add --desk SLUG PUBLIC_KEY_FILE [--name NAME] [--confirmed]
@@ -131,10 +131,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump could hold a no-JS report's plaintext
     _unmap_large_buffers()
-    # Both listeners exist before the onions are published, so the onions point at real ports. The
-    # reporters' app is made after publishing (it needs the onion address for Onion-Location), so
-    # the server starts on a slot that is filled before the first request is accepted.
+    # Both listeners exist before the onions are published, so the onions point at real ports. Both
+    # apps are made after publishing (Onion-Location and the desk's posters need the onion address,
+    # which the first `serve --onion` only then learns), so each server starts on a slot that is
+    # filled before its first request is accepted.
     slot: list = []
+    desk_slot: list = []
     reporter = create_server(
         lambda environ, start: slot[0](environ, start),
         host=args.host,
@@ -146,7 +148,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # reporter onion) never reaches /desk/, only the client-auth desk onion and local clerks do.
     desk_port = args.port + 1 if args.desk_port is None and args.port else (args.desk_port or 0)
     desk = create_server(
-        create_app(cfg, "desk"), host="127.0.0.1", port=desk_port, threads=2, **server_options(cfg)
+        lambda environ, start: desk_slot[0](environ, start),
+        host="127.0.0.1",
+        port=desk_port,
+        threads=2,
+        **server_options(cfg),
     )
     for server in (reporter, desk):  # waitress's own 400/413/500 answers get our headers and words
         use_our_error_pages(server)
@@ -159,10 +165,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
             if not stopping.is_set():  # closing its socket under it is how the desk server stops
                 raise
 
-    threading.Thread(target=run_desk, name="desk-server", daemon=True).start()
     try:
         with onions.published(cfg, args, reporter.effective_port, desk.effective_port) as cfg:
             slot.append(create_app(cfg, "reporter"))
+            desk_slot.append(create_app(cfg, "desk"))
+            threading.Thread(target=run_desk, name="desk-server", daemon=True).start()
             port = reporter.effective_port
             print(f"sealdrop is serving on http://{args.host}:{port}/r/<desk>", flush=True)
             print(f"desk: http://127.0.0.1:{desk.effective_port}/desk/ (loopback only)", flush=True)

@@ -60,7 +60,8 @@ class Tor:
         self._process = process
         self._services: dict[str, OnionService] = {}  # by address without ".onion", as events name them
         self._lock = threading.Lock()
-        with _speaking(where, "SETEVENTS HS_DESC"):  # stem asks for tor's version first, then subscribes
+        self._version()  # asked here, so that a bad answer is named as such (stem would ask for it below)
+        with _speaking(where, "SETEVENTS HS_DESC"):
             controller.add_event_listener(self._on_hs_desc, stem.control.EventType.HS_DESC)
 
     @classmethod

@@ -222,3 +222,55 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+ODD_ANSWERS = {
+    "version": {"GETINFO version": "250-version=not-a-version\r\n250 OK\r\n"},
+    "setevents": {"SETEVENTS": '552 Unrecognized event "HS_DESC"\r\n'},
+}
+
+
+class OddControlPort:
+    """A control port that authenticates like tor (no password), then answers one command oddly, as a
+    broken or unusual tor might. A real tor cannot be made to misbehave on purpose; this speaks the
+    same protocol to stem, which raises its own exceptions on these answers."""
+
+    def __init__(self, odd: str) -> None:
+        self.odd = ODD_ANSWERS[odd]
+        self.commands: list[str] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _answer(self, line: str) -> str:
+        for prefix, answer in self.odd.items():
+            if line.startswith(prefix):
+                return answer
+        if line.startswith("PROTOCOLINFO"):
+            return '250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.3"\r\n250 OK\r\n'
+        if line.startswith("GETINFO version"):
+            return "250-version=0.4.9.3\r\n250 OK\r\n"
+        return "250 OK\r\n"
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._server.accept()
+                threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError), conn.makefile("rb") as lines:
+            for raw in lines:
+                line = raw.decode().strip()
+                self.commands.append(line)
+                conn.sendall(self._answer(line).encode())
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@pytest.fixture(params=sorted(ODD_ANSWERS))
+def odd_tor(request) -> Iterator[OddControlPort]:
+    port = OddControlPort(request.param)
+    yield port
+    port.close()

@@ -235,3 +235,48 @@ def test_a_lost_desk_key_is_refused_once_clerks_hold_access(instance, cli):
         error = one_line_error(cli(*command, "--dir", str(instance)))
         assert f"error: the onion key {key} is unreadable: there is no such file: {RESTORE}" in error
     assert not key.exists()
+
+
+def test_an_odd_answer_from_tor_is_one_line_without_a_traceback(instance, odd_tor):
+    result = sealdrop("serve", "--tor-control", f"127.0.0.1:{odd_tor.port}", "--dir", str(instance))
+    error = one_line_error(result)
+    assert "Traceback" not in result.stderr
+    what = {"GETINFO version": "GETINFO version", "SETEVENTS": "SETEVENTS HS_DESC"}[next(iter(odd_tor.odd))]
+    assert error.startswith(f"error: tor at 127.0.0.1:{odd_tor.port} did not answer {what} as expected (")
+    assert error.endswith("check tor's log; if it keeps happening, restart tor and sealdrop\n")
+    status = sealdrop("onion", "status", "--tor-control", f"127.0.0.1:{odd_tor.port}", "--dir", str(instance))
+    assert "did not answer" in one_line_error(status)
+
+
+def test_the_desk_poster_page_has_the_onion_from_the_first_serve(instance):
+    """The first `serve --onion` learns the reporter address while starting: the desk's poster page, and
+    the posters it makes, must carry it at once, not after a restart."""
+    import io
+
+    import requests
+    import zxingcpp
+    from PIL import Image
+
+    from tests.desk_helpers import PASSWORD as DESK_PASSWORD
+    from tests.desk_helpers import add_user, code, csrf
+
+    name, secret = add_user(instance, "admin")
+    assert config.load(instance).onion_address == ""
+    with Server(instance, "--onion") as server:
+        address = server.wait_for(rf"^reporter onion: http://{ONION}/r/<desk>$").group(1)
+        desk = "http://127.0.0.1:" + server.wait_for(r"^desk: http://127\.0\.0\.1:(\d+)/desk/").group(1)
+        server.wait_listening()
+        web = requests.Session()
+        token = csrf(web.get(f"{desk}/desk/login", timeout=10).text)
+        login = {"csrf_token": token, "name": name, "password": DESK_PASSWORD, "code": code(secret)}
+        assert web.post(f"{desk}/desk/login", data=login, timeout=10).url.endswith("/desk/")
+        page = web.get(f"{desk}/desk/admin/posters", timeout=10).text
+        assert f"<code>{address}</code>" in page
+        form = {"csrf_token": csrf(page), "desk": "demo", "lang": "en", "size": "A6", "format": "png",
+                "url": "https://sofia.example"}  # fmt: skip
+        poster = web.post(f"{desk}/desk/admin/posters", data=form, timeout=60)
+        assert poster.status_code == 200 and poster.headers["Content-Type"] == "image/png"
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(poster.content)))
+    assert sorted(c.text for c in found) == sorted(
+        ["https://sofia.example/r/demo", f"http://{address}/r/demo"]
+    )

@@ -8,7 +8,7 @@ What proves what:
   carries `pow-params v1` (tor writes that line only for a service with the PoW defence on);
 - client authorization: without a key, tor itself answers SOCKS error 0xF4 ("onion service missing
   client authorization"), because it cannot even decrypt the desk's descriptor (nor can we with the
-  address alone); the clerk's tor, given the line `desk-access add` printed, reaches the desk.
+  address alone); the clerk's tor, given the line `desk-access add` printed, gets the desk's login form.
 """
 
 from __future__ import annotations
@@ -152,5 +152,9 @@ def test_desk_refuses_a_client_without_its_key_and_admits_the_clerk(network):
     with pytest.raises(Exception):
         HiddenServiceDescriptorV3.from_str(raw).decrypt(desk.removesuffix(".onion"))
     answer = through(network["clerk_tor"]).get(f"http://{desk}/desk/", timeout=60)
-    assert "Content-Security-Policy" in answer.headers  # answered by sealdrop itself
-    assert answer.status_code < 500
+    # The desk itself answered, through Tor: /desk/ sends a clerk without a session to its login form.
+    assert answer.status_code == 200 and answer.url == f"http://{desk}/desk/login?next=/desk/", answer.url
+    assert "<h1>Log in to the desk</h1>" in answer.text
+    assert re.search(r'<form method="post" action="/desk/login" id="login-form">', answer.text)
+    assert 'name="csrf_token"' in answer.text and 'autocomplete="one-time-code"' in answer.text
+    assert "Content-Security-Policy" in answer.headers

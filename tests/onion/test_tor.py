@@ -129,3 +129,12 @@ def test_stem_never_logs_our_commands(offline_tor, tmp_path):
         logging.getLogger("stem").removeHandler(handler)
     key = onion.OnionKey.load(tmp_path / "key").control_blob().split(":")[1]
     assert not [message for message in seen if key in message]
+
+
+def test_odd_answers_from_tor_become_our_errors(odd_tor):
+    """stem raises ValueError or ProtocolError here; onion/ must turn them into an OnionError."""
+    with pytest.raises(onion.ControlCommandFailed) as raised:
+        onion.Tor.attach("127.0.0.1", odd_tor.port)
+    message = str(raised.value)
+    assert message.startswith(f"tor at 127.0.0.1:{odd_tor.port} did not answer ")
+    assert "check tor's log; if it keeps happening, restart tor and sealdrop" in message
