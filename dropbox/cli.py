@@ -16,14 +16,17 @@ Failures print one line and exit non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import resource
 import secrets
+import shutil
 import sys
 from pathlib import Path
 
+import sqlalchemy.exc
 from sqlalchemy import select
 
 from crypto import KeyFormatError, PublicKey, SigningKey
@@ -55,11 +58,33 @@ def cmd_init(args: argparse.Namespace) -> None:
     instance = Path(args.dir).resolve()
     if (instance / config_mod.CONFIG_FILE).exists():
         raise CliError(f"{instance} is already a sealdrop instance")
-    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = args.database or config_mod.sqlite_url(instance)
     if not url.startswith(("sqlite:", "postgresql")):
         raise CliError("--database takes a PostgreSQL URL (postgresql+psycopg://...) or sqlite:///PATH")
+    existed = instance.exists()
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
+    before = set(instance.iterdir())
+    try:
+        fingerprint = _create_instance(instance, url, args.demo)
+    except BaseException as e:
+        # All or nothing: a half-made instance (a key but no database) would make the retry fail.
+        _remove_new_entries(instance, before, remove_folder=not existed)
+        if isinstance(e, sqlalchemy.exc.SQLAlchemyError):
+            raise CliError(f"cannot set up the database: {_first_line(e)}") from None
+        raise
+    print(f"instance: {instance}")
+    print(f"server signing key fingerprint: {fingerprint}")
+    if args.demo:
+        print(
+            "demo desk: /r/demo (demo officer identity: demo-officer.identity, empty passphrase, DEMO ONLY)"
+        )
+
+
+def _create_instance(instance: Path, url: str, with_demo: bool) -> str:
+    """The database first (the step most likely to fail), then the secrets and config; returns the
+    signing key's fingerprint."""
     cfg = config_mod.Config(instance_dir=instance, database_url=url)
+    db.migrate(url)
     write_secret_file(instance / config_mod.SECRET_FILE, secrets.token_hex(32))
     key = SigningKey.generate()
     key.save(instance / config_mod.SIGNING_KEY_FILE)
@@ -67,17 +92,28 @@ def cmd_init(args: argparse.Namespace) -> None:
     pub = f"# sealdrop server signing key\n# fingerprint: {fingerprint}\n{key.verify_key.encode()}\n"
     (instance / config_mod.SIGNING_PUB_FILE).write_text(pub)
     cfg.blob_dir.mkdir(mode=0o700, exist_ok=True)
-    db.migrate(url)
-    config_mod.save(cfg)
-    if args.demo:
+    if with_demo:
         with _session(cfg) as session:
             demo.create(session, instance)
-    print(f"instance: {instance}")
-    print(f"server signing key fingerprint: {key.verify_key.fingerprint}")
-    if args.demo:
-        print(
-            "demo desk: /r/demo (demo officer identity: demo-officer.identity, empty passphrase, DEMO ONLY)"
-        )
+    config_mod.save(cfg)  # last: its presence is what marks a finished instance
+    return fingerprint
+
+
+def _remove_new_entries(instance: Path, before: set[Path], *, remove_folder: bool) -> None:
+    for entry in set(instance.iterdir()) - before:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    if remove_folder:
+        with contextlib.suppress(OSError):
+            instance.rmdir()
+
+
+def _first_line(error: sqlalchemy.exc.SQLAlchemyError) -> str:
+    """The driver's own reason (e.g. "connection refused"), without SQLAlchemy's help text."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return (reason[0] if reason else type(error).__name__)[:300]
 
 
 def server_options(cfg: config_mod.Config) -> dict:
