@@ -8,6 +8,12 @@ it also times that same data movement without the format ("raw Blob read + pipel
 the module on a Uint8Array, and open(). Cases interleave, round 0 is dropped; it prints medians
 (with min and max: a loaded machine shows), and raw time / seal time, higher is better. It prints,
 never asserts.
+
+The goal (issue: browser sealing at least 0.7 of raw WebCrypto AES-GCM over the same bytes) is read
+on the path a reporter's upload takes: report.mjs hands a File to `sealStream` and uploads the pieces
+as they come, so "the upload path" compares `sealStream(Blob)` with a bare AES-GCM pass that reads the
+same Blob and encrypts it in 64 KiB chunks. The stricter rows compare against AES-GCM over bytes
+already in memory, which no upload has.
 """
 
 import argparse
@@ -20,6 +26,7 @@ from playwright.sync_api import sync_playwright
 
 MODULE = Path(__file__).resolve().parents[1] / "dropbox" / "static" / "js" / "envelope.mjs"
 CHROMIUM = "/usr/bin/chromium"
+GOAL = 0.7
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 
@@ -87,6 +94,7 @@ window.run = async (mib, reps) => {
     "raw one call": () => rawWhole(s),
     "raw Blob read + pipelined + new Blob":
       async () => new Blob(await rawPipelined(blobChunks(s.blob), s.key)),
+    "raw Blob read + pipelined, dropped": () => rawPipelined(blobChunks(s.blob), s.key),
   };
   const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   for (let r = 0; r < reps + 1; r++) {  // round 0 warms up and is dropped; cases interleave
@@ -146,12 +154,23 @@ def main() -> None:
         ("raw 64 KiB chunks, pipelined", "seal(Blob) -> Blob"),
         ("raw one call", "seal(Blob) -> Blob"),
         ("raw Blob read + pipelined + new Blob", "seal(Blob) -> Blob"),
+        ("raw Blob read + pipelined, dropped", "sealStream(Blob), pieces dropped"),
         ("raw 64 KiB chunks, sequential", "sealStream(Uint8Array), dropped"),
         ("raw 64 KiB chunks, pipelined", "sealStream(Uint8Array), dropped"),
     ]
     print("ratios, raw time / seal time (higher is better):")
     for raw, sealed in ratios:
         print(f"  {raw:38} / {sealed:32} {medians[raw] / medians[sealed]:5.2f}")
+    goals = [  # (what, raw case, our case)
+        ("the upload path: File read + AES-GCM", "raw Blob read + pipelined, dropped",
+         "sealStream(Blob), pieces dropped"),
+        ("Blob in, Blob out", "raw Blob read + pipelined + new Blob", "seal(Blob) -> Blob"),
+        ("one raw call over bytes in memory", "raw one call", "seal(Blob) -> Blob"),
+    ]  # fmt: skip
+    print(f"goal: raw / ours >= {GOAL} (the first row is the reporter's upload)")
+    for what, raw, ours in goals:
+        ratio = medians[raw] / medians[ours]
+        print(f"  {what:38} {ratio:5.2f}  {'ok' if ratio >= GOAL else 'BELOW'}")
 
 
 if __name__ == "__main__":

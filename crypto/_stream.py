@@ -1,10 +1,14 @@
 """The payload: AES-256-GCM STREAM over 64 KiB chunks, with padding (docs/envelope.md, "Payload").
 
-Private to `crypto`. Both directions run in constant memory: two chunk buffers, reused, and the
+Private to `crypto`. Both directions run in constant memory: a few 1 MiB buffers, reused, and the
 AEAD writes into them in place (`encrypt_into`/`decrypt_into`), so a 512 MiB file costs the same
-memory as a 1 KiB one.
+memory as a 1 KiB one. Writing overlaps the next batch's AES-GCM on a second thread (`_Writer`).
 """
 
+from __future__ import annotations
+
+import queue
+import threading
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -17,6 +21,7 @@ from .errors import PayloadError
 CHUNK = 65536
 TAG = 16
 SEALED_CHUNK = CHUNK + TAG
+BATCH = 16  # chunks per read and per write: one large call pays the misaligned page edges once
 _LAST = b"\x01"
 _NOT_LAST = b"\x00"
 _ZEROS = bytes(CHUNK)
@@ -52,84 +57,169 @@ def read_full(src: BinaryIO, view: memoryview) -> int:
 
 
 def seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes) -> int:
-    """Encrypt everything `src` holds, padded, to `dst`. Returns the message length."""
+    """Encrypt everything `src` holds, padded, to `dst`. Returns the message length.
+
+    Reads and writes go BATCH chunks at a time, and the writes run on a second thread (`_Writer`)
+    while the next batch is encrypted: AES-GCM holds the GIL, write() releases it.
+    """
     aead = AESGCM(key)
-    plain = bytearray(CHUNK)
+    plain = bytearray(BATCH * CHUNK)
     plain_view = memoryview(plain)
-    out = _Batch(dst)
-    counter = 0
-    message_length = 0
-    # A full chunk of message is never the last chunk of P: the marker byte always follows it.
-    while (n := read_full(src, plain_view)) == CHUNK:
-        aead.encrypt_into(_nonce(counter, False), plain, None, out.next(SEALED_CHUNK))
-        counter += 1
-        message_length += CHUNK
-    message_length += n
+    writer = _Writer(dst, BATCH * SEALED_CHUNK)
+    try:
+        counter = 0
+        message_length = 0
+        # A full chunk of message is never the last chunk of P: the marker byte always follows it.
+        while True:
+            n = read_full(src, plain_view)
+            full = n // CHUNK
+            message_length += n
+            if full:
+                out = writer.take()
+                for i in range(full):
+                    sealed = memoryview(out)[i * SEALED_CHUNK : (i + 1) * SEALED_CHUNK]
+                    aead.encrypt_into(_nonce(counter, False), plain_view[i * CHUNK : (i + 1) * CHUNK],
+                                      None, sealed)  # fmt: skip
+                    counter += 1
+                writer.submit(out, full * SEALED_CHUNK)
+            if n < len(plain):
+                _seal_tail(aead, writer, counter, plain_view[full * CHUNK : n], message_length)
+                writer.finish()
+                return message_length
+    finally:
+        writer.stop()
+
+
+def _seal_tail(aead: AESGCM, writer: _Writer, counter: int, tail: memoryview, message_length: int) -> None:
+    """The message's last partial chunk (maybe empty), the marker, the zeros, up to the last chunk of P."""
     remaining = padded_length(message_length) - message_length  # marker plus zeros
+    plain = bytearray(CHUNK)
+    n = len(tail)
+    plain[:n] = tail
     plain[n] = MARKER
-    plain[n + 1 :] = _ZEROS[: CHUNK - n - 1]
     size = min(CHUNK, n + remaining)
     remaining -= size - n
     while True:
         last = remaining == 0
-        aead.encrypt_into(_nonce(counter, last), plain_view[:size], None, out.next(size + TAG))
+        out = writer.take()
+        aead.encrypt_into(_nonce(counter, last), memoryview(plain)[:size], None,
+                          memoryview(out)[: size + TAG])  # fmt: skip
+        writer.submit(out, size + TAG)
         if last:
-            out.flush()
-            return message_length
+            return
         counter += 1
         size = min(CHUNK, remaining)
         remaining -= size
         plain[:size] = _ZEROS[:size]
 
 
-class _Batch:
-    """Sealed chunks gathered into one buffer and written 16 at a time: a 65,552-byte chunk never lines
-    up with the page cache, and one large write pays the misaligned page edges once, not 16 times."""
+class _Writer:
+    """Writes to `dst`, in order, on a second thread: buffers from `take`, and small extra pieces.
 
-    def __init__(self, dst: BinaryIO, chunks: int = 16) -> None:
+    Two buffers go round: one is filled while the other is written. An envelope that needs only one
+    buffer never starts the thread (`finish` writes it). A failed write is raised in the caller's
+    thread by the next `take` or by `finish`, and nothing is written after it.
+    """
+
+    def __init__(self, dst: BinaryIO, size: int) -> None:
         self._dst = dst
-        self._view = memoryview(bytearray(chunks * SEALED_CHUNK))
-        self._used = 0
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(2):
+            self._free.put(bytearray(size))
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: list[tuple[bytes | memoryview, bytearray | None]] = []  # before the thread runs
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
-    def next(self, size: int) -> memoryview:
-        """Room for the next sealed chunk of `size` bytes (the AEAD writes it in place)."""
-        if self._used + size > len(self._view):
-            self.flush()
-        start, self._used = self._used, self._used + size
-        return self._view[start : self._used]
+    def take(self) -> bytearray:
+        """A free buffer; its first bytes may be handed back with `submit`."""
+        if self._thread is None and self._pending:
+            self._start()
+        buf = self._free.get()
+        self._raise_error()
+        return buf
 
-    def flush(self) -> None:
-        if self._used:
-            write_all(self._dst, self._view[: self._used])
-            self._used = 0
+    def submit(self, buf: bytearray, n: int) -> None:
+        """Write `buf[:n]` (n may be 0), then give `buf` back for reuse."""
+        self._put(memoryview(buf)[:n], buf)
+
+    def write(self, data: bytes) -> None:
+        """Write an immutable piece (a held-back byte, a run of zeros) in its turn."""
+        self._put(data, None)
+
+    def finish(self) -> None:
+        """Everything given is written, or its error raised."""
+        for data, _ in self._pending:
+            write_all(self._dst, data)
+        self._pending.clear()
+        self.stop()
+        self._raise_error()
+
+    def stop(self) -> None:
+        """Wait for the thread to end; safe to call twice and after an error."""
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _put(self, data: bytes | memoryview, buf: bytearray | None) -> None:
+        if self._thread is None:
+            self._pending.append((data, buf))
+        else:
+            self._todo.put((data, buf))
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sealdrop-writer", daemon=True)
+        self._thread.start()
+        for item in self._pending:
+            self._todo.put(item)
+        self._pending.clear()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            data, buf = item
+            if self._error is None and data:
+                try:
+                    write_all(self._dst, data)
+                except BaseException as e:  # handed to the caller's thread
+                    self._error = e
+            if buf is not None:
+                self._free.put(buf)
 
 
 class _Unpadder:
     """Writes plaintext out while holding back the possible padding: one byte and a zero count."""
 
-    def __init__(self, dst: BinaryIO) -> None:
-        self._dst = dst
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
         self._held: int | None = None
         self._zeros = 0
         self.written = 0
 
-    def feed(self, data: memoryview) -> None:
-        end = len(data)
+    def feed(self, buf: bytearray, n: int) -> None:
+        """Take the plaintext `buf[:n]`; `buf` goes back to the writer."""
+        data = memoryview(buf)[:n]
+        end = n
         if data[end - 1] == 0:
             end = len(bytes(data).rstrip(b"\x00"))
             if end == 0:
-                self._zeros += len(data)
+                self._zeros += n
+                self._writer.submit(buf, 0)
                 return
         self._flush_held()
         # Only a 0x80 can be the marker: any other last byte is message, written now with the rest,
-        # so the common chunk costs one write of the whole chunk, not a 64 KiB write plus a 1-byte one.
+        # so the common batch costs one write, not a 1 MiB write plus a 1-byte one.
         if data[end - 1] == MARKER:
-            self._write(data[: end - 1])
-            self._held = MARKER
+            self._held, keep = MARKER, end - 1
         else:
-            self._write(data[:end])
-            self._held = None
-        self._zeros = len(data) - end
+            self._held, keep = None, end
+        self._writer.submit(buf, keep)
+        self.written += keep
+        self._zeros = n - end
 
     def finish(self) -> None:
         if self._held != MARKER:
@@ -137,46 +227,65 @@ class _Unpadder:
 
     def _flush_held(self) -> None:
         if self._held is not None:
-            self._write(bytes([self._held]))
+            self._writer.write(bytes([self._held]))
+            self.written += 1
         while self._zeros:
             step = min(self._zeros, CHUNK)
-            self._write(memoryview(_ZEROS)[:step])
+            self._writer.write(_ZEROS[:step])
+            self.written += step
             self._zeros -= step
-
-    def _write(self, data: bytes | memoryview) -> None:
-        if data:
-            write_all(self._dst, data)
-            self.written += len(data)
 
 
 def open_payload(src: BinaryIO, dst: BinaryIO, key: bytes) -> int:
-    """Decrypt, authenticate and unpad the payload from `src` into `dst`. Returns bytes written."""
+    """Decrypt, authenticate and unpad the payload from `src` into `dst`. Returns bytes written.
+
+    Sealed chunks are read BATCH at a time. Whether a chunk is the last one is known only once what
+    follows it has been read, so the last chunk of a full batch is carried over to the next read.
+    """
     aead = AESGCM(key)
-    current, ahead = bytearray(SEALED_CHUNK), bytearray(SEALED_CHUNK)
-    plain = bytearray(CHUNK)
-    plain_view = memoryview(plain)
-    unpadder = _Unpadder(dst)
-    counter = 0
-    n = read_full(src, memoryview(current))
-    while True:
-        if n <= TAG:
-            if counter == 0 and n == 0:
-                raise PayloadError("the envelope has no payload")
-            raise PayloadError("the payload is truncated (a chunk is cut short)")
-        m = read_full(src, memoryview(ahead)) if n == SEALED_CHUNK else 0
-        last = m == 0
-        sealed = memoryview(current)[:n]
-        out = plain_view[: n - TAG]
-        try:
-            aead.decrypt_into(_nonce(counter, last), sealed, None, out)
-        except InvalidTag:
-            raise PayloadError(_diagnose(aead, counter, last, sealed, out)) from None
-        unpadder.feed(out)
-        if last:
-            unpadder.finish()
-            return unpadder.written
-        current, ahead, n = ahead, current, m
-        counter += 1
+    sealed = bytearray(BATCH * SEALED_CHUNK)
+    view = memoryview(sealed)
+    writer = _Writer(dst, BATCH * CHUNK)
+    unpadder = _Unpadder(writer)
+    counter, have = 0, 0
+    try:
+        while True:
+            n = have + read_full(src, view[have:])
+            at_end = n < len(sealed)
+            sizes = _chunk_sizes(n, counter) if at_end else [SEALED_CHUNK] * (BATCH - 1)
+            plain = writer.take()
+            offset = 0
+            for i, size in enumerate(sizes):
+                last = at_end and i == len(sizes) - 1
+                chunk = view[i * SEALED_CHUNK : i * SEALED_CHUNK + size]
+                out = memoryview(plain)[offset : offset + size - TAG]
+                try:
+                    aead.decrypt_into(_nonce(counter, last), chunk, None, out)
+                except InvalidTag:  # what this batch opened so far is dropped: dst keeps a true prefix
+                    raise PayloadError(_diagnose(aead, counter, last, chunk, out)) from None
+                offset += size - TAG
+                counter += 1
+            unpadder.feed(plain, offset)
+            if at_end:
+                unpadder.finish()
+                writer.finish()
+                return unpadder.written
+            sealed[:SEALED_CHUNK] = view[(BATCH - 1) * SEALED_CHUNK :]
+            have = SEALED_CHUNK
+    finally:
+        writer.stop()
+
+
+def _chunk_sizes(n: int, counter: int) -> list[int]:
+    """The sizes of the sealed chunks in the final `n` bytes of the payload; refuses a cut-short one."""
+    if n == 0 and counter == 0:
+        raise PayloadError("the envelope has no payload")
+    full, rest = divmod(n, SEALED_CHUNK)
+    if rest == 0:
+        return [SEALED_CHUNK] * full
+    if rest <= TAG:
+        raise PayloadError("the payload is truncated (a chunk is cut short)")
+    return [SEALED_CHUNK] * full + [rest]
 
 
 def _diagnose(aead: AESGCM, counter: int, last: bool, sealed: memoryview, out: memoryview) -> str:

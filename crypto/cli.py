@@ -2,17 +2,23 @@
 
 Every failure prints one line to stderr, exits non-zero and leaves no output file behind: output
 goes to a temporary file beside the target (mode 0600) that is renamed into place only on success.
+Like age, the output is not fsynced: the rename makes it appear whole or not at all, and durability
+across a power cut is the caller's `sync` (an fsync of 256 MiB costs more than sealing it).
+Without -o, `open` streams plaintext to stdout as each chunk authenticates (so a pipe never waits for
+the whole file): on a damaged envelope stdout has received a true prefix before the error. Use -o
+where all or nothing matters.
 Passphrases come from SEALDROP_PASSPHRASE or a prompt on the terminal, never from the command line.
+
+Start-up time is part of every command's cost, so modules only one command needs (PyNaCl for the
+passphrase, getpass) are imported where they are used.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +46,8 @@ def read_passphrase(prompt: str, *, confirm: bool = False) -> str:
         return os.environ[PASSPHRASE_ENV]
     if not _have_terminal():  # getpass would fall back to reading stdin, echoing the passphrase
         raise CliError(f"no passphrase: set {PASSPHRASE_ENV} or run in a terminal")
+    import getpass
+
     try:
         first = getpass.getpass(prompt)
         if confirm and getpass.getpass("Repeat it: ") != first:
@@ -69,16 +77,25 @@ def atomic_output(path: str | None, *, binary_to_tty_ok: bool) -> Iterator[Binar
     target = Path(path)
     if target.exists() and not target.is_file():
         raise CliError(f"{path} exists and is not a regular file")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    fd, tmp = _create_partial(target)
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
             yield out
-            os.fsync(out.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _create_partial(target: Path) -> tuple[int, Path]:
+    """A new 0600 file beside `target`, under a name nobody else can have taken (O_EXCL)."""
+    while True:
+        tmp = target.parent / f".{target.name}.{os.urandom(6).hex()}.partial"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
@@ -106,7 +123,13 @@ def cmd_keygen(args: argparse.Namespace) -> None:
         raise CliError("the passphrase must not be empty")
     identity = Identity.generate()
     identity.save(target, passphrase)
-    pub.write_text(identity.public_key.to_file_text(), encoding="ascii")
+    try:
+        pub.write_text(identity.public_key.to_file_text(), encoding="ascii")
+    except BaseException:  # never leave half a key pair: the identity goes with its public key
+        target.unlink()
+        with contextlib.suppress(OSError):
+            pub.unlink()
+        raise
     print(f"fingerprint: {identity.fingerprint}")
     print(f"public key:  {pub}")
 
@@ -153,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
         print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: not enough memory (an identity file asking for a large passphrase cost?)",
+              file=sys.stderr)  # fmt: skip
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

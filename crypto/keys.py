@@ -17,14 +17,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import nacl.exceptions
-import nacl.pwhash
-import nacl.secret
-import nacl.utils
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from ._primitives import key_id, label
 from .errors import BadSignature, KeyFormatError, WrongPassphrase
@@ -35,14 +30,19 @@ SIGNING_KEY_PREFIX = "sealdrop-signing-key-v1:"
 VERIFY_KEY_PREFIX = "sealdrop-verify-key-v1:"
 
 # Argon2id cost for identity files: libsodium's "moderate" (3 passes, 256 MiB), about a second.
-KDF_OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
-KDF_MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+# Written out rather than read from nacl.pwhash so that sealing, which needs no passphrase, does not
+# load PyNaCl at all (`python -m crypto seal` starts faster); tests/test_keys.py checks they agree.
+KDF_OPSLIMIT = 3
+KDF_MEMLIMIT = 256 << 20
+# The most an identity file may ask for: libsodium's "sensitive" (1 GiB). More is refused unread.
+KDF_MAX_OPSLIMIT = 16
+KDF_MAX_MEMLIMIT = 1 << 30
 _IDENTITY_HEAD = struct.Struct(">BIQ16s")  # version, opslimit, memlimit, salt
 _FLAG_DEMO = 0x01
 
 
 def _raw(key: X25519PublicKey | Ed25519PublicKey) -> bytes:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key.public_bytes_raw()
 
 
 def _b64(data: bytes) -> str:
@@ -103,7 +103,7 @@ class DecryptionKey:
         return cls(X25519PrivateKey.from_private_bytes(raw))
 
     def private_bytes(self) -> bytes:
-        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return self._private.private_bytes_raw()
 
 
 def _signed_message(context: str, message: bytes) -> bytes:
@@ -158,7 +158,7 @@ class SigningKey:
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
     def seed(self) -> bytes:
-        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return self._private.private_bytes_raw()
 
     def sign(self, context: str, message: bytes) -> bytes:
         return self._private.sign(_signed_message(context, message))
@@ -235,12 +235,14 @@ class Identity:
         """The identity file's text: the secret keys sealed under `passphrase`."""
         if not passphrase and not self.demo:
             raise ValueError("an empty passphrase is allowed only for demo identities")
+        import nacl.secret
+
         salt = os.urandom(16)
         head = _IDENTITY_HEAD.pack(1, KDF_OPSLIMIT, KDF_MEMLIMIT, salt)
         box = nacl.secret.SecretBox(_passphrase_key(passphrase, salt, KDF_OPSLIMIT, KDF_MEMLIMIT))
         secret = self.decryption_key.private_bytes() + self.signing_key.seed()
         secret += bytes([_FLAG_DEMO if self.demo else 0])
-        sealed = box.encrypt(secret, nacl.utils.random(box.NONCE_SIZE))
+        sealed = box.encrypt(secret, os.urandom(box.NONCE_SIZE))
         demo_line = ["# DEMO ONLY: empty passphrase, never use for real reports"] if self.demo else []
         return "\n".join(
             ["# sealdrop officer identity (secret: keep it on the offline machine)",
@@ -253,11 +255,14 @@ class Identity:
 
     @classmethod
     def decode(cls, text: str, passphrase: str) -> Identity:
+        import nacl.exceptions
+        import nacl.secret
+
         raw = _unb64(_key_line(text, IDENTITY_PREFIX, "sealdrop identity"), "the identity")
         if len(raw) < _IDENTITY_HEAD.size or raw[0] != 1:
             raise KeyFormatError("this identity file is damaged or of an unknown version")
         _, opslimit, memlimit, salt = _IDENTITY_HEAD.unpack_from(raw)
-        if opslimit > 16 or memlimit > 4 << 30:
+        if opslimit > KDF_MAX_OPSLIMIT or memlimit > KDF_MAX_MEMLIMIT:
             raise KeyFormatError("this identity file asks for an unreasonable passphrase cost")
         box = nacl.secret.SecretBox(_passphrase_key(passphrase, salt, opslimit, memlimit))
         try:
@@ -278,6 +283,9 @@ class Identity:
 
 
 def _passphrase_key(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    import nacl.pwhash  # here, not at the top: only identities need PyNaCl (see KDF_OPSLIMIT)
+    import nacl.secret
+
     return nacl.pwhash.argon2id.kdf(
         nacl.secret.SecretBox.KEY_SIZE, passphrase.encode("utf-8"), salt,
         opslimit=opslimit, memlimit=memlimit,

@@ -19,7 +19,7 @@ from crypto import (
     unseal_bytes,
 )
 from crypto._padding import MIN_PADDED, padded_length, padme
-from crypto._stream import CHUNK
+from crypto._stream import BATCH, CHUNK
 
 ME = DecryptionKey.generate()
 OTHERS = [DecryptionKey.generate() for _ in range(3)]
@@ -27,7 +27,11 @@ OTHERS = [DecryptionKey.generate() for _ in range(3)]
 
 def sizes_around_chunks():
     return [0, 1, 2, 100, MIN_PADDED - 2, MIN_PADDED - 1, MIN_PADDED, CHUNK - 1, CHUNK, CHUNK + 1,
-            2 * CHUNK - 1, 2 * CHUNK, 5 * CHUNK + 17]  # fmt: skip
+            2 * CHUNK - 1, 2 * CHUNK, 5 * CHUNK + 17,
+            # reads and writes go BATCH chunks at a time, and the last sealed chunk of a full batch
+            # is carried into the next read: sizes around one and two batches
+            (BATCH - 1) * CHUNK, BATCH * CHUNK - 1, BATCH * CHUNK, BATCH * CHUNK + 1,
+            2 * BATCH * CHUNK - 1, 2 * BATCH * CHUNK, 3 * BATCH * CHUNK + CHUNK // 2]  # fmt: skip
 
 
 @pytest.mark.parametrize("size", sizes_around_chunks())
@@ -170,3 +174,29 @@ def test_short_writes_lose_nothing():
     opened = StingyWriter()
     unseal(io.BytesIO(bytes(sealed.data)), opened, [ME])
     assert bytes(opened.data) == data
+
+
+class FailingWriter(io.RawIOBase):
+    """A destination that fails after `limit` bytes, like a full disk."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.taken = limit, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        if self.taken + len(b) > self.limit:
+            raise OSError(28, "No space left on device")
+        self.taken += len(b)
+        return len(b)
+
+
+@pytest.mark.parametrize("limit", [0, 100, 3 * BATCH * CHUNK])
+def test_a_failing_destination_raises_its_error_in_both_directions(limit):
+    data = bytes(range(256)) * (5 * BATCH * CHUNK // 256)
+    with pytest.raises(OSError, match="No space"):
+        seal(io.BytesIO(data), FailingWriter(limit), [ME.recipient])
+    envelope = seal_bytes(data, [ME.recipient])
+    with pytest.raises(OSError, match="No space"):
+        unseal(io.BytesIO(envelope), FailingWriter(limit), [ME])

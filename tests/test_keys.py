@@ -48,12 +48,25 @@ def test_wrong_passphrase_and_altered_file_are_refused(tmp_path):
         Identity.decode(altered, "right")
 
 
+def test_kdf_cost_is_libsodiums_moderate_and_the_cap_its_sensitive(monkeypatch):
+    import nacl.pwhash
+
+    monkeypatch.undo()  # tests/conftest.py lowers the cost for speed; this test reads the real one
+
+    assert crypto.keys.KDF_OPSLIMIT == nacl.pwhash.argon2id.OPSLIMIT_MODERATE
+    assert crypto.keys.KDF_MEMLIMIT == nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+    assert crypto.keys.KDF_MAX_MEMLIMIT == nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE
+
+
 def test_identity_refuses_unreasonable_kdf_cost():
     text = Identity.generate().encode("pw")
     raw = crypto.keys._unb64(text.splitlines()[-1].split(":", 1)[1], "x")
     hostile = raw[:1] + (10**6).to_bytes(4, "big") + raw[5:]
     with pytest.raises(KeyFormatError, match="unreasonable"):
         Identity.decode(crypto.keys.IDENTITY_PREFIX + crypto.keys._b64(hostile), "pw")
+    greedy = raw[:5] + ((1 << 30) + 1).to_bytes(8, "big") + raw[13:]  # one byte past 1 GiB of memory
+    with pytest.raises(KeyFormatError, match="unreasonable"):
+        Identity.decode(crypto.keys.IDENTITY_PREFIX + crypto.keys._b64(greedy), "pw")
 
 
 def test_empty_passphrase_only_for_demo_identities():

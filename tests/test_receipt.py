@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from crypto import Receipt, ReceiptError, seal_bytes, unseal_bytes
-from crypto.receipt import ALPHABET, normalize
+from crypto.receipt import ALPHABET, DATA_SYMBOLS, normalize
 
 
 def test_shape_and_entropy():
@@ -13,7 +13,7 @@ def test_shape_and_entropy():
     groups = r.grouped().split("-")
     assert [len(g) for g in groups] == [4] * 5
     assert set(r.code) <= set(ALPHABET) and set(ALPHABET) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    assert 18 * 5 >= 80  # 18 random symbols of 5 bits
+    assert len(ALPHABET) == 32 and DATA_SYMBOLS * 5 >= 80  # random symbols of 5 bits each
     assert len({Receipt.generate().code for _ in range(200)}) == 200
 
 
