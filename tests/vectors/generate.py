@@ -171,6 +171,8 @@ def cases() -> list[dict]:
     add("header_truncated_in_stanza", "header failure", "cut 40 bytes into the stanza", [me], gb[: 26 + 40])
     add("header_truncated_in_mac", "header failure", "cut inside the MAC", [me], gb[: len(good.header()) - 5])
     add("header_only_magic", "header failure", "only the 8 magic bytes", [me], gb[:8])
+    add("header_truncated_before_count", "header failure", "magic, version and salt, no stanza count",
+        [me], gb[: 8 + 1 + 16])  # fmt: skip
     e = Envelope(to_me, padded(msg))
     e.stanzas = []
     add("header_zero_stanzas", "header failure", "count 0", [me], e.bytes())
