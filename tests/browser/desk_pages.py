@@ -137,6 +137,51 @@ class Desk(DeskPage):
             self.page.get_by_label(officer, exact=False).check()
         self.page.get_by_role("button", name="Add category").click()
 
+    def open_category(self, name_en: str) -> None:
+        """From the categories list, the way an admin gets there: the category's link."""
+        self.goto("/desk/admin/categories")
+        self.page.get_by_role("link", name=name_en, exact=True).first.click()
+
+    def edit_category(
+        self,
+        name_en: str,
+        *,
+        new_name_en: str | None = None,
+        route: str | None = None,
+        tick: tuple[str, ...] = (),
+        untick: tuple[str, ...] = (),
+    ) -> None:
+        """Open the category named `name_en` and change what is given; `route` "" is its own desk."""
+        self.open_category(name_en)
+        if new_name_en is not None:
+            self.page.fill("#name_en", new_name_en)
+        if route is not None:
+            self.page.select_option("#route", route)
+        for officer in tick:
+            self.page.get_by_label(officer, exact=False).check()
+        for officer in untick:
+            self.page.get_by_label(officer, exact=False).uncheck()
+        self.page.get_by_role("button", name="Save").click()
+
+    def ticked_officers(self) -> list[str]:
+        labels = self.page.locator("label.choice:has(input[name=officers]:checked)")
+        return [re.split(r"\s+\(", t)[0].strip() for t in labels.all_inner_texts()]
+
+    def form_errors(self) -> str:
+        return self.page.inner_text("#form-errors")
+
+    # --- one's own account
+
+    def change_password(self, current: str, new: str, again: str | None = None) -> None:
+        self.page.get_by_role("link", name="Password", exact=True).click()  # from the header
+        self.page.fill("#current", current)
+        self.page.fill("#password", new)
+        self.page.fill("#again", new if again is None else again)
+        self.page.get_by_role("button", name="Change password").click()
+
+    def account_error(self) -> str:
+        return self.page.inner_text("#form-error")
+
     def register_officer(self, desk: str, name: str, key_text: str) -> None:
         self.goto("/desk/admin/officers")
         self.page.select_option("#desk", desk)

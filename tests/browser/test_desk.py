@@ -1,6 +1,7 @@
 """The desk in real Chromium, with JavaScript off and on, against `sealdrop serve`: logging in (and
 the ways it is refused), every page behind the login, export bundles out, reply bundles in (and
-the reporter reading the answer, JS off and on), refused bundles, retention, every admin page."""
+the reporter reading the answer, JS off and on), refused bundles, retention, every admin page,
+editing a category, and changing one's own password."""
 
 import datetime as dt
 
@@ -11,7 +12,7 @@ import crypto
 from crypto import VerifyKey, bundle
 from dropbox import cli, config, create_app, db
 from dropbox.desk import accounts, auth
-from dropbox.models import Case, Officer, today
+from dropbox.models import AuditEntry, Case, Category, Officer, today
 from tests.browser.desk_pages import Desk, LoginPage, Reporter
 from tests.desk_helpers import PASSWORD, add_user, code, officer_identity, reply_bundle
 from tests.helpers import REPO, live_server, make_instance
@@ -280,6 +281,69 @@ def test_every_admin_page(context_for, served, javascript):
     ):
         assert action in audit, action
     assert admin.problems() == []
+
+
+@JS
+def test_an_admin_edits_a_category(context_for, served, javascript):
+    _base, instance, public = served
+    admin = logged_in(context_for, served, javascript, "admin")
+    n = int(javascript)
+    admin.add_category("demo", f"noise-js{n}", f"Noise js{n}")
+    assert admin.notice() == "Category added."
+    admin.edit_category(f"Noise js{n}", new_name_en=f"Loud music js{n}", tick=("Demo officer",))
+    assert admin.notice() == "Saved." and admin.heading() == f"Category Loud music js{n}"
+    assert admin.page.input_value("#name_en") == f"Loud music js{n}"
+    assert admin.ticked_officers() == ["Demo officer"]
+    # An explicit key must belong to the desk the reports go to: routed elsewhere, it is refused.
+    admin.edit_category(f"Loud music js{n}", route="demo-internal")
+    assert "confirmed officers of the desk the reports go to" in admin.form_errors()
+    assert admin.page.input_value("#route") == "demo-internal"  # the form keeps what was chosen
+    admin.edit_category(f"Loud music js{n}", route="demo-internal", untick=("Demo officer",))
+    assert admin.notice() == "Saved." and admin.ticked_officers() == []
+    with db.standalone_session(config.load(instance).database_url) as s:
+        category = s.scalar(select(Category).where(Category.slug == f"noise-js{n}"))
+        assert (category.names["en"], category.route_desk.slug, category.officers) == (
+            f"Loud music js{n}",
+            "demo-internal",
+            [],
+        )
+        s.bind.dispose()
+    assert "category_changed" in admin.audit_text()
+    admin.page.goto(f"{public}/r/demo?lang=en")
+    assert admin.page.get_by_label(f"Loud music js{n}").count() == 1  # what reporters now see
+    assert admin.problems() == []
+
+
+NEW_PASSWORD = "a new and longer passphrase"
+
+
+@JS
+def test_a_user_changes_their_own_password(context_for, served, javascript):
+    base, instance, _public = served
+    name, secret = add_user(instance, "clerk", "demo")
+    login = LoginPage(context_for(javascript).new_page(), base).open()
+    login.log_in(name, PASSWORD, code(secret))
+    desk = Desk(login.page, base)
+    desk.change_password("not my password at all", NEW_PASSWORD)
+    assert "current password is not right" in desk.account_error() and desk.path == "/desk/account"
+    desk.change_password(PASSWORD, NEW_PASSWORD, again="another new passphrase")
+    assert "not the same" in desk.account_error()
+    desk.change_password(PASSWORD, NEW_PASSWORD)
+    assert login.is_shown() and "password was changed" in login.notice()
+    assert login.page.context.cookies() == []  # this session ended with the old password
+    login.log_in(name, PASSWORD, code(secret, 1))
+    assert "wrong" in login.error()
+    login.log_in(name, NEW_PASSWORD, code(secret, 1))  # the wrong password spent no code
+    assert desk.path == "/desk/" and desk.signed_in_as() == f"{name} (clerk)"
+    assert "password_changed" in _audit_actions(instance, name)
+    assert desk.problems() == []
+
+
+def _audit_actions(instance, actor: str) -> list[str]:
+    with db.standalone_session(config.load(instance).database_url) as s:
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.actor == actor)))
+        s.bind.dispose()
+    return actions
 
 
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
