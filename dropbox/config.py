@@ -40,6 +40,7 @@ class Config:
     default_language: str = "en"
     languages: tuple[str, ...] = LANGUAGES
     onion_address: str = ""  # "<56 chars>.onion", written by `serve --onion`: Onion-Location, posters
+    public_url: str = ""  # the clearnet address phones open (https://host), pre-filled for posters
     # Tor's proof-of-work defence on both onions: introductions let through per second, and in a burst.
     onion_pow_queue_rate: int = 250
     onion_pow_queue_burst: int = 2500

@@ -40,7 +40,12 @@ ONION = re.compile(r"[a-z2-7]{56}")
 
 
 class PosterError(ValueError):
-    pass
+    """One line for the operator. `str()` is the CLI's wording (it names options such as --url);
+    `form_text` is the same news for the desk's poster form, which has fields, not options."""
+
+    def __init__(self, cli_text: str, form_text: str | None = None) -> None:
+        super().__init__(cli_text)
+        self.form_text = form_text or cli_text
 
 
 class DeskLike(Protocol):
@@ -53,21 +58,25 @@ def clearnet_url(url: str, slug: str, tag: str | None = None) -> str:
     """The URL the main QR code holds: http(s) only, /r/SLUG added to a bare site, ?src=TAG added."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", url.strip()):
-        raise PosterError(f"--url must be an http:// or https:// address, not {url!r}")
+        must = f"must be an http:// or https:// address, not {url!r}"
+        raise PosterError(f"--url {must}", f"The public address {must}.")
     if parts.hostname.endswith(".onion"):
-        raise PosterError("--url is the clearnet address; the onion address comes from the config or --onion")
+        raise PosterError(
+            "--url is the clearnet address; the onion address comes from the config or --onion",
+            "The public address is the clearnet one (https://…); the onion address is added by itself.",
+        )
     path = parts.path
     found = re.search(r"/r/([^/]+)/?$", path)
     if found and found.group(1) != slug:
-        raise PosterError(f"--url points to desk {found.group(1)!r}, not {slug!r}")
+        points = f"points to desk {found.group(1)!r}, not {slug!r}"
+        raise PosterError(f"--url {points}", f"The public address {points}.")
     if not found:
         path = path.rstrip("/") + f"/r/{slug}"
     query = parts.query
     if tag is not None:
         if not TAG.fullmatch(tag):
-            raise PosterError(
-                "--tag takes up to 40 letters, digits, '.', '_' or '-' naming a place (school-5)"
-            )
+            takes = "up to 40 letters, digits, '.', '_' or '-' naming a place (school-5)"
+            raise PosterError(f"--tag takes {takes}", f"Where it will hang: {takes}.")
         query = f"{query}&{urlencode({'src': tag})}" if query else urlencode({"src": tag})
     return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
 
@@ -121,7 +130,7 @@ def render_content(poster: layout.Content, fmt: str, size: str = "A4", dpi: int 
     if size not in PAGE_SIZES:
         raise PosterError(f"poster sizes are {', '.join(SIZES)}, not {size!r}")
     if not 72 <= dpi <= 1200:
-        raise PosterError("--dpi must be between 72 and 1200")
+        raise PosterError("--dpi must be between 72 and 1200", "The resolution must be 72 to 1200 dpi.")
     laid = layout.compute(poster, size)
     if fmt == "png":
         return render.png(laid, dpi)

@@ -26,7 +26,12 @@ MM_PER_PT = 25.4 / 72
 
 def pdf(layout: Layout) -> bytes:
     out = io.BytesIO()
-    c = canvas.Canvas(out, pagesize=(layout.width, layout.height), invariant=1, lang=layout.lang)
+    # The initial font is ours too: reportlab's default, Helvetica, would be listed in the page's
+    # resources without being embedded, and a printer without it substitutes another.
+    c = canvas.Canvas(
+        out, pagesize=(layout.width, layout.height), invariant=1, lang=layout.lang,
+        initialFontName=fonts.pdf_name("regular"),
+    )  # fmt: skip
     c.setTitle(layout.title)
     c.setAuthor("sealdrop")
     c.setCreator("sealdrop poster")

@@ -6,10 +6,12 @@ import re
 
 import pyotp
 import pytest
+import zxingcpp
+from PIL import Image
 from sqlalchemy import select
 
 import crypto
-from dropbox import config, create_app, db
+from dropbox import config, create_app, db, posters
 from dropbox.models import AuditEntry, Category, Desk, DeskUser, Officer
 from dropbox.reporter import keys_for_page
 from tests.desk_helpers import PASSWORD, add_user, code, csrf, login
@@ -279,30 +281,59 @@ def test_retention_settings_and_apply(admin_app, admin):
     assert actions(admin_app)[-2:] == ["retention_changed", "retention"]
 
 
-def test_posters(admin_app, admin):
-    pytest.importorskip("dropbox.posters")
-    response = post(
-        admin,
-        "/desk/admin/posters",
-        {
-            "desk": "demo",
-            "lang": "bg",
-            "size": "A5",
-            "format": "svg",
-            "url": "https://sofia.example",
-            "tag": "school-5",
-        },
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)[:500]
-    assert response.mimetype == "image/svg+xml" and b"<svg" in response.get_data()
-    assert "poster-demo-bg-A5.svg" in response.headers["Content-Disposition"]
-    bad = post(
-        admin,
-        "/desk/admin/posters",
-        {"desk": "demo", "lang": "bg", "size": "A5", "format": "svg", "url": "ftp://nope"},
-    )
-    assert bad.status_code == 400 and "http" in bad.get_data(as_text=True)
-    assert actions(admin_app)[-1] == "poster"
+ONION = "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion"  # a real v3 address
+
+
+def poster_admin(instance, **settings):
+    """An app whose config has `settings` (public_url, onion_address), and an admin logged in to it."""
+    app = create_app(config.load(instance).with_overrides(**settings))
+    client = app.test_client()
+    name, secret = add_user(instance, "admin")
+    assert login(client, name, secret).status_code == 303
+    return app, client
+
+
+def test_posters(sqlite_instance):
+    app, admin = poster_admin(sqlite_instance, public_url="https://signal.sofia.example", onion_address=ONION)
+    try:
+        page = admin.get("/desk/admin/posters").get_data(as_text=True)
+        # Pre-filled with the instance's public address, never with this page's own (the desk's).
+        assert 'name="url" type="url" required value="https://signal.sofia.example"' in page
+        assert f"<code>{ONION}</code>" in page
+        assert all(f'<option value="{lang}"' in page for lang in posters.LANGUAGES)
+        form = {"desk": "demo", "lang": "bg", "size": "A6", "format": "png", "tag": "school-5"}
+        response = post(admin, "/desk/admin/posters", {**form, "url": "https://signal.sofia.example"})
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        assert response.mimetype == "image/png"
+        assert "poster-demo-bg-A6.png" in response.headers["Content-Disposition"]
+        codes = zxingcpp.read_barcodes(Image.open(io.BytesIO(response.get_data())))
+        assert sorted(c.text for c in codes) == sorted(
+            ["https://signal.sofia.example/r/demo?src=school-5", f"http://{ONION}/r/demo"]
+        )
+        assert actions(app)[-1] == "poster"
+        for change, message in [
+            ({"url": "ftp://nope"}, "The public address must be an http:// or https:// address, not"),
+            ({"url": f"http://{ONION}/"}, "The public address is the clearnet one"),
+            ({"url": "https://x.example/r/other"}, "The public address points to desk &#39;other&#39;"),
+            ({"tag": "Ivan Petrov"}, "Where it will hang: up to 40 letters"),
+        ]:
+            bad = post(admin, "/desk/admin/posters", {**form, "url": "https://x.example", **change})
+            text = bad.get_data(as_text=True)
+            assert bad.status_code == 400 and message in text, text
+            assert not re.search(r"--(url|tag|onion|dpi)\b", text)  # a form, not a command line
+    finally:
+        app.extensions["sealdrop.engine"].dispose()
+
+
+def test_posters_without_a_public_address_leave_the_field_empty(sqlite_instance):
+    app, admin = poster_admin(sqlite_instance)
+    try:
+        page = admin.get("/desk/admin/posters").get_data(as_text=True)
+        assert 'name="url" type="url" required value=""' in page  # not http://localhost/, the desk's own
+        assert "Set public_url in the instance's config.json" in page
+        assert "no onion address yet, so posters carry none" in page
+    finally:
+        app.extensions["sealdrop.engine"].dispose()
 
 
 def test_the_audit_page_lists_actions(admin_app, admin):

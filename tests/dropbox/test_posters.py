@@ -80,7 +80,37 @@ def step_titles(lang: str) -> list[str]:
     return [title for title, _ in texts.TEXTS[lang].steps]
 
 
-@pytest.mark.parametrize("lang", ["bg", "kk"])
+def steps_in_words(lang: str) -> list[str]:
+    """Every step's title and sentence, and the "scan" line: what a reporter must be able to read."""
+    words = texts.TEXTS[lang]
+    return [words.scan, *(part for step in words.steps for part in step)]
+
+
+def flowing(text: str) -> str:
+    """Text with its line breaks and layout spacing folded, so that wrapped sentences read whole."""
+    return " ".join(text.split())
+
+
+def pdf_fonts(pdf: Path) -> list[dict[str, str]]:
+    """`pdffonts` rows: name, type, embedded, subset."""
+    out = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True).stdout
+    rows = []
+    for line in out.splitlines()[2:]:  # after the header and its dashes
+        name, kind, *middle, emb, sub, _uni, _obj, _gen = line.split()
+        rows.append({"name": name, "type": " ".join([kind, *middle[:-1]]), "emb": emb, "sub": sub})
+    return rows
+
+
+DESK_NAMES = {
+    "bg": "Демо община",
+    "kk": "Демо әкімдік",
+    "ru": "Демо-муниципалитет",
+    "en": "Demo municipality",
+}
+LANGS = ["bg", "ru", "kk", "en"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("size", ["A4", "A5", "A6"])
 def test_pdf_codes_decode_and_text_is_searchable(instance, tmp_path, size, lang):
     out = tmp_path / "poster.pdf"
@@ -91,11 +121,17 @@ def test_pdf_codes_decode_and_text_is_searchable(instance, tmp_path, size, lang)
     assert ONION in text
     for title in step_titles(lang):
         assert title in text
-    assert texts.TEXTS[lang].headline.split()[0] in text
-    assert {"bg": "Демо община", "kk": "Демо әкімдік"}[lang] in text
+    for words in steps_in_words(lang):
+        assert words in flowing(text), words
+    assert texts.TEXTS[lang].headline in flowing(text)
+    assert DESK_NAMES[lang] in text
+    fonts = pdf_fonts(out)
+    assert {f["name"].split("+", 1)[-1] for f in fonts} >= {"DejaVuSans", "DejaVuSans-Bold", "DejaVuSansMono"}
+    for font in fonts:  # every font in the file itself: it prints alike on a machine without DejaVu
+        assert (font["emb"], font["sub"]) == ("yes", "yes"), font
 
 
-@pytest.mark.parametrize("lang", ["bg", "kk"])
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("size", ["A4", "A5", "A6"])
 def test_png_codes_decode_at_print_resolution(instance, tmp_path, size, lang):
     out = tmp_path / "poster.png"
@@ -107,7 +143,7 @@ def test_png_codes_decode_at_print_resolution(instance, tmp_path, size, lang):
     assert decoded(image) == sorted([CLEAR, ONION_URL])
 
 
-@pytest.mark.parametrize("lang", ["bg", "kk"])
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("size", ["A4", "A5", "A6"])
 def test_svg_keeps_text_as_text_and_codes_decode(instance, tmp_path, size, lang):
     out = tmp_path / "poster.svg"
@@ -118,6 +154,8 @@ def test_svg_keeps_text_as_text_and_codes_decode(instance, tmp_path, size, lang)
     assert any(ONION in line for line in lines)
     for title in step_titles(lang):
         assert title in lines
+    for words in steps_in_words(lang):
+        assert words in flowing(" ".join(lines)), words
     assert "@font-face" in root.find(f"{SVG}style").text  # subsets embedded: prints alike anywhere
     found = [text for image in svg_qr_images(out) for text in decoded(image)]
     assert sorted(found) == sorted([CLEAR, ONION_URL])

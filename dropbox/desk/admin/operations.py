@@ -15,9 +15,14 @@ from .common import AUDIT_ROWS, all_desks, db_session, desk_by_slug, done, recor
 # --- posters ---------------------------------------------------------------------------------------
 
 
+def _sealdrop_config():
+    return current_app.config["SEALDROP"]
+
+
 def _posters_page(status: int = 200, error: str | None = None, values=None):
     from ... import posters
 
+    cfg = _sealdrop_config()
     return render_template(
         "desk/admin/posters.html",
         desks=all_desks(),
@@ -25,7 +30,10 @@ def _posters_page(status: int = 200, error: str | None = None, values=None):
         sizes=posters.SIZES,
         formats=posters.FORMATS,
         error=error,
-        values=values or {"url": request.host_url},
+        # The address phones open: the instance's public one, never this page's own (loopback or the
+        # desk onion, which a poster must not print).
+        values=values or {"url": cfg.public_url},
+        onion_address=cfg.onion_address,
     ), status
 
 
@@ -42,10 +50,12 @@ def posters_make():
     lang, fmt = request.form.get("lang", ""), request.form.get("format", "pdf")
     size, url = request.form.get("size", "A4"), request.form.get("url", "")[:300]
     tag = request.form.get("tag", "").strip()[:40] or None
-    onion = current_app.config["SEALDROP"].onion_address or None
+    onion = _sealdrop_config().onion_address or None
     try:
         data = posters.render_poster(desk, lang, url, fmt=fmt, size=size, onion=onion, tag=tag)
-    except ValueError as e:  # PosterError, and a font the machine lacks
+    except posters.PosterError as e:
+        return _posters_page(400, e.form_text, request.form)
+    except ValueError as e:  # a font the machine lacks, texts that do not fit
         return _posters_page(400, str(e), request.form)
     record("poster", desk.slug, f"{lang}, {size}, {fmt}" + (f", tag {tag}" if tag else ""))
     db_session().commit()
