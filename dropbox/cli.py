@@ -2,6 +2,7 @@
 
     sealdrop init [--demo] [--database URL]
     sealdrop serve [--host H] [--port P] [--onion] [--tor-control HOST:PORT] [--tor PATH]
+                   [--retention-every MINUTES]
     sealdrop onion status [--tor-control HOST:PORT] | onion new-address
     sealdrop desk-access add NAME | list | revoke NAME
     sealdrop desk add SLUG --name LANG=NAME... | desk list
@@ -36,6 +37,8 @@ from onion import OnionError
 from . import config as config_mod
 from . import db, demo, onions, posters
 from .desk import commands as desk_commands
+from .desk.schedule import DEFAULT_MINUTES as RETENTION_MINUTES
+from .desk.schedule import RetentionSchedule
 from .models import Desk, Officer
 
 PROG = "sealdrop"
@@ -201,10 +204,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
             if not stopping.is_set():  # closing its socket under it is how the desk server stops
                 raise
 
+    retention = None
     try:
         with onions.published(cfg, args, reporter.effective_port, desk.effective_port) as cfg:
             slot.append(create_app(cfg, "reporter"))
             desk_slot.append(create_app(cfg, "desk"))
+            if args.retention_every > 0:  # runs once now, then every interval, on a thread of its own
+                retention = RetentionSchedule(cfg, args.retention_every).start()
             threading.Thread(target=run_desk, name="desk-server", daemon=True).start()
             port = reporter.effective_port
             print(f"sealdrop is serving on http://{args.host}:{port}/r/<desk>", flush=True)
@@ -216,6 +222,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         stopping.set()
         reporter.close()
         desk.close()
+        if retention is not None:
+            retention.stop()
 
 
 def cmd_desk_add(args: argparse.Namespace) -> None:
@@ -282,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=8)
     p.add_argument(
         "--desk-port", type=int, default=None, help="the desk's loopback port (default: PORT+1; 0: any)"
+    )
+    p.add_argument(
+        "--retention-every",
+        type=float,
+        default=RETENTION_MINUTES,
+        metavar="MINUTES",
+        help=f"apply retention at start and then every MINUTES (default {RETENTION_MINUTES}; 0: never)",
     )
     onions.add_serve_options(p)
     p.set_defaults(run=cmd_serve)

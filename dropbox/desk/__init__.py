@@ -6,6 +6,8 @@ desks, categories, officer keys, users and retention. It never holds or shows pl
     views.py     the inbox, export bundles out, reply bundles in
     admin.py     admin pages (nested blueprint, role "admin")
     audit.py     who did what on which desk, on which day
+    schedule.py  retention on a schedule while `sealdrop serve` runs
+    commands.py  the operator's CLI commands (user add, export, import-replies, retention)
 
 The gate (auth.gate) runs before every request whose path is under /desk/, matched route or not: no
 session means a redirect to the login page, except for the endpoints in auth.PUBLIC_ENDPOINTS. Every
