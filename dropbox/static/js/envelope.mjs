@@ -489,6 +489,9 @@ async function openPayload(payload, key) {
 async function diagnose(key, i, last, sealed) {
   const other = await subtle.decrypt({ name: "AES-GCM", iv: nonce(i, !last) }, key, sealed).then(
     () => true, () => false);
+  if (!other && last) {  // the bytes end inside this chunk: cut short, or extended, or altered
+    throw new PayloadError(`the payload's last chunk (${i}) fails authentication (truncated, extended or altered)`);
+  }
   if (!other) throw new PayloadError(`chunk ${i} of the payload fails authentication (altered, reordered or corrupt)`);
   if (last) throw new PayloadError("the payload is truncated (it ends at a chunk boundary before its last chunk)");
   throw new PayloadError("the payload has trailing data after its last chunk");
