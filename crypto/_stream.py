@@ -294,7 +294,7 @@ def _diagnose(aead: AESGCM, counter: int, last: bool, sealed: memoryview, out: m
         aead.decrypt_into(_nonce(counter, not last), sealed, None, out)
     except InvalidTag:
         if last:  # the file ends inside this chunk: cut short, or extended, or altered
-            return f"the payload's last chunk ({counter}) fails authentication (truncated, extended or altered)"
+            return f"the last chunk ({counter}) of the payload fails authentication (cut, added to, altered)"
         return f"chunk {counter} of the payload fails authentication (altered, reordered or corrupt)"
     if last:
         return "the payload is truncated (it ends at a chunk boundary before its last chunk)"

@@ -490,7 +490,7 @@ async function diagnose(key, i, last, sealed) {
   const other = await subtle.decrypt({ name: "AES-GCM", iv: nonce(i, !last) }, key, sealed).then(
     () => true, () => false);
   if (!other && last) {  // the bytes end inside this chunk: cut short, or extended, or altered
-    throw new PayloadError(`the payload's last chunk (${i}) fails authentication (truncated, extended or altered)`);
+    throw new PayloadError(`the last chunk (${i}) of the payload fails authentication (cut, added to, altered)`);
   }
   if (!other) throw new PayloadError(`chunk ${i} of the payload fails authentication (altered, reordered or corrupt)`);
   if (last) throw new PayloadError("the payload is truncated (it ends at a chunk boundary before its last chunk)");
