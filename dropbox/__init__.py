@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import db, desk, errors, i18n, security
+from . import db, desk, errors, i18n, placements, security
 from .blobs import FileBlobStore
 from .config import Config
 from .intake import Uploads
@@ -45,6 +45,7 @@ def create_app(config: Config, audience: str = "all") -> Flask:
     if audience in ("reporter", "all"):
         app.register_blueprint(reporter_bp)
         app.register_blueprint(api_bp, url_prefix="/api")
+        placements.init_app(app)  # poster placement tags, counted per desk and day
     if audience in ("desk", "all"):
         desk.init_app(app)
     return app

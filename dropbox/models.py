@@ -268,3 +268,14 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     desk: Mapped[str | None] = mapped_column(String(40), nullable=True)
     detail: Mapped[str] = mapped_column(String(200), default="")
+
+
+class PlacementCount(Base):
+    """How often a desk's page was opened from posters carrying one placement tag (?src=school-5), per
+    day. Only the count: no address, no time of day, no cookie, never a link to a report or case."""
+
+    __tablename__ = "placement_counts"
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

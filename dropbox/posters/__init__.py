@@ -9,9 +9,10 @@ steps and safety advice, in the desk's language, as PDF, PNG or SVG on A4, A5 or
 neither, the poster has no onion part and says nothing about one.
 
 The placement tag (--tag school-5) is added to the clearnet URL as ?src=school-5, so that the
-municipality can see which posters bring reports. It names a place, never a person. The server must only
-count it per tag and day, and never log or store it with anything else (address, time of day, user agent,
-case): next to a case, a tag says where the reporter stood.
+municipality can see which places' posters are scanned. It names a place, never a person. The server
+only counts it per desk, tag and day (dropbox.placements, shown on the admin poster page), and never logs
+or stores it with anything else (address, time of day, user agent, case): next to a case, a tag says
+where the reporter stood.
 
 `render_poster` is what the desk's admin pages call; `cmd_poster` is the CLI's.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..placements import TAG
 from . import layout, render
 from .layout import PAGE_SIZES
 from .texts import TEXTS
@@ -35,7 +37,6 @@ from .texts import TEXTS
 FORMATS = ("pdf", "png", "svg")
 SIZES = tuple(PAGE_SIZES)
 LANGUAGES = tuple(TEXTS)
-TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 ONION = re.compile(r"[a-z2-7]{56}")
 
 

@@ -1,6 +1,7 @@
 """Admin pages: desks, categories, officer keys (confirmed by phone before use), users (TOTP set-up,
 reset, password, disable), posters, retention; every action lands in the audit log."""
 
+import datetime
 import io
 import re
 
@@ -296,7 +297,13 @@ def poster_admin(instance, **settings):
 def test_posters(sqlite_instance):
     app, admin = poster_admin(sqlite_instance, public_url="https://signal.sofia.example", onion_address=ONION)
     try:
+        before = admin.get("/desk/admin/posters").get_data(as_text=True)
+        assert "No poster with a place has been scanned yet." in before
+        for _ in range(3):  # a phone scans the poster hung at school-5
+            assert app.test_client().get("/r/demo?src=school-5").status_code == 200
         page = admin.get("/desk/admin/posters").get_data(as_text=True)
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        assert f"<tr><td>{today}</td><td>demo</td><td>school-5</td><td>3</td></tr>" in page
         # Pre-filled with the instance's public address, never with this page's own (the desk's).
         assert 'name="url" type="url" required value="https://signal.sofia.example"' in page
         assert f"<code>{ONION}</code>" in page

@@ -256,3 +256,49 @@ def test_pdf_tools_are_installed():
     assert shutil.which("pdftoppm") and shutil.which("pdftotext"), (
         "apt-get install poppler-utils (make setup)"
     )
+
+
+def test_placement_tags_are_counted_per_desk_and_day_and_nothing_else(tmp_path, caplog):
+    import datetime as dt
+
+    from sqlalchemy import create_engine, inspect, select, text
+
+    from dropbox import create_app, placements
+    from dropbox.models import PlacementCount
+
+    instance = make_instance(tmp_path / "instance")
+    app = create_app(config.load(instance), "reporter")
+    web = app.test_client()
+    try:
+        for url in ("/r/demo?src=school-5", "/r/demo?src=school-5&lang=bg", "/r/demo?src=park.north"):
+            page = web.get(url)
+            assert page.status_code == 200 and "Set-Cookie" not in page.headers  # no cookie, ever
+        for url in (
+            "/r/demo",
+            "/r/demo?src=Ivan%20Petrov",
+            "/r/demo?src=" + "x" * 41,
+            "/r/nowhere?src=school-5",
+        ):
+            web.get(url)  # no tag, not a place's tag, a desk that does not exist: not counted
+        web.post("/r/demo?src=school-5", data={})  # a report is never counted (or tied to a tag)
+        with app.app_context():
+            engine = app.extensions["sealdrop.engine"]
+            placements.count(engine, "demo", "school-5", dt.date(2026, 1, 1))  # another day: its own row
+        engine = create_engine(config.load(instance).database_url)
+        with engine.connect() as conn:
+            rows = conn.execute(select(PlacementCount.tag, PlacementCount.day, PlacementCount.count)).all()
+            today = dt.datetime.now(dt.UTC).date()
+            assert sorted(rows) == sorted(
+                [("school-5", today, 2), ("park.north", today, 1), ("school-5", dt.date(2026, 1, 1), 1)]
+            )
+            assert [c["name"] for c in inspect(conn).get_columns("placement_counts")] == [
+                "desk_id", "tag", "day", "count"
+            ]  # fmt: skip
+            for table in inspect(conn).get_table_names():  # the tag is stored nowhere else
+                if table != "placement_counts":
+                    dumped = repr(conn.execute(text(f'SELECT * FROM "{table}"')).all())
+                    assert "school-5" not in dumped and "park.north" not in dumped, table
+        engine.dispose()
+        assert "school-5" not in caplog.text
+    finally:
+        app.extensions["sealdrop.engine"].dispose()

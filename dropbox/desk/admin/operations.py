@@ -7,12 +7,14 @@ import io
 from flask import current_app, render_template, request, send_file
 from sqlalchemy import func, select
 
-from ... import bundles
+from ... import bundles, placements
 from ...models import AuditEntry, ExportLog, Submission
 from .. import admin_bp
 from .common import AUDIT_ROWS, all_desks, db_session, desk_by_slug, done, record, retention_from_form
 
 # --- posters ---------------------------------------------------------------------------------------
+
+PLACEMENT_DAYS = 30  # how far back the poster page lists placement counts
 
 
 def _sealdrop_config():
@@ -34,6 +36,8 @@ def _posters_page(status: int = 200, error: str | None = None, values=None):
         # desk onion, which a poster must not print).
         values=values or {"url": cfg.public_url},
         onion_address=cfg.onion_address,
+        placement_days=PLACEMENT_DAYS,
+        placement_counts=placements.recent(db_session(), PLACEMENT_DAYS),
     ), status
 
 
