@@ -4,10 +4,14 @@ Run from the repository root: `python -m bench.viewer` (about two minutes here).
 
 1. Import: an export bundle of 1,000 reports with a 1 MiB photo each (about 1 GiB), made with the test
    helpers and a test server key, imported into a fresh vault (`importer.import_bundle`: signature,
-   every item's SHA-256 twice as docs/bundles.md asks, the chain, every envelope opened, the photos kept
-   as their envelopes, the reports database sealed, one syncfs). The baseline is the raw decryption of
-   the same 2,000 envelopes from their files into a sink that drops the bytes. Goal: ratio >= 0.5.
-   Also printed, to show where the time goes: one SHA-256 pass over the bundle (crypto.bundle.verify).
+   the chain, every item's SHA-256 and the exact length in one pass, every envelope opened once and
+   its plaintext hashed against the report's list, the photos kept as their envelopes, the reports
+   database sealed, one syncfs). The baseline is the raw decryption of the same 2,000 envelopes from
+   their files into a sink that drops the bytes. Goal: ratio >= 0.5. Also printed, to show where the
+   time goes: one SHA-256 pass over the bundle (crypto.bundle.verify), and the disk: the bundle's bytes
+   copied into the vault's file system and flushed (what any import must at least do).
+   Everything the set-up wrote is flushed first (`os.sync`), so the import's one syncfs flushes only
+   what the import wrote, as on the officer's machine, where the bundle comes from a USB stick.
 2. Inbox: 100,000 reports in a vault, then the time of an inbox page (the query, and the whole page
    through the Flask app), unfiltered, deep in the pages, by state, by category, and with a full-text
    search. Goal: < 200 ms. The 100,000 reports are made directly through the vault's own API
@@ -103,10 +107,12 @@ def bench_import(root: Path) -> list[list[str]]:
             with open(p, "rb") as src:
                 crypto.unseal(src, _Drop(), [officer.decryption_key])
 
+    os.sync()  # the set-up's own 2 GB must not be flushed by the import's syncfs
     raw_s = statistics.median(timed(raw) for _ in range(3))
     hash_s = statistics.median(
         timed(lambda: bundle.verify(path, "export", [server.key.verify_key])) for _ in range(2)
     )
+    disk_s = statistics.median(_disk(path, root) for _ in range(2))
     imports, flushes = [], []
     original_syncfs = vault_module._syncfs
 
@@ -122,6 +128,7 @@ def bench_import(root: Path) -> list[list[str]]:
             imports.append(timed(lambda v=v: importer.import_bundle(v, path)))
             assert v.db.execute("SELECT count(*) FROM attachments WHERE opened").fetchone()[0] == PHOTOS
         shutil.rmtree(vault_dir)
+        os.sync()
     vault_module._syncfs = original_syncfs
     import_s, flush_s = statistics.median(imports), statistics.median(flushes)
     mb = size / 1e6
@@ -139,8 +146,31 @@ def bench_import(root: Path) -> list[list[str]]:
             f"{mb / import_s:.0f} MB/s",
             f"ratio {raw_s / import_s:.2f} (goal >= 0.5)",
         ],
-        ["  of which flushing the photos to disk (syncfs)", f"{flush_s:.2f} s", "", ""],
+        ["  of which the last flush to disk (syncfs)", f"{flush_s:.2f} s", "", ""],
+        [
+            "the disk: the bundle's bytes copied into the vault's file system, flushed",
+            f"{disk_s:.2f} s",
+            f"{mb / disk_s:.0f} MB/s",
+            f"import / disk {disk_s / import_s:.2f}",
+        ],
     ]
+
+
+def _disk(path: Path, root: Path) -> float:
+    """Copy the bundle into a file beside the vaults and flush it: the disk's part of any import."""
+    target = root / "disk-copy"
+
+    def copy() -> None:
+        with open(path, "rb") as src, open(target, "wb") as dst:
+            while chunk := src.read(MiB):
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+
+    took = timed(copy)
+    target.unlink()
+    os.sync()
+    return took
 
 
 def _documents(n: int) -> list[tuple[dict, bytes]]:

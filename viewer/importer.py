@@ -1,11 +1,13 @@
 """`sealview import`: an export bundle into the vault, all or nothing (docs/bundles.md, docs/viewer.md).
 
-1. The bundle is verified whole first: the pinned server key's signature, every item's SHA-256 and
-   the exact length (crypto.bundle), then the desk and the chain (sequence, previous).
-2. Then it is read again, item by item, inside one vault change: each report document is opened with
-   the officer's key and stored decrypted in the (sealed) reports database; each attachment's envelope
-   is kept as it arrived, opened once on the way through to check it opens, what it holds and that it
-   is what the report lists. The hashes are checked again as the items stream by.
+1. The manifest's signature is checked with the pinned server key before anything else is read,
+   then the desk and the chain (sequence, previous).
+2. Then the bundle is read once, item by item, inside one vault change: every item's SHA-256 is
+   checked as its last byte goes by, and the file's exact length at the end. Each report document is
+   opened with the officer's key and stored decrypted in the (sealed) reports database; each
+   attachment's envelope is written into the vault as it arrived and opened once on the way through,
+   in a worker thread (streaming.py), to check it opens, what it holds and that it is what the report
+   lists.
 3. Only when the last item has passed does the change reach the disk. Any refusal leaves the vault as
    it was and removes the files this import wrote.
 
@@ -16,15 +18,16 @@ this vault's key is refused: it is for another officer.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import io
 import json
 import re
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from cryptography.hazmat.primitives import hashes
 
 import crypto
 from crypto import bundle
@@ -33,14 +36,15 @@ from crypto.bundle import BundleError
 from . import documents
 from .documents import Document
 from .errors import Refused
-from .vault import Vault, now
+from .streaming import Opened, Opener
+from .vault import FileWriter, Vault, now
 
 CASE_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _READ = 1 << 20
 
-Progress = Callable[[str, int, int], None]  # stage ("verify" or "import"), bytes done, bytes in all
+Progress = Callable[[str, int, int], None]  # stage ("import"), bytes done, bytes in all
 
 
 @dataclass
@@ -63,7 +67,23 @@ def import_bundle(vault: Vault, path: Path, progress: Progress | None = None) ->
             "no server key is pinned in this vault: run `sealview init --server-key "
             "INSTANCE/server-signing.pub --desk SLUG` first",
         )
-    manifest = _refusing(lambda: _verify(Path(path), key, progress), key)
+    with open(path, "rb") as f:
+        manifest = _refusing(lambda: bundle.read_manifest(f, "export", [key]), key)
+        _check_bundle(vault, manifest, key)
+        written: list[Path] = []
+        try:
+            with vault.change(reports=True, files=True) as db:
+                run = _Run(vault, db, manifest, written, progress)
+                _refusing(lambda: run.read(f), key)
+                return run.result
+        except BaseException:
+            for p in written:
+                p.unlink(missing_ok=True)
+            raise
+
+
+def _check_bundle(vault: Vault, manifest: bundle.Manifest, key: crypto.VerifyKey) -> None:
+    """The signed manifest's claims, before any item is read: our desk, the next in its chain."""
     desk = manifest.data.get("desk")
     if desk not in vault.desks:
         served = ", ".join(vault.desks) or "no desk yet"
@@ -77,16 +97,6 @@ def import_bundle(vault: Vault, path: Path, progress: Progress | None = None) ->
     ).fetchone()
     _refusing(lambda: bundle.check_chain(manifest, last[0], last[1]), key)
     _check_items(manifest.items)
-    written: list[Path] = []
-    try:
-        with vault.change(reports=True, files=True) as db:
-            run = _Run(vault, db, manifest, written, progress)
-            _refusing(lambda: run.read(Path(path), key), key)
-            return run.result
-    except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        raise
 
 
 def _refusing(fn, key):
@@ -104,19 +114,6 @@ def _refusing(fn, key):
         else:
             message = f"refused ({e.reason.replace('_', ' ')}): {e}"
         raise Refused(e.reason, message + "; nothing was imported") from None
-
-
-def _verify(path: Path, key: crypto.VerifyKey, progress: Progress) -> bundle.Manifest:
-    """crypto.bundle.verify, reporting progress: signature, every item's hash, the exact length."""
-    with open(path, "rb") as f:
-        manifest = bundle.read_manifest(f, "export", [key])
-        total, done = sum(i["size"] for i in manifest.items), 0
-        progress("verify", 0, total)
-        for _, reader in bundle.items(f, manifest):
-            while data := reader.read(_READ):
-                done += len(data)
-                progress("verify", done, total)
-    return manifest
 
 
 def _check_items(items: list[dict]) -> None:
@@ -155,41 +152,6 @@ class _TooLarge(Exception):
     pass
 
 
-class _Inspecting:
-    """Where an attachment's plaintext goes on import: hashed, counted, its first bytes kept, then dropped."""
-
-    def __init__(self) -> None:
-        self.hash, self.size, self.head = hashes.Hash(hashes.SHA256()), 0, b""
-
-    def write(self, data) -> int:
-        if len(self.head) < 64:
-            self.head += bytes(data[: 64 - len(self.head)])
-        self.hash.update(data)
-        self.size += len(data)
-        return len(data)
-
-
-class _Tee:
-    """Reads the item for the envelope parser and copies every byte into the vault file."""
-
-    def __init__(self, src, out) -> None:
-        self.src, self.out = src, out
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n)
-        self.out.write(data)
-        return data
-
-    def readinto(self, b) -> int:
-        n = self.src.readinto(b)
-        self.out.write(b[:n])
-        return n
-
-    def drain(self) -> None:
-        while data := self.src.read(_READ):
-            self.out.write(data)
-
-
 @dataclass
 class _Attachment:
     meta: dict
@@ -202,12 +164,24 @@ class _Attachment:
 
 
 @dataclass
+class _Pending:
+    """An attachment written into the vault under a temporary name while the worker opens it."""
+
+    meta: dict
+    out: FileWriter
+    future: Future[Opened]
+
+
+@dataclass
 class _Submission:
     meta: dict
     doc: Document | None = None
     opened: bool = False
     problem: str = ""
-    attachments: list[_Attachment] = field(default_factory=list)
+    attachments: list[_Attachment | _Pending] = field(default_factory=list)
+
+    def ready(self) -> bool:
+        return all(a.future.done() for a in self.attachments if isinstance(a, _Pending))
 
 
 def file_documents(vault: Vault, desk: str, items: list[tuple[dict, bytes]]) -> ImportResult:
@@ -230,30 +204,32 @@ class _Run:
         self.sequence = manifest.sequence if manifest else 0
         self.result = ImportResult(self.desk, self.sequence)
         self.opened = 0
+        self.unsettled: set[FileWriter] = set()  # written, waiting for the worker's verdict
 
-    def read(self, path: Path, key: crypto.VerifyKey) -> None:
+    def read(self, f) -> None:
+        """Every item of the bundle open at `f` (just past the verified manifest), then the record."""
         total, done = sum(i["size"] for i in self.manifest.items), 0
         current: _Submission | None = None
-        with open(path, "rb") as f:
-            again = bundle.read_manifest(f, "export", [key])
-            if again.raw != self.manifest.raw:
-                raise BundleError("tampered", "the bundle changed while it was being read")
+        waiting: collections.deque[_Submission] = collections.deque()
+        with Opener(self.keys) as opener, self._discarding_unsettled():
             for meta, reader in bundle.items(f, self.manifest):
                 if current is None or (current.meta["case_number"], current.meta["submission"]) != (
                     meta["case_number"],
                     meta["submission"],
                 ):
                     if current:
-                        self._finish(current)
+                        waiting.append(current)
+                        self._finish_waiting(waiting, block=False)
                     current = _Submission(meta)
                 if meta["part"] == 0 and current.doc is None and not current.problem:
                     self._open_document(current, reader)
                 else:
-                    current.attachments.append(self._store_attachment(meta, reader))
+                    current.attachments.append(self._store_attachment(meta, reader, opener))
                 done += meta["size"]
                 self.progress("import", done, total)
-        if current:
-            self._finish(current)
+            if current:
+                waiting.append(current)
+            self._finish_waiting(waiting, block=True)
         if self.manifest.items and self.opened == 0 and self.result.not_for_us:
             fp = self.vault.officer.fingerprint
             raise Refused(
@@ -262,6 +238,23 @@ class _Run:
                 "it is for another officer's vault; nothing was imported",
             )
         self._record()
+
+    @contextlib.contextmanager
+    def _discarding_unsettled(self):
+        """On any failure, the attachments still waiting for a verdict leave no file behind."""
+        try:
+            yield
+        except BaseException:
+            for out in self.unsettled:
+                out.discard()
+            raise
+
+    def _finish_waiting(self, waiting: collections.deque[_Submission], *, block: bool) -> None:
+        """File the submissions whose attachments the worker has opened, in bundle order."""
+        while waiting and (block or waiting[0].ready()):
+            sub = waiting.popleft()
+            sub.attachments = [self._settle(a) if isinstance(a, _Pending) else a for a in sub.attachments]
+            self._finish(sub)
 
     def _open_document(self, sub: _Submission, reader) -> None:
         sink = _CappedSink(documents.MAX_DOCUMENT)
@@ -284,35 +277,48 @@ class _Run:
         sub.doc, sub.opened = documents.parse(sink.buf.getvalue()), True
         self.opened += 1
 
-    def _store_attachment(self, meta: dict, reader) -> _Attachment:
+    def _store_attachment(self, meta: dict, reader, opener: Opener) -> _Pending:
+        """Write the envelope into the vault (a temporary name) and hand the same bytes to the worker."""
         out = self.vault.new_file()
+        self.unsettled.add(out)
         try:
-            tee, plain = _Tee(reader, out), _Inspecting()
+            pipe, future = opener.start()
             try:
-                crypto.unseal(tee, plain, self.keys)
-                att = _Attachment(
-                    meta, True, size=plain.size, sha256=plain.hash.finalize().hex(), head=plain.head
-                )
-            except crypto.NoMatch:
-                att = _Attachment(meta, False, "Sealed to other officers, not to you.")
-                self.result.not_for_us += 1
-            except crypto.EnvelopeError as e:
-                att = _Attachment(meta, False, f"The envelope is damaged ({e.expect}).")
-                self.result.damaged += 1
-            tee.drain()
+                while data := reader.read(_READ):  # the item's SHA-256 is checked at its last byte
+                    out.write(data)
+                    pipe.put(data)
+            finally:
+                pipe.close()
+            out.start_writeback()
         except BaseException:
             out.discard()
             raise
-        if not att.opened:
+        return _Pending(meta, out, future)
+
+    def _settle(self, pending: _Pending) -> _Attachment:
+        """The worker's verdict: an envelope that opens is kept under its SHA-256, others removed."""
+        meta, out = pending.meta, pending.out
+        self.unsettled.discard(out)
+        try:
+            found = pending.future.result()
+        except BaseException:
             out.discard()
-            return att
+            raise
+        if not found.opened:
+            out.discard()
+            if found.not_for_us:
+                self.result.not_for_us += 1
+            else:
+                self.result.damaged += 1
+            return _Attachment(meta, False, found.problem)
         self.opened += 1
         existed = self.vault.file_path(meta["sha256"]).exists()
         target = out.keep(meta["sha256"])
         if not existed:
             self.written.append(target)
-        att.file = meta["sha256"]
-        return att
+        return _Attachment(
+            meta, True, size=found.size, sha256=found.sha256, head=found.head, file=meta["sha256"]
+        )
 
     # -- into the database ---------------------------------------------------------------------
 

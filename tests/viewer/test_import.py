@@ -2,6 +2,7 @@
 exactly as it was."""
 
 import hashlib
+import os
 import shutil
 
 import pytest
@@ -204,3 +205,27 @@ def test_without_a_pinned_server_nothing_imports(tmp_path, officer):
         pytest.raises(Refused, match="no server key is pinned"),
     ):
         importer.import_bundle(v, tmp_path / "whatever")
+
+
+def test_a_bundle_tampered_at_its_end_leaves_no_attachment_behind(vault, server, tmp_path, monkeypatch):
+    """Attachments are written and opened while the bundle streams by; the last item's hash fails
+    after many files were written and some already kept: every one of them goes, the vault is as it was."""
+    from viewer import streaming
+
+    monkeypatch.setattr(streaming, "IN_FLIGHT", 100_000)  # the reader waits for the worker, often
+    photos = [jpeg(size=(300 + i, 200), color=(i * 20, 90, 40)) + os.urandom(150_000) for i in range(6)]
+    subs = [
+        Submission(f"TAIL-000{i}", report_doc(attachments=[listed(p, f"{i}.jpg", "image/jpeg")]), [p])
+        for i, p in enumerate(photos)
+    ]
+    server.bundle(tmp_path / "b", subs, advance=False)
+    data = (tmp_path / "b").read_bytes()
+    (tmp_path / "flipped").write_bytes(data[:-10] + bytes([data[-10] ^ 1]) + data[-9:])
+    refused(vault, tmp_path / "flipped", "tampered", "item-11 of the bundle does not match its manifest")
+    (tmp_path / "long").write_bytes(data + b"\0")
+    refused(vault, tmp_path / "long", "tampered", "bytes after its last item")
+    assert not [p for p in (vault.path / "files").rglob("*") if p.is_file()]
+    r = importer.import_bundle(vault, tmp_path / "b")
+    assert (r.reports, r.attachments) == (6, 6)
+    rows = vault.db.execute("SELECT size, listed_sha256_ok, family FROM attachments ORDER BY id").fetchall()
+    assert [tuple(x) for x in rows] == [(len(p), 1, "image") for p in photos]
