@@ -1,4 +1,4 @@
-"""The instance's onions, for `sealdrop`: `serve --onion`, `onion status|new-address`,
+"""The instance's onions, for `sealdrop`: `serve --onion`, `onion status|new-address|hash-password`,
 `desk-access add|list|revoke`.
 
 Two onions, keys in DIR/onion/ (docs/onion.md):
@@ -211,6 +211,29 @@ def cmd_onion_new_address(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_onion_hash_password(args: argparse.Namespace) -> None:
+    """The torrc line for a control password, the password read from the environment or the terminal,
+    never from the command line (`tor --hash-password PASSWORD` shows it to every user in ps)."""
+    password = os.environ.get(onion.PASSWORD_ENV) or _ask_password()
+    print(f"HashedControlPassword {onion.hash_control_password(password)}")
+
+
+def _ask_password() -> str:
+    import getpass
+
+    no_password = f"no password: set {onion.PASSWORD_ENV} or run in a terminal"
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))  # else getpass reads stdin, echoing it
+        first, again = getpass.getpass("tor control password: "), getpass.getpass("Repeat it: ")
+    except (OSError, EOFError):
+        raise ValueError(no_password) from None
+    if first != again:
+        raise ValueError("the two passwords differ")
+    if not first:
+        raise ValueError("an empty password protects nothing")
+    return first
+
+
 def cmd_desk_access_add(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
     desk = desk_key(cfg)
@@ -251,6 +274,11 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
         "new-address", help="start a new reporter onion address (every printed poster must be reprinted)"
     )
     p.set_defaults(run=cmd_onion_new_address)
+    p = status.add_parser(
+        "hash-password",
+        help=f"the torrc HashedControlPassword line for the password in ${onion.PASSWORD_ENV} (or asked)",
+    )
+    p.set_defaults(run=cmd_onion_hash_password)
     access = sub.add_parser("desk-access", help="which clerks can reach the desk onion").add_subparsers(
         dest="access_command", required=True, parser_class=parser_class
     )

@@ -36,6 +36,7 @@ from .errors import (
     WrongControlPassword,
 )
 from .keys import AUTHORIZED_CLIENTS, SECRET_KEY_FILE, AuthorizedClients, ClientKey, OnionKey, onion_address
+from .password import hash_control_password
 from .service import OnionService, Publication
 from .tor import Tor
 
@@ -66,6 +67,7 @@ __all__ = [
     "TorNotInstalled",
     "TorTooOld",
     "WrongControlPassword",
+    "hash_control_password",
     "onion_address",
     "status",
 ]

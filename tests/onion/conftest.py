@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -71,30 +70,18 @@ def offline_tor(tmp_path) -> Iterator[onion.Tor]:
 
 
 PASSWORD = "correct horse battery staple"
-S2K_COUNT_BYTE = 0x60  # what tor writes: (16 + 0) << (6 + 6) = 65536 bytes hashed
-
-
-def hashed_control_password(password: str) -> str:
-    """What `tor --hash-password PASSWORD` prints, computed here: that command line would show the
-    password to anyone running ps. RFC 2440 iterated and salted S2K with SHA-1, in tor's
-    `16:HEX(salt, count byte, digest)` form."""
-    salt = os.urandom(8)
-    count = (16 + (S2K_COUNT_BYTE & 15)) << ((S2K_COUNT_BYTE >> 4) + 6)
-    data = salt + password.encode()
-    stream = (data * (count // len(data) + 1))[: max(count, len(data))]
-    digest = hashlib.sha1(stream).digest()
-    return "16:" + (salt + bytes([S2K_COUNT_BYTE]) + digest).hex().upper()
 
 
 @pytest.fixture(scope="module")
 def password_tor(tmp_path_factory) -> Iterator[int]:
-    """A tor that wants a control password (no cookie), network off; yields its control port."""
+    """A tor that wants a control password (no cookie), network off; yields its control port. The hash
+    is made in Python: `tor --hash-password PASSWORD` would show the password to ps."""
     data = tmp_path_factory.mktemp("password-tor")
     data.chmod(0o700)
     port = free_port()
     (data / "torrc").write_text(
         f"DataDirectory {data}\nControlPort 127.0.0.1:{port}\nCookieAuthentication 0\nSocksPort 0\n"
-        f"HashedControlPassword {hashed_control_password(PASSWORD)}\nDisableNetwork 1\n"
+        f"HashedControlPassword {onion.hash_control_password(PASSWORD)}\nDisableNetwork 1\n"
         f"Log notice file {data / 'notice.log'}\n"
     )
     process = subprocess.Popen(

@@ -280,3 +280,18 @@ def test_the_desk_poster_page_has_the_onion_from_the_first_serve(instance):
     assert sorted(c.text for c in found) == sorted(
         ["https://sofia.example/r/demo", f"http://{address}/r/demo"]
     )
+
+
+def test_onion_hash_password_takes_the_password_from_the_environment(instance):
+    env = {**os.environ, "SEALDROP_TOR_PASSWORD": PASSWORD}
+    made = sealdrop("onion", "hash-password", "--dir", str(instance), env=env)
+    assert made.returncode == 0, made.stderr
+    line = re.fullmatch(r"HashedControlPassword (16:[0-9A-F]{16}60[0-9A-F]{40})\n", made.stdout).group(1)
+    assert onion.hash_control_password(PASSWORD, bytes.fromhex(line[3:19])) == line
+    without = {k: v for k, v in os.environ.items() if k != "SEALDROP_TOR_PASSWORD"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "dropbox.cli", "onion", "hash-password", "--dir", str(instance)],
+        cwd=REPO, env=without, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no terminal: it must not read (and echo) stdin
+    )  # fmt: skip
+    assert one_line_error(refused) == "error: no password: set SEALDROP_TOR_PASSWORD or run in a terminal\n"
