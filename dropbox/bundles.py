@@ -63,6 +63,7 @@ def export(
         "sequence": sequence,
         "previous": last.sha256 if last else None,
         "created_day": today().isoformat(),
+        "places": _places(desk),
     }
     manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
     session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256))
@@ -74,6 +75,16 @@ def export(
         session.rollback()
         raise NothingToExport(f"desk {desk.slug} was exported at the same moment by someone else") from None
     return manifest
+
+
+def _places(desk: Desk) -> list[dict]:
+    """The desk's named places, signed into every export: the viewer draws these as landmarks, never
+    places named inside reports (a report could plant a fake one)."""
+    return [
+        {"id": p.id, "names": dict(p.names), "lat": p.lat, "lon": p.lon}
+        for p in desk.places
+        if p.lat is not None and p.lon is not None
+    ]
 
 
 def _entries(store: FileBlobStore, subs: list[Submission]) -> list[tuple[dict, Path]]:
@@ -124,6 +135,7 @@ def export_again(
         "sequence": sequence,
         "previous": previous,
         "created_day": log.created_day.isoformat(),
+        "places": _places(desk),
     }
     manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
     if manifest.sha256 != log.sha256:
