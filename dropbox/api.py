@@ -179,6 +179,7 @@ def case_state(slug: str):
         recipients = []  # no officer left to add information for; reading replies still works
     return jsonify(
         case_number=case.number,
+        desk=case.desk.slug,  # the desk the case is filed with, for an addition's document
         received_day=case.received_day.isoformat(),
         replies=replies,
         recipients=recipients,

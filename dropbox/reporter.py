@@ -72,6 +72,9 @@ def _form_page(desk: Desk, status: int = 200, form=None):
         keys_json=json.dumps(keys_for_page(desk)),
         max_files=current_app.config["SEALDROP"].max_attachments,
         categories_json={str(c.id): {"slug": c.slug, "name": c.name("en")} for c in desk.categories},
+        # What the browser needs to write the same report document as the no-JS path (docs/report.md)
+        targets={str(c.id): c.target_desk.slug for c in desk.categories},
+        places={str(p.id): {"lat": p.lat, "lon": p.lon} for p in desk.places},
     )
     return page, status
 

@@ -106,6 +106,7 @@ def test_addition_sealed_in_the_browser(page, served):
         doc["kind"] == "addition"
         and doc["what"] == "he came back with a friend"
         and doc["sealed_by"] == "browser"
+        and doc["desk"] == "demo"
     )
 
 
@@ -150,3 +151,87 @@ def test_voice_note_recorded_in_the_page(browser, served):
     assert (
         entry["name"].startswith("voice-note.") and entry["type"].startswith("audio/") and len(audio) > 1000
     )
+
+
+def picture_with_exif(fmt: str, make: str = "SpyPhone 9000") -> bytes:
+    """A small picture in `fmt` (Pillow's name) whose EXIF names the camera."""
+    img = Image.open(io.BytesIO(jpeg_with_exif(make)))
+    exif = img.getexif()
+    out = io.BytesIO()
+    img.save(out, fmt, exif=exif)
+    data = out.getvalue()
+    assert make.encode() in data
+    return data
+
+
+def choose(page, name, mime, data):
+    page.set_input_files("#files", files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "fmt"),
+    [("a.avif", "image/avif", "AVIF"), ("photo", "", "JPEG"), ("b.png", "", "PNG")],
+    ids=["avif", "untyped-jpeg", "untyped-png-by-name"],
+)
+def test_every_picture_the_browser_can_read_is_cleaned(page, served, name, mime, fmt):
+    choose(page, name, mime, picture_with_exif(fmt))
+    page.wait_for_selector("text=hidden data removed")
+    send(page)
+    doc, (photo,) = last_report(served[1])
+    assert doc["attachments"][0]["metadata"] == "removed" and doc["attachments"][0]["type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(photo)).format == "JPEG" and b"SpyPhone" not in photo
+
+
+@pytest.mark.parametrize(
+    ("name", "mime"), [("scan.tiff", "image/tiff"), ("scan", "")], ids=["typed", "untyped"]
+)
+def test_a_picture_the_browser_cannot_clean_is_refused_unless_kept(page, served, name, mime):
+    before = len(open_all_envelopes(served[1]))
+    choose(page, name, mime, picture_with_exif("TIFF"))  # Chromium shows no TIFF
+    page.wait_for_selector("text=hidden data cannot be removed on this device")
+    page.get_by_label("Drug dealing").check()
+    page.fill("#what", "a scanned letter")
+    page.click("#send")
+    page.wait_for_selector("#send-error:not([hidden])")
+    assert "cannot remove the hidden data" in page.inner_text("#send-error")
+    assert len(open_all_envelopes(served[1])) == before  # nothing was sent
+    page.get_by_label("Keep the original photo data", exact=False).check()
+    page.wait_for_selector("text=original data kept")
+    page.click("#send")
+    page.wait_for_selector("#receipt", timeout=60_000)
+    doc, (kept,) = last_report(served[1])
+    assert doc["attachments"][0]["metadata"] == "kept" and b"SpyPhone" in kept
+
+
+def routed_place_report(browser, base, javascript):
+    """A corruption report (routed to internal security) at a place from the desk's list."""
+    context = browser.new_context(java_script_enabled=javascript)
+    page = context.new_page()
+    page.goto(f"{base}/r/demo?lang=en")
+    if javascript:
+        page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    page.get_by_label("Corruption, including by police officers").check()
+    page.fill("#what", "the same words both ways")
+    page.get_by_label("A place from the list").check()
+    page.select_option("#where_place", index=1)
+    page.click("#send")
+    page.wait_for_selector("#receipt", timeout=60_000)
+    context.close()
+
+
+def test_browser_and_server_write_the_same_report_document(browser, served):
+    base, instance = served
+    docs = []
+    for javascript in (True, False):
+        routed_place_report(browser, base, javascript)
+        opened = open_all_envelopes(instance, "demo-internal-officer.identity")
+        docs.append(json.loads(next(o for o in reversed(opened) if o.startswith(b'{"format"'))))
+    browser_doc, server_doc = docs
+    assert (browser_doc["sealed_by"], server_doc["sealed_by"]) == ("browser", "server")
+    assert browser_doc["desk"] == server_doc["desk"] == "demo-internal"
+    where = browser_doc["where"]
+    assert where["mode"] == "place" and isinstance(where["lat"], float) and isinstance(where["lon"], float)
+    differ = {"sealed_by", "reply_public"}
+    assert {k: v for k, v in browser_doc.items() if k not in differ} == {
+        k: v for k, v in server_doc.items() if k not in differ
+    }

@@ -130,6 +130,7 @@ def test_case_state_and_additions(instance, api):
     api.report([api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))], receipt=receipt)
     lookup = base64.b64encode(receipt.lookup_id).decode()
     state = api.call("POST", "/case", {"lookup_id": lookup}).json
+    assert state["desk"] == "demo"  # the browser writes it into an addition's document
     assert state["replies"] == [] and state["recipients"] == [
         k.public_bytes.hex() for k in api.recipients(api.category)
     ]

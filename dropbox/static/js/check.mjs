@@ -75,15 +75,15 @@ function renderAddForm(state, keys) {
       const recipients = state.recipients.map(fromHex);
       const prepared = [];
       for (const file of addForm.querySelector("input[type=file]").files) prepared.push(await prepare(file, false));
-      const doc = { format: "sealdrop-report/1", kind: "addition", sealed_by: "browser", desk: page.desk,
+      const doc = { format: "sealdrop-report/1", kind: "addition", sealed_by: "browser", desk: state.desk,
         language: document.documentElement.lang, category: null, what, when: "", where: { mode: "none" }, contact: "",
         reply_public: null, case_number: state.case_number, attachments: prepared.map((p) => p.entry) };
       const parts = [await uploadSealed(page, new TextEncoder().encode(JSON.stringify(doc)), recipients)];
       for (const p of prepared) parts.push(await uploadSealed(page, p.blob, recipients));
       await api(page, "POST", "/additions", { lookup_id: toBase64(keys.lookupId), parts });
       addForm.replaceChildren(element("p", page.messages.added, { class: "ok", role: "status", id: "added" }));
-    } catch {
-      note.textContent = page.messages.add_failed;
+    } catch (error) {
+      note.textContent = error.code === "cannot_clean" ? `${error.filename}: ${page.messages.cannot_clean}` : page.messages.add_failed;
       addForm.querySelector("button").disabled = false;
     }
   });

@@ -2,14 +2,14 @@
 // uploaded. Without this script (or without X25519 in WebCrypto) the same form posts to the server,
 // which seals in memory. Nothing here uses innerHTML: text from anywhere goes in as textContent.
 import { generateReceipt, groupReceipt, receiptKeys, supported } from "./envelope.mjs";
-import { isImage, prepare } from "./media.mjs";
+import { canClean, isImage, looksLikePicture, prepare, untyped } from "./media.mjs";
 import { api, fromHex, toBase64, toHex, uploadSealed } from "./upload.mjs";
 
 const $ = (id) => document.getElementById(id);
 const page = JSON.parse($("page-data").textContent);
 const recipientKeys = JSON.parse($("recipient-keys").textContent);
 const form = $("report-form");
-const chosen = []; // {file, preview}
+const chosen = []; // {file, picture, cleanable}
 let position = null; // the device's location, if the reporter asked for it
 const PRECISION = { exact: null, "100m": 3, "1km": 2 }; // decimals kept
 const ROUNDING_M = { exact: 0, "100m": 110, "1km": 1100 };
@@ -26,7 +26,7 @@ function renderPreviews() {
   box.replaceChildren();
   chosen.forEach((item, index) => {
     const figure = document.createElement("figure");
-    if (isImage(item.file)) {
+    if (item.picture && item.cleanable) {
       const img = document.createElement("img");
       img.src = URL.createObjectURL(item.file);
       img.alt = item.file.name;
@@ -34,7 +34,7 @@ function renderPreviews() {
     }
     const caption = document.createElement("figcaption");
     const keep = $("keep-metadata").checked;
-    caption.textContent = `${item.file.name} (${isImage(item.file) && !keep ? page.messages.stripped : page.messages.kept})`;
+    caption.textContent = `${item.file.name} (${attachmentNote(item, keep)})`;
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "×";
@@ -43,17 +43,27 @@ function renderPreviews() {
     figure.append(caption, remove);
     box.append(figure);
   });
-  $("keep-metadata-box").hidden = !chosen.some((item) => isImage(item.file));
+  $("keep-metadata-box").hidden = !chosen.some((item) => item.picture);
 }
 
-function addFiles(files) {
-  for (const file of files) if (chosen.length < page.maxFiles) chosen.push({ file });
+/** What will happen to the file's hidden data, as the reporter reads it under the preview. */
+function attachmentNote(item, keep) {
+  if (!item.picture || keep) return page.messages.kept;
+  return item.cleanable ? page.messages.stripped : page.messages.cannot_clean_short;
+}
+
+async function addFiles(files) {
+  for (const file of files) {
+    if (chosen.length >= page.maxFiles) break;
+    const picture = isImage(file) || (untyped(file) && (await looksLikePicture(file)));
+    chosen.push({ file, picture, cleanable: picture && (await canClean(file)) });
+  }
   renderPreviews();
 }
 
 function setUpFiles() {
   const input = $("files");
-  input.addEventListener("change", () => { addFiles(input.files); input.value = ""; });
+  input.addEventListener("change", async () => { const files = [...input.files]; input.value = ""; await addFiles(files); });
   $("keep-metadata").addEventListener("change", renderPreviews);
 }
 
@@ -112,7 +122,9 @@ function where(data) {
   if (mode === "typed") return { mode, text: data.get("where_text").trim() };
   if (mode === "place") {
     const select = $("where_place");
-    return { mode, place: select.selectedOptions[0]?.textContent ?? "", place_id: Number(select.value) };
+    const known = page.places[select.value] ?? { lat: null, lon: null }; // as the server writes it
+    return { mode, place: select.selectedOptions[0]?.textContent ?? "", place_id: Number(select.value),
+             lat: known.lat, lon: known.lon };
   }
   if (mode === "device" && position) {
     const precision = $("geo-precision").value;
@@ -149,9 +161,10 @@ async function send(data) {
   const prepared = [];
   for (const item of chosen) prepared.push(await prepare(item.file, keep));
   const doc = {
-    format: "sealdrop-report/1", kind: "report", sealed_by: "browser", desk: page.desk,
+    // The desk the report is filed with: the category's target (corruption goes to internal security).
+    format: "sealdrop-report/1", kind: "report", sealed_by: "browser", desk: page.targets[category],
     language: document.documentElement.lang, category: page.categories[category],
-    what: data.get("what").trim(), when: data.get("when") || "", where: where(data), contact: data.get("contact").trim(),
+    what: data.get("what").trim(), when: (data.get("when") || "").trim(), where: where(data), contact: data.get("contact").trim(),
     reply_public: toHex(keys.replyPublicKey), case_number: null, attachments: prepared.map((p) => p.entry),
   };
   const report = new TextEncoder().encode(JSON.stringify(doc));
@@ -192,7 +205,8 @@ async function onSubmit(event) {
     await send(data);
   } catch (err) {
     console.error(err);
-    say($("send-error"), page.messages[err.code] || page.messages.failed);
+    const message = page.messages[err.code] || page.messages.failed;
+    say($("send-error"), err.filename ? `${err.filename}: ${message}` : message);
     button.disabled = false;
   }
 }
