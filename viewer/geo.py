@@ -1,7 +1,7 @@
 """Places without a map server: distances, clusters of reports, and an SVG plot drawn offline.
 
-No tiles, no network: the reports' own positions and the desk's landmarks (places the reporters picked,
-whose coordinates arrive in the report documents) are the whole map.
+No tiles, no network: the reports' own positions and the desk's landmarks (the desk's named places,
+from the signed export manifest, never from report documents) are the whole map.
 """
 
 from __future__ import annotations

@@ -116,6 +116,29 @@ def _refusing(fn, key):
         raise Refused(e.reason, message + "; nothing was imported") from None
 
 
+MAX_PLACES = 500
+
+
+def desk_places(claimed: object) -> list[tuple[str, str, float, float]]:
+    """The desk's named places from a signed manifest, coerced like everything else that arrives:
+    (name, names as JSON, lat, lon) for each one with a name and a position on the globe."""
+    places = []
+    for p in claimed[:MAX_PLACES] if isinstance(claimed, list) else []:
+        if not isinstance(p, dict) or not isinstance(p.get("names"), dict):
+            continue
+        names = {
+            documents.one_line(k, 8): documents.one_line(v, 120)
+            for k, v in list(p["names"].items())[:10]
+            if isinstance(k, str) and isinstance(v, str) and documents.one_line(v, 120)
+        }
+        lat, lon = p.get("lat"), p.get("lon")
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (lat, lon))
+        if names and numbers and -90 <= lat <= 90 and -180 <= lon <= 180:
+            name = names.get("en") or next(iter(names.values()))
+            places.append((name, json.dumps(names, ensure_ascii=False), float(lat), float(lon)))
+    return places
+
+
 def _check_items(items: list[dict]) -> None:
     for i, item in enumerate(items):
         ok = (
@@ -341,6 +364,17 @@ class _Run:
             row = db.execute("SELECT * FROM cases WHERE number = ?", (meta["case_number"],)).fetchone()
         return row
 
+    def _store_places(self, claimed: object) -> None:
+        """The desk's landmarks are what its latest signed bundle says; a bundle without the field
+        (from a server before it carried them) leaves them as they were."""
+        if claimed is None:
+            return
+        self.db.execute("DELETE FROM places WHERE desk = ?", (self.desk,))
+        self.db.executemany(
+            "INSERT INTO places (desk, position, name, names, lat, lon) VALUES (?, ?, ?, ?, ?, ?)",
+            [(self.desk, i, *p) for i, p in enumerate(desk_places(claimed))],
+        )
+
     def _finish(self, sub: _Submission) -> None:
         meta, doc = sub.meta, sub.doc or Document()
         case = self._case(meta)
@@ -478,6 +512,7 @@ class _Run:
 
     def _record(self) -> None:
         m = self.manifest
+        self._store_places(m.data.get("places"))
         self.db.execute(
             "INSERT INTO imports (desk, sequence, sha256, created_day, imported_at, items)"
             " VALUES (?, ?, ?, ?, ?, ?)",

@@ -309,11 +309,11 @@ def hotspots(vault: Vault, f: Filters, cell_m: float = 100) -> dict:
         cond = (where + " AND" if where else " WHERE") + " c.lat IS NOT NULL"
         sql = f"SELECT c.lat, c.lon, c.number FROM cases c{_JOIN if triage else ''}{cond}"  # noqa: S608
         points = vault.db.execute(sql, params).fetchall()
+        # Landmarks are the desks' own named places, from their signed bundles: never a place named
+        # inside a report, which anyone can write.
         landmarks = vault.db.execute(
-            "SELECT json_extract(where_json, '$.place') AS name, avg(json_extract(where_json, '$.lat')),"
-            " avg(json_extract(where_json, '$.lon')) FROM reports"
-            " WHERE json_extract(where_json, '$.mode') = 'place' AND json_extract(where_json, '$.lat')"
-            " IS NOT NULL AND name != '' GROUP BY name ORDER BY name LIMIT 200"
+            "SELECT name, lat, lon FROM places WHERE ? = '' OR desk = ? ORDER BY desk, position LIMIT 200",
+            (f.desk, f.desk),
         ).fetchall()
         typed = vault.db.execute(
             "SELECT lower(trim(json_extract(where_json, '$.text'))) AS t, count(DISTINCT case_id) AS n"

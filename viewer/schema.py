@@ -91,6 +91,15 @@ CREATE TABLE imports (
     PRIMARY KEY (desk, sequence)
 );
 
+CREATE TABLE places (                 -- the desk's named places, from the signed export manifest
+    desk TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,                   -- the English name, else the first one given
+    names TEXT NOT NULL,                  -- JSON {language: name}
+    lat REAL NOT NULL, lon REAL NOT NULL,
+    PRIMARY KEY (desk, position)
+);
+
 CREATE VIRTUAL TABLE search USING fts5 (
     body, content='', tokenize='unicode61 remove_diacritics 2'
 );
@@ -142,6 +151,21 @@ CREATE TABLE state.police (
     fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL
 );
 """
+
+
+UPGRADES = [
+    # vaults made before export bundles carried the desk's places
+    REPORTS[REPORTS.index("CREATE TABLE places") : REPORTS.index("CREATE VIRTUAL TABLE search")].replace(
+        "CREATE TABLE places", "CREATE TABLE IF NOT EXISTS places"
+    ),
+]
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """Bring a vault's databases, just loaded, up to this version's tables (in memory; saved with the
+    next change)."""
+    for script in UPGRADES:
+        db.executescript(script)
 
 
 def create(db: sqlite3.Connection) -> None:

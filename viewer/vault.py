@@ -286,6 +286,7 @@ class Vault:
         db = self._connect()
         for part, schema_name in _PARTS.items():
             db.deserialize(blobs[part], name=schema_name)
+        schema.upgrade(db)
         if self.db is not None:
             self.db.close()
         self.db, self.head = db, head

@@ -199,7 +199,7 @@ def test_triage_note_reply_and_forward_by_hand(ui):
 def test_hotspots_dashboard_and_replies(ui):
     hot = ui.hotspots()
     assert "6" in hot.dots()  # five reports and the landmark report at one corner, drawn as one big circle
-    assert sorted(hot.landmarks()) == ["Bus station", "School No. 5"]
+    assert sorted(hot.landmarks()) == ["Bus station", "Central park", "School No. 5"]  # the desk's
     assert hot.table()[0][0] == "6" and hot.table()[0][2].startswith("School No. 5")
     assert len(hot.list_biggest().numbers()) == 6
     dash = ui.dashboard()

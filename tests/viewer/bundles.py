@@ -19,6 +19,13 @@ from crypto import RecipientKey, SigningKey, bundle
 
 _ids = itertools.count(1)
 
+# The demo instance's named places (dropbox/demo.py), as an export manifest carries them.
+DEMO_PLACES = [
+    {"id": 1, "names": {"en": "School No. 5", "bg": "5-о училище"}, "lat": 42.6931, "lon": 23.3219},
+    {"id": 2, "names": {"en": "Central park", "bg": "Централен парк"}, "lat": 42.6866, "lon": 23.3296},
+    {"id": 3, "names": {"en": "Bus station", "bg": "Автогара"}, "lat": 42.7120, "lon": 23.3210},
+]
+
 
 def report_doc(
     what: str = "Someone sells drugs behind the gym.",
@@ -92,6 +99,7 @@ class Server:
     desk: str = "demo"
     sequence: int = 0
     previous: str | None = None
+    places: list[dict] | None = field(default_factory=lambda: list(DEMO_PLACES))  # None: no field
 
     def bundle(
         self,
@@ -111,6 +119,8 @@ class Server:
             "previous": self.previous if previous is False else previous,
             "created_day": "2025-05-02",
         }
+        if self.places is not None:
+            fields["places"] = self.places
         with tempfile.TemporaryDirectory() as tmp:
             entries = []
             for sub in subs:

@@ -114,7 +114,8 @@ def test_five_reports_about_one_corner_stand_out(town):
     assert set(top.numbers) == {"CORN-0000", "CORN-0001", "CORN-0002", "CORN-0003", "CORN-0004", "PLAC-0001"}
     assert h["located"] == 7 and h["typed"] == [("vitosha 12", 2)]
     biggest = max(h["plot"].dots, key=lambda d: d["r"])
-    assert biggest["cluster"] is top and [m["name"] for m in h["plot"].landmarks] == ["School No. 5"]
+    assert biggest["cluster"] is top
+    assert [m["name"] for m in h["plot"].landmarks] == ["School No. 5", "Central park", "Bus station"]
     assert queries.hotspots(town, Filters(category="hooliganism"))["located"] == 1
 
 
@@ -142,3 +143,30 @@ def test_a_search_kept_for_the_next_page_is_dropped_when_reports_change(town, se
     importer.import_bundle(town, tmp_path / "2")
     assert numbers(town, q="typed") == ["TYPE-0001", "TYPE-0002", "TYPE-0003"]
     assert numbers(town, q="typed", category="noise") == []
+
+
+def test_landmarks_are_the_desks_places_never_a_reports(vault, server, tmp_path):
+    """A hostile report names a 'place' of its own, with coordinates: it is not drawn as a landmark,
+    nor named as the nearest one; a desk place no report picked is drawn all the same."""
+    server.places = [{"id": 7, "names": {"bg": "Пазар", "en": "Market"}, "lat": 42.70, "lon": 23.30}]
+    fake = {"mode": "place", "place": "Police station (closed)", "place_id": 99, "lat": 42.71, "lon": 23.31}
+    subs = [
+        Submission(f"FAKE-000{i}", report_doc("Nothing to see", where=dict(fake, lat=42.71 + i * 1e-5)))
+        for i in range(3)
+    ]
+    server.bundle(tmp_path / "b", subs)
+    importer.import_bundle(vault, tmp_path / "b")
+    h = queries.hotspots(vault, Filters())
+    assert [m["name"] for m in h["plot"].landmarks] == ["Market"]
+    assert h["clusters"][0].count == 3 and h["clusters"][0].landmark == "Market"
+    # the next bundle's list replaces it; a place without a position or a name is left out
+    server.places = [
+        {"names": {"en": "Bus station"}, "lat": 42.712, "lon": 23.321},
+        {"names": {"en": "Nowhere"}, "lat": None, "lon": 23.3},
+        {"names": {"en": "Off the globe"}, "lat": 123.0, "lon": 23.3},
+        {"names": {}, "lat": 42.0, "lon": 23.0},
+    ]
+    server.bundle(tmp_path / "c", [Submission("NEXT-0001", report_doc())])
+    importer.import_bundle(vault, tmp_path / "c")
+    assert [m["name"] for m in queries.hotspots(vault, Filters())["plot"].landmarks] == ["Bus station"]
+    assert [m["name"] for m in queries.hotspots(vault, Filters(desk="other"))["plot"].landmarks] == []
