@@ -87,9 +87,6 @@ def test_report_export_import_reply_and_the_reporter_reads_it(site, tmp_path, mo
     assert report["where"] == {"mode": "typed", "text": "Gym, Vitosha 12"}
     assert report["sealed_by"] == "server" and report["attachments"][0]["metadata"] == "removed"
     assert report["attachments"][0]["family"] == "image" and report["attachments"][0]["listed_sha256_ok"] == 1
-    from viewer import queries
-    from viewer.vault import Vault
-
     with Vault.open(vault, "") as v:  # the desk's places came in the signed manifest, as landmarks
         marks = [m["name"] for m in queries.hotspots(v, queries.Filters())["plot"].landmarks]
         names = dict(v.db.execute("SELECT name, names FROM places WHERE desk = 'demo'").fetchall())
