@@ -70,11 +70,14 @@ def start_upload(slug: str):
     size = _json().get("size")
     if not isinstance(size, int) or isinstance(size, bool):
         abort(400, description="bad_request")
+    manager, cfg = current_app.extensions["sealdrop.uploads"], current_app.config["SEALDROP"]
+    max_age_hours = cfg.extra.get("upload_max_age_hours", intake.UPLOAD_MAX_AGE_HOURS)
+    manager.sweep_if_due(db.session(), current_app.extensions["sealdrop.blobs"], max_age_hours * 3600)
     try:
-        upload = current_app.extensions["sealdrop.uploads"].start(db.session(), desk, size)
+        upload = manager.start(db.session(), desk, size)
     except intake.IntakeError as e:
         return _fail(e)
-    return jsonify(id=upload.id, piece=current_app.config["SEALDROP"].max_upload_piece), 201
+    return jsonify(id=upload.id, piece=cfg.max_upload_piece), 201
 
 
 @bp.put("/<slug>/uploads/<upload_id>")

@@ -1,8 +1,10 @@
 """Where ciphertext lives. Only sealed envelopes are ever written here.
 
 The file store writes a temporary file, fsyncs it, renames it into place and fsyncs the folder;
-only then may the caller commit the database row that points at it. A crash leaves at worst an
-orphan blob (found by `orphans`, removed by `sealdrop retention`), never a row without its blob.
+only then may the caller commit the database row that points at it. Intake undoes its own blobs
+when a submission fails (dropbox.intake); a crash (the process killed between rename and commit)
+can still leave an orphan blob, never a row without its blob. Orphan blobs are not swept yet: only
+a crashed writer's `incoming/*.tmp` files are (`sweep_incoming`, run with the uploads sweep).
 
 Invariant 2 (the received day, not the second): a blob's mtime and atime are set to midnight UTC of
 the day it arrived, and so is its folder's. Its ctime cannot be set from user space; it still records
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,6 +86,18 @@ class FileBlobStore:
         os.replace(source, final)
         _fsync_dir(final.parent)
         os.utime(final.parent, (day, day))
+
+    def sweep_incoming(self, max_age_s: float) -> int:
+        """Delete temporary files a crashed writer left in incoming/ (untouched for `max_age_s`)."""
+        removed = 0
+        for tmp in self.incoming.glob("*.tmp"):
+            try:
+                if time.time() - tmp.stat().st_mtime >= max_age_s:
+                    tmp.unlink()
+                    removed += 1
+            except FileNotFoundError:  # renamed into place or cleaned up meanwhile
+                continue
+        return removed
 
     def open(self, blob_id: str) -> BinaryIO:
         return open(self.path(blob_id), "rb")

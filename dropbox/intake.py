@@ -9,10 +9,13 @@ attachment is its own envelope, so large videos stream and resume independently.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
 import secrets
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +34,8 @@ from .models import Case, Category, Desk, Officer, Part, Submission, Upload
 from .scrub import Clean
 
 REPORT_FORMAT = "sealdrop-report/1"
+UPLOAD_MAX_AGE_HOURS = 24  # an upload nobody wrote to for this long is abandoned; config extra may change it
+SWEEP_EVERY = 3600.0  # seconds between sweeps of abandoned uploads in one process
 COPY_CHUNK = 64 * 1024
 CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -212,6 +217,8 @@ class Uploads:
         self.root = Path(root) / "uploads"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.max_size = max_size
+        self._sweeping = threading.Lock()
+        self._next_sweep = 0.0  # monotonic time; the first new upload of a process sweeps
 
     def path(self, upload_id: str) -> Path:
         return self.root / f"{upload_id}.part"
@@ -283,3 +290,38 @@ class Uploads:
             for upload, blob_id in zip(uploads, moved, strict=False):
                 store.give_back(blob_id, self.path(upload.id))
             raise
+
+    def sweep_if_due(self, session: Session, store: FileBlobStore, max_age_s: float) -> int:
+        """Sweep at most once per SWEEP_EVERY per process, and never in two threads at once."""
+        if time.monotonic() < self._next_sweep or not self._sweeping.acquire(blocking=False):
+            return 0
+        try:
+            self._next_sweep = time.monotonic() + SWEEP_EVERY
+            return self.sweep(session, max_age_s) + store.sweep_incoming(max_age_s)
+        finally:
+            self._sweeping.release()
+
+    def sweep(self, session: Session, max_age_s: float, now: float | None = None) -> int:
+        """Delete abandoned uploads: a .part file nobody wrote to for `max_age_s` (with its row), and a
+        row whose file is gone and that is older than that. Returns how many were deleted. What is
+        swept is ciphertext only; the reporter's browser starts a new upload when it comes back."""
+        now = time.time() if now is None else now
+        rows = {u.id: u for u in session.scalars(select(Upload))}
+        removed = 0
+        for path in self.root.glob("*.part"):
+            try:
+                idle = now - path.stat().st_mtime
+            except FileNotFoundError:  # finished a moment ago
+                continue
+            if idle >= max_age_s:
+                path.unlink(missing_ok=True)
+                removed += 1
+                if (row := rows.pop(path.stem, None)) is not None:
+                    session.delete(row)
+        oldest_kept = dt.datetime.fromtimestamp(now - max_age_s, dt.UTC).date()
+        for upload_id, row in rows.items():
+            if row.created_day < oldest_kept and not self.path(upload_id).exists():
+                session.delete(row)
+                removed += 1
+        session.commit()
+        return removed

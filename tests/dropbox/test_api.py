@@ -200,3 +200,52 @@ def test_blob_times_say_the_day_only(instance, api):
     midnight = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(), tzinfo=dt.UTC).timestamp()
     (blob,) = blob_files(instance)  # listing the folder touched its atime (relatime): mtime only there
     assert (blob.stat().st_mtime, blob.stat().st_atime, blob.parent.stat().st_mtime) == (midnight,) * 3
+
+
+def test_abandoned_uploads_are_swept(instance, app, api):
+    import datetime as dt
+    import os
+    import time
+
+    from dropbox import db, intake
+    from dropbox.models import Upload
+
+    manager = app.extensions["sealdrop.uploads"]
+    envelope = crypto.seal_bytes(doc(), api.recipients(api.category))
+    abandoned = api.call("POST", "/uploads", {"size": len(envelope)}).json["id"]
+    api.call("PUT", f"/uploads/{abandoned}?offset=0", envelope[:100])
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(manager.path(abandoned), (two_days_ago, two_days_ago))
+    active = api.call("POST", "/uploads", {"size": len(envelope)}).json["id"]
+    crashed_writer = instance / "blobs" / "incoming" / f"{'0' * 32}.tmp"
+    crashed_writer.write_bytes(b"half an envelope")
+    os.utime(crashed_writer, (two_days_ago, two_days_ago))
+    with app.app_context():
+        session = db.session()
+        old_day = dt.date.today() - dt.timedelta(days=3)
+        session.add(
+            Upload(id="f" * 32, desk_id=session.get(Upload, active).desk_id, size=10, created_day=old_day)
+        )
+        session.commit()
+        manager._next_sweep = 0.0  # due now (the first upload of this app swept an empty store)
+        assert manager.sweep_if_due(session, app.extensions["sealdrop.blobs"], 24 * 3600) == 3
+        assert sorted(u.id for u in session.query(Upload)) == [active]
+    assert not manager.path(abandoned).exists() and manager.path(active).exists()
+    assert not crashed_writer.exists()
+    assert api.call("GET", f"/uploads/{abandoned}").status_code == 404
+    assert api.call("PUT", f"/uploads/{active}?offset=0", envelope).status_code == 200  # untouched
+    assert api.report([active]).status_code == 201
+    assert intake.SWEEP_EVERY >= 60  # a busy server does not list its uploads folder on every request
+
+
+def test_uploads_are_swept_when_a_new_one_starts(instance, app, api):
+    import os
+    import time
+
+    manager = app.extensions["sealdrop.uploads"]
+    old = api.call("POST", "/uploads", {"size": 100}).json["id"]
+    week_ago = time.time() - 7 * 86400
+    os.utime(manager.path(old), (week_ago, week_ago))
+    manager._next_sweep = 0.0
+    api.call("POST", "/uploads", {"size": 100})
+    assert not manager.path(old).exists()
