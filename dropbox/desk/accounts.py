@@ -42,6 +42,7 @@ import pyotp
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import Desk, DeskSession, DeskUser, LoginThrottle
 
@@ -121,18 +122,46 @@ def provisioning_uri(name: str, totp_secret: str) -> str:
     return pyotp.TOTP(totp_secret).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
 
 
-def accept_totp(user: DeskUser, totp_secret: str, code: str, at: float | None = None) -> bool:
-    """True if `code` is valid now (±1 step) for a step after the last one used; records that step."""
+def matching_step(totp_secret: str, code: str, last_step: int, at: float | None = None) -> int | None:
+    """The step (±1 around now) after `last_step` whose code `code` is, or None."""
     code = "".join(code.split())
     if len(code) != 6 or not code.isdigit():
-        return False
+        return None
     totp = pyotp.TOTP(totp_secret)
     current = int(at if at is not None else time.time()) // totp.interval
     for step in (current - 1, current, current + 1):
-        if step > user.totp_last_step and hmac.compare_digest(totp.generate_otp(step), code):
-            user.totp_last_step = step
-            return True
-    return False
+        if step > last_step and hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def accept_totp(user: DeskUser, totp_secret: str, code: str, at: float | None = None) -> bool:
+    """True if `code` is valid now (±1 step) for a step after the last one used; records that step
+    on `user` (in memory: a login uses spend_totp, which records it atomically)."""
+    step = matching_step(totp_secret, code, user.totp_last_step, at)
+    if step is None:
+        return False
+    user.totp_last_step = step
+    return True
+
+
+def spend_totp(session: Session, user: DeskUser, totp_secret: str, code: str) -> bool:
+    """accept_totp for a login: the step is recorded by a conditional UPDATE (the caller commits),
+    so of two logins sending one code at once only one succeeds, on SQLite (which ignores
+    SELECT ... FOR UPDATE) as on PostgreSQL."""
+    step = matching_step(totp_secret, code, user.totp_last_step)
+    if step is None:
+        return False
+    spent = session.execute(
+        update(DeskUser)
+        .where(DeskUser.id == user.id, DeskUser.totp_last_step < step)
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:  # another login recorded this step, or a later one, a moment ago
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 # --- accounts ------------------------------------------------------------------------------------

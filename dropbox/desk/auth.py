@@ -170,10 +170,12 @@ def login_post():
     until = accounts.claim_attempt(session, key)  # counted as failed until it succeeds
     if until is not None:
         return _login_page("locked", 429, name, until)
-    user = session.scalar(select(DeskUser).where(DeskUser.name == name).with_for_update())
+    # No row lock here (it would be held across Argon2, and SQLite ignores it): spend_totp records
+    # the used step with a conditional UPDATE instead.
+    user = session.scalar(select(DeskUser).where(DeskUser.name == name))
     ok = accounts.password_matches(user.password_hash if user else None, password)
     ok = ok and user is not None and not user.disabled
-    ok = ok and accounts.accept_totp(user, accounts.open_totp(secret, user.totp_secret), code)
+    ok = ok and accounts.spend_totp(session, user, accounts.open_totp(secret, user.totp_secret), code)
     if not ok:  # already counted by claim_attempt
         if user is not None:  # only real names: a mistyped password in the name field stays unrecorded
             audit.record(session, user.name, "login_failed", user.desk.slug if user.desk else None)

@@ -348,3 +348,35 @@ def test_claims_from_many_threads_stay_within_the_budget(instance):
         counts = dict(session.execute(select(LoginThrottle.key, LoginThrottle.failures)).all())
         session.bind.dispose()
     assert counts == {key: accounts.FREE_FAILURES, accounts.GLOBAL_KEY: accounts.FREE_FAILURES}
+
+
+def test_one_code_sent_twice_at_once_opens_one_session(desk_app, sqlite_instance, monkeypatch):
+    """The used step must be recorded atomically: two logins with the same right code, both held
+    after the password check until both are there, must not both get a session."""
+    name, secret = add_user(sqlite_instance)
+    arrived, statuses = [], []
+    both_there = threading.Condition()
+    real_check = accounts.password_matches
+
+    def held_check(stored, password):
+        ok = real_check(stored, password)
+        with both_there:
+            arrived.append(1)
+            both_there.notify_all()
+            both_there.wait_for(lambda: len(arrived) >= 2, timeout=60)
+        return ok
+
+    monkeypatch.setattr(accounts, "password_matches", held_check)
+    same = code(secret)
+    threads = [
+        threading.Thread(
+            target=lambda: statuses.append(login(desk_app.test_client(), name, secret, totp=same).status_code)
+        )
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(arrived) == 2 and sorted(statuses) == [303, 401]
+    assert len(rows(desk_app, DeskSession)) == 1
