@@ -63,8 +63,8 @@ def test_report_end_to_end(browser, served, javascript):
     base, instance, tmpdir = served
     context = browser.new_context(java_script_enabled=javascript)
     page = context.new_page()
-    bodies = []
-    page.on("request", lambda r: bodies.append(r.post_data_buffer or b""))
+    sent = []  # every request the page makes, from the form to signing back in
+    page.on("request", lambda r: sent.append((r.method, r.url, r.post_data_buffer or b"")))
     page.goto(f"{base}/r/demo?lang=en")
     if javascript:
         page.wait_for_selector("html[data-sealing=browser]", state="attached")
@@ -84,7 +84,9 @@ def test_report_end_to_end(browser, served, javascript):
         receipt.replace("-", "").encode(),
     ]
     if javascript:  # what left the browser: ciphertext, derived ids, and nothing else
-        assert bodies and all(s not in b for b in bodies for s in secrets)
+        uploads = [body for method, url, body in sent if method == "PUT" and "/api/demo/uploads/" in url]
+        assert len(uploads) >= 2 and all(uploads)  # the report and the photo, as non-empty pieces
+        assert not [s for _, url, body in sent for s in secrets if s in body or s in url.encode()]
     assert files_containing(instance, secrets) == []
     assert files_containing(tmpdir, secrets) == []
     assert database_rows_containing(_db_url(instance), secrets) == []
@@ -100,11 +102,19 @@ def test_report_end_to_end(browser, served, javascript):
     page.get_by_label("I have written down my receipt code").check()
     page.get_by_role("button", name="Finish").click()
     page.get_by_role("link", name="Sign in with your receipt code").click()
+    if javascript:  # sign in with the script, not with the form it takes over
+        page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    signing_in = len(sent)
     page.fill("#receipt-input", receipt.lower())
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector("#case-number")
     assert page.inner_text("#case-number") == case_number
     assert "Received" in page.inner_text("#case-status")
+    if javascript:  # the receipt code never leaves the browser, in any spelling
+        ungrouped = receipt.replace("-", "")
+        spellings = {s.encode() for s in (receipt, ungrouped, receipt.lower(), ungrouped.lower())}
+        assert [url for method, url, _ in sent[signing_in:] if method == "POST"] == [f"{base}/api/demo/case"]
+        assert not [s for _, url, body in sent for s in spellings if s in body or s in url.encode()]
 
     page.goto(f"{base}/r/demo/check?lang=en")
     page.fill("#receipt-input", Receipt.generate().grouped())
