@@ -22,6 +22,14 @@ def desk_app(sqlite_instance):
 
 
 @pytest.fixture
+def app_on_each_database(instance):
+    """The app on SQLite and on PostgreSQL, for what depends on the database's locking."""
+    app = create_app(config.load(instance))
+    yield app
+    app.extensions["sealdrop.engine"].dispose()
+
+
+@pytest.fixture
 def desk_client(desk_app):
     return desk_app.test_client()
 
@@ -284,12 +292,12 @@ def test_logins_and_failures_are_audited_by_name_only(desk_app, desk_client, sql
 
 
 def test_concurrent_failures_never_check_more_passwords_than_the_budget(
-    desk_app, sqlite_instance, monkeypatch
+    app_on_each_database, instance, monkeypatch
 ):
     """Attempts sent at once must not all pass the lock check before any of them is counted. Every
     attempt that reaches the password check is held there until each of the others has either
     reached it too or been refused: without an atomic count, all of them reach it."""
-    name, secret = add_user(sqlite_instance)
+    name, secret = add_user(instance)
     attempts = accounts.FREE_FAILURES + 7
     checked, refused, statuses = [], [], []
     everyone_arrived = threading.Condition()
@@ -305,7 +313,9 @@ def test_concurrent_failures_never_check_more_passwords_than_the_budget(
     monkeypatch.setattr(accounts, "password_matches", held_check)
 
     def attempt(i: int) -> None:
-        status = login(desk_app.test_client(), name, secret, password=f"wrong password {i}").status_code
+        status = login(
+            app_on_each_database.test_client(), name, secret, password=f"wrong password {i}"
+        ).status_code
         with everyone_arrived:
             statuses.append(status)
             if status == 429:
@@ -320,7 +330,7 @@ def test_concurrent_failures_never_check_more_passwords_than_the_budget(
     assert len(checked) == accounts.FREE_FAILURES
     assert sorted(statuses) == [401] * accounts.FREE_FAILURES + [429] * (attempts - accounts.FREE_FAILURES)
     monkeypatch.setattr(accounts, "password_matches", real_check)
-    assert login(desk_app.test_client(), name, secret).status_code == 429  # still paused
+    assert login(app_on_each_database.test_client(), name, secret).status_code == 429  # still paused
 
 
 def test_claims_from_many_threads_stay_within_the_budget(instance):
@@ -350,10 +360,10 @@ def test_claims_from_many_threads_stay_within_the_budget(instance):
     assert counts == {key: accounts.FREE_FAILURES, accounts.GLOBAL_KEY: accounts.FREE_FAILURES}
 
 
-def test_one_code_sent_twice_at_once_opens_one_session(desk_app, sqlite_instance, monkeypatch):
+def test_one_code_sent_twice_at_once_opens_one_session(app_on_each_database, instance, monkeypatch):
     """The used step must be recorded atomically: two logins with the same right code, both held
     after the password check until both are there, must not both get a session."""
-    name, secret = add_user(sqlite_instance)
+    name, secret = add_user(instance)
     arrived, statuses = [], []
     both_there = threading.Condition()
     real_check = accounts.password_matches
@@ -370,7 +380,9 @@ def test_one_code_sent_twice_at_once_opens_one_session(desk_app, sqlite_instance
     same = code(secret)
     threads = [
         threading.Thread(
-            target=lambda: statuses.append(login(desk_app.test_client(), name, secret, totp=same).status_code)
+            target=lambda: statuses.append(
+                login(app_on_each_database.test_client(), name, secret, totp=same).status_code
+            )
         )
         for _ in range(2)
     ]
@@ -379,4 +391,4 @@ def test_one_code_sent_twice_at_once_opens_one_session(desk_app, sqlite_instance
     for t in threads:
         t.join()
     assert len(arrived) == 2 and sorted(statuses) == [303, 401]
-    assert len(rows(desk_app, DeskSession)) == 1
+    assert len(rows(app_on_each_database, DeskSession)) == 1
