@@ -7,7 +7,7 @@
     sealview open [--no-browser] [--port P]
     sealview triage ID STATE [--duplicate-of ID]
     sealview note ID TEXT
-    sealview reply ID --text T [--status S]
+    sealview reply ID [--text T] [--status S]     (at least one of them)
     sealview forward ID --to PUBLIC_KEY_FILE [--name NAME] -o FILE [--pdf FILE]
     sealview export-replies -o FILE [--desk SLUG]
 
@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_note)
     p = sub.add_parser("reply", help="queue a reply to the reporter (and the status they see)")
     p.add_argument("id", metavar="ID")
-    p.add_argument("--text", required=True)
+    p.add_argument("--text", default="", help="what the reporter reads (may be left out with --status)")
     p.add_argument("--status", help="one of: " + ", ".join(triage.STATES))
     p.set_defaults(run=cmd_reply)
     p = sub.add_parser("forward", help="seal a case file to a police recipient")

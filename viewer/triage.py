@@ -96,11 +96,12 @@ def reporter_status(status: str | None) -> str | None:
 
 @locked
 def reply(vault: Vault, number: str, text: str, status: str | None = None) -> None:
-    """Queue a reply for the next reply bundle (and, with `status`, what the reporter sees as status)."""
+    """Queue a reply for the next reply bundle (and, with `status`, what the reporter sees as status).
+    A status alone, without text, is a reply too: it is how a change of status reaches the reporter."""
     case = case_row(vault, number)
-    text, word = text.strip(), reporter_status(status)
-    if not text:
-        raise Refused("empty", "the reply is empty")
+    text, word = (text or "").strip(), reporter_status(status)
+    if not text and not word:
+        raise Refused("empty", "the reply is empty: write a text, or choose the status the reporter sees")
     if len(text) > MAX_REPLY:
         raise Refused("too_long", f"a reply holds at most {MAX_REPLY} characters")
     if case["reply_warning"]:
@@ -113,7 +114,8 @@ def reply(vault: Vault, number: str, text: str, status: str | None = None) -> No
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (case["number"], case["desk"], now(), today(), vault.actor, text, word),
         )
-        vault.history(db, case["number"], "reply", f"status shown: {word}" if word else "")
+        shown = f"status shown: {word}" if word else ""
+        vault.history(db, case["number"], "reply", shown if text else f"{shown} (status only, no text)")
 
 
 def pending_replies(vault: Vault, desk: str | None = None) -> list:

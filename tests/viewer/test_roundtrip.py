@@ -138,6 +138,14 @@ def test_report_export_import_reply_and_the_reporter_reads_it(site, tmp_path, mo
         bundles.import_replies(s, store, tmp_path / "replies2.bundle")
     page = reporter.check(receipt).get_data(as_text=True)
     assert extract(page, "case-status") == "Forwarded to the police"
+    # A third round: a status alone, no text, is a reply bundle too, and the reporter reads it.
+    assert sealview("--vault", str(vault), "reply", number, "--status", "closed") == 0
+    assert sealview("--vault", str(vault), "export-replies", "-o", str(tmp_path / "replies3.bundle")) == 0
+    with db.standalone_session(cfg.database_url) as s:
+        assert bundles.import_replies(s, store, tmp_path / "replies3.bundle")[1] == 1
+    page = reporter.check(receipt).get_data(as_text=True)
+    assert extract(page, "case-status") == "Closed"
+    assert "Forwarded to the police." in page  # the earlier answers are still there
     # Replaying the first reply bundle is refused by the desk.
     with db.standalone_session(cfg.database_url) as s, pytest.raises(crypto.bundle.BundleError) as refused:
         bundles.import_replies(s, store, replies)
@@ -148,6 +156,8 @@ def test_report_export_import_reply_and_the_reporter_reads_it(site, tmp_path, mo
     assert [h["action"] for h in history] == [
         "imported",
         "state",
+        "reply",
+        "reply sent",
         "reply",
         "reply sent",
         "reply",

@@ -104,6 +104,23 @@ def test_reply_limits_and_statuses(vault, cases):
         triage.reply(vault, "AAAA-0001", "x", "solved")
     with pytest.raises(Refused, match="at most 10000"):
         triage.reply(vault, "AAAA-0001", "x" * 10_001)
+    with pytest.raises(Refused, match="the reply is empty: write a text, or choose the status"):
+        triage.reply(vault, "AAAA-0001", "  ", None)
+
+
+def test_a_status_alone_is_a_reply_the_reporter_can_read(vault, cases):
+    receipt, _ = cases
+    triage.reply(vault, "AAAA-0001", "", "credible")
+    path, m, count = triage.export_replies(vault)
+    assert count == 1
+    with open(path, "rb") as f:
+        bundle.read_manifest(f, "replies", [vault.officer.public_key.verify_key])
+        (body,) = [
+            json.loads(crypto.unseal_bytes(r.read(), [receipt.reply_key])) for _, r in bundle.items(f, m)
+        ]
+    assert body["text"] == "" and body["status"] == "credible" and body["day"]
+    history = queries.case(vault, "AAAA-0001")["history"]
+    assert history[-2]["detail"] == "status shown: credible (status only, no text)"
 
 
 def test_forwarding_seals_a_case_file_only_the_police_open(vault, cases, tmp_path):

@@ -189,6 +189,12 @@ def test_triage_reply_forward_and_the_reply_bundle_from_the_ui(app, vault):
         post(c, "/case/WEB0-0001/reply", {"csrf": token, "text": "Thanks", "status": "checking"}).status_code
         == 303
     )
+    assert (
+        post(c, "/case/WEB1-0001/reply", {"csrf": token, "text": "", "status": "closed"}).status_code == 303
+    )
+    assert "(a new status only, no text)" in get(c, "/case/WEB1-0001").get_data(as_text=True)
+    empty = post(c, "/case/WEB1-0001/reply", {"csrf": token, "text": " ", "status": ""})
+    assert empty.status_code == 400 and "the reply is empty" in empty.get_data(as_text=True)
     police = Identity.generate()
     r = post(
         c,
