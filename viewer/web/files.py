@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, send_file
+import re
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, request, send_file
 
 from .. import media, pdf, queries
 from ..documents import PLAYABLE, safe_filename
@@ -18,6 +21,42 @@ from .pages import photo
 
 bp = Blueprint("files", __name__)
 SANDBOX = "sandbox; default-src 'none'"
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+UNSATISFIABLE = (-1, -1)
+
+
+def byte_range(header: str | None, size: int | None) -> tuple[int, int] | None:
+    """The one range `Range: bytes=...` asks for, as (first, last) inclusive; None to send it whole
+    (no header, a malformed one, several ranges, or a size we do not know: RFC 9110 lets a server
+    ignore Range); UNSATISFIABLE when it starts past the end."""
+    m = _RANGE.match((header or "").strip())
+    if m is None or size is None or not (m[1] or m[2]):
+        return None
+    if not m[1]:  # the last N bytes
+        n = int(m[2])
+        return UNSATISFIABLE if n == 0 or size == 0 else (max(0, size - n), size - 1)
+    first, last = int(m[1]), int(m[2]) if m[2] else size - 1
+    if m[2] and last < first:
+        return None
+    if first >= size:
+        return UNSATISFIABLE
+    return first, min(last, size - 1)
+
+
+def _slice(chunks: Iterator[bytes], first: int, last: int) -> Iterator[bytes]:
+    """Bytes first..last of a stream. The envelope opens from its start (every chunk authenticates in
+    order), so a seek costs decrypting what comes before it; it stops as soon as `last` has gone out."""
+    pos = 0
+    try:
+        for data in chunks:
+            end = pos + len(data)
+            if end > first:
+                yield data[max(0, first - pos) : last + 1 - pos]
+            pos = end
+            if pos > last:
+                return
+    finally:
+        chunks.close()
 
 
 def _download(body, mimetype: str, filename: str, *, inline: bool = False) -> Response:
@@ -50,9 +89,24 @@ def play(att_id: int):
     if row["family"] not in ("video", "audio") or row["mime"] not in PLAYABLE:
         abort(404)
     name = f"case-{row['case_number']}-{row['position']}.{PLAYABLE[row['mime']]}"
-    response = _download(media.stream(vault(), row), row["mime"], name)
-    if row["size"] is not None:
-        response.headers["Content-Length"] = str(row["size"])
+    size, wanted = row["size"], byte_range(request.headers.get("Range"), row["size"])
+    if wanted == UNSATISFIABLE:
+        response = _download(b"", row["mime"], name)
+        response.status_code = 416
+        response.headers["Content-Range"] = f"bytes */{size}"
+        return response
+    if wanted is None:
+        response = _download(media.stream(vault(), row), row["mime"], name)
+        if size is not None:
+            response.headers["Content-Length"] = str(size)
+    else:  # a <video> seeking, or asking for the end of the file first
+        first, last = wanted
+        response = _download(_slice(media.stream(vault(), row), first, last), row["mime"], name)
+        response.status_code = 206
+        response.headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response.headers["Content-Length"] = str(last - first + 1)
+    if size is not None:
+        response.headers["Accept-Ranges"] = "bytes"
     return response
 
 
