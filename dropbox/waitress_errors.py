@@ -65,13 +65,15 @@ class SealdropErrorTask(ErrorTask):
     """An error waitress produces itself, with our headers and our words instead of its text."""
 
     def execute(self) -> None:
-        status = self.request.error.code
-        reason = self.request.error.reason
-        if self.request.path.startswith("/api/"):
+        request = self.request
+        status, reason = request.error.code, request.error.reason
+        # A request line waitress could not parse leaves no path or query at all.
+        path, query = getattr(request, "path", "") or "", getattr(request, "query", "") or ""
+        if path.startswith("/api/"):
             body = json.dumps({"error": API_CODES.get(status, "bad_request")}).encode()
             content_type = "application/json"
         else:
-            lang = choose_language(self.request.query, self.request.headers.get("ACCEPT_LANGUAGE"))
+            lang = choose_language(query, request.headers.get("ACCEPT_LANGUAGE"))
             body = error_page(status, lang)
             content_type = "text/html; charset=utf-8"
         self.status = f"{status} {reason}"

@@ -10,6 +10,7 @@ import dataclasses
 import http.client
 import json
 import re
+import socket
 import tempfile
 import threading
 import uuid
@@ -163,6 +164,18 @@ def test_a_malformed_request_gets_our_headers_too(small_limit):
         response = conn.getresponse()
         assert response.status == 400 and "malformed" in response.read().decode()
         assert_our_headers(response)
+        answer = raw_exchange(port, b"GARBAGE\r\n\r\n")  # no request line: no path, no query to read
+        assert answer.startswith(b"HTTP/1.0 400") and b"Content-Security-Policy: default-src 'none'" in answer
+        assert b"Cache-Control: no-store" in answer and b"Referrer-Policy: no-referrer" in answer
+
+
+def raw_exchange(port, raw):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
 
 
 def test_sealdrop_serve_answers_an_oversize_body_with_our_headers(sqlite_instance, tmp_path):
