@@ -1,7 +1,10 @@
 """Run by test_offline.py inside a network namespace with nothing but loopback (or under an audit hook):
 every sealview command and the UI, as an officer would use them. Prints `offline OK` at the end.
 
-    python offline_driver.py VAULT BUNDLE REPLIES_OUT [EVENTS_FILE]
+    python offline_driver.py VAULT BUNDLE REPLIES_OUT SERVER_KEY POLICE_PUB [EVENTS_FILE]
+
+VAULT exists already (the imports go there); `init` makes a second vault beside it, from nothing.
+OUT files (the forwarded case file and its PDF) are written beside REPLIES_OUT.
 
 With EVENTS_FILE, every socket the viewer's processes open, bind or connect is recorded there (an
 audit hook, set in each child through sitecustomize-free `-c` bootstrap below).
@@ -9,9 +12,12 @@ audit hook, set in each child through sitecustomize-free `-c` bootstrap below).
 
 import http.cookiejar
 import json
+import re
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
+from pathlib import Path
 
 HOOK = """
 import json, sys
@@ -27,21 +33,33 @@ runpy.run_module("viewer.cli", run_name="__main__")
 
 
 def main() -> None:
-    vault, bundle, replies = sys.argv[1:4]
-    events = sys.argv[4] if len(sys.argv) > 4 else None
-    sealview = [sys.executable, "-c", HOOK, events] if events else [sys.executable, "-m", "viewer.cli"]
-    sealview += ["--vault", vault]
+    vault, bundle, replies, server_key, police = sys.argv[1:6]
+    events = sys.argv[6] if len(sys.argv) > 6 else None
+    program = [sys.executable, "-c", HOOK, events] if events else [sys.executable, "-m", "viewer.cli"]
+    sealview = [*program, "--vault", vault]
+    out = Path(replies).parent
 
-    def run(*args: str) -> str:
-        done = subprocess.run([*sealview, *args], capture_output=True, text=True, timeout=120)
+    def run(*args: str, command: list[str] = sealview) -> str:
+        done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"sealview {args[0]}: {done.stderr.strip()}"
         return done.stdout
+
+    fresh = str(out / "fresh-vault")
+    made = run("init", "--server-key", server_key, "--desk", "demo", "--name", "Officer B",
+               command=[*program, "--vault", fresh])  # fmt: skip
+    assert "fingerprint" in made and Path(fresh, "officer.pub").is_file(), made
+    assert json.loads(run("list", "--json", command=[*program, "--vault", fresh])) == []
 
     run("import", bundle)
     number = json.loads(run("list", "--json"))[0]["number"]
     assert number in run("show", number)
     run("triage", number, "checking")
+    run("note", number, "Seen twice this week, same car.")
     run("reply", number, "--text", "Thank you, we are looking into it.", "--status", "checking")
+    run("forward", number, "--to", police, "--name", "District police",
+        "-o", str(out / "case.sealed"), "--pdf", str(out / "case.pdf"))  # fmt: skip
+    assert (out / "case.sealed").read_bytes().startswith(b"sealdrop\x01")
+    assert (out / "case.pdf").read_bytes().startswith(b"%PDF")
     run("export-replies", "-o", replies)
 
     ui = subprocess.Popen([*sealview, "open", "--no-browser"], stdout=subprocess.PIPE, text=True)
@@ -53,6 +71,12 @@ def main() -> None:
         assert number in inbox, inbox[:500]
         for path in ("/hotspots", "/dashboard", "/replies", f"/case/{number}", f"/?q={number[:4]}"):
             assert browser.open(base + path, timeout=30).status == 200, path
+        page = browser.open(f"{base}/case/{number}", timeout=30).read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrf": token, "state": "credible"}).encode()
+        changed = browser.open(f"{base}/case/{number}/state", data=form, timeout=30)  # follows the 303
+        assert changed.status == 200 and "credible" in changed.read().decode()
+        assert json.loads(run("show", number, "--json"))["state"] == "credible"
         try:
             urllib.request.urlopen(base + "/", timeout=30)  # no cookie, no token
             raise AssertionError("the UI answered without its token")

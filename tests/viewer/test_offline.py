@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from crypto import Identity
 from tests.helpers import REPO
 from tests.viewer.bundles import Submission, jpeg, listed, report_doc
 from tests.viewer.conftest import PASSPHRASE
@@ -74,6 +75,8 @@ def world(tmp_path, vault_dir, server, monkeypatch):
         ],
     )
     monkeypatch.setenv("SEALDROP_PASSPHRASE", PASSPHRASE)
+    (tmp_path / "server-signing.pub").write_text(server.key.verify_key.encode() + "\n")
+    (tmp_path / "police.pub").write_text(Identity.generate().public_key.to_file_text(comment="police"))
     return vault_dir, tmp_path / "export.bundle", tmp_path / "replies.bundle"
 
 
@@ -88,11 +91,13 @@ def unshare_prefix() -> list[str] | None:
 
 def test_every_command_and_the_ui_work_with_no_network_and_open_only_the_loopback_ui(world, tmp_path):
     """Inside a fresh network namespace (only `lo`, brought up by hand), under an audit hook that records
-    every socket call of every sealview process: import, list, show, triage, reply, export-replies and
-    the UI (pages fetched from inside the namespace) all work, and the only socket is the UI's listener."""
+    every socket call of every sealview process: init, import, list, show, triage, note, reply, forward
+    (sealed case file and PDF), export-replies and the UI (pages fetched and a state changed through its
+    form, from inside the namespace) all work, and the only socket is the UI's listener."""
     vault, bundle, replies = world
     events = tmp_path / "socket-events.jsonl"
-    driver = f"{sys.executable} {DRIVER} {vault} {bundle} {replies} {events}"
+    keys = f"{tmp_path / 'server-signing.pub'} {tmp_path / 'police.pub'}"
+    driver = f"{sys.executable} {DRIVER} {vault} {bundle} {replies} {keys} {events}"
     prefix = unshare_prefix()
     command = (
         [*prefix, "sh", "-c", f"ip link set lo up && {driver} && ip -o link show | grep -vc ' lo:'"]
