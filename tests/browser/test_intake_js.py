@@ -235,3 +235,22 @@ def test_browser_and_server_write_the_same_report_document(browser, served):
     assert {k: v for k, v in browser_doc.items() if k not in differ} == {
         k: v for k, v in server_doc.items() if k not in differ
     }
+
+
+def test_an_addition_refuses_a_picture_it_cannot_clean(page, served):
+    receipt = send(page)
+    before = len(open_all_envelopes(served[1]))
+    page.goto(f"{served[0]}/r/demo/check?lang=en")
+    page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    page.fill("#receipt-input", receipt)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#add-what")
+    page.fill("#add-what", "a scan of the letter")
+    page.set_input_files(
+        "#add-files",
+        files=[{"name": "scan.tif", "mimeType": "image/tiff", "buffer": picture_with_exif("TIFF")}],
+    )
+    page.get_by_role("button", name="Add to my case").click()
+    page.wait_for_selector("text=cannot remove the hidden data")
+    assert "scan.tif" in page.inner_text(".add-status")
+    assert len(open_all_envelopes(served[1])) == before
