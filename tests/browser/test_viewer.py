@@ -11,7 +11,14 @@ import pytest
 
 from crypto import Identity
 from tests.browser.test_accessibility import AXE, axe_problems
-from tests.browser.viewer_pages import Viewer, running_viewer
+from tests.browser.viewer_pages import (
+    CasePage,
+    InboxPage,
+    Viewer,
+    choose_with_arrows,
+    running_viewer,
+    tab_to,
+)
 from tests.helpers import jpeg_with_exif
 from tests.viewer.bundles import Submission, listed, report_doc
 from tests.viewer.conftest import PASSPHRASE, make_vault
@@ -251,6 +258,69 @@ def test_keyboard_alone(browser, viewer_url):
     assert _focus(page)["id"] == "save-state"
     page.keyboard.press("Enter")
     page.wait_for_url("**/case/MEDI-0001?done=triage*")
+    context.close()
+
+
+def _keyboard_viewer(browser, viewer_url):
+    context = browser.new_context()
+    page = context.new_page()
+    viewer = Viewer(page, viewer_url)
+    viewer.sign_in()
+    return context, page, viewer
+
+
+def _enter_and_wait(page, url_glob: str) -> None:
+    with page.expect_navigation(url=url_glob):
+        page.keyboard.press("Enter")
+
+
+def test_note_reply_and_forward_from_the_keyboard(browser, viewer_url):
+    context, page, viewer = _keyboard_viewer(browser, viewer_url)
+    viewer.case("CORN-0004")
+    tab_to(page, id="note-text")
+    page.keyboard.type("Seen from the bus stop, by keyboard.")
+    tab_to(page, id="add-note")
+    _enter_and_wait(page, "**/case/CORN-0004?done=*")
+    case = CasePage(page, viewer.base)
+    assert case.notes()[-1] == "Seen from the bus stop, by keyboard."
+
+    tab_to(page, id="reply-text")
+    page.keyboard.type("We read your report.")
+    tab_to(page, id="reply-status")
+    choose_with_arrows(page, "reply-status", "checking")
+    tab_to(page, id="send-reply")
+    _enter_and_wait(page, "**/case/CORN-0004?done=*")
+    assert case.replies()[-1] == "We read your report."
+    assert case.history()[-1] == "reply: status shown: checking"
+
+    police = Identity.generate()
+    tab_to(page, id="police-name")
+    page.keyboard.type("Keyboard police")
+    tab_to(page, id="police-key")
+    page.keyboard.type(police.public_key.encode())
+    tab_to(page, id="forward")
+    _enter_and_wait(page, "**/case/CORN-0004?done=*")
+    assert case.state == "Forwarded" and "forwarded to Keyboard police" in page.inner_text("#forwards ~ *")
+    context.close()
+
+
+def test_hotspots_and_dashboard_from_the_keyboard(browser, viewer_url):
+    context, page, viewer = _keyboard_viewer(browser, viewer_url)
+    tab_to(page, text="Hotspots")
+    _enter_and_wait(page, "**/hotspots")
+    stops = tab_to(page, text="List the 6 cases")  # the table's biggest place, past the map's circles
+    assert any("dot" in s["cls"] for s in stops)  # each circle on the map is a link the focus reaches
+    _enter_and_wait(page, "**/?near=*")
+    assert len(InboxPage(page, viewer.base).numbers()) == 6
+
+    tab_to(page, text="Dashboard")
+    _enter_and_wait(page, "**/dashboard")
+    tab_to(page, text="Checking")  # a state in the table of states: its cases
+    _enter_and_wait(page, "**/?status=checking*")
+    assert (
+        page.locator("h1").inner_text() == "Inbox"
+        and page.eval_on_selector("#status", "s => s.value") == "checking"
+    )
     context.close()
 
 

@@ -225,3 +225,40 @@ class RepliesPage(Screen):
 
     def outbox(self) -> list[str]:
         return self.page.locator("#outbox a").all_inner_texts()
+
+
+# -- the keyboard alone ----------------------------------------------------------------------------
+
+FOCUS = """() => { const e = document.activeElement, s = getComputedStyle(e);
+    return {tag: e.tagName.toLowerCase(), id: e.id, cls: e.getAttribute('class') || '',
+            text: (e.innerText || e.textContent || '').trim().slice(0, 80),
+            outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2}; }"""
+
+
+def focused(page: Page) -> dict:
+    """The element with the focus: tag, id, class, its text, and whether its focus ring shows."""
+    return page.evaluate(FOCUS)
+
+
+def tab_to(page: Page, *, id: str = "", text: str = "", limit: int = 200) -> list[dict]:
+    """Press Tab until the element with this id (or whose text starts with `text`) has the focus.
+    Returns the stops on the way; every one must show where the focus is."""
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stops.append(focused(page))
+        here = stops[-1]
+        if (id and here["id"] == id) or (text and here["text"].startswith(text)):
+            unringed = [s for s in stops if not s["outline"] and s["tag"] != "body"]
+            assert not unringed, f"focus not shown on {unringed}"
+            return stops
+    raise AssertionError(f"Tab never reached {id or text!r}: {stops[-5:]}")
+
+
+def choose_with_arrows(page: Page, select_id: str, value: str) -> None:
+    """Change a focused <select> with the arrow keys alone until it holds `value`."""
+    for _ in range(20):
+        if page.eval_on_selector(f"#{select_id}", "s => s.value") == value:
+            return
+        page.keyboard.press("ArrowDown")
+    raise AssertionError(f"#{select_id} never reached {value!r} with the arrow keys")

@@ -170,3 +170,27 @@ def test_landmarks_are_the_desks_places_never_a_reports(vault, server, tmp_path)
     importer.import_bundle(vault, tmp_path / "c")
     assert [m["name"] for m in queries.hotspots(vault, Filters())["plot"].landmarks] == ["Bus station"]
     assert [m["name"] for m in queries.hotspots(vault, Filters(desk="other"))["plot"].landmarks] == []
+
+
+def test_the_desk_filter(town, server, tmp_path):
+    """Two desks in one vault: the filter keeps each desk's cases (inbox, hotspots, the form's choices)."""
+    from tests.viewer.bundles import Server
+
+    town.pin(None, ["north"])
+    north = Server(server.officer, key=server.key, desk="north", places=[])
+    where = {"mode": "device", "lat": 43.2, "lon": 27.9, "precision": "exact"}
+    north.bundle(
+        tmp_path / "n", [Submission(f"NRTH-000{i}", report_doc("North", where=where)) for i in range(2)]
+    )
+    importer.import_bundle(town, tmp_path / "n")
+    assert numbers(town, desk="north") == ["NRTH-0000", "NRTH-0001"]
+    assert "NRTH-0000" not in numbers(town, desk="demo") and len(numbers(town, desk="demo")) == 9
+    assert numbers(town, desk="nowhere") == []
+    assert numbers(town, desk="north", q="north") == ["NRTH-0000", "NRTH-0001"]
+    assert queries.Filters.parse({"desk": "north"})[0].desk == "north"
+    assert queries.choices(town)["desks"] == ["demo", "north"]
+    assert queries.hotspots(town, Filters(desk="north"))["located"] == 2
+    assert queries.hotspots(town, Filters(desk="demo"))["located"] == 7
+    # the demo desk's landmarks stay the demo desk's: north's bundle had none of its own
+    assert [m["name"] for m in queries.hotspots(town, Filters(desk="north"))["plot"].landmarks] == []
+    assert len(queries.hotspots(town, Filters(desk="demo"))["plot"].landmarks) == 3
