@@ -274,8 +274,8 @@ def apply_retention(session: Session, store: FileBlobStore, on: dt.date | None =
                 session.delete(part)
             sub.deleted_day = on
             removed += 1
-    # Rows first, files after: a crash in between leaves an orphan blob (the sweep's), never a row
-    # pointing at a file that is gone.
+    # Rows first, files after: a crash in between leaves an orphan blob (ciphertext nothing points
+    # at; no sweep finds those yet), never a row pointing at a file that is gone.
     session.commit()
     for blob_id in doomed:
         store.delete(blob_id)

@@ -4,7 +4,8 @@
     sealdrop export --desk SLUG -o BUNDLE [--again N]          the next export bundle (or bundle N again,
                                                                until the viewer confirms it), atomically
     sealdrop import-replies BUNDLE                             whole or not at all; then retention
-    sealdrop retention [--on YYYY-MM-DD]                       delete what the viewer confirmed long ago
+    sealdrop retention [--on YYYY-MM-DD]                       delete what the viewer confirmed long ago,
+                                                               and uploads abandoned half-way
 
 Each failure is one line (CommandError, AccountError and BundleError carry it) and leaves no file.
 The audit log records these as done by "cli".
@@ -23,7 +24,7 @@ from crypto import SigningKey
 from crypto import cli as crypto_cli
 from crypto.bundle import BundleError
 
-from .. import bundles, db
+from .. import bundles, db, intake
 from .. import config as config_mod
 from ..models import Desk
 from . import accounts, audit
@@ -125,11 +126,17 @@ def cmd_retention(args: argparse.Namespace) -> None:
         on = dt.date.fromisoformat(args.on) if args.on else None
     except ValueError:
         raise CommandError("--on takes a day, YYYY-MM-DD") from None
+    store = _store(cfg)
+    max_age_s = cfg.extra.get("upload_max_age_hours", intake.UPLOAD_MAX_AGE_HOURS) * 3600
     with db.standalone_session(cfg.database_url) as session:
-        deleted = bundles.apply_retention(session, _store(cfg), on)
+        deleted = bundles.apply_retention(session, store, on)
         audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
         session.commit()
-    print(f"retention: {deleted} submissions deleted")
+        # The service sweeps these too, but only when a new upload starts: a quiet desk needs cron's.
+        uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes)
+        abandoned = uploads.sweep(session, max_age_s) + store.sweep_incoming(max_age_s)
+        session.commit()
+    print(f"retention: {deleted} submissions deleted, {abandoned} abandoned uploads removed")
 
 
 def _store(cfg: config_mod.Config):

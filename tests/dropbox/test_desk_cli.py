@@ -141,6 +141,25 @@ def test_export_import_and_retention_from_the_command_line(sqlite_instance, repo
     assert cli.main(["retention", "--on", "someday", "--dir", d]) == 1
 
 
+def test_retention_also_removes_uploads_abandoned_half_way(sqlite_instance, capsys):
+    from dropbox import intake
+    from dropbox.models import Desk, Upload
+
+    cfg = config.load(sqlite_instance)
+    uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes)
+    with db.standalone_session(cfg.database_url) as s:
+        desk = s.scalar(select(Desk).where(Desk.slug == "demo"))
+        old, fresh = uploads.start(s, desk, 1000), uploads.start(s, desk, 1000)
+        old_id, fresh_id = old.id, fresh.id
+    day_ago = dt.datetime.now().timestamp() - 25 * 3600
+    os.utime(uploads.path(old_id), (day_ago, day_ago))
+    assert cli.main(["retention", "--dir", str(sqlite_instance)]) == 0
+    assert "1 abandoned uploads removed" in capsys.readouterr().out
+    assert not uploads.path(old_id).exists() and uploads.path(fresh_id).exists()
+    with db.standalone_session(cfg.database_url) as s:
+        assert set(s.scalars(select(Upload.id))) == {fresh_id}
+
+
 @pytest.fixture
 def reporter(sqlite_instance):
     from tests.dropbox.conftest import Reporter
