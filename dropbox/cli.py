@@ -3,7 +3,7 @@
     sealdrop init [--demo] [--database URL]
     sealdrop serve [--host H] [--port P] [--onion] [--tor-control HOST:PORT] [--tor PATH]
                    [--retention-every MINUTES]
-    sealdrop onion status [--tor-control HOST:PORT] | onion new-address
+    sealdrop onion status [--tor-control HOST:PORT] | onion new-address | onion hash-password
     sealdrop desk-access add NAME | list | revoke NAME
     sealdrop desk add SLUG --name LANG=NAME... | desk list
     sealdrop officer add --desk SLUG PUBLIC_KEY_FILE [--name NAME] [--confirmed]

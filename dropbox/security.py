@@ -17,6 +17,7 @@ import os
 import struct
 import time
 from typing import IO
+from urllib.parse import urlencode
 
 from flask import Flask, Request, abort, current_app, request
 from flask.wrappers import Response
@@ -117,8 +118,15 @@ def _headers(response: Response) -> Response:
     onion = current_app.config["SEALDROP"].onion_address
     desk = request.path == "/desk" or request.path.startswith("/desk/")  # the desk has its own onion
     if onion and not desk and not request.host.endswith(".onion"):
-        h["Onion-Location"] = f"http://{onion}{request.full_path.rstrip('?')}"
+        h["Onion-Location"] = f"http://{onion}{_onion_path()}"
     return response
+
+
+def _onion_path() -> str:
+    """The same page on the onion, less the poster's placement tag: the clearnet visit that brought
+    the tag was counted already, and Tor Browser follows Onion-Location at once."""
+    query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "src"])
+    return request.path + (f"?{query}" if query else "")
 
 
 def init_app(app: Flask) -> None:

@@ -300,7 +300,10 @@ def test_posters(sqlite_instance):
         before = admin.get("/desk/admin/posters").get_data(as_text=True)
         assert "No poster with a place has been scanned yet." in before
         for _ in range(3):  # a phone scans the poster hung at school-5
-            assert app.test_client().get("/r/demo?src=school-5").status_code == 200
+            scanned = app.test_client().get("/r/demo?src=school-5&lang=bg")
+            assert scanned.status_code == 200
+            # Tor Browser follows Onion-Location at once: without the tag, so the visit counts once
+            assert scanned.headers["Onion-Location"] == f"http://{ONION}/r/demo?lang=bg"
         page = admin.get("/desk/admin/posters").get_data(as_text=True)
         today = datetime.datetime.now(datetime.UTC).date().isoformat()
         assert f"<tr><td>{today}</td><td>demo</td><td>school-5</td><td>3</td></tr>" in page
