@@ -25,7 +25,6 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +35,8 @@ from crypto.bundle import BundleError
 from . import documents
 from .documents import Document
 from .errors import Refused
-from .streaming import Opened, Opener
-from .vault import FileWriter, Vault, now
+from .streaming import Feed, Opener
+from .vault import Vault, now
 
 CASE_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -188,11 +187,10 @@ class _Attachment:
 
 @dataclass
 class _Pending:
-    """An attachment written into the vault under a temporary name while the worker opens it."""
+    """An attachment the worker is writing into the vault and opening."""
 
     meta: dict
-    out: FileWriter
-    future: Future[Opened]
+    feed: Feed
 
 
 @dataclass
@@ -204,7 +202,11 @@ class _Submission:
     attachments: list[_Attachment | _Pending] = field(default_factory=list)
 
     def ready(self) -> bool:
-        return all(a.future.done() for a in self.attachments if isinstance(a, _Pending))
+        return all(
+            a.feed.opened.done() and a.feed.written.done()
+            for a in self.attachments
+            if isinstance(a, _Pending)
+        )
 
 
 def file_documents(vault: Vault, desk: str, items: list[tuple[dict, bytes]]) -> ImportResult:
@@ -227,14 +229,14 @@ class _Run:
         self.sequence = manifest.sequence if manifest else 0
         self.result = ImportResult(self.desk, self.sequence)
         self.opened = 0
-        self.unsettled: set[FileWriter] = set()  # written, waiting for the worker's verdict
+        self.unsettled: list[_Pending] = []  # handed to the worker, its verdict not taken yet
 
     def read(self, f) -> None:
         """Every item of the bundle open at `f` (just past the verified manifest), then the record."""
         total, done = sum(i["size"] for i in self.manifest.items), 0
         current: _Submission | None = None
         waiting: collections.deque[_Submission] = collections.deque()
-        with Opener(self.keys) as opener, self._discarding_unsettled():
+        with self._removing_unsettled(), Opener(self.keys) as opener:
             for meta, reader in bundle.items(f, self.manifest):
                 if current is None or (current.meta["case_number"], current.meta["submission"]) != (
                     meta["case_number"],
@@ -263,13 +265,16 @@ class _Run:
         self._record()
 
     @contextlib.contextmanager
-    def _discarding_unsettled(self):
-        """On any failure, the attachments still waiting for a verdict leave no file behind."""
+    def _removing_unsettled(self):
+        """On any failure, the files of attachments not yet settled go too (the worker has stopped:
+        the Opener inside this block waits for it)."""
         try:
             yield
         except BaseException:
-            for out in self.unsettled:
-                out.discard()
+            for pending in self.unsettled:
+                f = pending.feed.written
+                if f.done() and not f.cancelled() and f.exception() is None and f.result():
+                    f.result().unlink(missing_ok=True)
             raise
 
     def _finish_waiting(self, waiting: collections.deque[_Submission], *, block: bool) -> None:
@@ -301,44 +306,33 @@ class _Run:
         self.opened += 1
 
     def _store_attachment(self, meta: dict, reader, opener: Opener) -> _Pending:
-        """Write the envelope into the vault (a temporary name) and hand the same bytes to the worker."""
-        out = self.vault.new_file()
-        self.unsettled.add(out)
+        """Hand the envelope's bytes to the worker, which writes them into the vault and opens them."""
+        feed = opener.start(lambda: self.vault.new_file(meta["sha256"]))
+        pending = _Pending(meta, feed)
+        self.unsettled.append(pending)
         try:
-            pipe, future = opener.start()
-            try:
-                while data := reader.read(_READ):  # the item's SHA-256 is checked at its last byte
-                    out.write(data)
-                    pipe.put(data)
-            finally:
-                pipe.close()
-            out.start_writeback()
-        except BaseException:
-            out.discard()
-            raise
-        return _Pending(meta, out, future)
+            while data := reader.read(_READ):  # the item's SHA-256 is checked at its last byte
+                feed.put(data)
+        finally:
+            feed.close()
+        return pending
 
     def _settle(self, pending: _Pending) -> _Attachment:
         """The worker's verdict: an envelope that opens is kept under its SHA-256, others removed."""
-        meta, out = pending.meta, pending.out
-        self.unsettled.discard(out)
-        try:
-            found = pending.future.result()
-        except BaseException:
-            out.discard()
-            raise
+        meta = pending.meta
+        made, found = pending.feed.written.result(), pending.feed.opened.result()
+        self.unsettled.remove(pending)
+        if made and found.opened:
+            self.written.append(made)
+        elif made:
+            made.unlink()  # an envelope that does not open is not kept
         if not found.opened:
-            out.discard()
             if found.not_for_us:
                 self.result.not_for_us += 1
             else:
                 self.result.damaged += 1
             return _Attachment(meta, False, found.problem)
         self.opened += 1
-        existed = self.vault.file_path(meta["sha256"]).exists()
-        target = out.keep(meta["sha256"])
-        if not existed:
-            self.written.append(target)
         return _Attachment(
             meta, True, size=found.size, sha256=found.sha256, head=found.head, file=meta["sha256"]
         )

@@ -1,11 +1,11 @@
 """Import with reading and opening overlapped (docs/viewer.md, "Import").
 
-The importer's thread reads the bundle, hashes each item (the signed manifest's SHA-256) and writes
-the attachment envelopes into the vault; one worker thread opens the same envelopes from memory, as the
-bytes go by: AES-GCM and the plaintext's SHA-256 (against the report's list). Both release the GIL,
-so on two cores the bundle is read once and every byte is worked on twice at the same time, not one
-pass after another. The plaintext never leaves the worker: it is hashed, counted, its first bytes
-kept (to tell the media type), and dropped.
+The importer's thread reads the bundle and hashes each item (the signed manifest's SHA-256); two
+worker threads take each attachment envelope's bytes from memory as they go by: one writes them into
+the vault's file, one opens them (AES-GCM and the plaintext's SHA-256, against the report's list).
+Hashing, AES-GCM and file writes release the GIL, so the bundle is read once and its bytes are worked
+on by all three at the same time, not one pass after another. The plaintext never leaves
+the worker: it is hashed, counted, its first bytes kept (to tell the media type), and dropped.
 
 Memory is bounded: every envelope's bytes wait in a `Pipe`, and all pipes together hold at most
 `IN_FLIGHT` bytes; the reader waits when the worker is behind.
@@ -16,9 +16,10 @@ from __future__ import annotations
 import collections
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import crypto
 from crypto import DecryptionKey
@@ -146,6 +147,7 @@ class _Inspecting:
 
 
 def _open(pipe: Pipe, keys: Sequence[DecryptionKey]) -> Opened:
+    """Open one envelope from memory: does it open with our key, what is in it."""
     plain = _Inspecting()
     try:
         crypto.unseal(pipe, plain, keys)
@@ -158,21 +160,62 @@ def _open(pipe: Pipe, keys: Sequence[DecryptionKey]) -> Opened:
     return Opened(True, size=plain.size, sha256=plain.hash.hexdigest(), head=plain.head)
 
 
+def _write(pipe: Pipe, make_file: Callable) -> Path | None:
+    """Write one envelope into its vault file (`make_file()`); returns the file if this import made it."""
+    out = None
+    try:
+        out = make_file()
+        buf = bytearray(1 << 20)
+        while n := pipe.readinto(buf):
+            out.write(memoryview(buf)[:n])
+        return out.keep()
+    except BaseException:
+        if out is not None:
+            out.discard()
+        raise
+    finally:
+        pipe.finish()
+
+
+@dataclass
+class Feed:
+    """Where the reader puts one envelope's bytes: to the writer and to the opener, the same bytes."""
+
+    pipes: tuple[Pipe, Pipe]
+    opened: Future[Opened]
+    written: Future[Path | None]
+
+    def put(self, data: bytes) -> None:
+        for pipe in self.pipes:
+            pipe.put(data)
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.close()
+
+
 class Opener:
-    """The worker thread that opens attachment envelopes in the order they are handed over."""
+    """Two worker threads, each taking the envelopes in the order they are handed over: one writes
+    them into the vault, one opens them. Both wait on the disk or on C code that drops the GIL."""
 
     def __init__(self, keys: Sequence[DecryptionKey], in_flight: int | None = None) -> None:
         self._keys = list(keys)
         self._budget = _Budget(in_flight or IN_FLIGHT)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sealview-open")
+        self._opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sealview-open")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sealview-write")
         self._pipes: list[Pipe] = []
 
-    def start(self) -> tuple[Pipe, Future[Opened]]:
-        """A pipe to feed one envelope into, and the future result of opening it."""
-        pipe = Pipe(self._budget)
+    def start(self, make_file: Callable) -> Feed:
+        """A feed for one envelope: `make_file()` gives its vault file; the futures say whether it
+        opened and which file was made."""
+        to_open, to_write = Pipe(self._budget), Pipe(self._budget)
         self._pipes = [p for p in self._pipes if not p._done]
-        self._pipes.append(pipe)
-        return pipe, self._pool.submit(_open, pipe, self._keys)
+        self._pipes += [to_open, to_write]
+        return Feed(
+            (to_open, to_write),
+            self._opener.submit(_open, to_open, self._keys),
+            self._writer.submit(_write, to_write, make_file),
+        )
 
     def __enter__(self) -> Opener:
         return self
@@ -181,4 +224,5 @@ class Opener:
         if exc_type is not None:
             for pipe in self._pipes:
                 pipe.abort()
-        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+        for pool in (self._opener, self._writer):
+            pool.shutdown(wait=True, cancel_futures=exc_type is not None)

@@ -89,6 +89,9 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
+_WRITE_BUFFER = 1 << 20  # the envelope parser reads 64 KiB at a time: one write a MiB, not sixteen
+
+
 def _libc_sync_file_range():
     try:
         fn = ctypes.CDLL(None, use_errno=True).sync_file_range
@@ -112,36 +115,40 @@ class _HashingWriter:
 
 
 class FileWriter:
-    """A new attachment file: written to a temporary name, kept under its name only by `keep`."""
+    """A new attachment file, written straight under its name (the envelope's SHA-256, which the signed
+    manifest gave) so that keeping it costs no rename. If a file of that name is there already, the new
+    bytes go to a temporary name that replaces it only on `keep`. A file half written when a crash came
+    is in no database: the next writer's sweep removes it, and every read checks the hash anyway."""
 
-    def __init__(self, vault: Vault) -> None:
-        self._vault = vault
-        self.tmp = vault.path / "files" / f".{os.urandom(8).hex()}.partial"
-        self.f = open(self.tmp, "xb")  # noqa: SIM115 (closed by keep or discard)
+    def __init__(self, vault: Vault, name: str) -> None:
+        self.path = vault.file_path(name)
+        vault.ensure_dir(self.path.parent)
+        self.tmp: Path | None = None
+        try:
+            self.f = open(self.path, "xb", buffering=_WRITE_BUFFER)  # noqa: SIM115 (keep or discard)
+        except FileExistsError:
+            self.tmp = self.path.with_name(f".{os.urandom(8).hex()}.partial")
+            self.f = open(self.tmp, "xb", buffering=_WRITE_BUFFER)  # noqa: SIM115
 
     def write(self, data) -> int:
         return self.f.write(data)
 
-    def start_writeback(self) -> None:
-        """All is written: close the file, and let the disk start on it now rather than at the one
-        flush before the head (Linux sync_file_range; the flush still waits for it)."""
-        if self.f.closed:
-            return
+    def keep(self) -> Path | None:
+        """All is written: close, let the disk start on it now rather than at the one flush before
+        the head (Linux sync_file_range; that flush still waits for it). Returns the path if this
+        import made the file, None if it replaced one that was there."""
         self.f.flush()
         if _sync_file_range is not None:
             _sync_file_range(self.f.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
         self.f.close()
-
-    def keep(self, name: str) -> Path:
-        self.f.close()
-        target = self._vault.file_path(name)
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        os.replace(self.tmp, target)
-        return target
+        if self.tmp is None:
+            return self.path
+        os.replace(self.tmp, self.path)
+        return None
 
     def discard(self) -> None:
         self.f.close()
-        self.tmp.unlink(missing_ok=True)
+        (self.tmp or self.path).unlink(missing_ok=True)
 
 
 class Vault:
@@ -156,6 +163,7 @@ class Vault:
         self.head: dict = {}
         self.search_key: tuple | None = None  # which search the temp table `hits` holds (queries.py)
         self._lockfile = None
+        self._dirs: set[Path] = set()  # attachment directories known to exist
 
     # -- creating and opening ------------------------------------------------------------------
 
@@ -462,8 +470,14 @@ class Vault:
             raise ViewerError("internal error: a bad attachment file name")
         return self.path / "files" / name[:2] / name
 
-    def new_file(self) -> FileWriter:
-        return FileWriter(self)
+    def new_file(self, name: str) -> FileWriter:
+        return FileWriter(self, name)
+
+    def ensure_dir(self, path: Path) -> None:
+        """mkdir once per directory and process (a failing mkdir costs a system call per photo)."""
+        if path not in self._dirs:
+            path.mkdir(mode=0o700, exist_ok=True)
+            self._dirs.add(path)
 
     def read_envelope(self, name: str) -> bytes:
         """An attachment's envelope, checked against the hash the signed manifest gave for it."""

@@ -2,6 +2,7 @@
 exactly as it was."""
 
 import hashlib
+import json
 import os
 import shutil
 
@@ -229,3 +230,30 @@ def test_a_bundle_tampered_at_its_end_leaves_no_attachment_behind(vault, server,
     assert (r.reports, r.attachments) == (6, 6)
     rows = vault.db.execute("SELECT size, listed_sha256_ok, family FROM attachments ORDER BY id").fetchall()
     assert [tuple(x) for x in rows] == [(len(p), 1, "image") for p in photos]
+
+
+def test_an_envelope_already_in_the_vault_is_kept_and_never_removed_by_a_failed_import(
+    vault, server, officer, tmp_path
+):
+    photo = jpeg()
+    doc = report_doc(attachments=[listed(photo, "p.jpg", "image/jpeg")])
+    envelopes = [crypto.seal_bytes(json.dumps(doc).encode(), [officer.public_key.recipient])]
+    envelopes.append(crypto.seal_bytes(photo, [officer.public_key.recipient]))
+    name = hashlib.sha256(envelopes[1]).hexdigest()
+    server.bundle(tmp_path / "1", [Submission("SAME-0001", doc, envelopes=envelopes)])
+    importer.import_bundle(vault, tmp_path / "1")
+    kept = vault.file_path(name)
+    assert kept.read_bytes() == envelopes[1]
+    # The same envelope again (twice in one bundle, even), then a tampered end: refused, and the file
+    # that an earlier import made stays, whole.
+    subs = [Submission(f"SAME-000{i}", doc, envelopes=envelopes) for i in (2, 3)]
+    server.bundle(tmp_path / "2", subs, advance=False)
+    data = (tmp_path / "2").read_bytes()
+    (tmp_path / "2x").write_bytes(data + b"\0")
+    refused(vault, tmp_path / "2x", "tampered", "bytes after its last item")
+    assert kept.read_bytes() == envelopes[1]
+    r = importer.import_bundle(vault, tmp_path / "2")
+    assert (r.reports, r.attachments) == (2, 2) and kept.read_bytes() == envelopes[1]
+    assert {p.name for p in (vault.path / "files").rglob("*") if p.is_file()} == {name}
+    files = vault.db.execute("SELECT DISTINCT file FROM attachments").fetchall()
+    assert [f[0] for f in files] == [name]
