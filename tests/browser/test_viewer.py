@@ -176,6 +176,65 @@ def test_audio_plays(browser, viewer_url):
     context.close()
 
 
+RECORD_WEBM = """async () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64; canvas.height = 48;
+    document.body.append(canvas);
+    const ctx = canvas.getContext('2d');
+    const recorder = new MediaRecorder(canvas.captureStream(15), {mimeType: 'video/webm;codecs=vp8'});
+    const parts = [];
+    recorder.ondataavailable = (e) => parts.push(e.data);
+    const done = new Promise((ok) => { recorder.onstop = ok; });
+    recorder.start();
+    for (let i = 0; i < 20; i++) {
+        ctx.fillStyle = `rgb(${i * 12}, 80, ${255 - i * 12})`;
+        ctx.fillRect(0, 0, 64, 48);
+        await new Promise((ok) => setTimeout(ok, 60));
+    }
+    recorder.stop();
+    await done;
+    const bytes = new Uint8Array(await new Blob(parts).arrayBuffer());
+    return Array.from(bytes);
+}"""
+
+
+def test_a_video_plays_through_range_requests(browser, tmp_path_factory):
+    """A tiny WebM made by Chromium's own MediaRecorder (no ffmpeg here), imported as a reporter's
+    video: the <video> on the case page loads and decodes it, asking with Range and getting 206."""
+    maker = browser.new_context()
+    page = maker.new_page()
+    page.set_content("<!doctype html><title>recorder</title><body></body>")
+    webm = bytes(page.evaluate(RECORD_WEBM))
+    maker.close()
+    assert webm[:4] == b"\x1a\x45\xdf\xa3" and len(webm) > 1000
+    doc = report_doc("A short video", attachments=[listed(webm, "clip.webm", "video/webm", "kept")])
+    vault, _, _ = make_vault(
+        tmp_path_factory.mktemp("video") / "vault", [[Submission("VIDE-0001", doc, [webm])]]
+    )
+    vault.close()
+    with running_viewer(vault.path, PASSPHRASE) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        answers = []
+        page.on("response", lambda r: answers.append((r.status, r.headers)) if "/media" in r.url else None)
+        Viewer(page, url).sign_in()
+        Viewer(page, url).case("VIDE-0001")
+        width = page.eval_on_selector(
+            "video",
+            """v => new Promise((ok, no) => {
+            const ready = () => ok(v.videoWidth);
+            if (v.readyState >= 2) return ready();
+            v.addEventListener('loadeddata', ready);
+            v.addEventListener('error', () => no('media error ' + v.error.code));
+            v.preload = 'auto'; v.load(); })""",
+        )
+        context.close()
+    assert width == 64
+    assert answers and all(status in (200, 206) for status, _ in answers)
+    partial = [h for status, h in answers if status == 206]
+    assert partial and all(h["content-range"].endswith(f"/{len(webm)}") for h in partial), answers
+
+
 def test_triage_note_reply_and_forward_by_hand(ui):
     case = ui.case("CORN-0001").set_state("Duplicate", duplicate_of="CORN-0000")
     assert case.saved and case.state == "Duplicate of CORN-0000"
