@@ -1,8 +1,13 @@
 """The payload: AES-256-GCM STREAM over 64 KiB chunks, with padding (docs/envelope.md, "Payload").
 
-Private to `crypto`. Both directions run in constant memory: a few 1 MiB buffers, reused, and the
-AEAD writes into them in place (`encrypt_into`/`decrypt_into`), so a 512 MiB file costs the same
-memory as a 1 KiB one. Writing overlaps the next batch's AES-GCM on a second thread (`_Writer`).
+Private to `crypto`. Both directions run in constant memory: a few buffers, reused, and the AEAD
+writes into them in place (`encrypt_into`/`decrypt_into`), so a 512 MiB file costs the same memory
+as a 1 KiB one.
+
+Two speeds: an envelope is read and written chunk by chunk (64 KiB) until it proves large
+(LARGE_AFTER chunks); from then on BATCH chunks go per read and per write, and the writes run on a
+second thread (`_Writer`) while the next batch is encrypted: AES-GCM holds the GIL, write()
+releases it. Small envelopes, most of them, never pay for a thread or a 1 MiB buffer.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from .errors import PayloadError
 CHUNK = 65536
 TAG = 16
 SEALED_CHUNK = CHUNK + TAG
-BATCH = 16  # chunks per read and per write: one large call pays the misaligned page edges once
+BATCH = 16  # chunks per read and per write of a large envelope
+LARGE_AFTER = 64  # chunks (4 MiB): past this an envelope is large
 _LAST = b"\x01"
 _NOT_LAST = b"\x00"
 _ZEROS = bytes(CHUNK)
@@ -57,87 +63,95 @@ def read_full(src: BinaryIO, view: memoryview) -> int:
 
 
 def seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes) -> int:
-    """Encrypt everything `src` holds, padded, to `dst`. Returns the message length.
-
-    Reads and writes go BATCH chunks at a time, and the writes run on a second thread (`_Writer`)
-    while the next batch is encrypted: AES-GCM holds the GIL, write() releases it.
-    """
+    """Encrypt everything `src` holds, padded, to `dst`. Returns the message length."""
     aead = AESGCM(key)
-    plain = bytearray(BATCH * CHUNK)
-    plain_view = memoryview(plain)
-    writer = _Writer(dst, BATCH * SEALED_CHUNK)
+    plain = bytearray(CHUNK)
+    writer = _Writer(dst)
     try:
         counter = 0
         message_length = 0
         # A full chunk of message is never the last chunk of P: the marker byte always follows it.
         while True:
-            n = read_full(src, plain_view)
+            if counter == LARGE_AFTER:
+                plain = bytearray(BATCH * CHUNK)
+                writer.go_large()
+            view = memoryview(plain)
+            n = read_full(src, view)
             full = n // CHUNK
             message_length += n
             if full:
-                out = writer.take()
+                out = writer.take(full * SEALED_CHUNK)
                 for i in range(full):
                     sealed = memoryview(out)[i * SEALED_CHUNK : (i + 1) * SEALED_CHUNK]
-                    aead.encrypt_into(_nonce(counter, False), plain_view[i * CHUNK : (i + 1) * CHUNK],
-                                      None, sealed)  # fmt: skip
+                    aead.encrypt_into(_nonce(counter, False), view[i * CHUNK : (i + 1) * CHUNK], None, sealed)
                     counter += 1
                 writer.submit(out, full * SEALED_CHUNK)
             if n < len(plain):
-                _seal_tail(aead, writer, counter, plain_view[full * CHUNK : n], message_length)
+                work = view[full * CHUNK : (full + 1) * CHUNK]  # in bounds: this read was short
+                _seal_tail(aead, writer, counter, work, n - full * CHUNK, message_length)
                 writer.finish()
                 return message_length
     finally:
         writer.stop()
 
 
-def _seal_tail(aead: AESGCM, writer: _Writer, counter: int, tail: memoryview, message_length: int) -> None:
-    """The message's last partial chunk (maybe empty), the marker, the zeros, up to the last chunk of P."""
+def _seal_tail(
+    aead: AESGCM, writer: _Writer, counter: int, work: memoryview, n: int, message_length: int
+) -> None:
+    """From the message's last partial chunk (the first `n` bytes of the CHUNK-sized `work`, maybe
+    none) on: the marker, the zeros, up to the last chunk of P. `work` is overwritten."""
     remaining = padded_length(message_length) - message_length  # marker plus zeros
-    plain = bytearray(CHUNK)
-    n = len(tail)
-    plain[:n] = tail
-    plain[n] = MARKER
+    work[n] = MARKER
+    work[n + 1 :] = _ZEROS[: CHUNK - n - 1]
     size = min(CHUNK, n + remaining)
     remaining -= size - n
     while True:
         last = remaining == 0
-        out = writer.take()
-        aead.encrypt_into(_nonce(counter, last), memoryview(plain)[:size], None,
-                          memoryview(out)[: size + TAG])  # fmt: skip
+        out = writer.take(size + TAG)
+        aead.encrypt_into(_nonce(counter, last), work[:size], None, memoryview(out)[: size + TAG])
         writer.submit(out, size + TAG)
         if last:
             return
         counter += 1
         size = min(CHUNK, remaining)
         remaining -= size
-        plain[:size] = _ZEROS[:size]
+        work[:size] = _ZEROS[:size]
 
 
 class _Writer:
-    """Writes to `dst`, in order, on a second thread: buffers from `take`, and small extra pieces.
+    """Writes to `dst` in order: in the caller's thread, and after `go_large` on a second thread, so
+    that writing overlaps the next batch's AES-GCM.
 
-    Two buffers go round: one is filled while the other is written. An envelope that needs only one
-    buffer never starts the thread (`finish` writes it). A failed write is raised in the caller's
-    thread by the next `take` or by `finish`, and nothing is written after it.
+    Buffers come from `take` and go back to it after their write; at most two go round, made when
+    first asked for (and again when a larger one is asked for). A failed write on the thread is
+    raised in the caller's thread by the next `take` or by `finish`; nothing is written after it.
     """
 
-    def __init__(self, dst: BinaryIO, size: int) -> None:
+    BUFFERS = 2
+
+    def __init__(self, dst: BinaryIO) -> None:
         self._dst = dst
         self._free: queue.SimpleQueue = queue.SimpleQueue()
-        for _ in range(2):
-            self._free.put(bytearray(size))
+        self._made = 0
         self._todo: queue.SimpleQueue = queue.SimpleQueue()
-        self._pending: list[tuple[bytes | memoryview, bytearray | None]] = []  # before the thread runs
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def take(self) -> bytearray:
-        """A free buffer; its first bytes may be handed back with `submit`."""
-        if self._thread is None and self._pending:
-            self._start()
-        buf = self._free.get()
-        self._raise_error()
-        return buf
+    def go_large(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sealdrop-writer", daemon=True)
+        self._thread.start()
+
+    def take(self, size: int) -> bytearray:
+        """A free buffer of at least `size` bytes; its first bytes may be handed back with `submit`."""
+        while True:
+            if self._made < self.BUFFERS and self._free.empty():
+                self._made += 1
+                return bytearray(size)
+            buf = self._free.get()
+            self._raise_error()
+            if len(buf) >= size:
+                return buf
+            self._made -= 1  # outgrown: dropped, and a larger one made in its place
 
     def submit(self, buf: bytearray, n: int) -> None:
         """Write `buf[:n]` (n may be 0), then give `buf` back for reuse."""
@@ -149,9 +163,6 @@ class _Writer:
 
     def finish(self) -> None:
         """Everything given is written, or its error raised."""
-        for data, _ in self._pending:
-            write_all(self._dst, data)
-        self._pending.clear()
         self.stop()
         self._raise_error()
 
@@ -163,17 +174,13 @@ class _Writer:
             self._thread = None
 
     def _put(self, data: bytes | memoryview, buf: bytearray | None) -> None:
-        if self._thread is None:
-            self._pending.append((data, buf))
-        else:
+        if self._thread is not None:
             self._todo.put((data, buf))
-
-    def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sealdrop-writer", daemon=True)
-        self._thread.start()
-        for item in self._pending:
-            self._todo.put(item)
-        self._pending.clear()
+            return
+        if data:
+            write_all(self._dst, data)
+        if buf is not None:
+            self._free.put(buf)
 
     def _raise_error(self) -> None:
         if self._error is not None:
@@ -204,8 +211,8 @@ class _Unpadder:
         """Take the plaintext `buf[:n]`; `buf` goes back to the writer."""
         data = memoryview(buf)[:n]
         end = n
-        if data[end - 1] == 0:
-            end = len(bytes(data).rstrip(b"\x00"))
+        if n == 0 or data[end - 1] == 0:
+            end = _without_trailing_zeros(data)
             if end == 0:
                 self._zeros += n
                 self._writer.submit(buf, 0)
@@ -236,44 +243,77 @@ class _Unpadder:
             self._zeros -= step
 
 
+def _without_trailing_zeros(data: memoryview) -> int:
+    """How long `data` is without its trailing zero bytes, looking back a chunk at a time (a batch
+    of 1 MiB ending in padding need not be copied whole)."""
+    end = len(data)
+    while end:
+        start = max(0, end - CHUNK)
+        kept = len(bytes(data[start:end]).rstrip(b"\x00"))
+        if kept:
+            return start + kept
+        end = start
+    return 0
+
+
 def open_payload(src: BinaryIO, dst: BinaryIO, key: bytes) -> int:
     """Decrypt, authenticate and unpad the payload from `src` into `dst`. Returns bytes written.
 
-    Sealed chunks are read BATCH at a time. Whether a chunk is the last one is known only once what
-    follows it has been read, so the last chunk of a full batch is carried over to the next read.
+    Whether a chunk is the last one is known only once what follows it has been read, so each read
+    fills a buffer of two chunks (BATCH once the envelope is large) and its last chunk is carried
+    over to the next read.
     """
     aead = AESGCM(key)
-    sealed = bytearray(BATCH * SEALED_CHUNK)
-    view = memoryview(sealed)
-    writer = _Writer(dst, BATCH * CHUNK)
+    sealed = bytearray(2 * SEALED_CHUNK)
+    writer = _Writer(dst)
     unpadder = _Unpadder(writer)
     counter, have = 0, 0
     try:
         while True:
+            view = memoryview(sealed)
             n = have + read_full(src, view[have:])
             at_end = n < len(sealed)
-            sizes = _chunk_sizes(n, counter) if at_end else [SEALED_CHUNK] * (BATCH - 1)
-            plain = writer.take()
-            offset = 0
-            for i, size in enumerate(sizes):
-                last = at_end and i == len(sizes) - 1
-                chunk = view[i * SEALED_CHUNK : i * SEALED_CHUNK + size]
-                out = memoryview(plain)[offset : offset + size - TAG]
-                try:
-                    aead.decrypt_into(_nonce(counter, last), chunk, None, out)
-                except InvalidTag:  # what this batch opened so far is dropped: dst keeps a true prefix
-                    raise PayloadError(_diagnose(aead, counter, last, chunk, out)) from None
-                offset += size - TAG
-                counter += 1
-            unpadder.feed(plain, offset)
+            openable = len(sealed) // SEALED_CHUNK - 1  # all but the last, carried on
+            sizes = _chunk_sizes(n, counter) if at_end else [SEALED_CHUNK] * openable
+            _open_chunks(aead, view, sizes, counter, at_end, writer, unpadder)
+            counter += len(sizes)
             if at_end:
                 unpadder.finish()
                 writer.finish()
                 return unpadder.written
-            sealed[:SEALED_CHUNK] = view[(BATCH - 1) * SEALED_CHUNK :]
+            carried = view[len(sealed) - SEALED_CHUNK :]
+            if counter >= LARGE_AFTER and len(sealed) < BATCH * SEALED_CHUNK:
+                sealed = bytearray(BATCH * SEALED_CHUNK)
+                writer.go_large()
+            sealed[:SEALED_CHUNK] = carried  # disjoint from where it comes from: one plain copy
             have = SEALED_CHUNK
     finally:
         writer.stop()
+
+
+def _open_chunks(
+    aead: AESGCM,
+    view: memoryview,
+    sizes: list[int],
+    counter: int,
+    at_end: bool,
+    writer: _Writer,
+    unpadder: _Unpadder,
+) -> None:
+    """Open the sealed chunks of `sizes` at the start of `view`, numbered from `counter`, into one
+    buffer for the unpadder; with `at_end` the last of them is the payload's last chunk."""
+    plain = writer.take(sum(sizes))
+    offset = 0
+    for i, size in enumerate(sizes):
+        last = at_end and i == len(sizes) - 1
+        chunk = view[i * SEALED_CHUNK : i * SEALED_CHUNK + size]
+        out = memoryview(plain)[offset : offset + size - TAG]
+        try:
+            aead.decrypt_into(_nonce(counter + i, last), chunk, None, out)
+        except InvalidTag:  # what this read opened so far is dropped: dst keeps a true prefix
+            raise PayloadError(_diagnose(aead, counter + i, last, chunk, out)) from None
+        offset += size - TAG
+    unpadder.feed(plain, offset)
 
 
 def _chunk_sizes(n: int, counter: int) -> list[int]:

@@ -19,7 +19,7 @@ from crypto import (
     unseal_bytes,
 )
 from crypto._padding import MIN_PADDED, padded_length, padme
-from crypto._stream import BATCH, CHUNK
+from crypto._stream import BATCH, CHUNK, LARGE_AFTER
 
 ME = DecryptionKey.generate()
 OTHERS = [DecryptionKey.generate() for _ in range(3)]
@@ -28,10 +28,12 @@ OTHERS = [DecryptionKey.generate() for _ in range(3)]
 def sizes_around_chunks():
     return [0, 1, 2, 100, MIN_PADDED - 2, MIN_PADDED - 1, MIN_PADDED, CHUNK - 1, CHUNK, CHUNK + 1,
             2 * CHUNK - 1, 2 * CHUNK, 5 * CHUNK + 17,
-            # reads and writes go BATCH chunks at a time, and the last sealed chunk of a full batch
-            # is carried into the next read: sizes around one and two batches
-            (BATCH - 1) * CHUNK, BATCH * CHUNK - 1, BATCH * CHUNK, BATCH * CHUNK + 1,
-            2 * BATCH * CHUNK - 1, 2 * BATCH * CHUNK, 3 * BATCH * CHUNK + CHUNK // 2]  # fmt: skip
+            # past LARGE_AFTER chunks reads and writes go BATCH chunks at a time, and the last sealed
+            # chunk of a full read is carried into the next: sizes around the switch and the batches
+            LARGE_AFTER * CHUNK - 1, LARGE_AFTER * CHUNK, LARGE_AFTER * CHUNK + 1,
+            (LARGE_AFTER + 1) * CHUNK, (LARGE_AFTER + BATCH - 1) * CHUNK, (LARGE_AFTER + BATCH) * CHUNK - 1,
+            (LARGE_AFTER + BATCH) * CHUNK, (LARGE_AFTER + BATCH) * CHUNK + 1,
+            (LARGE_AFTER + 3 * BATCH) * CHUNK + CHUNK // 2]  # fmt: skip
 
 
 @pytest.mark.parametrize("size", sizes_around_chunks())
@@ -192,9 +194,10 @@ class FailingWriter(io.RawIOBase):
         return len(b)
 
 
-@pytest.mark.parametrize("limit", [0, 100, 3 * BATCH * CHUNK])
+@pytest.mark.parametrize("limit", [0, 100, 3 * CHUNK, (LARGE_AFTER + 2 * BATCH) * CHUNK])
 def test_a_failing_destination_raises_its_error_in_both_directions(limit):
-    data = bytes(range(256)) * (5 * BATCH * CHUNK // 256)
+    """The last limit fails on the writer thread of a large envelope: its error still arrives."""
+    data = bytes(range(256)) * ((LARGE_AFTER + 5 * BATCH) * CHUNK // 256)
     with pytest.raises(OSError, match="No space"):
         seal(io.BytesIO(data), FailingWriter(limit), [ME.recipient])
     envelope = seal_bytes(data, [ME.recipient])
