@@ -65,6 +65,17 @@ def login(client, name: str, secret: str, password: str = PASSWORD, totp: str | 
     )
 
 
+def upload_replies(client, path: Path):
+    """A clerk's upload of a reply bundle through /desk/replies, with the page's CSRF token."""
+    token = csrf(client.get("/desk/replies").get_data(as_text=True))
+    with open(path, "rb") as f:
+        return client.post(
+            "/desk/replies",
+            data={"csrf_token": token, "bundle": (f, "replies.bundle")},
+            content_type="multipart/form-data",
+        )
+
+
 def officer_identity(instance: Path, filename: str = "demo-officer.identity") -> crypto.Identity:
     return crypto.Identity.load(instance / filename, "")
 

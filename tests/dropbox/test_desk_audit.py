@@ -11,7 +11,7 @@ from crypto import VerifyKey, bundle
 from dropbox import cli, config, db
 from dropbox.blobs import FileBlobStore
 from dropbox.models import AuditEntry, Case, Part
-from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle
+from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle, upload_replies
 from tests.helpers import extract
 
 REPORT_TEXT = "The white van behind the school sells pills at 16:00"
@@ -92,8 +92,8 @@ def test_the_desk_pages_audit_no_reporter_data(app, reporter, instance):
     exported = instance.parent / "export.bundle"
     exported.write_bytes(clerk.post("/desk/export/demo", data={"csrf_token": token}).get_data())
     manifest = verified_export(instance, exported)
-    assert upload(clerk, reports.replies("replies.bundle", manifest)).status_code == 200
-    refused = upload(clerk, reports.refused_replies(manifest))
+    assert upload_replies(clerk, reports.replies("replies.bundle", manifest)).status_code == 200
+    refused = upload_replies(clerk, reports.refused_replies(manifest))
     assert refused.status_code == 400 and reports.other_case in refused.get_data(as_text=True)
     entries = reports.audit()
     assert actions(entries) == ["login", "export", "replies_imported", "replies_refused"]
@@ -112,13 +112,3 @@ def test_the_commands_audit_no_reporter_data(reporter, instance, capsys):
     entries = reports.audit()
     assert actions(entries) == ["export", "replies_imported", "replies_refused"]
     assert leaks(entries, reports.needles()) == []  # ...and the audit log is not
-
-
-def upload(client, path: Path):
-    token = csrf(client.get("/desk/replies").get_data(as_text=True))
-    with open(path, "rb") as f:
-        return client.post(
-            "/desk/replies",
-            data={"csrf_token": token, "bundle": (f, "replies.bundle")},
-            content_type="multipart/form-data",
-        )

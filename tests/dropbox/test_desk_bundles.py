@@ -14,7 +14,7 @@ from crypto.bundle import BundleError
 from dropbox import bundles, config, db
 from dropbox.blobs import FileBlobStore
 from dropbox.models import Desk, ExportLog, Officer, Part, Reply, Submission, today
-from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle
+from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle, upload_replies
 from tests.helpers import extract
 
 
@@ -207,16 +207,6 @@ def clerk(world):
     return client
 
 
-def upload(client, path: Path):
-    token = csrf(client.get("/desk/replies").get_data(as_text=True))
-    with open(path, "rb") as f:
-        return client.post(
-            "/desk/replies",
-            data={"csrf_token": token, "bundle": (f, "replies.bundle")},
-            content_type="multipart/form-data",
-        )
-
-
 def _internal_desks_bundle(world):
     internal = officer_identity(world.instance, "demo-internal-officer.identity")
     return world.replies("d", desk="demo-internal", identity=internal).read_bytes()
@@ -259,11 +249,11 @@ def test_the_upload_page_refuses_bad_bundles_with_a_clear_message(world, clerk, 
     make, reason, words = BAD_UPLOADS[case]
     good = world.replies("good")
     if case == "replayed":
-        assert upload(clerk, good).status_code == 200
+        assert upload_replies(clerk, good).status_code == 200
     path = world.tmp / "upload.bundle"
     path.write_bytes(make(world, good.read_bytes()))
     before = world.state()
-    response = upload(clerk, path)
+    response = upload_replies(clerk, path)
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert f'data-reason="{reason}"' in page and "Nothing was imported." in page and words in page
@@ -272,7 +262,7 @@ def test_the_upload_page_refuses_bad_bundles_with_a_clear_message(world, clerk, 
 
 
 def test_the_upload_page_imports_a_good_bundle(world, clerk):
-    response = upload(clerk, world.replies("good"))
+    response = upload_replies(clerk, world.replies("good"))
     assert response.status_code == 200
     assert "Imported 1 replies for Demo municipality" in response.get_data(as_text=True)
     assert "Thank you, we are checking." in world.reporter.check(world.receipt).get_data(as_text=True)
@@ -300,7 +290,7 @@ def test_export_download_again_and_nothing_new(world, clerk):
     inbox = clerk.get("/desk/").get_data(as_text=True)
     assert "in bundle 1" in inbox and world.case_number not in inbox and world.receipt not in inbox
     # Once the viewer confirms it, the bundle is not handed out again.
-    upload(clerk, world.replies("c", confirmations=[{"sequence": 1, "sha256": manifest.sha256}]))
+    upload_replies(clerk, world.replies("c", confirmations=[{"sequence": 1, "sha256": manifest.sha256}]))
     refused_again = clerk.post("/desk/export/demo/1", data={"csrf_token": token})
     assert refused_again.status_code == 303 and "cannot_export_again" in refused_again.location
 
@@ -316,7 +306,7 @@ def test_retention_deletes_ciphertext_after_confirmation_and_the_period(world, c
     with world.session() as s:  # exported but not yet confirmed: nothing is deleted, however late
         assert bundles.apply_retention(s, world.store, today() + dt.timedelta(days=3650)) == 0
     confirm = world.replies("c", confirmations=[{"sequence": manifest.sequence, "sha256": manifest.sha256}])
-    assert upload(clerk, confirm).status_code == 200  # the import runs retention too: too early yet
+    assert upload_replies(clerk, confirm).status_code == 200  # the import runs retention too: too early yet
     assert all(world.store.exists(b) for b in blob_ids)
     days = 30
     with world.session() as s:
