@@ -6,8 +6,9 @@ as a 1 KiB one.
 
 Two speeds: an envelope is read and written chunk by chunk (64 KiB) until it proves large
 (LARGE_AFTER chunks); from then on BATCH chunks go per read and per write, and the writes run on a
-second thread (`_Writer`) while the next batch is encrypted: AES-GCM holds the GIL, write()
-releases it. Small envelopes, most of them, never pay for a thread or a 1 MiB buffer.
+second thread (`_Writer`) while the next batch is sealed or opened (write() releases the GIL, and
+so, it seems, does cryptography's AES-GCM decryption of large buffers; its encryption does not).
+Small envelopes, most of them, never pay for a thread or a 1 MiB buffer.
 """
 
 from __future__ import annotations

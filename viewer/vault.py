@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import datetime as dt
 import fcntl
 import functools
@@ -37,6 +36,7 @@ from crypto import DecryptionKey, Identity, SigningKey, VerifyKey
 from crypto.keys import write_secret_file
 
 from . import geo, schema
+from .disk import FileWriter, HashingWriter, fsync_dir, syncfs
 from .errors import Refused, VaultLocked, ViewerError
 
 FORMAT = "sealview-vault/1"
@@ -66,89 +66,6 @@ def today() -> str:
 
 def _canonical(data: dict) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _syncfs(path: Path) -> None:
-    """Flush every file of the vault's file system at once (one call instead of an fsync per photo)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) != 0:
-            os.sync()
-    except (OSError, AttributeError):
-        os.sync()
-    finally:
-        os.close(fd)
-
-
-_WRITE_BUFFER = 1 << 20  # the envelope parser reads 64 KiB at a time: one write a MiB, not sixteen
-
-
-def _libc_sync_file_range():
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    return fn
-
-
-_sync_file_range = _libc_sync_file_range()
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-class _HashingWriter:
-    def __init__(self, f) -> None:
-        self.f, self.hash = f, hashlib.sha256()
-
-    def write(self, data) -> int:
-        self.hash.update(data)
-        return self.f.write(data)
-
-
-class FileWriter:
-    """A new attachment file, written straight under its name (the envelope's SHA-256, which the signed
-    manifest gave) so that keeping it costs no rename. If a file of that name is there already, the new
-    bytes go to a temporary name that replaces it only on `keep`. A file half written when a crash came
-    is in no database: the next writer's sweep removes it, and every read checks the hash anyway."""
-
-    def __init__(self, vault: Vault, name: str) -> None:
-        self.path = vault.file_path(name)
-        vault.ensure_dir(self.path.parent)
-        self.tmp: Path | None = None
-        try:
-            self.f = open(self.path, "xb", buffering=_WRITE_BUFFER)  # noqa: SIM115 (keep or discard)
-        except FileExistsError:
-            self.tmp = self.path.with_name(f".{os.urandom(8).hex()}.partial")
-            self.f = open(self.tmp, "xb", buffering=_WRITE_BUFFER)  # noqa: SIM115
-
-    def write(self, data) -> int:
-        return self.f.write(data)
-
-    def keep(self) -> Path | None:
-        """All is written: close, let the disk start on it now rather than at the one flush before
-        the head (Linux sync_file_range; that flush still waits for it). Returns the path if this
-        import made the file, None if it replaced one that was there."""
-        self.f.flush()
-        if _sync_file_range is not None:
-            _sync_file_range(self.f.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
-        self.f.close()
-        if self.tmp is None:
-            return self.path
-        os.replace(self.tmp, self.path)
-        return None
-
-    def discard(self) -> None:
-        self.f.close()
-        (self.tmp or self.path).unlink(missing_ok=True)
 
 
 class Vault:
@@ -370,7 +287,7 @@ class Vault:
             name = f"{part}-{generation}.sealed"
             new[part] = {"file": name, "sha256": self._write_sealed(self.path / "db" / name, data)}
         if files_written:
-            _syncfs(self.path)
+            syncfs(self.path)
         outer = {
             "head": new,
             "signature": base64.b64encode(self._key.signing_key.sign(HEAD_CONTEXT, _canonical(new))).decode(
@@ -383,7 +300,7 @@ class Vault:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path / "head.json")
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         old = {self.head.get(p, {}).get("file") for p in parts} - {new[p]["file"] for p in parts}
         self.head = new
         for name in old - {None}:
@@ -392,7 +309,7 @@ class Vault:
     def _write_sealed(self, path: Path, data: bytes) -> str:
         tmp = path.with_name(f".{path.name}.partial")
         with open(tmp, "wb") as f:
-            out = _HashingWriter(f)
+            out = HashingWriter(f)
             crypto.seal(io.BytesIO(data), out, [self._key.decryption_key.recipient])
             f.flush()
             os.fsync(f.fileno())
