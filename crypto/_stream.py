@@ -260,36 +260,58 @@ def _without_trailing_zeros(data: memoryview) -> int:
 def open_payload(src: BinaryIO, dst: BinaryIO, key: bytes) -> int:
     """Decrypt, authenticate and unpad the payload from `src` into `dst`. Returns bytes written.
 
-    Whether a chunk is the last one is known only once what follows it has been read, so each read
-    fills a buffer of two chunks (BATCH once the envelope is large) and its last chunk is carried
-    over to the next read.
+    Whether a chunk is the last one is known only once what follows it has been read: the first
+    LARGE_AFTER chunks are read one ahead into two buffers taken in turn (`_open_small`), the rest
+    BATCH at a time with the last chunk of each full read carried over to the next.
     """
     aead = AESGCM(key)
-    sealed = bytearray(2 * SEALED_CHUNK)
     writer = _Writer(dst)
     unpadder = _Unpadder(writer)
-    counter, have = 0, 0
     try:
+        counter, rest = _open_small(aead, src, writer, unpadder)
+        if rest is None:
+            unpadder.finish()
+            writer.finish()
+            return unpadder.written
+        sealed = bytearray(BATCH * SEALED_CHUNK)
+        sealed[: len(rest)] = rest
+        have = len(rest)
+        writer.go_large()
         while True:
             view = memoryview(sealed)
             n = have + read_full(src, view[have:])
             at_end = n < len(sealed)
-            openable = len(sealed) // SEALED_CHUNK - 1  # all but the last, carried on
-            sizes = _chunk_sizes(n, counter) if at_end else [SEALED_CHUNK] * openable
+            sizes = _chunk_sizes(n, counter) if at_end else [SEALED_CHUNK] * (BATCH - 1)
             _open_chunks(aead, view, sizes, counter, at_end, writer, unpadder)
             counter += len(sizes)
             if at_end:
                 unpadder.finish()
                 writer.finish()
                 return unpadder.written
-            carried = view[len(sealed) - SEALED_CHUNK :]
-            if counter >= LARGE_AFTER and len(sealed) < BATCH * SEALED_CHUNK:
-                sealed = bytearray(BATCH * SEALED_CHUNK)
-                writer.go_large()
-            sealed[:SEALED_CHUNK] = carried  # disjoint from where it comes from: one plain copy
+            sealed[:SEALED_CHUNK] = view[len(sealed) - SEALED_CHUNK :]  # disjoint: one plain copy
             have = SEALED_CHUNK
     finally:
         writer.stop()
+
+
+def _open_small(
+    aead: AESGCM, src: BinaryIO, writer: _Writer, unpadder: _Unpadder
+) -> tuple[int, memoryview | None]:
+    """Open up to LARGE_AFTER chunks one by one, each read one chunk ahead. Returns how many were
+    opened and, if the payload goes on, the sealed bytes read ahead (None: it ended)."""
+    current, ahead = bytearray(SEALED_CHUNK), bytearray(SEALED_CHUNK)
+    n = read_full(src, memoryview(current))
+    counter = 0
+    while counter < LARGE_AFTER:
+        m = read_full(src, memoryview(ahead)) if n == SEALED_CHUNK else 0
+        last = m == 0
+        sizes = _chunk_sizes(n, counter) if last else [SEALED_CHUNK]
+        _open_chunks(aead, memoryview(current), sizes, counter, last, writer, unpadder)
+        counter += 1
+        if last:
+            return counter, None
+        current, ahead, n = ahead, current, m
+    return counter, memoryview(current)[:n]
 
 
 def _open_chunks(
