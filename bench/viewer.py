@@ -114,12 +114,12 @@ def bench_import(root: Path) -> list[list[str]]:
     )
     disk_s = statistics.median(_disk(entries, root) for _ in range(2))
     imports, flushes = [], []
-    original_syncfs = vault_module._syncfs
+    original_syncfs = vault_module.syncfs
 
     def counted_syncfs(where: Path) -> None:
         flushes.append(timed(lambda: original_syncfs(where)))
 
-    vault_module._syncfs = counted_syncfs
+    vault_module.syncfs = counted_syncfs
     for rep in range(2):
         vault_dir = root / f"vault-{rep}"
         with Vault.create(vault_dir, PASSPHRASE, officer) as v:
@@ -129,7 +129,7 @@ def bench_import(root: Path) -> list[list[str]]:
             assert v.db.execute("SELECT count(*) FROM attachments WHERE opened").fetchone()[0] == PHOTOS
         shutil.rmtree(vault_dir)
         os.sync()
-    vault_module._syncfs = original_syncfs
+    vault_module.syncfs = original_syncfs
     import_s, flush_s = statistics.median(imports), statistics.median(flushes)
     mb = size / 1e6
     return [
