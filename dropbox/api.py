@@ -71,8 +71,8 @@ def start_upload(slug: str):
     if not isinstance(size, int) or isinstance(size, bool):
         abort(400, description="bad_request")
     manager, cfg = current_app.extensions["sealdrop.uploads"], current_app.config["SEALDROP"]
-    max_age_hours = cfg.extra.get("upload_max_age_hours", intake.UPLOAD_MAX_AGE_HOURS)
-    manager.sweep_if_due(db.session(), current_app.extensions["sealdrop.blobs"], max_age_hours * 3600)
+    store = current_app.extensions["sealdrop.blobs"]
+    manager.sweep_if_due(db.session(), store, intake.upload_max_age_s(cfg))
     try:
         upload = manager.start(db.session(), desk, size)
     except intake.IntakeError as e:

@@ -30,6 +30,7 @@ import crypto
 from crypto import PublicKey, Receipt, RecipientKey
 
 from .blobs import FileBlobStore
+from .config import Config
 from .models import Case, Category, Desk, Officer, Part, Submission, Upload
 from .scrub import Clean
 
@@ -202,6 +203,11 @@ def file_submission(
     return sub
 
 
+def upload_max_age_s(cfg: Config) -> float:
+    """How long an upload may sit untouched before it is abandoned (config extra `upload_max_age_hours`)."""
+    return cfg.extra.get("upload_max_age_hours", UPLOAD_MAX_AGE_HOURS) * 3600
+
+
 def server_receipt() -> Receipt:
     """No-JS path: the server makes the receipt, shows it once and keeps only what it derives."""
     return Receipt.generate()
@@ -297,9 +303,13 @@ class Uploads:
             return 0
         try:
             self._next_sweep = time.monotonic() + SWEEP_EVERY
-            return self.sweep(session, max_age_s) + store.sweep_incoming(max_age_s)
+            return self.sweep_abandoned(session, store, max_age_s)
         finally:
             self._sweeping.release()
+
+    def sweep_abandoned(self, session: Session, store: FileBlobStore, max_age_s: float) -> int:
+        """Abandoned uploads (`sweep`) and the temporary files a crashed blob writer left, both."""
+        return self.sweep(session, max_age_s) + store.sweep_incoming(max_age_s)
 
     def sweep(self, session: Session, max_age_s: float, now: float | None = None) -> int:
         """Delete abandoned uploads: a .part file nobody wrote to for `max_age_s` (with its row), and a

@@ -127,14 +127,13 @@ def cmd_retention(args: argparse.Namespace) -> None:
     except ValueError:
         raise CommandError("--on takes a day, YYYY-MM-DD") from None
     store = _store(cfg)
-    max_age_s = cfg.extra.get("upload_max_age_hours", intake.UPLOAD_MAX_AGE_HOURS) * 3600
     with db.standalone_session(cfg.database_url) as session:
         deleted = bundles.apply_retention(session, store, on)
         audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
         session.commit()
         # The service sweeps these too, but only when a new upload starts: a quiet desk needs cron's.
         uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes)
-        abandoned = uploads.sweep(session, max_age_s) + store.sweep_incoming(max_age_s)
+        abandoned = uploads.sweep_abandoned(session, store, intake.upload_max_age_s(cfg))
         session.commit()
     print(f"retention: {deleted} submissions deleted, {abandoned} abandoned uploads removed")
 
