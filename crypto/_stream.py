@@ -262,36 +262,41 @@ def open_payload(src: BinaryIO, dst: BinaryIO, key: bytes) -> int:
 
     Whether a chunk is the last one is known only once what follows it has been read: the first
     LARGE_AFTER chunks are read one ahead into two buffers taken in turn (`_open_small`), the rest
-    BATCH at a time with the last chunk of each full read carried over to the next.
+    BATCH at a time with the last chunk of each full read carried over to the next (`_open_large`).
     """
     aead = AESGCM(key)
     writer = _Writer(dst)
     unpadder = _Unpadder(writer)
     try:
         counter, rest = _open_small(aead, src, writer, unpadder)
-        if rest is None:
-            unpadder.finish()
-            writer.finish()
-            return unpadder.written
-        sealed = bytearray(BATCH * SEALED_CHUNK)
-        sealed[: len(rest)] = rest
-        have = len(rest)
-        writer.go_large()
-        while True:
-            view = memoryview(sealed)
-            n = have + read_full(src, view[have:])
-            at_end = n < len(sealed)
-            sizes = _chunk_sizes(n, counter) if at_end else [SEALED_CHUNK] * (BATCH - 1)
-            _open_chunks(aead, view, sizes, counter, at_end, writer, unpadder)
-            counter += len(sizes)
-            if at_end:
-                unpadder.finish()
-                writer.finish()
-                return unpadder.written
-            sealed[:SEALED_CHUNK] = view[len(sealed) - SEALED_CHUNK :]  # disjoint: one plain copy
-            have = SEALED_CHUNK
+        if rest is not None:
+            _open_large(aead, src, rest, counter, writer, unpadder)
+        unpadder.finish()
+        writer.finish()
+        return unpadder.written
     finally:
         writer.stop()
+
+
+def _open_large(
+    aead: AESGCM, src: BinaryIO, rest: memoryview, counter: int, writer: _Writer, unpadder: _Unpadder
+) -> None:
+    """Open the rest of a large payload, from chunk `counter`, whose first sealed bytes `rest` holds."""
+    sealed = bytearray(BATCH * SEALED_CHUNK)
+    sealed[: len(rest)] = rest
+    have = len(rest)
+    writer.go_large()
+    while True:
+        view = memoryview(sealed)
+        n = have + read_full(src, view[have:])
+        at_end = n < len(sealed)
+        sizes = _chunk_sizes(n, counter) if at_end else [SEALED_CHUNK] * (BATCH - 1)
+        _open_chunks(aead, view, sizes, counter, at_end, writer, unpadder)
+        if at_end:
+            return
+        counter += len(sizes)
+        sealed[:SEALED_CHUNK] = view[len(sealed) - SEALED_CHUNK :]  # disjoint: one plain copy
+        have = SEALED_CHUNK
 
 
 def _open_small(
