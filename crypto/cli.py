@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -77,7 +78,7 @@ def atomic_output(path: str | None, *, binary_to_tty_ok: bool) -> Iterator[Binar
     target = Path(path)
     if target.exists() and not target.is_file():
         raise CliError(f"{path} exists and is not a regular file")
-    fd, tmp = _create_partial(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
             yield out
@@ -86,16 +87,6 @@ def atomic_output(path: str | None, *, binary_to_tty_ok: bool) -> Iterator[Binar
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _create_partial(target: Path) -> tuple[int, Path]:
-    """A new 0600 file beside `target`, under a name nobody else can have taken (O_EXCL)."""
-    while True:
-        tmp = target.parent / f".{target.name}.{os.urandom(6).hex()}.partial"
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
-        except FileExistsError:
-            continue
 
 
 @contextlib.contextmanager
