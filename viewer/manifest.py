@@ -1,0 +1,103 @@
+"""What a signed export manifest may claim, checked before any item of the bundle is read.
+
+The signature says who made the manifest, not that its fields are sane: a compromised server signs
+whatever it likes. So every claim is checked here for shape (case numbers, days, hashes, places)
+and against the vault (our desk, the next bundle in its chain); a refusal names what is wrong and
+says that nothing was imported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import crypto
+from crypto import bundle
+from crypto.bundle import BundleError
+
+from . import documents
+from .errors import Refused
+from .vault import Vault
+
+CASE_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_bundle(vault: Vault, manifest: bundle.Manifest, key: crypto.VerifyKey) -> None:
+    """The signed manifest's claims, before any item is read: our desk, the next in its chain."""
+    desk = manifest.data.get("desk")
+    if desk not in vault.desks:
+        served = ", ".join(vault.desks) or "no desk yet"
+        raise Refused(
+            "wrong_desk",
+            f"refused: this bundle is for desk {documents.one_line(desk, 40)!r}, and this vault serves "
+            f"{served}; nothing was imported",
+        )
+    last = vault.db.execute(
+        "SELECT last_sequence, last_sha256 FROM state.desks WHERE slug = ?", (desk,)
+    ).fetchone()
+    refusing(lambda: bundle.check_chain(manifest, last[0], last[1]), key)
+    _check_items(manifest.items)
+
+
+def refusing(fn, key):
+    """Run `fn`, turning the crypto layer's refusals into the viewer's, with the whole story."""
+    try:
+        return fn()
+    except BundleError as e:
+        if e.reason == "bad_signature":
+            message = (
+                "refused: this bundle is not signed by the server key pinned in this vault "
+                f"(fingerprint {key.fingerprint}): it comes from another server, or was altered"
+            )
+        elif e.reason == "wrong_kind":
+            message = "refused: this is not an export bundle"
+        else:
+            message = f"refused ({e.reason.replace('_', ' ')}): {e}"
+        raise Refused(e.reason, message + "; nothing was imported") from None
+
+
+MAX_PLACES = 500
+
+
+def desk_places(claimed: object) -> list[tuple[str, str, float, float]]:
+    """The desk's named places from a signed manifest, coerced like everything else that arrives:
+    (name, names as JSON, lat, lon) for each one with a name and a position on the globe."""
+    places = []
+    for p in claimed[:MAX_PLACES] if isinstance(claimed, list) else []:
+        if not isinstance(p, dict) or not isinstance(p.get("names"), dict):
+            continue
+        names = {
+            documents.one_line(k, 8): documents.one_line(v, 120)
+            for k, v in list(p["names"].items())[:10]
+            if isinstance(k, str) and isinstance(v, str) and documents.one_line(v, 120)
+        }
+        lat, lon = p.get("lat"), p.get("lon")
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (lat, lon))
+        if names and numbers and -90 <= lat <= 90 and -180 <= lon <= 180:
+            name = names.get("en") or next(iter(names.values()))
+            places.append((name, json.dumps(names, ensure_ascii=False), float(lat), float(lon)))
+    return places
+
+
+def _check_items(items: list[dict]) -> None:
+    for i, item in enumerate(items):
+        ok = (
+            isinstance(item.get("case_number"), str)
+            and CASE_NUMBER.match(item["case_number"])
+            and isinstance(item.get("submission"), int)
+            and not isinstance(item["submission"], bool)
+            and isinstance(item.get("part"), int)
+            and not isinstance(item["part"], bool)
+            and item["part"] >= 0
+            and isinstance(item.get("received_day"), str)
+            and DAY.match(item["received_day"])
+            and isinstance(item.get("reply_public"), str)
+            and HEX64.match(item["reply_public"])
+            and HEX64.match(item["sha256"])
+        )
+        if not ok:
+            raise Refused(
+                "tampered", f"refused: item-{i} of the bundle's manifest is malformed; nothing was imported"
+            )
