@@ -3,8 +3,11 @@ Accept-Language decides, else the desk's default."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Flask, current_app, g, request
 from flask_babel import Babel, get_locale, gettext
+from werkzeug.datastructures import LanguageAccept
 
 NAMES = {"bg": "Български", "ru": "Русский", "kk": "Қазақша", "en": "English"}
 
@@ -22,16 +25,23 @@ def statuses() -> dict[str, str]:
     }
 
 
+def choose_language(
+    asked: str | None, accepted: LanguageAccept, languages: Sequence[str], fallback: str
+) -> str:
+    """The rule for every reporter page, waitress's own error pages too: `?lang=` if we have it, else
+    the browser's best match among `languages`, else `fallback`."""
+    if asked in languages:
+        return asked
+    return accepted.best_match(languages) or fallback
+
+
 def select_locale() -> str:
     if request.path == "/desk" or request.path.startswith("/desk/"):
         return "en"  # the desk is English-only for now (its strings are wrapped, not yet translated)
-    languages = current_app.config["SEALDROP"].languages
-    chosen = request.args.get("lang")  # never the form: parsing it may be what failed
-    if chosen in languages:
-        return chosen
-    desk_default = getattr(g, "desk_language", None)
-    best = request.accept_languages.best_match(languages)
-    return best or desk_default or current_app.config["SEALDROP"].default_language
+    cfg = current_app.config["SEALDROP"]
+    fallback = getattr(g, "desk_language", None) or cfg.default_language
+    # ?lang= from the URL, never the form: parsing the form may be what failed
+    return choose_language(request.args.get("lang"), request.accept_languages, cfg.languages, fallback)
 
 
 def init_app(app: Flask) -> None:

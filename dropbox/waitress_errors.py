@@ -23,6 +23,7 @@ from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
 from .config import LANGUAGES
+from .i18n import choose_language
 from .security import NO_STORE_HEADERS, SECURITY_HEADERS
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -40,12 +41,10 @@ def _translations(lang: str) -> NullTranslations:
     return Translations.load(TRANSLATIONS, [lang]) if lang != "en" else NullTranslations()
 
 
-def choose_language(query: str, accept_language: str | None) -> str:
+def _language(query: str, accept_language: str | None) -> str:
+    """The reporter pages' rule (dropbox.i18n), read from waitress's raw request."""
     asked = parse_qs(query).get("lang", [""])[0]
-    if asked in LANGUAGES:
-        return asked
-    accepted = parse_accept_header(accept_language or "", LanguageAccept)
-    return accepted.best_match(LANGUAGES) or "en"
+    return choose_language(asked, parse_accept_header(accept_language or "", LanguageAccept), LANGUAGES, "en")
 
 
 def error_page(status: int, lang: str) -> bytes:
@@ -73,7 +72,7 @@ class SealdropErrorTask(ErrorTask):
             body = json.dumps({"error": API_CODES.get(status, "bad_request")}).encode()
             content_type = "application/json"
         else:
-            lang = choose_language(query, request.headers.get("ACCEPT_LANGUAGE"))
+            lang = _language(query, request.headers.get("ACCEPT_LANGUAGE"))
             body = error_page(status, lang)
             content_type = "text/html; charset=utf-8"
         self.status = f"{status} {reason}"
