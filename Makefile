@@ -4,7 +4,10 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBIAN := tor chromium age gpg pdftoppm
+DEBIAN := tor chromium firefox-esr age gpg pdftoppm ffmpeg
+# firefox-esr (Tor Browser's engine) is for the tests only: tests/firefox drive it over WebDriver BiDi.
+# ffmpeg (with ffprobe) is for the tests only: they make phone-shaped media and check that what was
+# cleaned still plays. The service never runs it.
 # The poster font is a file, not a command (dropbox/posters; Debian package fonts-dejavu-core).
 FONT   := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
@@ -14,7 +17,7 @@ I18N   := dropbox/translations
 PO     := $(wildcard $(I18N)/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: setup run test lint bench clean translations
+.PHONY: setup run test lint bench clean translations fuzz faults
 
 setup: $(STAMP) $(MO)
 	@missing=""; for p in $(DEBIAN); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -72,6 +75,21 @@ bench: setup
 	$(PY) -m bench.browser_envelope
 	$(PY) -m bench.ingest
 	$(PY) -m bench.viewer
+	$(PY) -m bench.media
+	$(PY) -m bench.field
+	$(PY) -m bench.load --quick
+
+# Every parser an outsider reaches, fuzzed under atheris (fuzz/): FUZZ_RUNS cases per target, each in its
+# own process; prints cases run, crashes and seconds per target. `make test` runs them briefly.
+FUZZ_RUNS ?= 100000
+fuzz: setup
+	$(PY) -m fuzz --runs $(FUZZ_RUNS)
+
+# kill -9 at random points during FAULT_SUBMISSIONS submissions on every path (tests/faults); `make test`
+# runs 60. SEALDROP_FAULT_SEED=N repeats a run's order of kills.
+FAULT_SUBMISSIONS ?= 500
+faults: setup
+	SEALDROP_FAULT_SUBMISSIONS=$(FAULT_SUBMISSIONS) $(PY) -m pytest tests/faults/test_kill.py -q -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -12,6 +12,11 @@ Every response is checked (a case number, the right byte counts): a broken run e
    byte to the case number; the baseline takes the same pieces. Goal: ratio >= 0.5.
 3. The server's RSS while five 200 MiB uploads run at once, sampled from /proc every 50 ms (and the
    kernel's high-water mark); the baseline under the same load for scale. Goal: flat, under 150 MB.
+
+`python -m bench.ingest --latency` measures something else, on its own: the time each no-JS report
+takes (its POST, on a form loaded beforehand) with 1 reporter and with 4 at once, p50 and p99 over as many
+reports each, and the ratio of the two p99s. Writers queueing on SQLite's write lock show here as a
+tail. Goal: ratio <= 3.
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ UPLOAD_SIZE, UPLOAD_REPS = 20 * MiB, 5
 BIG_SIZE, BIG_UPLOADS = 200 * MiB, 5
 RSS_INTERVAL = 0.05
 UPLOAD_GOAL, RSS_GOAL_MB = 0.5, 150
+# --latency: reporters at once, and reports per run for each count (the same for both, so each p99 is
+# read from as many samples); runs alternate between the counts so both see the machine's same moods.
+LATENCY_CLIENTS, LATENCY_REPORTS, LATENCY_ROUNDS, LATENCY_WARMUP, LATENCY_GOAL = (1, 4), 120, 2, 10, 3.0
 
 CASE_NUMBER = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
 WHAT = (
@@ -315,17 +323,22 @@ def check_sink_form(response: Response, form: Form) -> None:
 Check = Callable[[Response, Form], None]
 
 
-def post_forms(port: int, pages: Sequence[Page], per_client: int, check: Check) -> float:
-    """One client per page posts `per_client` reports on its own connection, all at once; reports/s."""
+def post_forms(port: int, forms: Sequence[Sequence[Page]], check: Check) -> float:
+    """One client per list of forms posts one report on each, on its own connection, all at once;
+    reports/s. A form files one report only (its token is single-use), so each is loaded beforehand."""
 
-    def client(page: Page) -> None:
+    def client(pages: Sequence[Page]) -> None:
         with Http(port) as http:
-            for _ in range(per_client):
+            for page in pages:
                 form = report_form(page)
                 check(http.call("POST", f"/r/{DESK}", form.body, {"Content-Type": form.content_type}), form)
 
-    seconds = timed(lambda: _all(pages, client))
-    return per_client * len(pages) / seconds
+    seconds = timed(lambda: _all(forms, client))
+    return sum(len(pages) for pages in forms) / seconds
+
+
+def fresh_forms(port: int, per_client: int) -> list[list[Page]]:
+    return [[read_page(port) for _ in range(per_client)] for _ in range(FORM_CLIENTS)]
 
 
 def _all(items: Sequence, fn: Callable) -> list:
@@ -357,15 +370,14 @@ def alternate(reps: int, ours: Callable[[], float], base: Callable[[], float]) -
 
 
 def bench_forms(ours: Server, sink: Server) -> Pair:
-    pages = [read_page(ours.port) for _ in range(FORM_CLIENTS)]  # each client loads the form once
-    warm = FORM_WARMUP // FORM_CLIENTS
-    post_forms(ours.port, pages, warm, check_receipt)
-    post_forms(sink.port, pages, warm, check_sink_form)
+    warm = fresh_forms(ours.port, FORM_WARMUP // FORM_CLIENTS)
+    post_forms(ours.port, warm, check_receipt)
+    post_forms(sink.port, warm, check_sink_form)
     per_client = FORM_PER_REP // FORM_CLIENTS
     return alternate(
         FORM_REPS,
-        lambda: post_forms(ours.port, pages, per_client, check_receipt),
-        lambda: post_forms(sink.port, pages, per_client, check_sink_form),
+        lambda: post_forms(ours.port, fresh_forms(ours.port, per_client), check_receipt),
+        lambda: post_forms(sink.port, fresh_forms(ours.port, per_client), check_sink_form),
     )
 
 
@@ -406,11 +418,23 @@ def upload_ours(port: int, page: Page, path: Path, piece: int) -> float:
         receipt = crypto.Receipt.generate()
         report = {"category": page.category, "parts": [started["id"]],
                   "lookup_id": b64encode(receipt.lookup_id).decode(),
-                  "reply_public": b64encode(receipt.reply_recipient.public_bytes).decode()}  # fmt: skip
+                  "reply_public": b64encode(receipt.reply_recipient.public_bytes).decode(),
+                  "pow": proof_of_work(http, token)}  # fmt: skip
         number = expect(http.api("POST", "/reports", token, report), 201, "file report").json()
     if not CASE_NUMBER.fullmatch(str(number.get("case_number"))):
         raise BenchError(f"file report: 201 without a case number: {number}")
     return time.perf_counter() - start
+
+
+def proof_of_work(http: Http, token: str) -> dict:
+    """What report.mjs sends with a report: a fresh challenge, solved (dropbox/pow.py; a few ms at the
+    demo instance's level)."""
+    from dropbox import pow as work
+
+    offered = expect(http.api("GET", "/challenge", token), 200, "challenge").json()
+    numbers = (offered["work"], offered["iterations"], offered["proofs"])
+    challenge = work.Challenge(offered["challenge"], 0, *numbers)
+    return {"challenge": challenge.token, "nonces": work.solve(challenge)}
 
 
 def upload_sink(port: int, path: Path, piece: int) -> float:
@@ -638,13 +662,13 @@ def _median(values: Sequence[float], fmt: str) -> str:
 def run(tmp: Path) -> None:
     from dropbox import cli, config
 
-    cfg = config.load(make_instance(tmp / "instance"))
+    cfg = roomy_budgets(config.load(make_instance(tmp / "instance")))
     options = cli.server_options(cfg)
     describe(tmp, cfg, options)
     (tmp / "sink").mkdir()
     ours_port, sink_port = free_port(), free_port()
     ours_argv = [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(cfg.instance_dir), "--port",
-                 str(ours_port), "--threads", str(THREADS)]  # fmt: skip
+                 str(ours_port), "--desk-port", "0", "--threads", str(THREADS)]  # fmt: skip
     sink_argv = [sys.executable, "-m", "bench.ingest", "--sink", str(sink_port), str(tmp / "sink"),
                  json.dumps(options)]  # fmt: skip
     with (
@@ -675,13 +699,91 @@ def measure_all(tmp: Path, cfg: Config, ours: Server, sink: Server) -> None:
     print_summary(forms, upload, ours_load, base_load)
 
 
+# ------------------------------------------------------------------------- --latency: the write tail
+
+
+def report_seconds(port: int, pages: Sequence[Page]) -> list[float]:
+    """One reporter: a no-JS report on each of `pages`, one after the other; the time of each POST, from
+    sending to the whole receipt page. The forms were loaded beforehand, as a reporter loads the page
+    long before pressing Send (and a form's token files one report only)."""
+    times = []
+    with Http(port) as http:
+        for page in pages:
+            form = report_form(page)
+            start = time.perf_counter()
+            response = http.call("POST", f"/r/{DESK}", form.body, {"Content-Type": form.content_type})
+            times.append(time.perf_counter() - start)
+            check_receipt(response, form)
+    return times
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def roomy_budgets(cfg: Config) -> Config:
+    """The instance with report budgets (dropbox/budget.py) out of the way: this measures the database."""
+    from dataclasses import fields
+
+    from dropbox import config
+
+    roomy = {f.name: 10**9 for f in fields(cfg) if f.name.startswith("budget_reports")}
+    cfg = cfg.with_overrides(**roomy)
+    config.save(cfg)
+    return cfg
+
+
+def run_latency(tmp: Path) -> None:
+    from dropbox import config
+
+    cfg = roomy_budgets(config.load(make_instance(tmp / "instance")))
+    port = free_port()
+    argv = [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(cfg.instance_dir), "--port", str(port),
+            "--desk-port", "0", "--threads", str(THREADS)]  # fmt: skip
+    print(f"sealdrop no-JS report latency, SQLite, {os.cpu_count()} CPUs, threads={THREADS}; "
+          f"{LATENCY_ROUNDS} x {LATENCY_REPORTS} reports for each count of reporters, runs alternating, "
+          f"after {LATENCY_WARMUP} warm-up")  # fmt: skip
+    times: dict[int, list[float]] = {n: [] for n in LATENCY_CLIENTS}
+    with child_server("sealdrop", argv, port, tmp) as ours:
+        try:
+            report_seconds(ours.port, [read_page(ours.port) for _ in range(LATENCY_WARMUP)])
+            for _ in range(LATENCY_ROUNDS):
+                for n in LATENCY_CLIENTS:
+                    forms = [[read_page(ours.port) for _ in range(LATENCY_REPORTS // n)] for _ in range(n)]
+                    per_client = _all(forms, lambda pages: report_seconds(ours.port, pages))
+                    times[n] += [t for client in per_client for t in client]
+        except (BenchError, OSError, http.client.HTTPException) as e:
+            raise BenchError(f"{type(e).__name__}: {e}\n--- sealdrop log ---\n{ours.tail()}") from e
+    p99 = {n: print_latency(n, samples) for n, samples in times.items()}
+    ratio = p99[LATENCY_CLIENTS[-1]] / p99[LATENCY_CLIENTS[0]]
+    verdict = "ok" if ratio <= LATENCY_GOAL else "OVER"
+    print(f"p99 with {LATENCY_CLIENTS[-1]} / p99 with {LATENCY_CLIENTS[0]}: {ratio:.2f} "
+          f"(goal <= {LATENCY_GOAL}: {verdict}); p50s: {p50_ratio(times):.2f} (the server is one "
+          f"process: {LATENCY_CLIENTS[-1]} reporters sending without a pause queue for its CPU and its "
+          f"interpreter lock, so about {LATENCY_CLIENTS[-1] // (os.cpu_count() or 1) or 1}x or more is "
+          "queueing for CPU, not for the database)", flush=True)  # fmt: skip
+
+
+def p50_ratio(times: dict[int, list[float]]) -> float:
+    return percentile(times[LATENCY_CLIENTS[-1]], 0.5) / percentile(times[LATENCY_CLIENTS[0]], 0.5)
+
+
+def print_latency(clients: int, times: list[float]) -> float:
+    p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
+    print(f"  {clients} reporter(s) at once: {len(times)} reports, p50 {p50 * 1000:.1f} ms, "
+          f"p99 {p99 * 1000:.1f} ms, max {max(times) * 1000:.1f} ms", flush=True)  # fmt: skip
+    return p99
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--sink"]:
         return serve_sink(int(argv[1]), Path(argv[2]), json.loads(argv[3]))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on `kill` too
     tmp = Path(tempfile.mkdtemp(prefix="sealdrop-ingest-", dir="/tmp"))
+    measured = run_latency if argv[:1] == ["--latency"] else run
     try:
-        print(f"\ntotal {timed(lambda: run(tmp)):.0f} s")
+        print(f"\ntotal {timed(lambda: measured(tmp)):.0f} s")
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import BadSignature, SealdropCryptoError
+from .jsonobject import MAX_DEPTH, NotJSONObject, read_json_object
 from .keys import SigningKey, VerifyKey
 
 MAGIC = b"sealdrop-bundle\x00"
 SIG_LEN = 64
 MAX_MANIFEST = 16 * 1024 * 1024
+MAX_ITEM = 1 << 62  # bytes in one item: beyond any disk, below what file.read() can be asked for
 KINDS = {"export": "sealdrop-export/1", "replies": "sealdrop-replies/1"}
 _LEN = struct.Struct(">I")
 _COPY = 1 << 20
@@ -105,14 +107,19 @@ def read_manifest(src: BinaryIO, kind: str, keys: list[VerifyKey]) -> Manifest:
     signature = _read_exact(src, SIG_LEN, "signature")
     if not any(_verifies(k, kind, raw, signature) for k in keys):
         raise BundleError("bad_signature", f"the {kind} bundle is not signed by a key this side trusts")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise BundleError("tampered", "the bundle's manifest is not valid JSON") from None
-    if not isinstance(data, dict) or data.get("format") != KINDS[kind]:
+    data = json_object(raw)
+    if data.get("format") != KINDS[kind]:
         raise BundleError("wrong_kind", f"this is not a {kind} bundle")
     _check_items(data.get("items"))
     return Manifest(raw, data)
+
+
+def json_object(raw: bytes) -> dict:
+    """A manifest's bytes as a JSON object, or BundleError: never RecursionError or another type."""
+    try:
+        return read_json_object(raw, len(raw), MAX_DEPTH)
+    except NotJSONObject as e:
+        raise BundleError("tampered", f"the bundle's manifest is {e}") from None
 
 
 def _verifies(key: VerifyKey, kind: str, raw: bytes, signature: bytes) -> bool:
@@ -125,7 +132,8 @@ def _verifies(key: VerifyKey, kind: str, raw: bytes, signature: bytes) -> bool:
 
 def _check_items(items: object) -> None:
     ok = isinstance(items, list) and all(
-        isinstance(i, dict) and isinstance(i.get("size"), int) and i["size"] >= 0
+        isinstance(i, dict) and isinstance(i.get("name"), str)
+        and type(i.get("size")) is int and 0 <= i["size"] <= MAX_ITEM
         and isinstance(i.get("sha256"), str) and len(i["sha256"]) == 64
         for i in items
     )  # fmt: skip

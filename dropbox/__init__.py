@@ -7,14 +7,43 @@ Everything the app needs comes in through the frozen Config; nothing lives at mo
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 from flask import Flask
 
 from . import db, desk, errors, i18n, placements, security
 from .blobs import FileBlobStore
+from .budget import Budgets
 from .config import Config
-from .intake import Uploads
+from .intake import UploadLimits, Uploads
+from .noise import LIBRARY_NOISE  # what libraries said, counted only (dropbox/noise.py)
 
 AUDIENCES = ("reporter", "desk", "all")
+
+
+class _CountOnly(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        LIBRARY_NOISE[(record.name, record.levelname)] += 1
+
+
+def _count_warning(message, category, *_where, **_more) -> None:
+    LIBRARY_NOISE[(category.__name__, "WARNING")] += 1
+
+
+def silence_libraries() -> None:
+    """Route every log record (PIL, waitress, werkzeug, ours) and every warning (Pillow's
+    DecompressionBombWarning, "Possibly corrupt EXIF" and the like) into LIBRARY_NOISE. Idempotent."""
+    counter = _CountOnly()
+    root = logging.getLogger()
+    if not any(isinstance(h, _CountOnly) for h in root.handlers):
+        root.addHandler(counter)
+    for name in ("PIL", "waitress", "werkzeug", "sealdrop"):  # a handler of their own would still print
+        logger = logging.getLogger(name)
+        logger.handlers = [h for h in logger.handlers if isinstance(h, _CountOnly)]
+        logger.propagate = True
+    logging.lastResort = counter  # a logger cut off from the root would otherwise reach stderr
+    warnings.showwarning = _count_warning
 
 
 def create_app(config: Config, audience: str = "all") -> Flask:
@@ -22,6 +51,7 @@ def create_app(config: Config, audience: str = "all") -> Flask:
     (/desk/, served on its own loopback port behind the client-auth onion), or "all" (tests, demos)."""
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}")
+    silence_libraries()
     app = Flask(__name__, instance_path=str(config.instance_dir), instance_relative_config=False)
     app.config.update(
         SEALDROP=config,
@@ -33,7 +63,11 @@ def create_app(config: Config, audience: str = "all") -> Flask:
     )
     store = FileBlobStore(config.blob_dir)
     app.extensions["sealdrop.blobs"] = store
-    app.extensions["sealdrop.uploads"] = Uploads(config.blob_dir, config.max_envelope_bytes)
+    app.extensions["sealdrop.uploads"] = Uploads(
+        config.blob_dir, config.max_envelope_bytes, UploadLimits.of(config), blob_key=config.secret_key
+    )
+    # In memory; `sealdrop serve` hands the reporter app's to the desk app, so the admin page sees it.
+    app.extensions["sealdrop.budgets"] = Budgets(config)
     db.init_app(app, config.database_url)
     security.init_app(app)
     i18n.init_app(app)

@@ -2,10 +2,24 @@
 
     POST /api/<desk>/uploads                 {"size": n}                 -> {"id", "piece"}
     PUT  /api/<desk>/uploads/<id>?offset=k   (a piece of the envelope)   -> {"received"}
+    PUT  /api/<desk>/uploads/<id>?offset=0&size=n   the first piece starts an upload under an id the
+                                             browser chose (32 hex digits): no round trip to start, and
+                                             a retried first piece finds the upload it started
     GET  /api/<desk>/uploads/<id>                                        -> {"received", "size"}
     POST /api/<desk>/reports     {"category", "parts": [ids], "lookup_id", "reply_public"} -> {"case_number"}
+                                 (repeated after a lost answer: the same case number, nothing filed twice)
+    POST /api/<desk>/reports     application/octet-stream: a length-prefixed report call with "sizes",
+                                 then its envelopes: a small report in one round trip -> {"case_number"}
     POST /api/<desk>/additions   {"lookup_id", "parts": [ids]}           -> {"case_number"}
+    GET  /api/<desk>/challenge?lang=L    a proof-of-work challenge (dropbox/pow.py) and the words the page
+                                 shows while it works; every report call carries "pow": {"challenge",
+                                 "nonces"}, and gets 429 {"error": "busy", "retry_after"} past the budget
+    GET  /api/<desk>/csrf                                                -> {"csrf"}  a fresh token for a page
+                                 open longer than a token lives (a long outage); readable same-origin only
     POST /api/<desk>/case        {"lookup_id"}                           -> {"case_number", "replies": [b64]}
+                                 (429 {"error": "busy", "retry_after", "wait"} past the sign-in budget)
+A refusal for now (429 busy, 503 uploads_full) carries "retry_after" in seconds and "wait" in words, in
+the page's language (?lang=, else Accept-Language, which the page sets to its own).
 
 Every call needs the page's token in the X-Sealdrop-CSRF header. Errors are {"error": code}.
 """
@@ -14,15 +28,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from . import db, intake
-from .models import Desk, Upload
-from .security import CSRF_HEADER, require_csrf
+from . import db, i18n, intake, parsing
+from . import pow as proof_of_work
+from .models import Case, Category, Desk, Upload
+from .security import CSRF_HEADER, csrf_token, once_hash, require_csrf
 
 bp = Blueprint("api", __name__)
+UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+WHOLE_META_LIMIT = 64 * 1024  # the JSON of a report sent whole: ids, keys and a few sizes
+MAX_BYTE_COUNT = 10**15 - 1  # an upload's size or offset: fifteen ASCII digits at most
 
 
 def _desk(slug: str) -> Desk:
@@ -33,11 +53,69 @@ def _desk(slug: str) -> Desk:
     return desk
 
 
+@bp.get("/<slug>/csrf")
+def fresh_token(slug: str):
+    """A new token for a page whose own has expired while it waited for the network. It asks for no
+    token itself: like the page that carries one, it is readable by this site's pages only (no CORS)."""
+    desk = db.session().scalar(select(Desk).where(Desk.slug == slug[:40]))
+    if desk is None:
+        abort(404, description="unknown_desk")
+    return jsonify(csrf=csrf_token(f"api:{desk.slug}"))
+
+
+@bp.get("/<slug>/challenge")
+def challenge(slug: str):
+    """A proof of work for this desk's next report, at the level its recent load asks for, with the words
+    the page shows while it works and while the desk is busy, in the page's language (`?lang=`)."""
+    desk = _desk(slug)
+    cfg, budgets = current_app.config["SEALDROP"], current_app.extensions["sealdrop.budgets"]
+    return jsonify(proof_of_work.offer(cfg, desk.slug, budgets.pow_work_for(desk.slug)))
+
+
+def _busy(desk: Desk):
+    """A 429 saying when to come back, if the desk's report budget (or the instance's) is spent."""
+    return _come_back_in(current_app.extensions["sealdrop.budgets"].wait_s("reports", desk.slug))
+
+
+def _signin_refused(desk: Desk):
+    """A 429 past the receipt sign-in budget, as the no-JS sign-in has (reporter.check); else the try is
+    counted. Every try is a lookup a flood of guesses would otherwise get for free."""
+    return _come_back_in(current_app.extensions["sealdrop.budgets"].take("signins", desk.slug))
+
+
+def _come_back_in(wait_s: int, error: str = "busy", status: int = 429):
+    """A refusal for now that says when to come back: in seconds, and in words in the page's language
+    (?lang=, else Accept-Language, which the page sets to its own), for the page to show as it is."""
+    if not wait_s:
+        return None
+    answer = jsonify(error=error, retry_after=wait_s, wait=i18n.wait_words(wait_s))
+    answer.headers["Retry-After"] = str(wait_s)
+    return answer, status
+
+
+def _work_done(desk: Desk, sent: object) -> bytes:
+    """The keyed hash under which the solved challenge is kept as spent, once the report is filed; a
+    report call without a valid, fresh solution at the current level ends here in a 403."""
+    cfg, budgets = current_app.config["SEALDROP"], current_app.extensions["sealdrop.budgets"]
+    token = proof_of_work.check(cfg, desk.slug, sent, budgets.pow_work_for(desk.slug))
+    return once_hash(proof_of_work.spent_key(desk.slug), token)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This API as an OpenAPI 3 document (docs/api.md); tests/fuzz runs schemathesis against it."""
+    return current_app.send_static_file("openapi.json")
+
+
 def _json() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
+    """The body as a JSON object; anything else (another type, too deep, not JSON) is a 400."""
+    if not request.is_json:
         abort(400, description="bad_request")
-    return data
+    request.max_content_length = WHOLE_META_LIMIT  # a report call is ids and keys: a 413 past this
+    try:
+        return parsing.json_object(request.get_data(), WHOLE_META_LIMIT)
+    except parsing.BadInput:
+        abort(400, description="bad_request")
 
 
 def _b64(value: object, length: int) -> bytes:
@@ -60,6 +138,8 @@ def _upload(desk: Desk, upload_id: str) -> Upload:
 
 
 def _fail(e: intake.IntakeError):
+    if e.code == "uploads_full":  # past an upload cap (intake.UploadLimits): the page waits, then retries
+        return _come_back_in(intake.BUSY_RETRY_AFTER_S, e.code, 503)
     status = {"too_large": 413, "no_recipients": 503, "try_again": 503, "wrong_offset": 409}.get(e.code, 400)
     return jsonify(error=e.code), status
 
@@ -80,14 +160,43 @@ def start_upload(slug: str):
     return jsonify(id=upload.id, piece=cfg.max_upload_piece), 201
 
 
+def _started_here(desk: Desk, upload_id: str, size: str) -> Upload:
+    """The upload a browser starts with its first piece, under the id it chose (as `Uploads.start` makes
+    one); the same id again, or a race of two first pieces, finds the one upload."""
+    declared = parsing.whole_number(size, 0, MAX_BYTE_COUNT)
+    if not UPLOAD_ID.fullmatch(upload_id) or declared is None:
+        abort(400, description="bad_request")
+    session, manager = db.session(), current_app.extensions["sealdrop.uploads"]
+    existing = session.get(Upload, upload_id)
+    if existing is not None:
+        return _upload(desk, upload_id)
+    manager.sweep_if_due(session, current_app.extensions["sealdrop.blobs"], _max_age())
+    try:  # within the upload caps, or IntakeError
+        return manager.start(session, desk, declared, upload_id)
+    except IntegrityError:  # the same first piece, sent twice at once
+        session.rollback()
+        return _upload(desk, upload_id)
+
+
+def _max_age() -> float:
+    return intake.upload_max_age_s(current_app.config["SEALDROP"])
+
+
 @bp.put("/<slug>/uploads/<upload_id>")
 def put_piece(slug: str, upload_id: str):
     desk = _desk(slug)
     cfg = current_app.config["SEALDROP"]
     request.max_content_length = cfg.max_upload_piece
-    upload = _upload(desk, upload_id)
     offset = request.args.get("offset", "")
-    if not offset.isdigit() or len(offset) > 15:
+    try:
+        if offset == "0" and "size" in request.args:
+            upload = _started_here(desk, upload_id, request.args["size"])
+        else:
+            upload = _upload(desk, upload_id)
+    except intake.IntakeError as e:
+        return _fail(e)
+    start = parsing.whole_number(offset, 0, MAX_BYTE_COUNT)
+    if start is None:
         abort(400, description="bad_request")
     length = request.content_length  # waitress has the whole body by now; the app copies it on in chunks
     if length is None:
@@ -96,7 +205,7 @@ def put_piece(slug: str, upload_id: str):
         abort(413, description="too_large")
     try:
         received = current_app.extensions["sealdrop.uploads"].append(
-            db.session(), upload, int(offset), request.stream, length
+            db.session(), upload, start, request.stream, length
         )
     except intake.IntakeError as e:
         return _fail(e)
@@ -118,31 +227,123 @@ def _parts(desk: Desk, ids: object) -> list[Upload]:
     return [_upload(desk, i) for i in ids]
 
 
+def _filed_before(lookup_id: bytes, ids: object) -> Case | None:
+    """The case this very report opened already, if it is being sent again because its answer was lost
+    on the way (the browser retries until it has one): the receipt's case exists and every upload it
+    names was filed (is gone). The lookup id comes from a receipt only that browser knows, and it could
+    read the case number with it anyway. Other uploads with a used receipt are refused (receipt_in_use)."""
+    case = intake.find_case(db.session(), lookup_id)
+    if case is None or not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        return None
+    session = db.session()
+    return case if all(session.get(Upload, i[:32]) is None for i in ids) else None
+
+
 @bp.post("/<slug>/reports")
 def submit_report(slug: str):
     desk = _desk(slug)
+    if request.mimetype == "application/octet-stream":
+        return _submit_whole(desk)
     data = _json()
+    category, lookup_id, reply_public = _report_fields(desk, data)
+    if (filed := _filed_before(lookup_id, data.get("parts"))) is not None:
+        return jsonify(case_number=filed.number), 200
+    if (busy := _busy(desk)) is not None:
+        return busy
+    spent = _work_done(desk, data.get("pow"))
+    return _file_report(category, lookup_id, reply_public, _parts(desk, data.get("parts")), spent)
+
+
+def _report_fields(desk: Desk, data: dict) -> tuple[Category, bytes, bytes]:
     category = next((c for c in desk.categories if str(c.id) == str(data.get("category"))), None)
     if category is None:
         abort(400, description="choose_category")
-    lookup_id, reply_public = _b64(data.get("lookup_id"), 32), _b64(data.get("reply_public"), 32)
-    uploads = _parts(desk, data.get("parts"))
+    return category, _b64(data.get("lookup_id"), 32), _b64(data.get("reply_public"), 32)
+
+
+def _file_report(
+    category: Category, lookup_id: bytes, reply_public: bytes, uploads: list[Upload], spent: bytes
+):
     session, store = db.session(), current_app.extensions["sealdrop.blobs"]
     manager = current_app.extensions["sealdrop.uploads"]
     try:
         keys = intake.recipients(category)
         if intake.find_case(session, lookup_id) is not None:
             raise intake.IntakeError("receipt_in_use")
+        manager.put_back_moved(session, store, uploads)  # a crash cut off this report's first filing
         for upload in uploads:  # refuse before opening a case: open_case may roll the session back
             manager.check(upload, keys)
         target = category.target_desk
         case = intake.open_case(session, target, lookup_id, reply_public)
+        if not intake.claim_form(session, spent, case):  # this solution filed another report already
+            raise intake.IntakeError("pow_reused")
         with manager.finishing(session, store, uploads, keys) as blob_ids:
             intake.file_submission(session, store, case, target, blob_ids, "browser")
     except intake.IntakeError as e:
         session.rollback()
         return _fail(e)
+    current_app.extensions["sealdrop.budgets"].spend("reports", category.desk.slug)
     return jsonify(case_number=case.number), 201
+
+
+def _submit_whole(desk: Desk):
+    """A report small enough to travel in one request (its envelopes fit in one upload piece): one round
+    trip instead of an upload per envelope and then the report, which on a Tor circuit (1.5 s a round
+    trip) is most of the wait. The body: a 4-byte big-endian length, the JSON of a report call with
+    "sizes" for "parts", then the envelopes one after the other. They pass through uploads of their
+    own, so everything after is the same as for a report sent in pieces."""
+    cfg = current_app.config["SEALDROP"]
+    request.max_content_length = cfg.max_upload_piece + WHOLE_META_LIMIT
+    length, body = request.content_length, request.stream
+    if length is None:
+        abort(411, description="bad_request")
+    meta_length = int.from_bytes(body.read(4), "big")
+    if not 0 < meta_length <= WHOLE_META_LIMIT or meta_length + 4 > length:
+        abort(400, description="bad_request")
+    try:
+        data = parsing.json_object(body.read(meta_length), WHOLE_META_LIMIT)
+    except parsing.BadInput:  # not JSON, not UTF-8, nested too deep, not an object
+        abort(400, description="bad_request")
+    sizes = data.get("sizes")
+    if not isinstance(sizes, list) or not 1 <= len(sizes) <= cfg.max_attachments + 1:
+        abort(400, description="bad_request")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        abort(400, description="bad_request")
+    if sum(sizes) != length - 4 - meta_length:
+        abort(400, description="bad_request")
+    category, lookup_id, reply_public = _report_fields(desk, data)
+    session = db.session()
+    if (filed := intake.find_case(session, lookup_id)) is not None:  # sent again: its answer was lost
+        return jsonify(case_number=filed.number), 200
+    if (busy := _busy(desk)) is not None:
+        return busy
+    spent = _work_done(desk, data.get("pow"))  # before anything is stored
+    manager = current_app.extensions["sealdrop.uploads"]
+    uploads: list[Upload] = []
+    try:
+        for size in sizes:
+            uploads.append(manager.start(session, desk, size))
+            manager.append(session, uploads[-1], 0, body, size)
+    except intake.IntakeError as e:
+        _drop(uploads)
+        return _fail(e)
+    except OSError:  # a full disk: give its space back now, not at the sweep; errors.py answers 503
+        _drop(uploads)
+        raise
+    answer = _file_report(category, lookup_id, reply_public, uploads, spent)
+    if answer[1] != 201:
+        _drop(uploads)  # nobody will come back for these: the browser sends the whole report again
+    return answer
+
+
+def _drop(uploads: list[Upload]) -> None:
+    session, manager = db.session(), current_app.extensions["sealdrop.uploads"]
+    session.rollback()
+    for upload in uploads:
+        manager.path(upload.id).unlink(missing_ok=True)
+        if (row := session.get(Upload, upload.id)) is not None:
+            session.delete(row)
+    session.commit()
 
 
 @bp.post("/<slug>/additions")
@@ -153,10 +354,15 @@ def submit_addition(slug: str):
     case = intake.find_case(session, _b64(data.get("lookup_id"), 32))
     if case is None:
         abort(404, description="receipt_unknown")
+    added = _addition_token(data.get("parts"))
+    if intake.filed_case(session, added) is case:  # asked again: the first answer was lost on the way
+        return jsonify(case_number=case.number), 200
     uploads = _parts(desk, data.get("parts"))
     manager = current_app.extensions["sealdrop.uploads"]
     try:
         keys = intake.case_recipients(session, store, case)
+        if not intake.claim_form(session, added, case):  # a twin request filed it a moment ago
+            return jsonify(case_number=case.number), 200
         with manager.finishing(session, store, uploads, keys) as blob_ids:
             intake.file_submission(session, store, case, case.desk, blob_ids, "browser")
     except intake.IntakeError as e:
@@ -165,9 +371,18 @@ def submit_addition(slug: str):
     return jsonify(case_number=case.number), 201
 
 
+def _addition_token(ids: object) -> bytes:
+    """What is kept of an addition's upload ids once it is filed, so that the same call made again
+    (its answer was lost, the browser retries until it has one) is answered without filing twice.
+    The ids are random, chosen by that browser, and gone from the server once filed."""
+    names = ids if isinstance(ids, list) and all(isinstance(i, str) for i in ids) else []
+    return once_hash("addition", "\n".join(names))
+
+
 @bp.post("/<slug>/case")
 def case_state(slug: str):
-    _desk(slug)
+    if (busy := _signin_refused(_desk(slug))) is not None:
+        return busy
     case = intake.find_case(db.session(), _b64(_json().get("lookup_id"), 32))
     if case is None:
         abort(404, description="receipt_unknown")

@@ -3,8 +3,9 @@
 The file store writes a temporary file, fsyncs it, renames it into place and fsyncs the folder;
 only then may the caller commit the database row that points at it. Intake undoes its own blobs
 when a submission fails (dropbox.intake); a crash (the process killed between rename and commit)
-can still leave an orphan blob, never a row without its blob. Orphan blobs are not swept yet: only
-a crashed writer's `incoming/*.tmp` files are (`sweep_incoming`, run with the uploads sweep).
+can still leave an orphan blob, never a row without its blob. `sweep_orphans` deletes such blobs once
+they are two days old, given the ids the database names; a crashed writer's `incoming/*.tmp` files
+are swept by `sweep_incoming`, run with the uploads sweep.
 
 Invariant 2 (the received day, not the second): a blob's mtime and atime are set to midnight UTC of
 the day it arrived, and so is its folder's. Its ctime cannot be set from user space; it still records
@@ -17,10 +18,12 @@ import datetime as dt
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+ORPHAN_MIN_DAYS = 2  # an orphan blob is swept once its arrival day is this many days past
 
 
 class BlobStore(Protocol):
@@ -65,24 +68,34 @@ class FileBlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
-    def adopt(self, path: Path) -> str:
-        """Move a finished file (e.g. a completed resumable upload) into the store."""
-        blob_id = secrets.token_hex(16)
+    def adopt(self, path: Path, blob_id: str | None = None) -> str:
+        """Move a finished file (e.g. a completed resumable upload) into the store, under `blob_id`
+        when given (a name its owner can find again after a crash, intake.Uploads.blob_id) and free,
+        else under a random one: a name already taken is never overwritten."""
+        if blob_id is None or self.exists(blob_id):
+            blob_id = secrets.token_hex(16)
         with open(path, "rb") as f:
             os.fsync(f.fileno())
         self._place(path, blob_id)
         return blob_id
 
     def give_back(self, blob_id: str, path: Path) -> None:
-        """Undo `adopt`: move the blob back to where it came from (a submission failed after it)."""
-        os.replace(self.path(blob_id), path)
+        """Undo `adopt`: move the blob back to where it came from (a submission failed after it).
+        Both folders are synced: a give-back lost in a power cut would leave the upload's row
+        without its file and the blob an orphan."""
+        final = self.path(blob_id)
+        os.replace(final, path)
+        _fsync_dir(Path(path).parent)
+        _fsync_dir(final.parent)
 
     def _place(self, source: Path, blob_id: str) -> None:
         """Rename a durable file into place, its times (and its folder's) coarsened to the day."""
         day = received_day_timestamp()
         os.utime(source, (day, day))
         final = self.path(blob_id)
-        final.parent.mkdir(exist_ok=True, mode=0o700)
+        if not final.parent.is_dir():
+            final.parent.mkdir(exist_ok=True, mode=0o700)
+            _fsync_dir(self.root)  # a new fan-out folder must outlast a power cut as its blob does
         os.replace(source, final)
         _fsync_dir(final.parent)
         os.utime(final.parent, (day, day))
@@ -97,6 +110,24 @@ class FileBlobStore:
                     removed += 1
             except FileNotFoundError:  # renamed into place or cleaned up meanwhile
                 continue
+        return removed
+
+    def sweep_orphans(self, referenced: Callable[[], Collection[str]], now: float | None = None) -> int:
+        """Delete blobs no row names (a process killed between placing a blob and committing its row)
+        that arrived at least ORPHAN_MIN_DAYS days ago. A blob's mtime is its arrival day's midnight,
+        so a blob of today or yesterday is never touched: a submission still on its way between its
+        rename and its commit is seconds old. `referenced` is read after the listing, so a blob
+        committed in between counts as named."""
+        now = time.time() if now is None else now
+        old = [p for p in self.root.glob("??/*") if _stale(p, now - ORPHAN_MIN_DAYS * 86400)]
+        if not old:
+            return 0
+        named = set(referenced())
+        removed = 0
+        for path in old:
+            if path.name not in named:
+                path.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def open(self, blob_id: str) -> BinaryIO:
@@ -125,6 +156,13 @@ class _FileBlobWriter:
 
     def write(self, data: bytes | memoryview) -> int:
         return self._f.write(data)
+
+
+def _stale(path: Path, before: float) -> bool:
+    try:
+        return path.stat().st_mtime <= before
+    except FileNotFoundError:  # deleted meanwhile (retention, a failed submission)
+        return False
 
 
 def _fsync_dir(path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +24,7 @@ from crypto.bundle import BundleError
 
 from .blobs import FileBlobStore
 from .models import Case, Desk, ExportLog, Officer, Reply, Submission, today
+from .parsing import MAX_ID  # a sequence past it is a database error in PostgreSQL, not "unknown"
 
 MAX_REPLY = 1024 * 1024  # a reply is text; refuse anything that is not
 
@@ -111,6 +111,8 @@ def export_again(
     """Write export bundle `sequence` again, byte for byte, for a download that broke off: allowed
     until the viewer confirms it. Ed25519 signatures are deterministic, so the same manifest gives the
     same file; anything else (a blob changed or gone) raises BundleError and `dst` must be discarded."""
+    if not 0 < sequence <= MAX_ID:  # from a URL: past the column's range it is a database error, not "none"
+        raise NothingToExport(f"desk {desk.slug} has no export bundle {sequence}")
     log = session.scalar(
         select(ExportLog).where(ExportLog.desk_id == desk.id, ExportLog.sequence == sequence)
     )
@@ -197,11 +199,7 @@ def _peek(path: Path) -> dict:
         raw = f.read(length)
     if len(raw) != length:
         raise BundleError("truncated", "the bundle is truncated (manifest)")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise BundleError("tampered", "the bundle's manifest is not valid JSON") from None
-    return data if isinstance(data, dict) else {}
+    return bundle.json_object(raw)  # BundleError("tampered") for anything but a JSON object
 
 
 def _store_replies(
@@ -241,7 +239,7 @@ def _confirm(session: Session, desk: Desk, confirmations: object) -> None:
     if not isinstance(confirmations, list):
         raise BundleError("tampered", "the reply bundle's confirmations are malformed")
     for c in confirmations:
-        if not isinstance(c, dict) or not isinstance(c.get("sequence"), int):
+        if not isinstance(c, dict) or type(c.get("sequence")) is not int or not 0 < c["sequence"] <= MAX_ID:
             raise BundleError("tampered", "the reply bundle's confirmations are malformed")
         log = session.scalar(
             select(ExportLog).where(ExportLog.desk_id == desk.id, ExportLog.sequence == c["sequence"])

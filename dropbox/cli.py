@@ -10,6 +10,7 @@
     sealdrop poster --desk SLUG --lang L --url URL -o FILE.{pdf,png,svg} [--size A4|A5|A6] [--tag PLACE]
     sealdrop user add NAME --role admin|clerk [--desk SLUG]
     sealdrop export --desk SLUG -o BUNDLE [--again N] | import-replies BUNDLE | retention [--on DAY]
+    sealdrop budgets [--json]
 
 Failures print one line and exit non-zero.
 """
@@ -20,6 +21,7 @@ import argparse
 import contextlib
 import ctypes
 import ctypes.util
+import json
 import os
 import resource
 import secrets
@@ -34,8 +36,8 @@ from crypto import KeyFormatError, PublicKey, SigningKey
 from crypto.keys import write_secret_file
 from onion import OnionError
 
+from . import budget, db, demo, onions, posters
 from . import config as config_mod
-from . import db, demo, onions, posters
 from .desk import commands as desk_commands
 from .desk.schedule import DEFAULT_MINUTES as RETENTION_MINUTES
 from .desk.schedule import RetentionSchedule
@@ -98,6 +100,7 @@ def _create_instance(instance: Path, url: str, with_demo: bool) -> str:
     if with_demo:
         with _session(cfg) as session:
             demo.create(session, instance)
+        cfg = cfg.with_overrides(**demo.SETTINGS)
     config_mod.save(cfg)  # last: its presence is what marks a finished instance
     return fingerprint
 
@@ -134,7 +137,21 @@ def server_options(cfg: config_mod.Config) -> dict:
         "expose_tracebacks": False,
         "clear_untrusted_proxy_headers": True,
         "channel_timeout": 300,
+        "connection_limit": cfg.max_connections,
     }
+
+
+def _room_for_connections(cfg: config_mod.Config) -> None:
+    """Raise the open-file limit to hold `max_connections` sockets beside the database, blobs and tor
+    (the soft limit is often 1024); a hard limit below that is left as it is, and serve says so."""
+    wanted = cfg.max_connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    if limit < wanted:
+        print(f"open-file limit {limit}: fewer than max_connections {cfg.max_connections} fit", flush=True)
 
 
 def make_server(app, cfg: config_mod.Config, **listen):
@@ -169,6 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     cfg = config_mod.load(Path(args.dir))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump could hold a no-JS report's plaintext
+    _room_for_connections(cfg)
     _unmap_large_buffers()
     # Both listeners exist before the onions are published, so the onions point at real ports. Both
     # apps are made after publishing (Onion-Location and the desk's posters need the onion address,
@@ -204,11 +222,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
             if not stopping.is_set():  # closing its socket under it is how the desk server stops
                 raise
 
-    retention = None
+    retention = stop_snapshots = None
     try:
         with onions.published(cfg, args, reporter.effective_port, desk.effective_port) as cfg:
             slot.append(create_app(cfg, "reporter"))
             desk_slot.append(create_app(cfg, "desk"))
+            # One set of budgets per process: the desk's admin page shows what the reporter app counts.
+            budgets = desk_slot[0].extensions["sealdrop.budgets"] = slot[0].extensions["sealdrop.budgets"]
+            stop_snapshots = budgets.write_snapshots(cfg.instance_dir / budget.SNAPSHOT_FILE)
             if args.retention_every > 0:  # runs once now, then every interval, on a thread of its own
                 retention = RetentionSchedule(cfg, args.retention_every).start()
             threading.Thread(target=run_desk, name="desk-server", daemon=True).start()
@@ -220,10 +241,24 @@ def cmd_serve(args: argparse.Namespace) -> None:
             reporter.run()
     finally:
         stopping.set()
+        if stop_snapshots is not None:
+            stop_snapshots.set()
         reporter.close()
         desk.close()
         if retention is not None:
             retention.stop()
+
+
+def cmd_budgets(args: argparse.Namespace) -> None:
+    """The budgets in the config and, while `sealdrop serve` runs, the counts in its current window
+    (from DIR/budgets.json, which serve rewrites every 30 s)."""
+    cfg = config_mod.load(Path(args.dir))
+    live = budget.read_snapshot(cfg)
+    if args.json:
+        print(json.dumps({"config": budget.Budgets(cfg).snapshot([])["limits"], "serving": live}, indent=1))
+        return
+    for line in budget.describe(cfg, live):
+        print(line)
 
 
 def cmd_desk_add(args: argparse.Namespace) -> None:
@@ -286,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_init)
     p = sub.add_parser("serve", help="serve the reporter pages with waitress")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=config_mod.DEFAULT_PORT)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument(
         "--desk-port", type=int, default=None, help="the desk's loopback port (default: PORT+1; 0: any)"
@@ -320,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confirmed", action="store_true", help="the fingerprint was already read back by phone")
     p.add_argument("public_key_file")
     p.set_defaults(run=cmd_officer_add)
+    p = sub.add_parser("budgets", help="report and sign-in budgets, and the counts of a running serve")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_budgets)
     posters.add_parser(sub)
     desk_commands.add_parsers(sub, _Parser)
     return parser

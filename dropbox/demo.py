@@ -78,6 +78,12 @@ PLACES = [
 ]
 
 
+# The demo instance's config: a proof of work of a few milliseconds, so that demos and the browser tests
+# are not slowed by it; a real instance keeps Config's default (about a second on a phone,
+# docs/operator-guide.md "Floods").
+SETTINGS = {"pow_work": 16}
+
+
 def _names(en: str, bg: str, ru: str, kk: str) -> dict[str, str]:
     return {"en": en, "bg": bg, "ru": ru, "kk": kk}
 

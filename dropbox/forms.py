@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict
 
 from .intake import ReportFields
 from .models import Category, Desk
+from .parsing import MAX_ID, whole_number
 from .scrub import Clean, RejectedFile, scrub
 
 MAX_WHAT = 20_000
 MAX_SHORT = 300
 WHERE_MODES = ("none", "typed", "place")
+FORM_FIELDS = ("category", "what", "when", "where_mode", "where_text", "where_place", "contact",
+               "keep_metadata")  # fmt: skip
 
 
 @dataclass
@@ -38,10 +42,11 @@ def _text(form: ImmutableMultiDict, name: str, limit: int, errors: dict, *, requ
 
 
 def _category(desk: Desk, raw: str, errors: dict) -> Category | None:
-    if len(raw) > 12 or not raw.isdigit():
+    category_id = whole_number(raw, 1, MAX_ID)
+    if category_id is None:
         errors["category"] = "choose_category"
         return None
-    found = next((c for c in desk.categories if c.id == int(raw)), None)
+    found = next((c for c in desk.categories if c.id == category_id), None)
     if found is None:
         errors["category"] = "choose_category"
     return found
@@ -56,8 +61,8 @@ def _where(desk: Desk, form: ImmutableMultiDict, lang: str, errors: dict) -> dic
         text = _text(form, "where_text", MAX_SHORT, errors, required=True)
         return {"mode": "typed", "text": text}
     if mode == "place":
-        raw = form.get("where_place", "")
-        place = next((p for p in desk.places if raw.isdigit() and p.id == int(raw)), None)
+        place_id = whole_number(form.get("where_place", ""), 1, MAX_ID)
+        place = next((p for p in desk.places if p.id == place_id), None)
         if place is None:
             errors["where_place"] = "required"
             return {"mode": "none"}
@@ -71,7 +76,13 @@ def _where(desk: Desk, form: ImmutableMultiDict, lang: str, errors: dict) -> dic
     return {"mode": "none"}
 
 
-def _files(uploads: list[FileStorage], limit: int, errors: dict) -> list[Clean]:
+def _buffer(f: FileStorage) -> bytes | memoryview:
+    """The part's bytes where MemoryOnlyRequest left them, without copying them."""
+    stream = f.stream
+    return stream.getbuffer() if isinstance(stream, io.BytesIO) else stream.read()
+
+
+def _files(uploads: list[FileStorage], limit: int, errors: dict, keep: bool) -> list[Clean]:
     cleaned = []
     present = [f for f in uploads if f and f.filename]
     if len(present) > limit:
@@ -79,7 +90,7 @@ def _files(uploads: list[FileStorage], limit: int, errors: dict) -> list[Clean]:
         return []
     for f in present:
         try:
-            cleaned.append(scrub(f.stream.read(), f.filename or "file", f.mimetype or ""))
+            cleaned.append(scrub(_buffer(f), f.filename or "file", f.mimetype or "", keep=keep))
         except RejectedFile as e:
             errors["files"] = e.code
             errors["files_name"] = e.filename
@@ -103,11 +114,9 @@ def parse_report(
     when = "" if addition else _text(form, "when", MAX_SHORT, errors)
     where = {"mode": "none"} if addition else _where(desk, form, lang, errors)
     contact = "" if addition else _text(form, "contact", MAX_SHORT, errors)
-    result.files = _files(files, max_files, errors)
-    result.values = {
-        k: form.get(k, "")[:MAX_WHAT]
-        for k in ("category", "what", "when", "where_mode", "where_text", "where_place", "contact")
-    }
+    keep = form.get("keep_metadata") == "yes"
+    result.files = _files(files, max_files, errors, keep)
+    result.values = {k: form.get(k, "")[:MAX_WHAT] for k in FORM_FIELDS}
     if not errors:
         result.fields = ReportFields(language=lang, what=what, when=when, where=where, contact=contact)
     return result

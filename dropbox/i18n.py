@@ -3,10 +3,11 @@ Accept-Language decides, else the desk's default."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from flask import Flask, current_app, g, request
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, format_timedelta, get_locale, gettext
 from werkzeug.datastructures import LanguageAccept
 
 NAMES = {"bg": "Български", "ru": "Русский", "kk": "Қазақша", "en": "English"}
@@ -23,6 +24,12 @@ def statuses() -> dict[str, str]:
         "forwarded": gettext("Forwarded to the police"),
         "closed": gettext("Closed"),
     }
+
+
+def wait_words(wait_s: int) -> str:
+    """A wait in words ("3 minutes", "40 seconds"), in the request's language. For the JS pages too:
+    browsers' Intl lacks some of our languages' unit names (Chromium has no Kazakh "minutes")."""
+    return format_timedelta(dt.timedelta(seconds=wait_s), threshold=1.5)
 
 
 def choose_language(

@@ -147,6 +147,19 @@ class Case(Base):
     replies: Mapped[list[Reply]] = relationship(back_populates="case", order_by="Reply.id")
 
 
+class SubmissionToken(Base):
+    """A no-JS report form already filed: a keyed hash of its single-use form token and the case it
+    opened, so a reload or a double tap of the same form shows that case instead of filing again.
+    Kept for a day or two only (longer than the form token lives), swept with abandoned uploads."""
+
+    __tablename__ = "submission_tokens"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    case: Mapped[Case] = relationship()
+
+
 class Submission(Base):
     """One sealed report, or one later addition to it."""
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import onion
 
 from . import config as config_mod
+from . import parsing
 
 REPORTER, DESK = "reporter", "desk"
 STATUS_FILE = "status.json"
@@ -71,11 +72,12 @@ def desk_key(cfg: config_mod.Config) -> onion.OnionKey:
 def parse_control(value: str) -> tuple[str, int]:
     """HOST:PORT, or PORT alone for this machine."""
     host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    number = parsing.whole_number(port, 1, 65535)
+    if number is None:
         raise ValueError(
             f"--tor-control takes HOST:PORT (tor's ControlPort, e.g. 127.0.0.1:9051), not {value!r}"
         )
-    return host.strip("[]") or "127.0.0.1", int(port)
+    return host.strip("[]") or "127.0.0.1", number
 
 
 def attach(value: str) -> onion.Tor:

@@ -1,30 +1,61 @@
 """The reporter's pages, under /r/<desk>: the QR target. Every page works with JavaScript off.
 
-GET  /r/<desk>            the report form (three steps)
+GET  /r/<desk>            the report form (five numbered steps)
 POST /r/<desk>            no-JS submission: parsed in memory, scrubbed, sealed, stored
-GET  /r/<desk>/done       after the receipt was written down
+POST /r/<desk>/receipt    no-JS: the receipt as a small text file (an attachment, never in a URL)
+POST /r/<desk>/done       no-JS: Finish, once the last group of the receipt was typed back
+GET  /r/<desk>/done       after the receipt was kept (the JS path checks the typed group in the page)
 GET  /r/<desk>/check      sign back in with the receipt
 POST /r/<desk>/check      no-JS: the case, its status and replies, opened in memory
-POST /r/<desk>/add        no-JS: add text or photos to the case
+POST /r/<desk>/add        no-JS: add text or photos to the case; the page shows status and replies again
+GET  /blank               the quick exit: an empty page of our own that says nothing
+
+One report per intent: the form's CSRF token is also its single-use submission token. The POST answer is
+the receipt page itself (no-store, and it is shown once: the server does not keep the receipt); posting
+the same form again (a reload, a double tap, back and resend) finds the keyed hash of its token and
+shows "already received" with the case number instead of filing again.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from sqlalchemy import select
 
 import crypto
 from crypto import Receipt, ReceiptError
 
-from . import db, intake
-from .forms import parse_report
+from . import db, i18n, intake, parsing
+from . import pow as proof_of_work
+from .forms import FORM_FIELDS, MAX_WHAT, ReportForm, parse_report
 from .models import Case, Desk
-from .security import csrf_token, require_csrf
+from .security import (
+    csrf_token,
+    csrf_valid,
+    once_hash,
+    open_from_page,
+    require_csrf,
+    same_site_request,
+    seal_for_page,
+)
 
 bp = Blueprint("report", __name__)
+# Look-alikes a reporter may type for a receipt symbol (the commonest of those crypto.receipt forgives).
+_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1", "О": "0", "З": "3"})
+
+
+@bp.app_context_processor
+def _quick_exit() -> dict:
+    """Every reporter page links to the quick exit; pages of an app without this blueprint do not."""
+    return {"quick_exit_url": url_for("report.blank")}
+
+
+@bp.get("/blank")
+def blank():
+    return render_template("blank.html")
 
 
 def _desk(slug: str) -> Desk:
@@ -58,10 +89,11 @@ def keys_for_page(desk: Desk) -> dict[str, list[str]]:
     return out
 
 
-def _form_page(desk: Desk, status: int = 200, form=None):
+def _form_page(desk: Desk, status: int = 200, form=None, template: str = "report.html", **shown):
     lang = _lang()
     page = render_template(
-        "report.html",
+        template,
+        **shown,
         desk=desk,
         lang=lang,
         form=form,
@@ -69,49 +101,159 @@ def _form_page(desk: Desk, status: int = 200, form=None):
         errors=(form.errors if form else {}),
         csrf=csrf_token(f"report:{desk.slug}"),
         api_csrf=csrf_token(f"api:{desk.slug}"),
+        piece_size=current_app.config["SEALDROP"].max_upload_piece,  # upload.mjs sends pieces this size
         keys_json=json.dumps(keys_for_page(desk)),
         max_files=current_app.config["SEALDROP"].max_attachments,
         categories_json={str(c.id): {"slug": c.slug, "name": c.name("en")} for c in desk.categories},
         # What the browser needs to write the same report document as the no-JS path (docs/report.md)
         targets={str(c.id): c.target_desk.slug for c in desk.categories},
         places={str(p.id): {"lat": p.lat, "lon": p.lon} for p in desk.places},
+        challenge=_challenge(desk),
     )
     return page, status
 
 
+def _challenge(desk: Desk) -> dict:
+    """The first proof of work of the JS path, in the page itself (pow.mjs starts on it at once)."""
+    cfg, budgets = current_app.config["SEALDROP"], _budgets()
+    return proof_of_work.offer(cfg, desk.slug, budgets.pow_work_for(desk.slug))
+
+
 @bp.get("/r/<slug>")
 def form(slug: str):
-    return _form_page(_desk(slug))
+    desk = _desk(slug)
+    if not _open_for_reports(desk):
+        return render_template("not_open.html", desk=desk, lang=_lang()), 503
+    return _form_page(desk)
+
+
+def _open_for_reports(desk: Desk) -> bool:
+    """Whether some category of the desk has an officer to read it (confirmed keys, docs/keys.md): a
+    desk being set up shows reporters that it is not open yet, not a form nobody could read."""
+    return any(category.recipients() for category in desk.categories)
 
 
 @bp.post("/r/<slug>")
 def submit(slug: str):
     desk = _desk(slug)
     _require_form()
-    require_csrf(f"report:{desk.slug}", request.form.get("csrf_token"))
+    token = request.form.get("csrf_token", "")[:100]
+    if not same_site_request():
+        abort(400, description="csrf")
+    once = once_hash(f"report:{desk.slug}", token)
+    session = db.session()
+    if (filed := intake.filed_case(session, once)) is not None:
+        return _already_received(desk, filed)  # before the expiry check: a late reload must not refile
+    require_csrf(f"report:{desk.slug}", token)
+    if wait := _budgets().wait_s("forms", desk.slug):  # the no-JS path's own budget: no proof of work
+        return _busy_form(desk, wait)
     cfg = current_app.config["SEALDROP"]
     parsed = parse_report(desk, request.form, request.files.getlist("files"), _lang(), cfg.max_attachments)
+    if parsed.errors.get("files") == "busy":  # no turn to decode a picture (scrub.DecodeGate): send again
+        page, status = _form_page(desk, 503, parsed)  # filled in again with what was typed
+        return page, status, {"Retry-After": str(intake.BUSY_RETRY_AFTER_S)}
     if parsed.errors:
         return _form_page(desk, 400, parsed)
     try:
         keys = intake.recipients(parsed.category)
     except intake.IntakeError as e:
         abort(503, description=e.code)
-    session, store = db.session(), current_app.extensions["sealdrop.blobs"]
+    store = current_app.extensions["sealdrop.blobs"]
     receipt = intake.server_receipt()
     target = parsed.category.target_desk
     doc = intake.report_document(
         "report", target, parsed.category, parsed.fields, parsed.files, receipt.reply_recipient.public_bytes
     )
-    try:  # the case first: if no case number can be had, nothing has been written yet
-        case = intake.open_case(session, target, receipt.lookup_id, receipt.reply_recipient.public_bytes)
+    try:  # sealed before any row is written: other reporters' writes do not wait on the sealing
+        case, new = intake.seal_then_file(session, store, target, keys, [doc, *parsed.files], receipt, once)
     except intake.IntakeError as e:
-        session.rollback()
         abort(503, description=e.code)
-    intake.seal_and_file(session, store, case, target, keys, [doc, *(f.data for f in parsed.files)])
+    if not new:  # the same form, posted twice at once: the other request filed it
+        return _already_received(desk, case)
+    _budgets().spend("forms", desk.slug)
+    current_app.extensions["sealdrop.uploads"].sweep_if_due(session, store, intake.upload_max_age_s(cfg))
+    return _receipt_page(desk, receipt.grouped(), case.number)
+
+
+def _budgets():
+    return current_app.extensions["sealdrop.budgets"]
+
+
+def _busy_form(desk: Desk, wait_s: int):
+    """Past the report budget (dropbox/budget.py): nothing is stored, and the form comes back filled in
+    with what was typed, saying why and when to send again. Files cannot be put back in a file field."""
+    typed = ReportForm(values={name: request.form.get(name, "")[:MAX_WHAT] for name in FORM_FIELDS})
+    had_files = any(f.filename for f in request.files.getlist("files"))
+    return _form_page(
+        desk, 429, typed, "busy.html", refused_page="report.html", busy_kind="reports",
+        busy_wait=i18n.wait_words(wait_s), busy_had_files=had_files,
+    )  # fmt: skip
+
+
+def _already_received(desk: Desk, case: Case | None):
+    if case is None:  # filed a moment ago and swept at once: cannot happen within a form's lifetime
+        abort(400, description="csrf")
     return render_template(
-        "receipt.html", desk=desk, lang=_lang(), receipt=receipt.grouped(), case_number=case.number
-    )
+        "already.html", desk=desk, lang=_lang(), case_number=case.number,
+        lang_base=url_for("report.form", slug=desk.slug),
+    )  # fmt: skip
+
+
+def _receipt_page(desk: Desk, receipt: str, case_number: str, error: str | None = None, status: int = 200):
+    """The receipt, shown once. Its two forms (save as a file, Finish) carry the receipt back sealed
+    under the server's own key, never in a URL, so the page can offer it again without storing it."""
+    sealed = seal_for_page(f"receipt:{desk.slug}", f"{receipt}|{case_number}".encode())
+    page = render_template(
+        "receipt.html", desk=desk, lang=_lang(), receipt=receipt, case_number=case_number,
+        receipt_csrf=csrf_token(f"receipt:{desk.slug}"), receipt_sealed=sealed, error=error,
+    )  # fmt: skip
+    return page, status
+
+
+def _carried_receipt(desk: Desk) -> tuple[str, str]:
+    """The receipt and case number a receipt page's form carried back; 400 if not ours or too old.
+    A page left open past the tokens' 4 hours is told that the report was received and the code cannot
+    be shown again: the generic "send it again" would make a reporter file the report twice."""
+    if not same_site_request():
+        abort(400, description="csrf")
+    opened = open_from_page(f"receipt:{desk.slug}", request.form.get("receipt_sealed"))
+    if opened is None or not csrf_valid(request.form.get("csrf_token"), f"receipt:{desk.slug}"):
+        abort(400, description="receipt_page_expired")
+    receipt, _, case_number = opened.decode().partition("|")
+    return receipt, case_number
+
+
+@bp.post("/r/<slug>/receipt")
+def save_receipt(slug: str):
+    """The receipt as a small text file to keep: an attachment, no-store, the code only in the body."""
+    desk = _desk(slug)
+    _require_form()
+    receipt, case_number = _carried_receipt(desk)
+    text = render_template(
+        "receipt.txt", desk=desk, lang=_lang(), receipt=receipt, case_number=case_number,
+        check_url=url_for("report.check_form", slug=desk.slug, lang=_lang(), _external=True),
+    )  # fmt: skip
+    response = Response(text.replace("\n", "\r\n"), mimetype="text/plain")
+    response.headers["Content-Disposition"] = 'attachment; filename="receipt.txt"'
+    return response
+
+
+def last_group_matches(receipt: str, typed: str) -> bool:
+    """Did the reporter type back the last group of the receipt? Forgiving about case, spaces, dashes
+    and look-alike letters; compared in constant time."""
+    wanted = receipt.rsplit("-", 1)[-1].encode()
+    cleaned = "".join(ch for ch in typed.upper() if ch not in " -–—_.").translate(_LOOKALIKES)
+    return hmac.compare_digest(wanted, cleaned[:8].encode("utf-8", "replace"))
+
+
+@bp.post("/r/<slug>/done")
+def finish(slug: str):
+    desk = _desk(slug)
+    _require_form()
+    receipt, case_number = _carried_receipt(desk)
+    if not last_group_matches(receipt, request.form.get("last_group", "")[:40]):
+        return _receipt_page(desk, receipt, case_number, error="last_group", status=400)
+    return redirect(url_for("report.done", slug=desk.slug, lang=_lang()), code=303)
 
 
 @bp.get("/r/<slug>/done")
@@ -128,6 +270,7 @@ def check_form(slug: str):
         lang=_lang(),
         csrf=csrf_token(f"check:{desk.slug}"),
         api_csrf=csrf_token(f"api:{desk.slug}"),
+        piece_size=current_app.config["SEALDROP"].max_upload_piece,  # upload.mjs sends pieces this size
         error=None,
     )
 
@@ -139,11 +282,12 @@ def _case_token(case: Case) -> str:
 
 
 def _case_from_token(token: str) -> Case | None:
-    token_part, _, case_id = token.rpartition(".")
-    if not case_id.isdigit() or len(case_id) > 12:
+    token_part, _, raw_id = token.rpartition(".")
+    case_id = parsing.whole_number(raw_id, 1, parsing.MAX_ID)
+    if case_id is None:
         return None
     require_csrf(f"case:{case_id}", token_part)
-    return db.session().get(Case, int(case_id))
+    return db.session().get(Case, case_id)
 
 
 def _open_replies(case: Case, receipt: Receipt) -> list[dict]:
@@ -161,6 +305,8 @@ def check(slug: str):
     desk = _desk(slug)
     _require_form()
     require_csrf(f"check:{desk.slug}", request.form.get("csrf_token"))
+    if wait := _budgets().take("signins", desk.slug):  # every try costs the server a key derivation
+        return _busy_check(desk, wait)
     try:
         receipt = Receipt(request.form.get("receipt", "")[:100])
     except ReceiptError as e:
@@ -168,17 +314,46 @@ def check(slug: str):
     case = intake.find_case(db.session(), receipt.lookup_id)
     if case is None:
         return _check_error(desk, "receipt_unknown")
-    replies = _open_replies(case, receipt)
-    status = next((r.get("status") for r in reversed(replies) if r.get("status")), "received")
-    return _case_page(desk, case, replies=replies, status=status)
+    return _case_page(desk, case, receipt)
 
 
-def _case_page(desk: Desk, case: Case, **shown):
-    """The no-JS case page: replies and status right after sign-in; the add form always."""
-    shown = {"replies": None, "status": None, "added": False, **shown}
+def _case_page(desk: Desk, case: Case, receipt: Receipt | None, **shown):
+    """The no-JS case page: status and replies, opened in memory with the receipt, and the add form.
+    The add form carries the receipt back sealed under the server's own key (expiring, bound to the
+    case), so the page shown after an addition can open the replies again without the reporter
+    typing the code a second time and without the server keeping it."""
+    shown = {"added": False, **shown}
+    replies = _open_replies(case, receipt) if receipt is not None else None
+    status = None
+    if replies is not None:
+        status = next((r.get("status") for r in reversed(replies) if r.get("status")), "received")
+    access = seal_for_page(f"case:{case.id}", receipt.code.encode()) if receipt is not None else ""
     return render_template(
-        "case.html", desk=desk, lang=_lang(), case=case, case_token=_case_token(case), **shown
-    )
+        "case.html", desk=desk, lang=_lang(), case=case, case_token=_case_token(case), reply_access=access,
+        replies=replies, status=status, **shown,
+    )  # fmt: skip
+
+
+def _carried_case_receipt(case: Case) -> Receipt | None:
+    """The receipt the case page's add form carried back, if it is ours, fresh, and this case's."""
+    opened = open_from_page(f"case:{case.id}", request.form.get("reply_access"))
+    if opened is None:
+        return None
+    try:
+        receipt = Receipt(opened.decode("ascii"))
+    except (ReceiptError, UnicodeDecodeError):
+        return None
+    return receipt if hmac.compare_digest(receipt.lookup_id, case.lookup_id) else None
+
+
+def _busy_check(desk: Desk, wait_s: int):
+    """Past the sign-in budget: the sign-in form again, saying when to try again."""
+    return render_template(
+        "busy.html", refused_page="check.html", busy_kind="signins", busy_wait=i18n.wait_words(wait_s),
+        desk=desk, lang=_lang(), csrf=csrf_token(f"check:{desk.slug}"),
+        api_csrf=csrf_token(f"api:{desk.slug}"), piece_size=current_app.config["SEALDROP"].max_upload_piece,
+        error=None,
+    ), 429  # fmt: skip
 
 
 def _check_error(desk: Desk, code: str):
@@ -190,6 +365,7 @@ def _check_error(desk: Desk, code: str):
         lang=_lang(),
         csrf=csrf_token(f"check:{desk.slug}"),
         api_csrf=csrf_token(f"api:{desk.slug}"),
+        piece_size=current_app.config["SEALDROP"].max_upload_piece,  # upload.mjs sends pieces this size
         error=code,
     ), 400
 
@@ -198,20 +374,28 @@ def _check_error(desk: Desk, code: str):
 def add(slug: str):
     desk = _desk(slug)
     _require_form()
-    case = _case_from_token(request.form.get("case_token", "")[:200])
+    token = request.form.get("case_token", "")[:200]
+    case = _case_from_token(token)
     if case is None:
         abort(404, description="unknown_case")
+    session, once = db.session(), once_hash("add", token)
+    if intake.filed_case(session, once) is not None:  # this very form was added already: a reload
+        return _case_page(desk, case, _carried_case_receipt(case), added=True)
     cfg = current_app.config["SEALDROP"]
     parsed = parse_report(
         desk, request.form, request.files.getlist("files"), _lang(), cfg.max_attachments, addition=True
     )
+    receipt = _carried_case_receipt(case)
     if parsed.errors:
-        return _case_page(desk, case, errors=parsed.errors, values=parsed.values), 400
+        status = 503 if parsed.errors.get("files") == "busy" else 400  # busy: no turn to decode a picture
+        page = _case_page(desk, case, receipt, errors=parsed.errors, values=parsed.values)
+        return page, status, ({"Retry-After": str(intake.BUSY_RETRY_AFTER_S)} if status == 503 else {})
     store = current_app.extensions["sealdrop.blobs"]
     try:
         keys = intake.case_recipients(db.session(), store, case)
     except intake.IntakeError as e:
         abort(503, description=e.code)
     doc = intake.report_document("addition", case.desk, None, parsed.fields, parsed.files, None, case.number)
-    intake.seal_and_file(db.session(), store, case, case.desk, keys, [doc, *(f.data for f in parsed.files)])
-    return _case_page(desk, case, added=True)
+    if intake.claim_form(session, once, case):  # else the same form, posted twice at once, was filed
+        intake.seal_and_file(session, store, case, case.desk, keys, [doc, *parsed.files])
+    return _case_page(desk, case, receipt, added=True)

@@ -19,6 +19,10 @@ import time
 from typing import IO
 from urllib.parse import urlencode
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Request, abort, current_app, request
 from flask.wrappers import Response
 
@@ -94,6 +98,48 @@ def require_csrf(purpose: str, token: str | None) -> None:
         abort(400, description="csrf")
 
 
+def once_hash(purpose: str, token: str) -> bytes:
+    """What the database keeps of a single-use form token: a keyed hash, useless without the key."""
+    secret = current_app.config["SEALDROP"].secret_key
+    message = b"once\x00" + purpose.encode() + b"\x00" + token.encode()
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def _page_key() -> AESGCM:
+    secret = current_app.config["SEALDROP"].secret_key
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"sealdrop page seal v1")
+    return AESGCM(hkdf.derive(secret))
+
+
+def seal_for_page(purpose: str, data: bytes) -> str:
+    """`data` encrypted under the server's own key, for a form to carry back (never a URL): the page
+    holds only ciphertext, and it opens for CSRF_MAX_AGE after it was made, for `purpose` only."""
+    stamp = struct.pack(">Q", int(time.time()))
+    nonce = os.urandom(12)
+    sealed = _page_key().encrypt(nonce, data, b"seal\x00" + stamp + purpose.encode())
+    return base64.urlsafe_b64encode(stamp + nonce + sealed).decode()
+
+
+def open_from_page(purpose: str, token: str | None) -> bytes | None:
+    """The data `seal_for_page` sealed for `purpose`, or None if it is not ours, altered or too old."""
+    if not token or len(token) > 400:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token)
+    except ValueError:
+        return None
+    stamp, nonce, sealed = raw[:8], raw[8:20], raw[20:]
+    if len(stamp) != 8 or len(nonce) != 12:
+        return None
+    age = time.time() - struct.unpack(">Q", stamp)[0]
+    if not -60 <= age <= CSRF_MAX_AGE:
+        return None
+    try:
+        return _page_key().decrypt(nonce, sealed, b"seal\x00" + stamp + purpose.encode())
+    except InvalidTag:
+        return None
+
+
 # On every response, the app's and waitress's own error responses alike (dropbox.waitress_errors).
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -129,6 +175,14 @@ def _onion_path() -> str:
     return request.path + (f"?{query}" if query else "")
 
 
+def _refuse_nul() -> None:
+    """No address of ours holds a NUL byte; PostgreSQL refuses one in a text parameter, which would
+    turn a probe into a 500, so such a request is not found before any route looks it up."""
+    if "\x00" in request.path or any("\x00" in value for value in request.args.values()):
+        abort(404)
+
+
 def init_app(app: Flask) -> None:
     app.request_class = MemoryOnlyRequest
+    app.before_request(_refuse_nul)
     app.after_request(_headers)

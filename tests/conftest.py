@@ -2,6 +2,8 @@ import pytest
 
 import crypto.keys
 
+pytest_plugins = ["tests.chromium"]  # the browser fixtures, one Chromium for the whole session
+
 
 @pytest.fixture(autouse=True)
 def cheap_argon2(monkeypatch):

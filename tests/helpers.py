@@ -85,6 +85,26 @@ def live_server(instance: Path, tmpdir: Path) -> Iterator[tuple[str, subprocess.
         proc.wait(10)
 
 
+@contextlib.contextmanager
+def demo_server(root: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
+    """A new demo instance under `root`, served on loopback with `root/tmp` as its temp directory:
+    (the reporter URL, the instance, the process; `process.desk_url` is the desk's)."""
+    (root / "tmp").mkdir()
+    instance = make_instance(root / "instance")
+    with live_server(instance, root / "tmp") as (base, process):
+        yield base, instance, process
+
+
+def proof_of_work(challenge: dict) -> dict:
+    """What a page's worker sends with a report call, for a GET /api/<desk>/challenge answer: the same
+    search, in Python (tests and benchmarks that call the report API directly)."""
+    from dropbox import pow as proof
+
+    c = challenge
+    found = proof.Challenge(c["challenge"], 0, c["work"], c["iterations"], c["proofs"])
+    return {"challenge": c["challenge"], "nonces": proof.solve(found)}
+
+
 def jpeg_with_exif(make: str = "SpyPhone 9000", size=(320, 240)) -> bytes:
     """A JPEG whose EXIF carries a camera make and GPS coordinates."""
     img = Image.new("RGB", size, (30, 120, 200))

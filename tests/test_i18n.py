@@ -26,7 +26,8 @@ TRANSLATIONS = DROPBOX / "translations"
 TRANSLATED = [lang for lang in config.LANGUAGES if lang != "en"]
 # %(name)s, %(n)d, %s, %% ... as Python's %-formatting reads them (Jinja's newstyle gettext always applies %).
 PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
-SAMPLE = {"n": 5, "desk": "Desk"}
+SAMPLE = {"n": 5, "desk": "Desk", "done": 1, "total": 2, "sent": "1 MB", "left": "1 min",
+          "status": "checking", "wait": "1 min"}  # fmt: skip
 DEMO_DESK = {"en": "Demo municipality", "bg": "Демо община", "ru": "Демо-муниципалитет", "kk": "Демо әкімдік"}
 
 
@@ -188,7 +189,7 @@ def test_report_form_in_each_language(client, lang):
     )
     n = client.application.config["SEALDROP"].max_attachments
     assert str(escape(translation(lang, "Add up to %(n)d files") % {"n": n})) in html
-    lead = translation(lang, "Anonymous. Three steps. Only the officers of %(desk)s can read it.")
+    lead = translation(lang, "Anonymous. Five short steps. Only the officers of %(desk)s can read it.")
     assert str(escape(lead % {"desk": DEMO_DESK[lang]})) in html
     if lang != "en":
         assert "Report what you saw" not in html
@@ -217,7 +218,7 @@ def test_receipt_and_case_pages_in_each_language(client, lang):
     page = client.post(f"/r/demo?lang={lang}", data=data, content_type="multipart/form-data")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert_in_language(html, lang, "Your report was received", "Write the receipt code down now", "Finish")
+    assert_in_language(html, lang, "Your report was received", "Keep this code now", "Finish")
     receipt = re.search(r'<code id="receipt">([^<]+)</code>', html).group(1)
 
     check = client.get(f"/r/demo/check?lang={lang}").get_data(as_text=True)

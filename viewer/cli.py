@@ -28,7 +28,7 @@ from pathlib import Path
 from crypto import Identity, KeyFormatError, SealdropCryptoError, VerifyKey
 from crypto.cli import CliError, atomic_output, read_passphrase
 
-from . import importer, queries, triage
+from . import hidden, importer, queries, triage
 from .errors import ViewerError
 from .vault import Vault, read_info
 
@@ -166,9 +166,12 @@ def cmd_list(args) -> None:
 def cmd_show(args) -> None:
     with _open(args, write=False) as vault:
         data = queries.case(vault, args.id)
-    for r in data["reports"]:
-        r.pop("raw", None)  # the document as it came: in the case file, not on a terminal
-        r.pop("where_json", None)
+        for r in data["reports"]:
+            r.pop("raw", None)  # the document as it came: in the case file, not on a terminal
+            r.pop("where_json", None)
+            for a in r["attachments"]:  # what the file itself still says about its maker
+                check = hidden.check_attachment(vault, a) if a["opened"] and a["file"] else hidden.Check()
+                a["hidden"] = {"warnings": check.warnings, "notes": check.notes, "unchecked": check.unchecked}
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=1, default=str))
         return
@@ -192,6 +195,12 @@ def cmd_show(args) -> None:
         for a in r["attachments"]:
             state = a["problem"] or f"{a['mime']}, {a['size']} bytes, metadata {a['metadata']}"
             print(f"attachment {a['position']}: {a['name']} ({state})")
+            found = a["hidden"]
+            if found["warnings"]:
+                claim = hidden.claim_text(a["metadata"])
+                print(f"  warning: it holds data that could identify the reporter. {claim}")
+            for line in [*found["warnings"], *found["notes"], *filter(None, [found["unchecked"]])]:
+                print(f"  - {line}")
     for title, rows, fmt in (
         ("notes", data["notes"], lambda n: f"{n['at']} {n['actor']}: {n['text']}"),
         (

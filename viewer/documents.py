@@ -8,11 +8,12 @@ input. Media types come from the bytes (`sniff`), never from what the document c
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+from crypto.jsonobject import MAX_DEPTH, NotJSONObject, read_json_object
 
 MAX_DOCUMENT = 32 * 1024 * 1024  # a report document larger than this is not stored
 MAX_NAME = 200
@@ -20,6 +21,18 @@ PRECISIONS = {"exact", "100m", "1km"}
 # C0 and C1 controls (terminal escapes among them) but tab and newline; bidi overrides and zero-width marks.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class NotAnObject(ValueError):
+    """JSON the viewer will not read: malformed, too large, nested too deeply, or not an object."""
+
+
+def json_object(data: bytes | str, limit: int = MAX_DOCUMENT) -> dict:
+    """`data` as a JSON object, or NotAnObject: never RecursionError, never another type."""
+    try:
+        return read_json_object(data, limit, MAX_DEPTH)
+    except NotJSONObject as e:
+        raise NotAnObject(str(e)) from None
 
 
 def clean(value: object, limit: int | None = None) -> str:
@@ -83,10 +96,10 @@ def parse(data: bytes) -> Document:
         doc.warnings.append("The report is not valid UTF-8: undecodable bytes are shown as �.")
     doc.raw = text
     try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
+        obj = json_object(text)
+    except NotAnObject:
         obj = None
-    if not isinstance(obj, dict):
+    if obj is None:
         doc.warnings.append("This is not a sealdrop report document: it is shown as plain text.")
         doc.what = clean(text)
         return doc
@@ -174,22 +187,34 @@ def safe_filename(name: object, fallback: str = "attachment") -> str:
 
 # -- media types from the bytes --------------------------------------------------------------------
 
-# What the UI will ever label a response as. Anything else is served as a download only.
+# What the UI will ever label a response as (every type the cleaners in metadata/ write, and what an
+# uncleaned file of the same kind is). Anything else is served as a download only.
 PLAYABLE = {
     "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/3gpp": "3gp",
     "video/webm": "webm",
+    "video/x-matroska": "mkv",
     "video/ogg": "ogv",
     "audio/mpeg": "mp3",
+    "audio/aac": "aac",
     "audio/ogg": "ogg",
     "audio/webm": "weba",
+    "audio/x-matroska": "mka",
     "audio/wav": "wav",
     "audio/mp4": "m4a",
+    "audio/3gpp": "3gp",
+    "audio/flac": "flac",
+    "audio/amr": "amr",
+    "audio/amr-wb": "awb",
 }
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+QUICKTIME_FIRST_BOXES = (b"moov", b"mdat", b"wide", b"free", b"skip")  # old QuickTime: no ftyp
 
 
 def sniff(head: bytes, claimed: str = "") -> tuple[str, str]:
-    """(family, mime) from the first bytes of a file: image, video, audio or other."""
+    """(family, mime) from the first bytes of a file (up to 64): image, video, audio or other."""
     audio_claim = claimed.startswith("audio/")
     if head.startswith(b"\xff\xd8\xff"):
         return "image", "image/jpeg"
@@ -202,16 +227,45 @@ def sniff(head: bytes, claimed: str = "") -> tuple[str, str]:
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "audio", "audio/wav"
     if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"avif"):
-            return "other", "application/octet-stream"  # HEIF/AVIF stills: not decoded here
-        if audio_claim or brand in (b"M4A ", b"M4B "):
-            return "audio", "audio/mp4"
-        return "video", "video/mp4"
+        return _iso_bmff(head[8:12], audio_claim)
+    if head[4:8] in QUICKTIME_FIRST_BOXES:
+        return "video", "video/quicktime"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return ("audio", "audio/webm") if audio_claim else ("video", "video/webm")
+        return _matroska(head, audio_claim)
     if head.startswith(b"OggS"):
-        return ("video", "video/ogg") if claimed.startswith("video/") else ("audio", "audio/ogg")
+        video = b"\x80theora" in head or claimed.startswith("video/")
+        return ("video", "video/ogg") if video else ("audio", "audio/ogg")
+    if head.startswith(b"fLaC"):
+        return "audio", "audio/flac"
+    if head.startswith(b"#!AMR-WB\n"):
+        return "audio", "audio/amr-wb"
+    if head.startswith(b"#!AMR\n"):
+        return "audio", "audio/amr"
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "audio", "audio/aac"  # ADTS: the MPEG sync word with layer 0
     if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "audio", "audio/mpeg"
     return "other", "application/octet-stream"
+
+
+def _iso_bmff(brand: bytes, audio_claim: bool) -> tuple[str, str]:
+    if brand in (b"avif", b"avis"):
+        return "image", "image/avif"
+    if brand in HEIF_BRANDS:
+        return "image", "image/heic"  # decoded by pillow-heif, shown re-encoded like every photo
+    if brand in (b"M4A ", b"M4B "):
+        return "audio", "audio/mp4"
+    if brand.startswith((b"3gp", b"3g2")):
+        return ("audio", "audio/3gpp") if audio_claim else ("video", "video/3gpp")
+    if audio_claim:
+        return "audio", "audio/mp4"
+    return "video", "video/quicktime" if brand == b"qt  " else "video/mp4"
+
+
+def _matroska(head: bytes, audio_claim: bool) -> tuple[str, str]:
+    """WebM or Matroska by the EBML header's DocType (its element id 0x4282, then a one-byte size)."""
+    at = head.find(b"\x42\x82")
+    doctype = head[at + 3 : at + 3 + (head[at + 2] & 0x7F)] if 0 <= at < len(head) - 3 else b""
+    if doctype == b"matroska":
+        return ("audio", "audio/x-matroska") if audio_claim else ("video", "video/x-matroska")
+    return ("audio", "audio/webm") if audio_claim else ("video", "video/webm")

@@ -2,7 +2,9 @@
 
 The case file is one envelope (docs/envelope.md) sealed to the police recipient's public key; inside is
 a ZIP: `case.json` (the reports, notes, triage history, replies, the forwarding itself), the
-attachments as the reporter sent them (`attachments/`), and `case.pdf`. The police open it with
+attachments as the reporter sent them (`attachments/`), and `case.pdf`. Both case.json and the PDF
+list, per attachment, the hidden data sealview found in the original (viewer/hidden.py), so the police
+handle a file that could identify the reporter with care. The police open it with
 `python -m crypto open -i POLICE.identity -o case.zip FILE`. It is built in a thread straight into the
 sealing, through a pipe: the plaintext ZIP never touches the disk.
 """
@@ -13,12 +15,13 @@ import json
 import os
 import threading
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import crypto
 from crypto import PublicKey
 
-from . import media, pdf, queries
+from . import hidden, media, pdf, queries
 from .documents import one_line, safe_filename
 from .errors import Refused
 from .triage import case_row
@@ -34,8 +37,11 @@ def recipient(text: str) -> PublicKey:
         raise Refused("bad_key", f"this is not a sealdrop public key file: {e}") from None
 
 
-def case_json(data: dict, forwarded: dict) -> dict:
+def case_json(data: dict, forwarded: dict, checks: dict[int, hidden.Check] | None = None) -> dict:
+    """The case as JSON; `checks` (attachment id: what its original file still holds) adds each
+    attachment's hidden data, as the officer saw it on the case page."""
     c = data["case"]
+    checks = checks or {}
     return {
         "format": FORMAT,
         "case": {k: c[k] for k in ("number", "desk", "received_day", "latest_day", "category_name")},
@@ -65,6 +71,7 @@ def case_json(data: dict, forwarded: dict) -> dict:
                         "metadata": a["metadata"],
                         "file": _entry(r, a) if a["opened"] and a["file"] else None,
                         "problem": a["problem"],
+                        **({"hidden_data": asdict(checks[a["id"]])} if a["id"] in checks else {}),
                     }
                     for a in r["attachments"]
                 ],
@@ -89,7 +96,9 @@ def forward(vault: Vault, number: str, to: PublicKey, name: str) -> Path:
     name = one_line(name, 100) or "police"
     record = {"to": name, "fingerprint": to.fingerprint, "at": now(), "by": vault.actor}
     data = queries.case(vault, number)
-    document = case_json(data, record)
+    checks = {a["id"]: hidden.check_attachment(vault, a) for r in data["reports"] for a in r["attachments"]
+              if a["opened"] and a["file"]}  # fmt: skip
+    document = case_json(data, record, checks)
     printable = pdf.case_pdf(vault, data, forwarded=record)
     outbox = vault.path / "outbox"
     serial = os.urandom(4).hex()

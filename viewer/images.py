@@ -1,10 +1,11 @@
-"""Photos from strangers, made safe to look at: decoded by Pillow under limits, re-encoded, and read for
-the metadata the reporter may not know they kept.
+"""Photos from strangers, made safe to look at: decoded by Pillow under limits and re-encoded (what
+they say about their maker is read by hidden.py).
 
 The original bytes are never shown inline: the browser only ever decodes a JPEG that Pillow wrote here.
 Limits: the file's size, the pixel count (checked from the header before anything is decoded), the
-formats Pillow may try (JPEG, PNG, GIF, WebP: no exotic decoders), and any decompression-bomb warning is
-an error. Whatever goes wrong becomes ImageRefused with a sentence for the officer.
+formats Pillow may try (JPEG, PNG, GIF, WebP, and HEIF/AVIF through libheif and libavif: no other
+decoders), and any decompression-bomb warning is an error. Whatever goes wrong becomes ImageRefused
+with a sentence for the officer.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import warnings
 
 from PIL import Image, ImageOps
 
+from metadata import images as _pictures  # registers the HEIF opener (pillow-heif) with Pillow
+
 MAX_BYTES = 64 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB: the most we allow
 SHOWN_SIDE = 1600
-FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF")
+assert set(FORMATS) <= set(_pictures.FORMATS)
 
 
 class ImageRefused(Exception):
@@ -74,50 +78,3 @@ def _flatten(im: Image.Image) -> Image.Image:
     background = Image.new("RGB", rgba.size, (255, 255, 255))
     background.paste(rgba, mask=rgba.getchannel("A"))
     return background
-
-
-_GPS, _EXIF_IFD = 0x8825, 0x8769
-
-
-def _dms(value, ref) -> float | None:
-    try:
-        d, m, s = (float(x) for x in value)
-        v = d + m / 60 + s / 3600
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return -v if str(ref).upper() in ("S", "W") else v
-
-
-def metadata(data: bytes) -> list[str]:
-    """Sentences about identifying metadata still in the original photo (location, device, time)."""
-    try:
-        im = _open(data)
-        exif = im.getexif()
-    except ImageRefused:
-        return []
-    except Exception:
-        return ["The photo's metadata could not be read."]
-    found = []
-    make, model = (" ".join(str(exif.get(t, "")).split())[:60] for t in (0x010F, 0x0110))
-    if make or model:
-        found.append(f"The camera or phone is named in it: {make} {model}".strip())
-    try:
-        gps = exif.get_ifd(_GPS)
-    except Exception:
-        gps = {}
-    lat, lon = _dms(gps.get(2), gps.get(1)), _dms(gps.get(4), gps.get(3))
-    if lat is not None and lon is not None:
-        found.append(f"It records where it was taken: {lat:.5f}, {lon:.5f}")
-    elif gps:
-        found.append("It carries GPS data")
-    try:
-        taken = exif.get_ifd(_EXIF_IFD).get(0x9003) or exif.get(0x0132)
-    except Exception:
-        taken = exif.get(0x0132)
-    if taken:
-        found.append(f"It records when it was taken: {' '.join(str(taken).split())[:30]}")
-    if im.info.get("xmp") or "XML:com.adobe.xmp" in im.info:
-        found.append("It carries XMP metadata")
-    if not found and len(exif):
-        found.append("It carries EXIF metadata")
-    return found

@@ -89,6 +89,20 @@ def stream(vault: Vault, row, chunk: int = 1 << 16) -> Iterator[bytes]:
         raise ViewerError(f"this attachment no longer opens: {failed[0]}")
 
 
+def plaintext_head(vault: Vault, row, n: int) -> bytes:
+    """The attachment's first `n` bytes (fewer if it is shorter), decrypting only its first chunk."""
+    chunks = stream(vault, row)
+    head = b""
+    try:
+        for data in chunks:
+            head += data
+            if len(head) >= n:
+                break
+    finally:
+        chunks.close()
+    return head[:n]
+
+
 def copy_to(vault: Vault, row, dst: BinaryIO) -> None:
     for data in stream(vault, row):
         dst.write(data)

@@ -15,7 +15,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
 
-from . import geo, images, media
+from . import geo, hidden, images, media
 from .errors import ViewerError
 from .vault import Vault
 
@@ -131,17 +131,47 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
 def _attachment(vault: Vault, a: dict, body, small) -> list:
     label = f"Attachment {a['position']}: {a['name']} ({a['mime']}, {a['size'] or 0} bytes)"
     out = [Paragraph(_text(label), small)]
-    if a["family"] != "image" or not a["opened"]:
+    if not a["opened"]:
         return out
+    if a["family"] == "image":
+        printed, check = _photo(vault, a, small)
+    else:
+        printed, check = [], hidden.check_attachment(vault, a)
+    return [*out, *printed, *_hidden_data(check, a["metadata"], small)]
+
+
+def _photo(vault: Vault, a: dict, small) -> tuple[list, hidden.Check]:
+    """The photo re-encoded for print, and its hidden data read from the same bytes."""
     try:
         original = media.plaintext(vault, a, images.MAX_BYTES)
-        if original is None:
-            raise images.ImageRefused("too large to print")
+    except ViewerError as e:
+        return [Paragraph(_text(f"(not printed: {e})"), small)], hidden.Check(unchecked=str(e))
+    if original is None:
+        return [Paragraph(_text("(not printed: too large to print)"), small)], hidden.Check(
+            unchecked=f"It is larger than {images.MAX_BYTES >> 20} MB, more than sealview reads."
+        )
+    check = hidden.check_photo(original)
+    try:
         jpeg = images.reencode(original, side=1000)
-    except (images.ImageRefused, ViewerError) as e:
-        return [*out, Paragraph(_text(f"(not printed: {e})"), small)]
+    except images.ImageRefused as e:
+        return [Paragraph(_text(f"(not printed: {e})"), small)], check
     picture = Image(io.BytesIO(jpeg))
     w, h = picture.imageWidth, picture.imageHeight
     scale = min(160 * mm / w, 110 * mm / h, 1.0)
     picture.drawWidth, picture.drawHeight = w * scale, h * scale
-    return [*out, picture]
+    return [picture], check
+
+
+def _hidden_data(check: hidden.Check, claim: str, small) -> list:
+    """What the original file (which the case file carries as it is) still says about the reporter."""
+    out = []
+    if check.warnings:
+        intro = f"Hidden data in this file could identify the reporter. {hidden.claim_text(claim)}"
+        out.append(Paragraph(f"<b>{_text(intro)}</b>", small))
+        out += [Paragraph(_text(f"• {s}"), small) for s in check.warnings + check.notes]
+    elif check.notes:
+        out += [Paragraph(_text(f"Also written into this file: {s}"), small) for s in check.notes]
+    if check.unchecked:
+        text = f"Its hidden data could not be checked: {check.unchecked} Handle it with care."
+        out.append(Paragraph(f"<b>{_text(text)}</b>", small))
+    return out

@@ -37,11 +37,13 @@ from crypto.keys import write_secret_file
 
 from . import geo, schema
 from .disk import FileWriter, HashingWriter, fsync_dir, syncfs
+from .documents import json_object
 from .errors import Refused, VaultLocked, ViewerError
 
 FORMAT = "sealview-vault/1"
 HEAD_CONTEXT = "sealview-vault-head"  # signatures over a vault head never verify as anything else
 _PARTS = {"reports": "main", "state": "state"}
+MAX_HEAD = 1024 * 1024  # head.json and vault.json hold a few hashes and names
 
 
 def locked(fn):
@@ -222,7 +224,7 @@ class Vault:
 
     def _read_head(self) -> dict:
         try:
-            outer = json.loads((self.path / "head.json").read_bytes())
+            outer = json_object((self.path / "head.json").read_bytes(), MAX_HEAD)
             head, signature = outer["head"], base64.b64decode(outer["signature"], validate=True)
             self._key.signing_key.verify_key.verify(HEAD_CONTEXT, _canonical(head), signature)
         except FileNotFoundError:
@@ -417,7 +419,7 @@ class Vault:
 
 def read_info(path: Path) -> dict:
     try:
-        info = json.loads((Path(path) / "vault.json").read_text("utf-8"))
+        info = json_object((Path(path) / "vault.json").read_bytes(), MAX_HEAD)
     except FileNotFoundError:
         raise ViewerError(f"{path} is not a sealview vault (run `sealview --vault {path} init`)") from None
     except ValueError:

@@ -125,7 +125,7 @@ def provisioning_uri(name: str, totp_secret: str) -> str:
 def matching_step(totp_secret: str, code: str, last_step: int, at: float | None = None) -> int | None:
     """The step (±1 around now) after `last_step` whose code `code` is, or None."""
     code = "".join(code.split())
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):  # "²" is a digit; compare_digest refuses it
         return None
     totp = pyotp.TOTP(totp_secret)
     current = int(at if at is not None else time.time()) // totp.interval

@@ -162,7 +162,7 @@ def login():
 @bp.post("/login")
 def login_post():
     require_csrf(LOGIN_PURPOSE, request.form.get("csrf_token"))
-    name = request.form.get("name", "").strip()[:80]
+    name = request.form.get("name", "").replace("\x00", "").strip()[:80]  # no name holds NUL (PostgreSQL)
     password = request.form.get("password", "")[:1024]
     code = request.form.get("code", "")[:20]
     session, secret = db.session(), _secret()

@@ -20,11 +20,12 @@ from pathlib import Path
 import segno
 from sqlalchemy import select
 
+import onion
 from crypto import SigningKey
 from crypto import cli as crypto_cli
 from crypto.bundle import BundleError
 
-from .. import bundles, db, intake
+from .. import bundles, db, intake, onions
 from .. import config as config_mod
 from ..models import Desk
 from . import accounts, audit
@@ -54,6 +55,20 @@ def _password(name: str) -> str:
         raise CommandError(str(e).replace("passphrase", "password")) from None
 
 
+def _login_addresses(cfg: config_mod.Config) -> list[str]:
+    """Where the new user logs in: the desk's loopback port on the server, and its onion when the
+    instance has one (reachable only with a key from `sealdrop desk-access add`)."""
+    found = [
+        f"http://127.0.0.1:{config_mod.DEFAULT_PORT + 1}/desk/login on this machine "
+        "(the desk listens on `sealdrop serve`'s --port + 1, or --desk-port)"
+    ]
+    desk_key = onions.key_file(cfg, onions.DESK)
+    if desk_key.is_file():
+        address = onion.OnionKey.load(desk_key).address
+        found.append(f"http://{address}/desk/login in Tor Browser, with a key from `sealdrop desk-access`")
+    return found
+
+
 def cmd_user_add(args: argparse.Namespace) -> None:
     cfg = _config(args)
     if args.role == "admin" and args.desk:  # before asking for a password
@@ -67,7 +82,9 @@ def cmd_user_add(args: argparse.Namespace) -> None:
         session.commit()
         uri = new.uri
     where = f", desk {args.desk}" if args.desk else ""
-    print(f"user {args.name} added ({args.role}{where}); log in at /desk/login")
+    print(f"user {args.name} added ({args.role}{where}); log in at:")
+    for line in _login_addresses(cfg):
+        print(f"  {line}")
     print("authenticator set-up, shown once: scan the code below or type this address into the app")
     print(uri)
     segno.make(uri, error="m").terminal(compact=True)
@@ -132,10 +149,10 @@ def cmd_retention(args: argparse.Namespace) -> None:
         audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
         session.commit()
         # The service sweeps these too, but only when a new upload starts: a quiet desk needs cron's.
-        uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes)
+        uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes, blob_key=cfg.secret_key)
         abandoned = uploads.sweep_abandoned(session, store, intake.upload_max_age_s(cfg))
         session.commit()
-    print(f"retention: {deleted} submissions deleted, {abandoned} abandoned uploads removed")
+    print(f"retention: {deleted} submissions deleted, {abandoned} abandoned uploads and orphan blobs removed")
 
 
 def _store(cfg: config_mod.Config):

@@ -48,6 +48,9 @@ class DeskPage:
         self.page.get_by_role("navigation", name="Desk pages").get_by_role(
             "link", name=label, exact=True
         ).click()
+        # The click returns once the new page is committed, not parsed: on a loaded machine its h1 was
+        # sometimes not there yet when the test looked (CI, 2026-12-06).
+        self.page.wait_for_load_state("domcontentloaded")
 
 
 class LoginPage(DeskPage):

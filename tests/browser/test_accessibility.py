@@ -122,8 +122,12 @@ def test_every_reporter_page_passes_axe(base, new_page, lang, js):
     problems += axe_problems(page, js, "receipt")
     assert page.locator("header nav").count() == 0  # a language link would lose the receipt
 
-    page.check("#written")
-    page.click(".receipt-box button[type=submit]")
+    page.fill("#last-group", "ZZZZ" if not receipt.endswith("ZZZZ") else "YYYY")
+    page.click("#finish")
+    page.wait_for_selector("#last-group-error:not([hidden])")
+    problems += axe_problems(page, js, "receipt with a wrongly typed group")
+    page.fill("#last-group", receipt.rsplit("-", 1)[1])
+    page.click("#finish")
     page.wait_for_url("**/done*")
     problems += axe_problems(page, js, "done")
 

@@ -15,7 +15,7 @@ from dropbox.desk import accounts, auth
 from dropbox.models import AuditEntry, Case, Category, Officer, today
 from tests.browser.desk_pages import Desk, LoginPage, Reporter
 from tests.desk_helpers import PASSWORD, add_user, code, officer_identity, reply_bundle
-from tests.helpers import REPO, live_server, make_instance
+from tests.helpers import REPO, demo_server
 
 pytestmark = pytest.mark.browser
 JS = pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"])
@@ -23,10 +23,7 @@ JS = pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("desk")
-    (root / "tmp").mkdir()
-    instance = make_instance(root / "instance")
-    with live_server(instance, root / "tmp") as (public, process):
+    with demo_server(tmp_path_factory.mktemp("desk")) as (public, instance, process):
         yield process.desk_url, instance, public  # the desk has a loopback port of its own
 
 

@@ -9,7 +9,9 @@ import wave
 
 import pytest
 
+import metadata
 from crypto import Identity
+from metadata._source import iter_pieces
 from tests.browser.test_accessibility import AXE, axe_problems
 from tests.browser.viewer_pages import (
     CasePage,
@@ -151,7 +153,8 @@ def test_a_case_photo_audio_warnings_and_neighbours(ui):
     assert case.photos_shown() == [640]  # decoded: a JPEG that Pillow wrote
     warnings = " ".join(case.warnings())
     assert "The camera or phone is named in it: SpyPhone 9000" in warnings
-    assert "This audio was not rewritten" in warnings
+    assert "The reporter chose to keep the original data." in warnings
+    assert case.page.locator(".family-audio .metadata").count() == 0  # kept, but it holds nothing identifying
     assert case.page.get_attribute("audio", "src").endswith("/media")
     assert "landmark: Bus station" in case.page.inner_text(".where")
     corner = ui.case("CORN-0000")
@@ -233,6 +236,68 @@ def test_a_video_plays_through_range_requests(browser, tmp_path_factory):
     assert answers and all(status in (200, 206) for status, _ in answers)
     partial = [h for status, h in answers if status == 206]
     assert partial and all(h["content-range"].endswith(f"/{len(webm)}") for h in partial), answers
+
+
+def wav_with_info(fields: dict[bytes, bytes]) -> bytes:
+    """wav() with a LIST/INFO chunk after its samples, as a recorder app writes one."""
+    body = b"INFO" + b"".join(
+        k + struct.pack("<I", len(v)) + v + b"\0" * (len(v) & 1) for k, v in fields.items()
+    )
+    plain = wav()
+    riff = plain[12:] + b"LIST" + struct.pack("<I", len(body)) + body
+    return b"RIFF" + struct.pack("<I", 4 + len(riff)) + b"WAVE" + riff
+
+
+def test_the_officer_sees_what_got_through_with_javascript_on_and_off(browser, tmp_path_factory):
+    """A photo whose GPS and maker the reporter chose to keep (a warning), a recording the report says
+    was cleaned but still names someone, with markup in it (a warning that says it got through), a
+    WebM from Chromium's own MediaRecorder kept as it is, which only names the browser (a quiet note),
+    and the same WebM cleaned (nothing)."""
+    maker = browser.new_context()
+    page = maker.new_page()
+    page.set_content("<!doctype html><title>recorder</title><body></body>")
+    webm = bytes(page.evaluate(RECORD_WEBM))
+    maker.close()
+    photo = jpeg_with_exif("SpyPhone 9000")
+    voice = wav_with_info({b"IART": b"Ivan <b>Petrov</b>", b"INAM": b"Behind the gym"})
+    doc = report_doc(
+        "Hidden data",
+        attachments=[
+            listed(photo, "p.jpg", "image/jpeg", "kept"),
+            listed(voice, "v.wav", "audio/wav", "removed"),
+            listed(webm, "clip.webm", "video/webm", "kept"),
+            listed(clean_webm(webm), "clean.webm", "video/webm", "removed"),
+        ],
+    )
+    vault, _, _ = make_vault(
+        tmp_path_factory.mktemp("hidden") / "vault",
+        [[Submission("HIDE-0001", doc, [photo, voice, webm, clean_webm(webm)])]],
+    )
+    vault.close()
+    with running_viewer(vault.path, PASSPHRASE) as url:
+        for javascript in (True, False):
+            context = browser.new_context(java_script_enabled=javascript)
+            page = context.new_page()
+            Viewer(page, url).sign_in()
+            case = Viewer(page, url).case("HIDE-0001")
+            photo_box, voice_box = case.page.locator(".warning.metadata").all_inner_texts()
+            assert "The reporter chose to keep the original data." in photo_box
+            assert "The camera or phone is named in it: SpyPhone 9000" in photo_box
+            assert "It records where it was taken: 42.69" in photo_box
+            assert "yet it got through" in voice_box and "Ivan <b>Petrov</b>" in voice_box
+            assert case.page.locator(".metadata b").count() == 0  # the stranger's markup stays text
+            kept, cleaned = case.page.locator(".family-video").all()
+            assert kept.locator(".warning").count() == 0 and cleaned.locator(".metadata").count() == 0
+            assert kept.locator(".note.metadata").inner_text().endswith("The app that wrote it: Chrome")
+            assert "2 attachments of this case still hold" in case.page.inner_text("#forward-warning")
+            context.close()
+
+
+def clean_webm(webm: bytes) -> bytes:
+    """What the reporter's browser seals: the recording through the cleaner (metadata/matroska.py)."""
+    source = metadata.BytesSource(webm)
+    plan = metadata.plan_for(source, "matroska")
+    return b"".join(bytes(p) for p in iter_pieces(source, plan.pieces))
 
 
 def test_triage_note_reply_and_forward_by_hand(ui):

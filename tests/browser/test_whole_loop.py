@@ -31,9 +31,12 @@ def run(*argv: str) -> str:
 REPLY = "Thank you, we are checking."
 
 
-def officer_answers(instance: Path, tmp_path: Path, exported: Path, number: str) -> tuple[dict, Path]:
+def officer_answers(
+    instance: Path, tmp_path: Path, exported: Path, number: str, then_status: str | None = None
+) -> tuple[dict, Path]:
     """On the viewer, with the real `sealview`: adopt the demo officer, import the export bundle,
-    read the case, reply, write the reply bundle. Returns the case's first report and that bundle."""
+    read the case, reply (and, with `then_status`, change the status with no text), write the reply
+    bundle. Returns the case's first report and that bundle."""
     vault, replies = tmp_path / "vault", tmp_path / "replies.bundle"
     identity, server_key = instance / "demo-officer.identity", instance / "server-signing.pub"
     sealview = ("viewer.cli", "--vault", str(vault))
@@ -41,6 +44,8 @@ def officer_answers(instance: Path, tmp_path: Path, exported: Path, number: str)
     run(*sealview, "import", str(exported))
     shown = json.loads(run(*sealview, "show", number, "--json"))
     run(*sealview, "reply", number, "--text", REPLY, "--status", "checking")
+    if then_status:
+        run(*sealview, "reply", number, "--status", then_status)
     run(*sealview, "export-replies", "-o", str(replies))
     return shown["reports"][0], replies
 
@@ -68,7 +73,7 @@ def test_report_to_reply_and_back(browser, tmp_path, javascript):
 
         exported = tmp_path / "export.bundle"
         run("dropbox.cli", "export", "--dir", str(instance), "--desk", "demo", "-o", str(exported))
-        report, replies = officer_answers(instance, tmp_path, exported, number)
+        report, replies = officer_answers(instance, tmp_path, exported, number, then_status="forwarded")
         assert report["what"] == "Two men sell pills at the bus stop after school"
         assert report["sealed_by"] == ("browser" if javascript else "server")
         assert report["attachments"][0]["metadata"] == "removed"
@@ -79,8 +84,9 @@ def test_report_to_reply_and_back(browser, tmp_path, javascript):
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_selector("#case-status")
         assert page.inner_text("#case-number") == number
-        assert page.inner_text("#case-status") == "Being checked"
-        assert REPLY in page.inner_text("main")
+        assert page.inner_text("#case-status") == "Forwarded to the police"
+        assert REPLY in page.inner_text("main")  # the answer, and the later status change as one
+        assert "Status changed to: Forwarded to the police" in page.inner_text("main")
         page.context.close()
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from playwright.sync_api import Page
 
+from tests.chromium import all_loaded
 from tests.helpers import REPO
 
 
@@ -176,10 +177,11 @@ class CasePage(Screen):
         return self.page.locator("#history-table tbody td:nth-child(3)").all_inner_texts()
 
     def photos_shown(self) -> list[int]:
-        """The natural width of every photo on the page that the browser decoded."""
-        return self.page.eval_on_selector_all(
-            "figure img", "els => els.map(e => e.complete ? e.naturalWidth : -1)"
-        )
+        """The natural width of every photo on the page (0 for one the browser could not decode), once
+        each has finished loading: on a busy machine the viewer's re-encoding may still be under way."""
+        photos = self.page.locator("figure img")
+        all_loaded(photos)
+        return photos.evaluate_all("els => els.map((e) => e.naturalWidth)")
 
     def warnings(self) -> list[str]:
         return self.page.locator(".warning, .warnings li, .problem").all_inner_texts()

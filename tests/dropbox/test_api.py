@@ -7,7 +7,7 @@ import re
 import pytest
 
 import crypto
-from tests.helpers import open_all_envelopes
+from tests.helpers import open_all_envelopes, proof_of_work
 
 
 class Api:
@@ -52,6 +52,7 @@ class Api:
             "parts": parts,
             "lookup_id": base64.b64encode(receipt.lookup_id).decode(),
             "reply_public": base64.b64encode(receipt.reply_recipient.public_bytes).decode(),
+            "pow": proof_of_work(self.call("GET", "/challenge").json),
         }
         return self.call("POST", "/reports", body)
 
@@ -141,6 +142,26 @@ def test_case_state_and_additions(instance, api):
     assert added.status_code == 201 and added.json["case_number"] == state["case_number"]
     unknown = base64.b64encode(crypto.Receipt.generate().lookup_id).decode()
     assert api.call("POST", "/case", {"lookup_id": unknown}).status_code == 404
+
+
+def test_an_addition_whose_answer_was_lost_is_filed_once(instance, api):
+    """The browser asks again with the same uploads until it has an answer: the second call is told
+    the case number, and the case holds the addition once."""
+    receipt = crypto.Receipt.generate()
+    api.report([api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))], receipt=receipt)
+    lookup = base64.b64encode(receipt.lookup_id).decode()
+    parts = [api.upload(crypto.seal_bytes(doc("more"), api.recipients(api.category)))]
+    first = api.call("POST", "/additions", {"lookup_id": lookup, "parts": parts})
+    again = api.call("POST", "/additions", {"lookup_id": lookup, "parts": parts})
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json["case_number"] == first.json["case_number"]
+    filed = sorted(json.loads(e)["what"] for e in open_all_envelopes(instance))
+    assert filed == ["more", "sealed in the browser"]
+    second = crypto.Receipt.generate()
+    api.report([api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))], receipt=second)
+    other = base64.b64encode(second.lookup_id).decode()
+    stranger = api.call("POST", "/additions", {"lookup_id": other, "parts": parts})
+    assert stranger.status_code == 404  # another case is not told it filed them: the uploads are gone
 
 
 def blob_files(instance):
@@ -249,3 +270,119 @@ def test_uploads_are_swept_when_a_new_one_starts(instance, app, api):
     manager._next_sweep = 0.0
     api.call("POST", "/uploads", {"size": 100})
     assert not manager.path(old).exists()
+
+
+def test_an_upload_moved_into_the_store_by_a_killed_finishing_resumes(instance, app, api):
+    """kill -9 between a report's move into the blob store and its commit: the upload's row is there,
+    its file is a blob of the name the row leads to. The same report call again files it, nothing sent
+    anew (tests/faults/test_kill.py counted these as uploads begun anew)."""
+    envelope = crypto.seal_bytes(doc("moved, never committed"), api.recipients(api.category))
+    upload_id = api.upload(envelope)
+    manager, store = app.extensions["sealdrop.uploads"], app.extensions["sealdrop.blobs"]
+    store.adopt(manager.path(upload_id), manager.blob_id(upload_id))  # as finishing does; then the kill
+    assert not manager.path(upload_id).exists() and len(blob_files(instance)) == 1
+    assert api.call("GET", f"/uploads/{upload_id}").json["received"] == len(envelope)
+    filed = api.report([upload_id])
+    assert filed.status_code == 201, filed.json
+    assert [p.name for p in blob_files(instance)] == [manager.blob_id(upload_id)]
+    assert json.loads(open_all_envelopes(instance)[0])["what"] == "moved, never committed"
+
+
+def test_an_addition_moved_by_a_killed_finishing_resumes(instance, app, api):
+    receipt = crypto.Receipt.generate()
+    first = api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))
+    assert api.report([first], receipt=receipt).status_code == 201
+    manager, store = app.extensions["sealdrop.uploads"], app.extensions["sealdrop.blobs"]
+    more = api.upload(crypto.seal_bytes(doc("more"), api.recipients(api.category)))
+    store.adopt(manager.path(more), manager.blob_id(more))
+    lookup = base64.b64encode(receipt.lookup_id).decode()
+    added = api.call("POST", "/additions", {"lookup_id": lookup, "parts": [more]})
+    assert added.status_code == 201, added.json
+    assert [json.loads(e)["what"] for e in open_all_envelopes(instance)] == ["sealed in the browser", "more"]
+
+
+def test_an_upload_id_used_again_never_takes_a_filed_blob(instance, app, api):
+    """A browser may start an upload under an id whose first upload was filed: the new one is stored
+    under another name, and a missing file of the new one does not take the filed blob back."""
+    manager, store = app.extensions["sealdrop.uploads"], app.extensions["sealdrop.blobs"]
+    upload_id = "ab" * 16
+    first = crypto.seal_bytes(doc("first"), api.recipients(api.category))
+    assert api.call("PUT", f"/uploads/{upload_id}?offset=0&size={len(first)}", first).status_code == 200
+    assert api.report([upload_id]).status_code == 201
+    second = crypto.seal_bytes(doc("second"), api.recipients(api.category))
+    assert api.call("PUT", f"/uploads/{upload_id}?offset=0&size={len(second)}", second).status_code == 200
+    manager.path(upload_id).unlink()  # lost (a disk error): it cannot be the filed blob
+    lost = api.report([upload_id])
+    assert lost.status_code == 400 and lost.json["error"] == "unknown_upload"
+    assert store.exists(manager.blob_id(upload_id))
+    assert api.call("PUT", f"/uploads/{'cd' * 16}?offset=0&size={len(second)}", second).status_code == 200
+    assert store.adopt(manager.path("cd" * 16), manager.blob_id(upload_id)) != manager.blob_id(upload_id)
+    assert [json.loads(e)["what"] for e in open_all_envelopes(instance)] == ["first"]
+
+
+def test_the_uploads_sweep_deletes_old_orphan_blobs_only(instance, app, api):
+    """A blob no row leads to (its writer killed before the commit) goes with the uploads sweep once
+    two days past its arrival; a filed one stays, and so does one a killed finishing moved while its
+    upload row is still there to take it back."""
+    import os
+    import time
+
+    from dropbox import db
+    from dropbox.blobs import ORPHAN_MIN_DAYS
+
+    manager, store = app.extensions["sealdrop.uploads"], app.extensions["sealdrop.blobs"]
+    filed = api.upload(crypto.seal_bytes(doc("filed"), api.recipients(api.category)))
+    assert api.report([filed]).status_code == 201
+    moved = api.upload(crypto.seal_bytes(doc("moved"), api.recipients(api.category)))
+    store.adopt(manager.path(moved), manager.blob_id(moved))
+    with store.writer() as w:
+        w.write(b"sealed, then the process was killed before its commit")
+    long_ago = time.time() - (ORPHAN_MIN_DAYS + 1) * 86400
+    for blob in blob_files(instance):
+        os.utime(blob, (long_ago, long_ago))
+    with app.app_context():
+        manager._next_sweep = 0.0
+        assert manager.sweep_if_due(db.session(), store, 24 * 3600) == 1
+    assert not store.exists(w.blob_id) and len(blob_files(instance)) == 2
+    assert api.report([moved]).status_code == 201
+    assert [json.loads(e)["what"] for e in open_all_envelopes(instance)] == ["filed", "moved"]
+
+
+def test_a_finishing_on_its_way_is_waited_for_never_undone(instance, app, api, monkeypatch):
+    """A twin call that finds an upload's row but not its file while the first call has moved it and not
+    yet committed must not take the blob back (the first would commit a part without its blob): it waits
+    for the first's locks, then finds the upload filed."""
+    import threading
+    import time
+
+    from dropbox import db, intake
+    from dropbox.models import Upload
+
+    manager, store = app.extensions["sealdrop.uploads"], app.extensions["sealdrop.blobs"]
+    upload_id = api.upload(crypto.seal_bytes(doc("filed once"), api.recipients(api.category)))
+    moved, twin_started = threading.Event(), threading.Event()
+    real_file_submission = intake.file_submission
+
+    def file_once_the_twin_waits(*args, **kwargs):
+        moved.set()
+        twin_started.wait(10)
+        time.sleep(0.2)  # let the twin reach the lock; either way the outcome below must hold
+        return real_file_submission(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "file_submission", file_once_the_twin_waits)
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(api.report([upload_id])))
+    first.start()
+    assert moved.wait(30)
+    with app.app_context():
+        session = db.session()
+        upload = session.get(Upload, upload_id)
+        assert upload is not None and not manager.path(upload_id).exists()  # moved, not committed
+        twin_started.set()
+        with pytest.raises(intake.IntakeError, match="unknown_upload"):
+            manager.put_back_moved(session, store, [upload])
+        session.rollback()
+    first.join(30)
+    assert answers[0].status_code == 201, answers[0].json
+    assert store.exists(manager.blob_id(upload_id)) and not manager.path(upload_id).exists()
+    assert json.loads(open_all_envelopes(instance)[0])["what"] == "filed once"

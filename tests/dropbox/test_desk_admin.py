@@ -84,7 +84,9 @@ def test_desks(admin_app, admin):
     (desk,) = query(admin_app, select(Desk).where(Desk.slug == "sofia"))
     assert desk.names == {"en": "Sofia municipality", "ru": "София"}
     assert (desk.default_language, desk.retention_days) == ("ru", 60)
-    assert admin.get("/r/sofia?lang=ru").status_code == 200  # reporters can open it at once
+    # Reporters can open its address at once, and read that it is not open yet: nobody can read it.
+    opened = admin.get("/r/sofia?lang=ru")
+    assert opened.status_code == 503 and "не принимает сообщения" in opened.get_data(as_text=True)
     assert actions(admin_app)[-2:] == ["desk_added", "desk_changed"]
 
 

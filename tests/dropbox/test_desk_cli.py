@@ -10,8 +10,9 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
+import onion
 from crypto import VerifyKey, bundle
-from dropbox import cli, config, create_app, db
+from dropbox import cli, config, create_app, db, onions
 from dropbox.models import AuditEntry, DeskUser, Submission, today
 from tests.desk_helpers import PASSWORD, login, officer_identity, reply_bundle
 from tests.helpers import REPO, extract
@@ -32,6 +33,14 @@ def sealdrop(*args, env_password=PASSWORD):
     )
 
 
+def test_user_add_names_the_desk_onion_when_there_is_one(sqlite_instance):
+    cfg = config.load(sqlite_instance)
+    desk_onion = onion.OnionKey.load_or_create(onions.key_file(cfg, onions.DESK))
+    result = sealdrop("user", "add", "ivo", "--role", "admin", "--dir", str(sqlite_instance))
+    assert result.returncode == 0, result.stderr
+    assert f"http://{desk_onion.address}/desk/login" in result.stdout
+
+
 def one_line_error(result) -> str:
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
@@ -45,6 +54,7 @@ def test_user_add_prints_the_totp_setup_and_the_user_can_log_in(sqlite_instance)
     assert result.returncode == 0, result.stderr
     uri = next(line for line in result.stdout.splitlines() if line.startswith("otpauth://"))
     assert PASSWORD not in result.stdout and "▄" in result.stdout  # segno's compact terminal QR
+    assert "http://127.0.0.1:8081/desk/login" in result.stdout  # the whole address, not a bare path
     secret = pyotp.parse_uri(uri).secret
     app = create_app(config.load(sqlite_instance))
     assert login(app.test_client(), "dana", secret).status_code == 303
@@ -146,7 +156,7 @@ def test_retention_also_removes_uploads_abandoned_half_way(sqlite_instance, caps
     from dropbox.models import Desk, Upload
 
     cfg = config.load(sqlite_instance)
-    uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes)
+    uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes, blob_key=cfg.secret_key)
     with db.standalone_session(cfg.database_url) as s:
         desk = s.scalar(select(Desk).where(Desk.slug == "demo"))
         old, fresh = uploads.start(s, desk, 1000), uploads.start(s, desk, 1000)
@@ -154,7 +164,7 @@ def test_retention_also_removes_uploads_abandoned_half_way(sqlite_instance, caps
     day_ago = dt.datetime.now().timestamp() - 25 * 3600
     os.utime(uploads.path(old_id), (day_ago, day_ago))
     assert cli.main(["retention", "--dir", str(sqlite_instance)]) == 0
-    assert "1 abandoned uploads removed" in capsys.readouterr().out
+    assert "1 abandoned uploads and orphan blobs removed" in capsys.readouterr().out
     assert not uploads.path(old_id).exists() and uploads.path(fresh_id).exists()
     with db.standalone_session(cfg.database_url) as s:
         assert set(s.scalars(select(Upload.id))) == {fresh_id}

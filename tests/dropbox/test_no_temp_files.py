@@ -2,7 +2,8 @@
 
 waitress spools big request bodies to temp files and Werkzeug spools file parts over 500 KB; both
 are turned off for us (cli.server_options, security.MemoryOnlyRequest). This test serves the app
-through real waitress with every tempfile entry point booby-trapped, and posts a 3 MiB video.
+through real waitress with every tempfile entry point booby-trapped, and posts a 3 MiB phone video,
+which is cleaned of its hidden data (metadata/bmff) and sealed from memory.
 """
 
 import contextlib
@@ -11,6 +12,7 @@ import http.client
 import json
 import re
 import socket
+import subprocess
 import tempfile
 import threading
 import uuid
@@ -47,7 +49,24 @@ def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
     return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile):
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> bytes:
+    """About 3 MiB of phone video (H.264 of a noisy picture, so the bit rate holds), with a place in it
+    (QuickTime's ©xyz, as Android's writer puts it)."""
+    path = tmp_path_factory.mktemp("video") / "clip.mp4"
+    noisy = "testsrc2=size=640x480:rate=30:duration=2,noise=alls=60:allf=t"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", noisy,
+         "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "12M", "-metadata", "location=+42.6931+023.3219/",
+         "-f", "mov", "-brand", "mp42", str(path)],
+        check=True,
+    )  # fmt: skip
+    data = path.read_bytes()
+    assert len(data) > 2 * 1024 * 1024 and b"+42.6931+023.3219" in data
+    return data
+
+
+def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile, video):
     cfg = config.load(sqlite_instance)
     server = cli.make_server(create_app(cfg), cfg, host="127.0.0.1", port=0, threads=2)
     port = server.effective_port
@@ -59,7 +78,6 @@ def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile):
         html = conn.getresponse().read().decode()
         token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
         category = re.search(r'name="category" value="(\d+)"', html).group(1)
-        video = b"\x00\x00\x00\x18ftypmp42" + bytes(3 * 1024 * 1024)
         body, ctype = multipart(
             {"csrf_token": token, "category": category, "what": "large video", "where_mode": "none"},
             {"files": ("clip.mp4", "video/mp4", video)},

@@ -7,6 +7,7 @@ import pytest
 
 import crypto
 from crypto import Identity, SigningKey
+from tests.helpers import jpeg_with_exif
 from tests.viewer.bundles import Submission, jpeg, listed, report_doc
 from tests.viewer.conftest import PASSPHRASE
 from viewer import cli
@@ -78,6 +79,26 @@ def test_wrong_passphrase_and_not_a_vault(tmp_path, capsys, vault_dir, monkeypat
     assert "is not a sealview vault" in one_line_error(capsys, "--vault", tmp_path / "nothing", "list")
     monkeypatch.delenv("SEALDROP_PASSPHRASE")
     assert "no passphrase" in one_line_error(capsys, "--vault", vault_dir, "list")  # no terminal here
+
+
+def test_show_tells_what_an_attachment_still_says_about_its_maker(tmp_path, capsys, env, vault_dir, server):
+    kept, clean = jpeg_with_exif("Acme X1"), jpeg()
+    attachments = [listed(kept, "kept.jpg", "image/jpeg", "kept"), listed(clean, "clean.jpg", "image/jpeg")]
+    server.bundle(
+        tmp_path / "export.bundle",
+        [Submission("HIDE-0001", report_doc("Seen", attachments=attachments), [kept, clean])],
+    )
+    v = ["--vault", vault_dir]
+    assert run(capsys, *v, "import", tmp_path / "export.bundle")[0] == 0
+    code, out, _ = run(capsys, *v, "show", "HIDE-0001")
+    first, second = out.split("attachment 2:")
+    assert code == 0 and "could identify the reporter. The reporter chose to keep" in first
+    assert "42.69694, 23.32139" in first and "Acme X1" in first
+    assert "warning" not in second and "  - " not in second
+    shown = json.loads(run(capsys, *v, "show", "HIDE-0001", "--json")[1])
+    hidden = [a["hidden"] for a in shown["reports"][0]["attachments"]]
+    assert any("Acme X1" in w for w in hidden[0]["warnings"]) and hidden[1] == {
+        "warnings": [], "notes": [], "unchecked": ""}  # fmt: skip
 
 
 def test_the_commands_of_a_working_day(tmp_path, capsys, env, vault_dir, server):

@@ -37,18 +37,27 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
-def test_viewer_imports_crypto_and_nothing_else_of_ours():
-    assert {"crypto", "dropbox", "onion", "viewer"} <= FIRST_PARTY
+def test_viewer_imports_crypto_and_metadata_and_nothing_else_of_ours():
+    # metadata/ (the hidden-data policy) is shared by both sides of the air gap, like crypto/.
+    assert {"crypto", "metadata", "dropbox", "onion", "viewer"} <= FIRST_PARTY
     files = list(VIEWER.rglob("*.py"))
     assert len(files) > 10
     wrong = {
         str(f.relative_to(REPO)): sorted(
-            imports_of(f) & (FIRST_PARTY - {"crypto", "viewer"}) | (imports_of(f) & {"<dynamic import>"})
+            imports_of(f) & (FIRST_PARTY - {"crypto", "metadata", "viewer"})
+            | (imports_of(f) & {"<dynamic import>"})
         )
         for f in files
     }
     assert {k: v for k, v in wrong.items() if v} == {}
     assert any("crypto" in imports_of(f) for f in files)
+
+
+def test_metadata_imports_nothing_of_ours():
+    files = list((REPO / "metadata").rglob("*.py"))
+    assert len(files) > 3
+    wrong = {str(f.relative_to(REPO)): sorted(imports_of(f) & (FIRST_PARTY - {"viewer"})) for f in files}
+    assert {k: v for k, v in wrong.items() if v} == {}
 
 
 def test_the_import_check_would_catch_a_forbidden_import(tmp_path):

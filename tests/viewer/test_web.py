@@ -2,6 +2,7 @@
 forms' origin, the headers on every response, and the way attachments leave."""
 
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -9,7 +10,9 @@ from PIL import Image
 from crypto import Identity
 from tests.helpers import jpeg_with_exif
 from tests.viewer.bundles import Submission, listed, report_doc
+from tests.viewer.conftest import PASSPHRASE
 from viewer import importer, triage
+from viewer.vault import Vault
 from viewer.web import HEADERS, create_app
 
 WAV = (
@@ -225,3 +228,32 @@ def test_the_pdf_is_a_download(app):
     assert r.mimetype == "application/pdf" and r.data.startswith(b"%PDF")
     assert r.headers["Content-Disposition"] == 'attachment; filename="case-WEB0-0001.pdf"'
     Image.init()  # (Pillow is what re-encoded the photo inside it)
+
+
+@pytest.mark.parametrize("spelled", ["relative", "absolute", "symlinked"])
+def test_outbox_downloads_whatever_the_vault_path(app, vault, monkeypatch, tmp_path, spelled):
+    """`sealview ui --vault vault`, as the README says, or a full path, or a link to the vault: the
+    files the officer carries out (replies bundle, sealed case file) download; send_file once looked
+    for a relative one beside the app's code and answered 500."""
+    vault.close()  # the fixture's vault, with a case in it, opened again by another spelling
+    monkeypatch.chdir(vault.path.parent)
+    if spelled == "symlinked":
+        (tmp_path / "usb").mkdir()
+        (tmp_path / "usb" / "vault-link").symlink_to(vault.path.resolve())
+    path = {
+        "relative": Path(vault.path.name),
+        "absolute": vault.path.resolve(),
+        "symlinked": tmp_path / "usb" / "vault-link",
+    }[spelled]
+    with Vault.open(path, PASSPHRASE, write=True) as opened:
+        c = client(create_app(opened, "s3cret", hosts={"127.0.0.1:8765"}))
+        r = post(c, "/replies/export", {"csrf": csrf(c)})
+        name = r.headers["Location"].rsplit("done=", 1)[1]
+        download = get(c, f"/outbox/{name}")
+        assert download.status_code == 200 and download.data.startswith(b"sealdrop-bundle")
+
+
+def test_an_attachment_number_past_the_database_range_is_not_found(app):
+    c = client(app)
+    for kind in ("image", "media", "download"):
+        assert get(c, f"/a/99999999999999999999/{kind}").status_code == 404

@@ -20,6 +20,8 @@ from . import vault
 from .pages import photo
 
 bp = Blueprint("files", __name__)
+# An attachment number SQLite can hold; a longer one is not found (it was an OverflowError, a 500).
+ATTACHMENT = f"int(max={2**63 - 1})"
 SANDBOX = "sandbox; default-src 'none'"
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 UNSATISFIABLE = (-1, -1)
@@ -72,7 +74,7 @@ def favicon():
     return Response(status=204)  # browsers ask for it; an empty answer keeps their consoles clean
 
 
-@bp.get("/a/<int:att_id>/image")
+@bp.get(f"/a/<{ATTACHMENT}:att_id>/image")
 def image(att_id: int):
     row = media.attachment(vault(), att_id)
     if row["family"] != "image":
@@ -83,7 +85,7 @@ def image(att_id: int):
     return _download(jpeg, "image/jpeg", f"case-{row['case_number']}-{row['position']}.jpg", inline=True)
 
 
-@bp.get("/a/<int:att_id>/media")
+@bp.get(f"/a/<{ATTACHMENT}:att_id>/media")
 def play(att_id: int):
     row = media.attachment(vault(), att_id)
     if row["family"] not in ("video", "audio") or row["mime"] not in PLAYABLE:
@@ -110,7 +112,7 @@ def play(att_id: int):
     return response
 
 
-@bp.get("/a/<int:att_id>/download")
+@bp.get(f"/a/<{ATTACHMENT}:att_id>/download")
 def download(att_id: int):
     row = media.attachment(vault(), att_id)
     response = _download(
@@ -135,6 +137,9 @@ def outbox(name: str):
     path = vault().path / "outbox" / safe_filename(name)
     if safe_filename(name) != name or name.startswith(".") or not path.is_file():
         abort(404)
-    response = send_file(path, mimetype="application/octet-stream", as_attachment=True, download_name=name)
+    # Absolute: send_file reads a relative path from the app's package folder, not the working directory.
+    response = send_file(
+        path.resolve(), mimetype="application/octet-stream", as_attachment=True, download_name=name
+    )
     response.headers["Content-Security-Policy"] = SANDBOX
     return response

@@ -6,17 +6,19 @@ import os
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import images, media, queries, triage
+from .. import hidden, images, media, queries, triage
 from ..errors import ViewerError
 from . import vault
 
 bp = Blueprint("pages", __name__)
 
 _PHOTO_CACHE_BYTES = 128 * 1024 * 1024
+_TOO_LARGE = "The photo is too large to show here: download it to look at it."
+_TOO_LARGE_TO_CHECK = f"It is larger than {images.MAX_BYTES >> 20} MB, more than sealview reads."
 
 
-def photo(att_id: int) -> tuple[bytes | None, str, list[str]]:
-    """(re-encoded JPEG or None, why not, metadata sentences) for a photo; each photo is opened once
+def photo(att_id: int) -> tuple[bytes | None, str, hidden.Check]:
+    """(re-encoded JPEG or None, why not, its hidden data) for a photo; each photo is opened once
     while the UI runs and kept in this process's memory only, bounded."""
     _photo_cache = current_app.extensions.setdefault("sealview.photos", {})
     if att_id in _photo_cache:
@@ -25,17 +27,32 @@ def photo(att_id: int) -> tuple[bytes | None, str, list[str]]:
     row = media.attachment(v, att_id)
     try:
         original = media.plaintext(v, row, images.MAX_BYTES)
-        if original is None:
-            raise images.ImageRefused("The photo is too large to show here: download it to look at it.")
-        found = (images.reencode(original), "", images.metadata(original))
-    except images.ImageRefused as e:
-        found = (None, str(e), [])
     except ViewerError as e:
-        found = (None, str(e), [])
+        return None, str(e), hidden.Check(unchecked=str(e))  # not kept: the next look tries again
+    if original is None:
+        found = (None, _TOO_LARGE, hidden.Check(unchecked=_TOO_LARGE_TO_CHECK))
+    else:
+        found = (*_shown(original), hidden.check_photo(original))
     while _photo_cache and sum(len(x[0] or b"") for x in _photo_cache.values()) > _PHOTO_CACHE_BYTES:
         _photo_cache.pop(next(iter(_photo_cache)))
     _photo_cache[att_id] = found
     return found
+
+
+def _shown(original: bytes) -> tuple[bytes | None, str]:
+    try:
+        return images.reencode(original), ""
+    except images.ImageRefused as e:
+        return None, str(e)
+
+
+def media_check(att_id: int) -> hidden.Check:
+    """The hidden-data check of a video, recording or other file (hidden.py reads each one once)."""
+    v = vault()
+    try:
+        return hidden.check_attachment(v, media.attachment(v, att_id))
+    except ViewerError as e:
+        return hidden.Check(unchecked=str(e))
 
 
 @bp.get("/")
@@ -52,12 +69,14 @@ def inbox():
 def case(number: str):
     v = vault()
     data = queries.case(v, number[:20])
-    photos = {}
+    photos, checks = {}, {}
     for r in data["reports"]:
         for a in r["attachments"]:
             if a["family"] == "image" and a["opened"]:
-                jpeg, refusal, meta = photo(a["id"])
-                photos[a["id"]] = {"ok": jpeg is not None, "refusal": refusal, "metadata": meta}
+                jpeg, refusal, checks[a["id"]] = photo(a["id"])
+                photos[a["id"]] = {"ok": jpeg is not None, "refusal": refusal}
+            elif a["opened"]:
+                checks[a["id"]] = media_check(a["id"])
     with v.lock:
         police = [dict(r) for r in v.db.execute("SELECT fingerprint, name FROM state.police ORDER BY name")]
     return render_template(
@@ -65,6 +84,8 @@ def case(number: str):
         d=data,
         c=data["case"],
         photos=photos,
+        checks=checks,
+        claim_text=hidden.claim_text,
         police=police,
         done=request.args.get("done", "")[:20],
         title=f"Case {data['case']['number']}",

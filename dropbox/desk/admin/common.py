@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ... import db
 from ...models import Desk
+from ...parsing import MAX_ID, whole_number
 from .. import audit
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -37,6 +38,8 @@ def desk_by_slug(slug: str) -> Desk:
 
 
 def get_or_404(model, ident: int):
+    if not 0 < ident <= MAX_ID:  # from a URL's <int:>: past the column's range it is a database error
+        abort(404)
     row = db_session().get(model, ident)
     if row is None:
         abort(404)
@@ -63,8 +66,8 @@ def names_from_form(errors: list[str]) -> dict[str, str]:
 
 
 def retention_from_form(errors: list[str]) -> int:
-    raw = request.form.get("retention_days", "").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_RETENTION:
+    days = whole_number(request.form.get("retention_days", "").strip(), 1, MAX_RETENTION)
+    if days is None:
         errors.append(_("Retention is a whole number of days from 1 to %(n)d.", n=MAX_RETENTION))
         return 30
-    return int(raw)
+    return days

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crypto import KeyFormatError, PublicKey
 
 from ...models import Category, Desk, Officer
+from ...parsing import MAX_ID, whole_number
 from .. import admin_bp
 from .common import (
     SLUG,
@@ -61,9 +62,11 @@ def desk_edit(slug: str):
     desk = desk_by_slug(slug)
     values = {f"name_{k}": v for k, v in desk.names.items()}
     values.update(default_language=desk.default_language, retention_days=desk.retention_days)
+    budgets = current_app.extensions["sealdrop.budgets"].snapshot([desk.slug])  # this process's counts
     return render_template(
-        "desk/admin/desk.html", desk=desk, values=values, errors=[], msg=request.args.get("msg")
-    )
+        "desk/admin/desk.html", desk=desk, values=values, errors=[], msg=request.args.get("msg"),
+        budgets=budgets,
+    )  # fmt: skip
 
 
 @admin_bp.post("/desks/<slug>")
@@ -88,11 +91,17 @@ def desk_save(slug: str):
 # --- categories ------------------------------------------------------------------------------------
 
 
+def _officer_ids() -> list[int]:
+    """The officer ids the form ticked; anything that is not an id is dropped, as an unticked box."""
+    ids = (whole_number(raw, 1, MAX_ID) for raw in request.form.getlist("officers"))
+    return [i for i in ids if i is not None]
+
+
 def _category_page(template: str, status: int = 200, **context):
     officers = list(
         db_session().scalars(select(Officer).where(Officer.confirmed).order_by(Officer.desk_id, Officer.name))
     )
-    context.setdefault("chosen", {int(i) for i in request.form.getlist("officers") if i.isdigit()})
+    context.setdefault("chosen", set(_officer_ids()))
     return render_template(
         template, desks=all_desks(), officers=officers, msg=request.args.get("msg"), **context
     ), status
@@ -107,7 +116,7 @@ def _category_fields(errors: list[str], owner: Desk) -> tuple[dict, Desk | None,
         if route is None:
             errors.append(_("Choose a desk to send these reports to."))
     target = route or owner
-    ids = [int(i) for i in request.form.getlist("officers") if i.isdigit()][:100]
+    ids = _officer_ids()[:100]
     chosen = list(db_session().scalars(select(Officer).where(Officer.id.in_(ids)))) if ids else []
     if any(o.desk_id != target.id or not o.confirmed for o in chosen):
         errors.append(_("Explicit officers must be confirmed officers of the desk the reports go to."))

@@ -2,7 +2,7 @@
 // lookup id (sent) and the reply key (kept), fetches the sealed replies and opens them here.
 import { open, receiptKeys, ReceiptError, supported } from "./envelope.mjs";
 import { prepare } from "./media.mjs";
-import { api, fromBase64, fromHex, toBase64, uploadSealed } from "./upload.mjs";
+import { Link, api, fromBase64, fromHex, toBase64, uploadSealed, waitWords } from "./upload.mjs";
 
 const $ = (id) => document.getElementById(id);
 const page = JSON.parse($("page-data").textContent);
@@ -49,8 +49,13 @@ function renderCase(state, replies) {
   section.append(element("h2", page.messages.replies));
   if (!replies.length) section.append(element("p", page.messages.no_replies, { id: "no-replies" }));
   for (const reply of replies) {
-    const article = element("article", undefined, { class: "reply" });
-    article.append(element("p", reply.day || "", { class: "meta" }), element("p", reply.text || "", { class: "text" }));
+    // A reply may be a status change alone: it reads as one, never as an empty dated answer.
+    const text = (reply.text || "").trim();
+    const changed = reply.status ? page.messages.status_changed.replace("%(status)s", STATUS[reply.status] || reply.status) : "";
+    const statusOnly = !text && Boolean(changed);
+    const article = element("article", undefined, { class: statusOnly ? "reply status-change" : "reply" });
+    article.append(element("p", reply.day || "", { class: "meta" }), element("p", statusOnly ? changed : text, { class: "text" }));
+    if (!statusOnly && changed) article.append(element("p", changed, { class: "meta" }));
     section.append(article);
   }
   view.replaceChildren(heading, number, statusLine, section);
@@ -74,13 +79,19 @@ function renderAddForm(state, keys) {
     try {
       const recipients = state.recipients.map(fromHex);
       const prepared = [];
-      for (const file of addForm.querySelector("input[type=file]").files) prepared.push(await prepare(file, false));
+      const keep = addForm.querySelector("#add-keep-metadata").checked;
+      for (const file of addForm.querySelector("input[type=file]").files) prepared.push(await prepare(file, keep));
       const doc = { format: "sealdrop-report/1", kind: "addition", sealed_by: "browser", desk: state.desk,
         language: document.documentElement.lang, category: null, what, when: "", where: { mode: "none" }, contact: "",
         reply_public: null, case_number: state.case_number, attachments: prepared.map((p) => p.entry) };
-      const parts = [await uploadSealed(page, new TextEncoder().encode(JSON.stringify(doc)), recipients)];
-      for (const p of prepared) parts.push(await uploadSealed(page, p.blob, recipients));
-      await api(page, "POST", "/additions", { lookup_id: toBase64(keys.lookupId), parts });
+      const link = new Link(page); // a dropped link is waited out, as for a report
+      try {
+        const parts = [await uploadSealed(link, new TextEncoder().encode(JSON.stringify(doc)), recipients)];
+        for (const p of prepared) parts.push(await uploadSealed(link, p.blob, recipients));
+        await link.call("POST", "/additions", { lookup_id: toBase64(keys.lookupId), parts });
+      } finally {
+        link.close();
+      }
       addForm.replaceChildren(element("p", page.messages.added, { class: "ok", role: "status", id: "added" }));
     } catch (error) {
       note.textContent = error.code === "cannot_clean" ? `${error.filename}: ${page.messages.cannot_clean}` : page.messages.add_failed;
@@ -104,8 +115,18 @@ async function onSubmit(event) {
     renderCase(state, await openReplies(state.replies, keys));
     renderAddForm(state, keys);
   } catch (error) {
-    fail(error.status === 404 ? page.messages.receipt_unknown : page.messages.failed);
+    fail(signInFailure(error));
   }
+}
+
+/** What the reporter reads when the server did not open the case. */
+function signInFailure(error) {
+  if (error.status === 404) return page.messages.receipt_unknown;
+  if (error.status === 429 && error.retryAfter > 0) { // the sign-in budget is spent for now (dropbox/budget.py)
+    const wait = error.waitWords || waitWords(error.retryAfter);
+    return `${page.messages.signins_busy}. ${page.messages.signin_again.replace("%(wait)s", wait)}`;
+  }
+  return page.messages.failed;
 }
 
 if (await supported()) { // else the form posts: no-JS path

@@ -1,4 +1,6 @@
-"""Fixtures for tests that drive the real Debian chromium through Playwright.
+"""Fixtures for tests that drive the real Debian chromium through Playwright (a pytest plugin, loaded
+by tests/conftest.py, so that tests/browser and tests/media share one browser: two would each start
+Playwright's sync API, and the second fails inside the first one's event loop).
 
 A loopback HTTP server serves dropbox/static at /static/ and this folder's pages/ at /test/
 (ES modules do not load from file://, and 127.0.0.1 counts as a secure context, so WebCrypto
@@ -14,10 +16,10 @@ from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
-MOUNTS = {"/static/": ROOT / "dropbox" / "static", "/test/": Path(__file__).parent / "pages"}
+ROOT = Path(__file__).resolve().parents[1]
+MOUNTS = {"/static/": ROOT / "dropbox" / "static", "/test/": Path(__file__).parent / "browser" / "pages"}
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -65,16 +67,31 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture(scope="session")
-def _session_page(browser: Browser, static_url: str) -> Iterator[tuple[Page, list[str]]]:
+def all_loaded(images: Locator, tries: int = 600) -> None:
+    """Wait until every image `images` finds has finished loading (or failed), polled from here: the
+    predicate of wait_for_function is compiled in the page once its first check is false, which our
+    pages' CSP (no 'unsafe-eval') refuses. About a minute at most."""
+    for _ in range(tries):
+        if images.evaluate_all("els => els.every((e) => e.complete)"):
+            return
+        images.page.wait_for_timeout(100)
+
+
+def _test_page(browser: Browser, url: str) -> Iterator[tuple[Page, list[str]]]:
+    """One of pages/ loaded in a page of its own, with every error it logs collected."""
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{static_url}/test/envelope.html")
+    page.goto(url)
     page.wait_for_function("window.ready === true")
     yield page, errors
     page.close()
+
+
+@pytest.fixture(scope="session")
+def _session_page(browser: Browser, static_url: str) -> Iterator[tuple[Page, list[str]]]:
+    yield from _test_page(browser, f"{static_url}/test/envelope.html")
 
 
 @pytest.fixture
@@ -87,4 +104,19 @@ def page(_session_page: tuple[Page, list[str]]) -> Iterator[Page]:
     errors.clear()
     yield page
     page.evaluate("new Promise((done) => setTimeout(done, 0))")  # let late rejections surface
+    assert not errors, errors
+
+
+@pytest.fixture(scope="session")
+def _clean_session_page(browser: Browser, static_url: str) -> Iterator[tuple[Page, list[str]]]:
+    yield from _test_page(browser, f"{static_url}/test/clean.html")
+
+
+@pytest.fixture
+def clean_page(_clean_session_page: tuple[Page, list[str]]) -> Iterator[Page]:
+    """The test page with clean.mjs loaded as `window.clean` and `c.run(b64, name, type)` (see
+    tests/media/parity.py). Fails the test if the page logged an error."""
+    page, errors = _clean_session_page
+    errors.clear()
+    yield page
     assert not errors, errors
