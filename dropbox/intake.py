@@ -123,7 +123,7 @@ def case_recipients(session: Session, store: FileBlobStore, case: Case) -> list[
     with store.open(first.blob_id) as f:
         key_ids = {k.hex() for k in crypto.recipient_key_ids(f)}
     officers = session.scalars(
-        select(Officer).where(Officer.desk_id == case.desk_id, Officer.confirmed)
+        select(Officer).where(Officer.desk_id == case.desk_id, Officer.confirmed, ~Officer.retired)
     ).all()
     keys = [PublicKey.parse(o.public_key).recipient for o in officers if o.key_id in key_ids]
     if not keys:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -76,6 +77,8 @@ class Officer(Base):
     key_id: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(40))
     confirmed: Mapped[bool] = mapped_column(default=False)  # fingerprint read back by phone
+    # Retired: no new report is sealed to this key; what was sealed to it before still opens.
+    retired: Mapped[bool] = mapped_column(default=False, server_default=false())
     demo: Mapped[bool] = mapped_column(default=False)
     created_day: Mapped[dt.date] = mapped_column(Date, default=today)
     # The chain of reply bundles this officer signed (docs/bundles.md): last accepted.
@@ -113,7 +116,7 @@ class Category(Base):
     def recipients(self) -> list[Officer]:
         """The keys a report in this category is sealed to: explicit ones, else the target desk's."""
         chosen = self.officers or self.target_desk.officers
-        return [o for o in chosen if o.confirmed]
+        return [o for o in chosen if o.confirmed and not o.retired]
 
 
 class Place(Base):
@@ -243,6 +246,7 @@ class DeskUser(Base):
     totp_secret: Mapped[str] = mapped_column(String(200))
     totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)  # a used code is never taken again
     disabled: Mapped[bool] = mapped_column(default=False)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)  # None: the browser's
     created_day: Mapped[dt.date] = mapped_column(Date, default=today)
 
     desk: Mapped[Desk | None] = relationship()

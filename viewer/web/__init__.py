@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from flask import Flask, Request, Response, abort, g, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from .. import i18n
 from ..errors import NotFound, ViewerError
 from ..vault import Vault
 
@@ -59,7 +60,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def create_app(vault: Vault, token: str, hosts: set[str] | None = None) -> Flask:
+def create_app(vault: Vault, token: str, hosts: set[str] | None = None, language: str = "en") -> Flask:
     """The UI for `vault`. `hosts`: the Host header values to answer (None: any, for the test client)."""
     app = Flask(
         __name__.rsplit(".", 1)[0],
@@ -134,6 +135,7 @@ def create_app(vault: Vault, token: str, hosts: set[str] | None = None) -> Flask
 
     from . import actions, files, pages, templating
 
+    i18n.init_app(app, language)
     templating.init(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(actions.bp)
