@@ -5,10 +5,11 @@
     sealview list [--json] [--query Q] [--status S] [--category C] [--since DAY] [--until DAY]
     sealview show ID [--json]
     sealview open [--no-browser] [--port P]
-    sealview triage ID STATE [--duplicate-of ID]
+    sealview triage ID [ID...] STATE [--duplicate-of ID]
     sealview note ID TEXT
     sealview reply ID [--text T] [--status S]     (at least one of them)
-    sealview forward ID --to PUBLIC_KEY_FILE [--name NAME] -o FILE [--pdf FILE]
+    sealview forward ID --to PUBLIC_KEY_FILE|NAME [--name NAME] -o FILE [--pdf FILE]
+    sealview recipient add FILE [--name NAME] | recipient list [--json]
     sealview export-replies -o FILE [--desk SLUG]
 
 Passphrases come from SEALDROP_PASSPHRASE or a prompt. Failures print one line and exit non-zero, and
@@ -28,7 +29,7 @@ from pathlib import Path
 from crypto import Identity, KeyFormatError, SealdropCryptoError, VerifyKey
 from crypto.cli import CliError, atomic_output, read_passphrase
 
-from . import hidden, importer, queries, triage
+from . import hidden, importer, queries, recipients, triage
 from .errors import ViewerError
 from .vault import Vault, read_info
 
@@ -225,11 +226,12 @@ def cmd_open(args) -> None:
 
 def cmd_triage(args) -> None:
     with _open(args, write=True) as vault:
-        triage.set_state(vault, args.id, args.state, args.duplicate_of)
-        print(
-            f"case {args.id.upper()}: {args.state}"
-            + (f" of {args.duplicate_of.upper()}" if args.duplicate_of else "")
-        )
+        done = triage.set_states(vault, args.id, args.state, args.duplicate_of)
+    of = f" of {args.duplicate_of.upper()}" if args.duplicate_of else ""
+    for number in done.changed:
+        print(f"case {number}: {args.state}{of}")
+    for number in done.unchanged:
+        print(f"case {number}: already {args.state}{of}")
 
 
 def cmd_note(args) -> None:
@@ -252,15 +254,40 @@ def _copy_out(src: Path, target: str) -> None:
 def cmd_forward(args) -> None:
     from . import forward, pdf  # reportlab takes a while to import: only here
 
-    key = forward.recipient(Path(args.to).read_text("utf-8", errors="replace"))
+    to_file = Path(args.to)
+    key = forward.recipient(to_file.read_text("utf-8", errors="replace")) if to_file.is_file() else None
     with _open(args, write=True) as vault:
+        if key is None:  # not a file: a police recipient kept in the vault, by name or fingerprint
+            kept = recipients.find(vault, args.to)
+            key, name = kept.key, args.name or kept.name
+        else:
+            name = args.name or to_file.stem
         if args.pdf:  # first: a failure here leaves no trace in the vault
             data = queries.case(vault, args.id)
             with atomic_output(args.pdf, binary_to_tty_ok=False) as out:
                 out.write(pdf.case_pdf(vault, data))
-        sealed = forward.forward(vault, args.id, key, args.name or Path(args.to).stem)
+        sealed = forward.forward(vault, args.id, key, name)
         _copy_out(sealed, args.output)
     print(f"case {args.id.upper()} sealed to {key.fingerprint}: {args.output}")
+
+
+def cmd_recipient_add(args) -> None:
+    key = recipients.parse_key(Path(args.file).read_text("utf-8", errors="replace"))
+    with _open(args, write=True) as vault:
+        kept = recipients.add(vault, key, args.name or Path(args.file).stem)
+    print(f"police recipient {kept.name}: fingerprint {kept.fingerprint}")
+
+
+def cmd_recipient_list(args) -> None:
+    with _open(args, write=False) as vault:
+        kept = recipients.listed(vault)
+    if args.json:
+        rows = [{"name": r.name, "fingerprint": r.fingerprint, "added_at": r.added_at} for r in kept]
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for r in kept:
+        print(f"{r.fingerprint}  {r.name}" + ("" if r.added_at else "  (used in a forwarding, not added)"))
+    print(f"{len(kept)} police recipient(s)", file=sys.stderr)
 
 
 def cmd_export_replies(args) -> None:
@@ -308,8 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="print the address only")
     p.add_argument("--port", type=int, default=0, help="default: any free port")
     p.set_defaults(run=cmd_open)
-    p = sub.add_parser("triage", help="set a case's state")
-    p.add_argument("id", metavar="ID")
+    p = sub.add_parser("triage", help="set the state of one case or several")
+    p.add_argument("id", metavar="ID", nargs="+")
     p.add_argument("state", choices=triage.STATES)
     p.add_argument("--duplicate-of", metavar="ID")
     p.set_defaults(run=cmd_triage)
@@ -324,11 +351,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_reply)
     p = sub.add_parser("forward", help="seal a case file to a police recipient")
     p.add_argument("id", metavar="ID")
-    p.add_argument("--to", required=True, metavar="PUBLIC_KEY_FILE")
+    p.add_argument(
+        "--to", required=True, metavar="FILE|NAME", help="a .pub file, or a recipient kept in the vault"
+    )
     p.add_argument("--name", help="the recipient's name (default: the key file's name)")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--pdf", metavar="FILE", help="also write the printable PDF (plaintext!)")
     p.set_defaults(run=cmd_forward)
+    p = sub.add_parser("recipient", help="the police recipients kept in the vault")
+    rsub = p.add_subparsers(dest="recipient_command", required=True, parser_class=_Parser)
+    r = rsub.add_parser("add", help="keep a police recipient's public key (.pub file) under a name")
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("--name", help="how the list names them (default: the file's name)")
+    r.set_defaults(run=cmd_recipient_add)
+    r = rsub.add_parser("list", help="the kept police recipients and their fingerprints")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(run=cmd_recipient_list)
     p = sub.add_parser("export-replies", help="write the signed reply bundle for the desk")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--desk", metavar="SLUG")
@@ -344,6 +382,7 @@ def _vault_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                 child.add_argument(
                     "--vault", default=argparse.SUPPRESS, metavar="DIR", help="the vault folder"
                 )
+                _vault_everywhere(child)  # `recipient add` and `recipient list` too
     return parser
 
 

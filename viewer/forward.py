@@ -21,7 +21,7 @@ from pathlib import Path
 import crypto
 from crypto import PublicKey
 
-from . import hidden, media, pdf, queries
+from . import hidden, media, pdf, queries, recipients
 from .documents import one_line, safe_filename
 from .errors import Refused
 from .triage import case_row
@@ -116,10 +116,7 @@ def forward(vault: Vault, number: str, to: PublicKey, name: str) -> Path:
                 " file) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (number, record["at"], vault.actor, name, to.fingerprint, to.encode(), target.name),
             )
-            db.execute(
-                "INSERT OR REPLACE INTO state.police (fingerprint, name, public_key) VALUES (?, ?, ?)",
-                (to.fingerprint, name, to.encode()),
-            )
+            recipients.remember(db, to, name)
             db.execute(
                 "INSERT OR REPLACE INTO state.triage (case_number, state, duplicate_of, updated_at)"
                 " VALUES (?, 'forwarded', NULL, ?)",

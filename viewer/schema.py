@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: police recipients kept on purpose (state.police.added_at)
 
 REPORTS = """
 CREATE TABLE cases (
@@ -147,8 +147,9 @@ CREATE TABLE state.forwards (
     recipient TEXT NOT NULL, fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, file TEXT
 );
 CREATE INDEX state.forwards_by_case ON forwards (case_number);
-CREATE TABLE state.police (
-    fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL
+CREATE TABLE state.police (                  -- police recipients: added by the officer, or used once
+    fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL,
+    added_at TEXT                               -- NULL: only remembered from a forwarding
 );
 """
 
@@ -166,6 +167,14 @@ def upgrade(db: sqlite3.Connection) -> None:
     next change)."""
     for script in UPGRADES:
         db.executescript(script)
+    # Version 2: the officer keeps a list of police recipients. Older vaults have the table (filled by
+    # forwarding) without the day a recipient was added; ALTER cannot say IF NOT EXISTS, so look first.
+    columns = {row[1] for row in db.execute("PRAGMA state.table_info(police)")}
+    if "added_at" not in columns:
+        db.execute("ALTER TABLE state.police ADD COLUMN added_at TEXT")
+    db.execute(
+        "UPDATE state.meta SET value = ? WHERE key = 'schema' AND value < ?", (SCHEMA_VERSION, SCHEMA_VERSION)
+    )
 
 
 def create(db: sqlite3.Connection) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import crypto
@@ -15,6 +16,11 @@ from crypto import RecipientKey, bundle
 
 from .errors import NotFound, Refused, ViewerError
 from .vault import Vault, locked, now, today
+
+try:  # the viewer's own catalogue (viewer/i18n.py), else Flask-Babel's while that is not there yet
+    from .i18n import gettext as _
+except ImportError:  # pragma: no cover
+    from flask_babel import gettext as _
 
 STATES = ("new", "checking", "credible", "not credible", "duplicate", "forwarded", "closed")
 # What the reporter reads for each state (dropbox.i18n.statuses has the words in four languages).
@@ -48,23 +54,66 @@ def state_of(vault: Vault, number: str) -> tuple[str, str | None]:
 @locked
 def set_state(vault: Vault, number: str, state: str, duplicate_of: str | None = None) -> None:
     case = case_row(vault, number)
+    original = _checked(vault, [case["number"]], state, duplicate_of)
+    with vault.change() as db:
+        _write_state(vault, db, case["number"], state, original)
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """What one bulk triage did: cases whose state changed, cases already in it, statuses queued."""
+
+    changed: list[str]
+    unchanged: list[str]
+    told: int = 0
+    not_told: list[str] = field(default_factory=list)
+
+
+@locked
+def set_states(
+    vault: Vault, numbers: list[str], state: str, duplicate_of: str | None = None, *, tell: bool = False
+) -> Bulk:
+    """Set the state of several cases at once, all or nothing (one vault change). With `tell`, each
+    changed case also gets a status-only reply, as `reply(..., status=state)` queues one; a case that
+    cannot be answered (no reply key, or a key in doubt) is changed but not told, and named."""
+    cases = list(dict.fromkeys(case_row(vault, n)["number"] for n in numbers if str(n).strip()))
+    if not cases:
+        raise Refused("empty", _("choose at least one case"))
+    original = _checked(vault, cases, state, duplicate_of)
+    changed = [n for n in cases if state_of(vault, n) != (state, original)]
+    word = reporter_status(state)
+    told, not_told = [], []
+    for n in changed if tell else []:
+        (told if _answerable(case_row(vault, n)) else not_told).append(n)
+    with vault.change() as db:
+        for n in changed:
+            _write_state(vault, db, n, state, original)
+        for n in told:
+            _queue_reply(vault, db, case_row(vault, n), "", word)
+    return Bulk(changed, [n for n in cases if n not in changed], len(told), not_told)
+
+
+def _checked(vault: Vault, cases: list[str], state: str, duplicate_of: str | None) -> str | None:
+    """Refuse a state that is not one, or a duplicate without its original; returns the original."""
     if state not in STATES:
         raise Refused("bad_state", f"unknown state {state!r}: one of {', '.join(STATES)}")
-    if state == "duplicate":
-        if not duplicate_of:
-            raise Refused("bad_state", "say which case this one duplicates")
-        original = case_row(vault, duplicate_of)["number"]
-        if original == case["number"]:
-            raise Refused("bad_state", "a case cannot be a duplicate of itself")
-    else:
-        original = None
-    with vault.change() as db:
-        db.execute(
-            "INSERT OR REPLACE INTO state.triage (case_number, state, duplicate_of, updated_at)"
-            " VALUES (?, ?, ?, ?)",
-            (case["number"], state, original, now()),
-        )
-        vault.history(db, case["number"], "state", f"{state} of {original}" if original else state)
+    if state != "duplicate":
+        return None
+    if not duplicate_of:
+        raise Refused("bad_state", "say which case this one duplicates")
+    original = case_row(vault, duplicate_of)["number"]
+    if original in cases:
+        raise Refused("bad_state", "a case cannot be a duplicate of itself")
+    return original
+
+
+def _write_state(vault: Vault, db, number: str, state: str, original: str | None) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO state.triage (case_number, state, duplicate_of, updated_at)"
+        " VALUES (?, ?, ?, ?)",
+        (number, state, original, now()),
+    )
+    vault.history(db, number, "state", f"{state} of {original}" if original else state)
 
 
 @locked
@@ -104,18 +153,38 @@ def reply(vault: Vault, number: str, text: str, status: str | None = None) -> No
         raise Refused("empty", "the reply is empty: write a text, or choose the status the reporter sees")
     if len(text) > MAX_REPLY:
         raise Refused("too_long", f"a reply holds at most {MAX_REPLY} characters")
-    if case["reply_warning"]:
-        raise Refused("reply_key", f"cannot reply to case {case['number']}: {case['reply_warning']}")
-    if not case["reply_public"]:
+    if not _answerable(case):
+        if case["reply_warning"]:
+            raise Refused("reply_key", f"cannot reply to case {case['number']}: {case['reply_warning']}")
         raise Refused("reply_key", f"case {case['number']} has no reply key: the reporter cannot be answered")
     with vault.change() as db:
-        db.execute(
-            "INSERT INTO state.replies (case_number, desk, at, day, actor, text, status)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (case["number"], case["desk"], now(), today(), vault.actor, text, word),
-        )
-        shown = f"status shown: {word}" if word else ""
-        vault.history(db, case["number"], "reply", shown if text else f"{shown} (status only, no text)")
+        _queue_reply(vault, db, case, text, word)
+
+
+def _answerable(case) -> bool:
+    """A reply can be sealed to this case's reporter: a reply key, and no doubt about it."""
+    return bool(case["reply_public"]) and not case["reply_warning"]
+
+
+def _queue_reply(vault: Vault, db, case, text: str, word: str | None) -> None:
+    db.execute(
+        "INSERT INTO state.replies (case_number, desk, at, day, actor, text, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (case["number"], case["desk"], now(), today(), vault.actor, text, word),
+    )
+    shown = f"status shown: {word}" if word else ""
+    vault.history(db, case["number"], "reply", shown if text else f"{shown} (status only, no text)")
+
+
+def reporter_sees(vault: Vault, number: str) -> str:
+    """The status the reporter reads now: the last one a reply carried (queued or sent), else
+    "received", as the server shows a case nobody has answered."""
+    row = vault.db.execute(
+        "SELECT status FROM state.replies WHERE case_number = ? AND status IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1",
+        (number,),
+    ).fetchone()
+    return row[0] if row else "received"
 
 
 def pending_replies(vault: Vault, desk: str | None = None) -> list:
