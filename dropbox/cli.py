@@ -30,18 +30,18 @@ import sys
 from pathlib import Path
 
 import sqlalchemy.exc
-from sqlalchemy import select
 
-from crypto import KeyFormatError, PublicKey, SigningKey
+from crypto import KeyFormatError, SigningKey
 from crypto.keys import write_secret_file
 from onion import OnionError
 
-from . import budget, db, demo, onions, posters
+from . import budget, console, db, demo, onions, posters
 from . import config as config_mod
+from .console import _
 from .desk import commands as desk_commands
+from .desk import setup_commands
 from .desk.schedule import DEFAULT_MINUTES as RETENTION_MINUTES
 from .desk.schedule import RetentionSchedule
-from .models import Desk, Officer
 
 PROG = "sealdrop"
 
@@ -52,7 +52,7 @@ class CliError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        raise CliError(f"{message} (see `{PROG} --help`)")
+        raise CliError(message + " " + _("(see sealdrop --help)"))
 
 
 def _session(cfg: config_mod.Config):
@@ -261,68 +261,42 @@ def cmd_budgets(args: argparse.Namespace) -> None:
         print(line)
 
 
-def cmd_desk_add(args: argparse.Namespace) -> None:
-    cfg = config_mod.load(Path(args.dir))
-    names = dict(n.split("=", 1) for n in args.name if "=" in n)
-    if not names:
-        raise CliError("give at least one --name LANG=NAME")
-    with _session(cfg) as session:
-        if session.scalar(select(Desk).where(Desk.slug == args.slug)):
-            raise CliError(f"desk {args.slug} already exists")
-        session.add(Desk(slug=args.slug, names=names, default_language=args.language))
-        session.commit()
-    print(f"desk {args.slug} added: /r/{args.slug}")
-
-
-def cmd_desk_list(args: argparse.Namespace) -> None:
-    cfg = config_mod.load(Path(args.dir))
-    with _session(cfg) as session:
-        for desk in session.scalars(select(Desk).order_by(Desk.slug)):
-            confirmed = sum(o.confirmed for o in desk.officers)
-            print(f"{desk.slug}\t{desk.name('en')}\tofficers: {confirmed} confirmed / {len(desk.officers)}")
-
-
-def cmd_officer_add(args: argparse.Namespace) -> None:
-    cfg = config_mod.load(Path(args.dir))
-    key = PublicKey.load(Path(args.public_key_file))
-    with _session(cfg) as session:
-        desk = session.scalar(select(Desk).where(Desk.slug == args.desk))
-        if desk is None:
-            raise CliError(f"no desk {args.desk}")
-        if any(o.key_id == key.recipient.key_id.hex() for o in desk.officers):
-            raise CliError("this key is already registered for the desk")
-        session.add(
-            Officer(
-                desk=desk,
-                name=args.name,
-                public_key=key.encode(),
-                key_id=key.recipient.key_id.hex(),
-                fingerprint=key.fingerprint,
-                confirmed=args.confirmed,
-            )
-        )
-        session.commit()
-    print(f"fingerprint: {key.fingerprint}")
-    if not args.confirmed:
-        print(
-            "read the fingerprint back to the officer by phone, then confirm it on the desk's officers page"
-        )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="sealdrop: the online side of an anonymous reporting dropbox.")
     parser.add_argument(
         "--dir", default=os.environ.get("SEALDROP_DIR", "instance"), help="the instance folder"
+    )
+    parser.add_argument(
+        "--lang",
+        choices=config_mod.LANGUAGES,
+        help="the language of the messages (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG; else en)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("init", help="create an instance: config, database, blob store, signing key")
     p.add_argument("--demo", action="store_true", help="add demo desks, categories and DEMO-ONLY officers")
     p.add_argument("--database", metavar="URL", help="a PostgreSQL URL; SQLite in DIR by default")
     p.set_defaults(run=cmd_init)
-    p = sub.add_parser("serve", help="serve the reporter pages with waitress")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=config_mod.DEFAULT_PORT)
-    p.add_argument("--threads", type=int, default=8)
+    _serve_parser(sub)
+    onions.add_parsers(sub, _Parser)
+    setup_commands.add_parsers(sub, _Parser)
+    p = sub.add_parser("budgets", help="report and sign-in budgets, and the counts of a running serve")
+    p.add_argument("--json", action="store_true", help="as JSON: the config's limits and serve's counts")
+    p.set_defaults(run=cmd_budgets)
+    posters.add_parser(sub)
+    desk_commands.add_parsers(sub, _Parser)
+    return parser
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the reporter pages and the desk with waitress")
+    p.add_argument("--host", default="127.0.0.1", help="the reporter pages' address (default 127.0.0.1)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=config_mod.DEFAULT_PORT,
+        help=f"their port (default {config_mod.DEFAULT_PORT})",
+    )
+    p.add_argument("--threads", type=int, default=8, help="waitress threads for reporters (default 8)")
     p.add_argument(
         "--desk-port", type=int, default=None, help="the desk's loopback port (default: PORT+1; 0: any)"
     )
@@ -335,41 +309,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     onions.add_serve_options(p)
     p.set_defaults(run=cmd_serve)
-    onions.add_parsers(sub, _Parser)
-    desk = sub.add_parser("desk", help="desks (tenants)").add_subparsers(
-        dest="desk_command", required=True, parser_class=_Parser
-    )
-    p = desk.add_parser("add")
-    p.add_argument("slug")
-    p.add_argument("--name", action="append", default=[], metavar="LANG=NAME")
-    p.add_argument("--language", default="en", choices=config_mod.LANGUAGES)
-    p.set_defaults(run=cmd_desk_add)
-    p = desk.add_parser("list")
-    p.set_defaults(run=cmd_desk_list)
-    officer = sub.add_parser("officer", help="officer public keys").add_subparsers(
-        dest="officer_command", required=True, parser_class=_Parser
-    )
-    p = officer.add_parser("add")
-    p.add_argument("--desk", required=True)
-    p.add_argument("--name", default="officer")
-    p.add_argument("--confirmed", action="store_true", help="the fingerprint was already read back by phone")
-    p.add_argument("public_key_file")
-    p.set_defaults(run=cmd_officer_add)
-    p = sub.add_parser("budgets", help="report and sign-in budgets, and the counts of a running serve")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_budgets)
-    posters.add_parser(sub)
-    desk_commands.add_parsers(sub, _Parser)
-    return parser
+
+
+def _lang_before_command(argv: list[str]) -> str | None:
+    """`--lang L` among the options before the command, so that even a mistake in the rest of the
+    line is told in L. After the command it is not ours: `poster --lang` is the poster's language."""
+    words = iter(argv)
+    for word in words:
+        if word == "--lang":
+            return next(words, None)
+        if word.startswith("--lang="):
+            return word.partition("=")[2]
+        if word == "--dir":
+            next(words, None)
+        elif not word.startswith("-"):
+            return None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # everything an instance writes (database, blobs, keys) is private to its user
+    argv = sys.argv[1:] if argv is None else argv
+    console.init(_lang_before_command(argv))
     try:
         args = _add_dir_everywhere(build_parser()).parse_args(argv)
+        console.init(args.lang)
         args.run(args)
     except (CliError, KeyFormatError, OnionError, FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(_("error: %(problem)s") % {"problem": e}, file=sys.stderr)
         return 1
     return 0
 

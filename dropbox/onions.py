@@ -285,12 +285,12 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
         dest="access_command", required=True, parser_class=parser_class
     )
     p = access.add_parser("add", help="a key for one clerk's Tor Browser (prints it once)")
-    p.add_argument("name")
+    p.add_argument("name", metavar="NAME", help="the clerk's name, to list and revoke the key by")
     p.set_defaults(run=cmd_desk_access_add)
     p = access.add_parser("list", help="who has desk access")
     p.set_defaults(run=cmd_desk_access_list)
     p = access.add_parser("revoke", help="take one clerk's access away")
-    p.add_argument("name")
+    p.add_argument("name", metavar="NAME", help="the name given to desk-access add")
     p.set_defaults(run=cmd_desk_access_revoke)
 
 

@@ -185,11 +185,11 @@ def cmd_poster(args: argparse.Namespace) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The `poster` subcommand, for dropbox.cli's parser."""
     p = sub.add_parser("poster", help="a printable poster: QR codes, onion address, three steps")
-    p.add_argument("--desk", required=True, metavar="SLUG")
+    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk whose page the poster points at")
     p.add_argument("--lang", required=True, metavar="L", help=f"one of {', '.join(LANGUAGES)}")
     p.add_argument("--url", required=True, help="the clearnet address (the site, or its /r/SLUG page)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.pdf, FILE.png or FILE.svg")
-    p.add_argument("--size", default="A4", type=str.upper, choices=SIZES)
+    p.add_argument("--size", default="A4", type=str.upper, choices=SIZES, help="paper size (default A4)")
     p.add_argument("--tag", metavar="PLACEMENT", help="where the poster hangs (school-5): added as ?src=")
     p.add_argument(
         "--onion", metavar="ADDRESS", help="the onion address (default: the instance's config; '' for none)"

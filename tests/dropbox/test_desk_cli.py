@@ -80,7 +80,7 @@ def test_user_add_takes_no_password_from_argv_and_errs_in_one_line(sqlite_instan
 
     assert "unrecognized arguments" in fails("user", "add", "x", "--role", "clerk", "--password", "secret")
     assert "at least 12" in fails("user", "add", "erin", "--role", "clerk", password="short")
-    assert "no desk" in fails("user", "add", "erin", "--role", "clerk", "--desk", "nope")
+    assert "no such desk: nope" in fails("user", "add", "erin", "--role", "clerk", "--desk", "nope")
     assert "for clerks" in fails("user", "add", "erin", "--role", "admin", "--desk", "demo")
     assert cli.main(["user", "add", "erin", "--role", "admin", "--dir", d]) == 0
     assert "already exists" in fails("user", "add", "erin", "--role", "admin")
@@ -125,16 +125,16 @@ def test_export_import_and_retention_from_the_command_line(sqlite_instance, repo
     err = capsys.readouterr().err
     assert err.startswith("error: refused, nothing imported:") and err.count("\n") == 1
     assert cli.main(["import-replies", str(replies), "--dir", d]) == 0
-    assert "imported 1 replies for desk demo" in capsys.readouterr().out
+    assert "Replies imported for desk demo: 1;" in capsys.readouterr().out
     assert cli.main(["import-replies", str(replies), "--dir", d]) == 1
     assert "already imported" in capsys.readouterr().err
 
     soon = (today() + dt.timedelta(days=29)).isoformat()
     assert cli.main(["retention", "--on", soon, "--dir", d]) == 0
-    assert "0 submissions deleted" in capsys.readouterr().out
+    assert "submissions deleted: 0;" in capsys.readouterr().out
     later = (today() + dt.timedelta(days=30)).isoformat()
     assert cli.main(["retention", "--on", later, "--dir", d]) == 0
-    assert "1 submissions deleted" in capsys.readouterr().out
+    assert "submissions deleted: 1;" in capsys.readouterr().out
     with db.standalone_session(cfg.database_url) as s:
         sub = s.scalar(select(Submission))
         assert sub.deleted_day is not None and sub.parts == []
@@ -164,7 +164,7 @@ def test_retention_also_removes_uploads_abandoned_half_way(sqlite_instance, caps
     day_ago = dt.datetime.now().timestamp() - 25 * 3600
     os.utime(uploads.path(old_id), (day_ago, day_ago))
     assert cli.main(["retention", "--dir", str(sqlite_instance)]) == 0
-    assert "1 abandoned uploads and orphan blobs removed" in capsys.readouterr().out
+    assert "abandoned uploads and orphan blobs removed: 1" in capsys.readouterr().out
     assert not uploads.path(old_id).exists() and uploads.path(fresh_id).exists()
     with db.standalone_session(cfg.database_url) as s:
         assert set(s.scalars(select(Upload.id))) == {fresh_id}
