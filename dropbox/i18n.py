@@ -1,5 +1,6 @@
 """Languages: bg, ru, kk, en. The reporter picks one with `?lang=` (no cookie), else the browser's
-Accept-Language decides, else the desk's default."""
+Accept-Language decides, else the desk's default. On the desk (/desk/) a signed-in user's own setting
+(DeskUser.language) comes first; without one, the same rule with the instance's default."""
 
 from __future__ import annotations
 
@@ -42,13 +43,35 @@ def choose_language(
     return accepted.best_match(languages) or fallback
 
 
+def _in_desk() -> bool:
+    return request.path == "/desk" or request.path.startswith("/desk/")
+
+
 def select_locale() -> str:
-    if request.path == "/desk" or request.path.startswith("/desk/"):
-        return "en"  # the desk is English-only for now (its strings are wrapped, not yet translated)
     cfg = current_app.config["SEALDROP"]
-    fallback = getattr(g, "desk_language", None) or cfg.default_language
+    if _in_desk():
+        # The desk's gate has put the signed-in user (or None) on g before any page asks for words.
+        user = g.get("desk_user")
+        chosen = getattr(user, "language", None)
+        if chosen in cfg.languages:
+            return chosen
+        fallback = cfg.default_language
+    else:
+        fallback = getattr(g, "desk_language", None) or cfg.default_language
     # ?lang= from the URL, never the form: parsing the form may be what failed
     return choose_language(request.args.get("lang"), request.accept_languages, cfg.languages, fallback)
+
+
+def local_name(thing, lang: str | None = None) -> str:
+    """A desk's or category's name in `lang` (the page's language by default), else in its desk's
+    default language, else in English, else in any language it has, else its short name."""
+    lang = lang or str(get_locale())
+    names = thing.names or {}
+    desk = thing if hasattr(thing, "default_language") else getattr(thing, "desk", None)
+    for code in (lang, getattr(desk, "default_language", None), "en"):
+        if code and names.get(code):
+            return names[code]
+    return next((n for n in names.values() if n), thing.slug)
 
 
 def init_app(app: Flask) -> None:
@@ -61,4 +84,5 @@ def init_app(app: Flask) -> None:
             "languages": current_app.config["SEALDROP"].languages,
             "lang": str(get_locale()),  # pages may pass their own; error pages rely on this
             "statuses": statuses(),
+            "local_name": local_name,
         }

@@ -61,8 +61,23 @@ GLOBAL_WINDOW = dt.timedelta(minutes=15)
 GLOBAL_KEY = "global"
 
 
+def _(message: str) -> str:
+    """Marks a message for the catalogue (pybabel extracts `_`) without translating it here: this
+    module has no Flask and the CLI speaks English. The desk's pages translate it (AccountError.text)."""
+    return message
+
+
 class AccountError(ValueError):
-    """Something an operator asked for that cannot be done; the message says what."""
+    """Something an operator asked for that cannot be done; str() says what in English (the CLI),
+    `message` and `values` let a page say it in its reader's language."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message % values if values else message)
+        self.message, self.values = message, values
+
+    def text(self, translate) -> str:
+        """The message in a page's language: `translate` is Flask-Babel's gettext."""
+        return translate(self.message, **self.values)
 
 
 def now() -> dt.datetime:
@@ -74,7 +89,7 @@ def now() -> dt.datetime:
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a desk password has at least {MIN_PASSWORD} characters")
+        raise AccountError(_("A desk password has at least %(n)s characters."), n=MIN_PASSWORD)
     return nacl.pwhash.argon2id.str(
         password.encode("utf-8"), opslimit=PASSWORD_OPSLIMIT, memlimit=PASSWORD_MEMLIMIT
     ).decode("ascii")
@@ -188,13 +203,13 @@ def create_user(
 ) -> NewSecret:
     """Add a desk user (not committed). A clerk with a desk sees only that desk."""
     if not valid_name(name):
-        raise AccountError("a user name has 1-80 letters, digits or . _ - @")
+        raise AccountError(_("A user name has 1 to 80 letters, digits or . _ - @ and nothing else."))
     if role not in ROLES:
-        raise AccountError(f"the role is one of {', '.join(ROLES)}")
+        raise AccountError(_("The role is one of %(roles)s."), roles=", ".join(ROLES))
     if role == "admin" and desk is not None:
-        raise AccountError("an admin works on every desk: a desk is for clerks")
+        raise AccountError(_("An admin works on every desk: choose a desk for clerks only."))
     if session.scalar(select(DeskUser).where(DeskUser.name == name)):
-        raise AccountError(f"user {name} already exists")
+        raise AccountError(_("A user named %(name)s already exists."), name=name)
     totp_secret = pyotp.random_base32()
     user = DeskUser(
         name=name,

@@ -10,8 +10,9 @@ reporters' pages too: keeping it off those pages matters more.)
     GET  /desk/login      the form (name, password, code from the authenticator)
     POST /desk/login      throttled, then password, then TOTP; a new session on success
     POST /desk/logout
-    GET  /desk/account    change one's own password
-    POST /desk/account
+    GET  /desk/account    one's own password and language
+    POST /desk/account    change the password
+    POST /desk/account/language   the language of one's desk pages ("" for the browser's)
 """
 
 from __future__ import annotations
@@ -209,9 +210,28 @@ def logout():
     return response
 
 
+def _account_page(error: str | None = None, status: int = 200):
+    return render_template(
+        "desk/account.html", error=error, msg=request.args.get("msg") if request.method == "GET" else None
+    ), status
+
+
 @bp.get("/account")
 def account():
-    return render_template("desk/account.html", error=None)
+    return _account_page()
+
+
+@bp.post("/account/language")
+def account_language():
+    """The user's own language for every desk page; empty means "as the browser asks"."""
+    user, session = g.desk_user, db.session()
+    chosen = request.form.get("language", "")
+    if chosen and chosen not in current_app.config["SEALDROP"].languages:
+        abort(400)
+    user.language = chosen or None
+    audit.record(session, user.name, "language_changed", None, chosen or "browser")
+    session.commit()
+    return redirect(url_for("desk.account", msg="language_saved"), 303)
 
 
 @bp.post("/account")
@@ -228,9 +248,9 @@ def account_post():
         try:
             accounts.set_password(session, user, new)  # ends every session, this one too
         except accounts.AccountError as e:
-            error = str(e)
+            error = e.text(_)
     if error:
-        return render_template("desk/account.html", error=error), 400
+        return _account_page(error, 400)
     audit.record(session, user.name, "password_changed")
     session.commit()
     response = redirect(url_for("desk.login", msg="password_changed"), 303)

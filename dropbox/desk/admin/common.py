@@ -71,3 +71,16 @@ def retention_from_form(errors: list[str]) -> int:
         errors.append(_("Retention is a whole number of days from 1 to %(n)d.", n=MAX_RETENTION))
         return 30
     return days
+
+
+def not_ready(desk: Desk) -> list[str]:
+    """Why reporters cannot send to `desk` yet, as codes (desk/_messages.html says them), or [] when
+    they can: the same test as the reporter's form (a category with a confirmed key to seal to)."""
+    if any(category.recipients() for category in desk.categories):
+        return []
+    reasons = []
+    if not desk.categories:
+        reasons.append("no_categories")
+    if not any(o.confirmed and not o.retired for o in desk.officers):
+        reasons.append("no_officers")
+    return reasons or ["no_recipients"]

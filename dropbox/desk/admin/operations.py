@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 
 from flask import current_app, render_template, request, send_file
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ... import bundles, placements
@@ -132,7 +135,40 @@ def retention_apply():
 # --- audit -----------------------------------------------------------------------------------------
 
 
+# The audit log stores its details in English, as the CLI writes them too; the page says the usual
+# shapes in the reader's language and shows anything else as it was stored.
+_DETAILS = (
+    (re.compile(r"(?P<n>\d+) submissions deleted"), lambda: _("Submissions deleted: %(n)s")),
+    (re.compile(r"(?P<n>\d+) replies"), lambda: _("Replies: %(n)s")),
+    (
+        re.compile(r"bundle (?P<n>\d+), (?P<count>\d+) envelopes"),
+        lambda: _("Bundle %(n)s, envelopes: %(count)s"),
+    ),
+    (re.compile(r"bundle (?P<n>\d+)"), lambda: _("Bundle %(n)s")),
+    (re.compile(r"(?:retention )?(?P<n>\d+) days"), lambda: _("Retention in days: %(n)s")),
+    (re.compile(r"(?P<name>.+), key (?P<key>[0-9a-f]{16})"), lambda: _("%(name)s, key %(key)s")),
+    (
+        re.compile(r"(?P<category>\S+) -> (?P<desk>\S+), (?P<n>\d+) explicit keys"),
+        lambda: _("%(category)s goes to %(desk)s; explicit keys: %(n)s"),
+    ),
+    (re.compile(r"(?P<name>\S+) \(admin\)"), lambda: _("%(name)s (admin)")),
+    (re.compile(r"(?P<name>\S+) \(clerk\)"), lambda: _("%(name)s (clerk)")),
+    (re.compile(r"browser"), lambda: _("the browser's language")),
+)
+
+
+def audit_detail(detail: str) -> str:
+    """An audit entry's detail in the page's language when it has a known shape, else as stored."""
+    if str(get_locale()) == "en":
+        return detail  # stored in English already, exactly as the CLI's audit listing shows it
+    for pattern, words in _DETAILS:
+        found = pattern.fullmatch(detail)
+        if found:
+            return words() % found.groupdict()
+    return detail
+
+
 @admin_bp.get("/audit")
 def audit_log():
     entries = db_session().scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_ROWS))
-    return render_template("desk/admin/audit.html", entries=list(entries))
+    return render_template("desk/admin/audit.html", entries=list(entries), audit_detail=audit_detail)

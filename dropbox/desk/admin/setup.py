@@ -20,6 +20,7 @@ from .common import (
     get_or_404,
     languages,
     names_from_form,
+    not_ready,
     record,
     retention_from_form,
 )
@@ -27,11 +28,21 @@ from .common import (
 # --- desks -----------------------------------------------------------------------------------------
 
 
+def _desks_page(status: int = 200, errors=(), values=None):
+    desks = all_desks()
+    return render_template(
+        "desk/admin/desks.html",
+        desks=desks,
+        errors=list(errors),
+        values=values or {},
+        msg=request.args.get("msg") if request.method == "GET" else None,
+        not_ready={d.slug: not_ready(d) for d in desks},
+    ), status
+
+
 @admin_bp.get("/desks")
 def desks():
-    return render_template(
-        "desk/admin/desks.html", desks=all_desks(), errors=[], values={}, msg=request.args.get("msg")
-    )
+    return _desks_page()
 
 
 @admin_bp.post("/desks")
@@ -48,9 +59,7 @@ def desks_add():
         errors.append(_("Choose the default language."))
     retention = retention_from_form(errors)
     if errors:
-        return render_template(
-            "desk/admin/desks.html", desks=all_desks(), errors=errors, values=request.form, msg=None
-        ), 400
+        return _desks_page(400, errors, request.form)
     db_session().add(Desk(slug=slug, names=names, default_language=language, retention_days=retention))
     record("desk_added", slug)
     db_session().commit()
@@ -65,7 +74,7 @@ def desk_edit(slug: str):
     budgets = current_app.extensions["sealdrop.budgets"].snapshot([desk.slug])  # this process's counts
     return render_template(
         "desk/admin/desk.html", desk=desk, values=values, errors=[], msg=request.args.get("msg"),
-        budgets=budgets,
+        budgets=budgets, not_ready=not_ready(desk),
     )  # fmt: skip
 
 
@@ -80,7 +89,12 @@ def desk_save(slug: str):
     retention = retention_from_form(errors)
     if errors:
         return render_template(
-            "desk/admin/desk.html", desk=desk, values=request.form, errors=errors, msg=None
+            "desk/admin/desk.html",
+            desk=desk,
+            values=request.form,
+            errors=errors,
+            msg=None,
+            not_ready=not_ready(desk),
         ), 400
     desk.names, desk.default_language, desk.retention_days = names, language, retention
     record("desk_changed", desk.slug, f"retention {retention} days")

@@ -62,7 +62,7 @@ def users_add():
                 db_session(), current_app.config["SEALDROP"].secret_key, name, role, password, desk
             )
         except accounts.AccountError as e:
-            errors.append(str(e))
+            errors.append(e.text(_))
     if errors:
         db_session().rollback()
         return _users_page(400, errors, request.form)
@@ -93,7 +93,7 @@ def user_password(ident: int):
         try:
             accounts.set_password(db_session(), user, password)
         except accounts.AccountError as e:
-            error = str(e)
+            error = e.text(_)
     if error:
         db_session().rollback()
         return _users_page(400, [error])
