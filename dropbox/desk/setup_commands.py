@@ -279,6 +279,7 @@ def cmd_category_remove(args: argparse.Namespace) -> None:
                 'reporters see "not open yet" (give --force to remove it anyway)'
             )
             raise CommandError(message % {"category": category.slug, "desk": desk.slug})
+        desk.categories.remove(category)  # so that what follows sees the desk without it
         session.delete(category)
         audit.record(session, ACTOR, "category_removed", desk.slug, category.slug)
         session.commit()

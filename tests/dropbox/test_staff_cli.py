@@ -1,0 +1,458 @@
+"""The operator's command line for desks, categories, officer keys and desk users, as a clerk or an
+admin meets it: every subcommand, its one-line errors, what retiring a key or disabling a user does
+to reporters and sessions, help on every option, and the messages in the operator's language."""
+
+from __future__ import annotations
+
+import argparse
+import gettext
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import crypto
+from dropbox import cli, config, console, create_app, db, intake
+from dropbox.models import AuditEntry, Case, Category, Desk, DeskSession, DeskUser, Officer
+from tests.desk_helpers import add_user, login
+from tests.desk_helpers import code as totp_code
+from tests.helpers import REPO, extract
+
+DROPBOX = REPO / "dropbox"
+
+
+@pytest.fixture
+def run(sqlite_instance, capsys):
+    """sealdrop in this process: (exit code, stdout, stderr)."""
+
+    def sealdrop(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            code = cli.main([*args, "--dir", str(sqlite_instance)])
+        finally:
+            sys.stdin = sys.__stdin__
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return sealdrop
+
+
+def fails(result: tuple[int, str, str]) -> str:
+    code, _out, err = result
+    assert code == 1 and err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+def session_for(instance: Path):
+    return db.standalone_session(config.load(instance).database_url)
+
+
+def new_key_file(tmp_path: Path, name: str = "petrova") -> tuple[Path, str]:
+    identity = crypto.Identity.generate()
+    path = tmp_path / f"{name}.pub"
+    path.write_text(identity.public_key.to_file_text())
+    return path, identity.fingerprint
+
+
+def audit_actions(instance: Path) -> list[str]:
+    with session_for(instance) as s:
+        return list(
+            s.scalars(select(AuditEntry.action).where(AuditEntry.actor == "cli").order_by(AuditEntry.id))
+        )
+
+
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """These tests read English unless they choose a language: the machine's locale must not decide."""
+    for variable in console.ENVIRONMENT:
+        monkeypatch.delenv(variable, raising=False)
+    yield
+    console.init("en")
+
+
+# ---------------------------------------------------------------- desks
+
+
+def test_desk_add_and_list_say_what_a_new_desk_lacks(run, sqlite_instance, tmp_path):
+    code, out, _err = run("desk", "add", "town", "--name", "en=New town", "--name", "bg=Нов град")
+    assert code == 0 and "/r/town" in out
+    out = run("desk", "list")[1]
+    lines = out.splitlines()
+    town = lines.index(next(line for line in lines if line.startswith("town\t")))
+    assert lines[town + 1].startswith("  ! cannot take reports yet: no category")
+    assert "no confirmed officer key" in lines[town + 1]
+    assert not any(line.startswith("  !") for line in lines[:town])  # the demo desks take reports
+
+    assert run("category", "add", "--desk", "town", "graffiti", "--name", "en=Graffiti")[0] == 0
+    out = run("desk", "list")[1]
+    assert "cannot take reports yet: no confirmed officer key" in out and "no category" not in out
+
+    # A key and a category, yet they do not meet: the only category goes to a desk with no key.
+    assert run("desk", "add", "empty", "--name", "en=Empty")[0] == 0
+    run("category", "edit", "--desk", "town", "graffiti", "--route", "empty")
+    key, _fingerprint = new_key_file(tmp_path)
+    assert run("officer", "add", "--desk", "town", "--name", "P", str(key), "--confirmed")[0] == 0
+    out = run("desk", "list")[1]
+    assert "town\tNew town\tofficers: 1 confirmed / 1" in out
+    assert "none of its categories has a confirmed key to seal to" in out
+
+
+def test_desk_add_errors(run):
+    assert "already exists" in fails(run("desk", "add", "demo", "--name", "en=Again"))
+    assert "give the desk a name" in fails(run("desk", "add", "town"))
+    assert "LANG=TEXT" in fails(run("desk", "add", "town", "--name", "Town"))
+    assert "LANG=TEXT" in fails(run("desk", "add", "town", "--name", "de=Stadt"))
+    assert "empty name" in fails(run("desk", "add", "town", "--name", "en=  "))
+    assert "twice" in fails(run("desk", "add", "town", "--name", "en=A", "--name", "en=B"))
+    assert "lower-case letters" in fails(run("desk", "add", "Town!", "--name", "en=Town"))
+
+
+# ---------------------------------------------------------------- categories
+
+
+def test_category_add_list_edit(run, sqlite_instance):
+    code, out, _err = run("category", "add", "--desk", "demo", "graffiti", "--name", "en=Graffiti",
+                          "--name", "ru=Граффити")  # fmt: skip
+    assert code == 0 and "Category added: graffiti on desk demo" in out
+    assert "officer keys its reports are sealed to now: 1" in out
+    with session_for(sqlite_instance) as s:
+        demo = s.scalar(select(Desk).where(Desk.slug == "demo"))
+        added = next(c for c in demo.categories if c.slug == "graffiti")
+        assert added.position == max(c.position for c in demo.categories)  # last, as the admin page adds
+        assert added.names == {"en": "Graffiti", "ru": "Граффити"} and added.route_desk is None
+
+    out = run("category", "list", "--desk", "demo")[1]
+    assert "demo\tgraffiti\t11\tru=Граффити; en=Graffiti" in out
+    assert "goes to desk demo-internal" in out  # the demo's corruption category
+    assert "demo-internal\t" not in out  # only the desk asked for
+
+    out = run("category", "edit", "--desk", "demo", "graffiti", "--name", "ru=", "--name", "bg=Графити",
+              "--position", "0", "--route", "demo-internal")[1]  # fmt: skip
+    assert "its reports go to desk demo-internal" in out
+    with session_for(sqlite_instance) as s:
+        category = s.scalar(select(Category).where(Category.slug == "graffiti"))
+        assert category.names == {"en": "Graffiti", "bg": "Графити"} and category.position == 0
+        assert [o.desk.slug for o in category.recipients()] == ["demo-internal"]
+    run("category", "edit", "--desk", "demo", "graffiti", "--route", "demo")  # back to its own desk
+    with session_for(sqlite_instance) as s:
+        assert s.scalar(select(Category).where(Category.slug == "graffiti")).route_desk is None
+    assert audit_actions(sqlite_instance) == ["category_added", "category_changed", "category_changed"]
+
+
+def test_a_new_route_drops_the_old_desks_chosen_keys(run, sqlite_instance):
+    """Keys chosen for a category belong to the desk it went to: kept after a route change, they would
+    seal reports to a desk that is no longer meant to read them (invariant 8)."""
+    with session_for(sqlite_instance) as s:
+        drugs = s.scalar(select(Category).where(Category.slug == "drugs"))
+        drugs.officers = [s.scalar(select(Officer).where(Officer.name == "Demo officer"))]
+        s.commit()
+    out = run("category", "edit", "--desk", "demo", "drugs", "--route", "demo-internal")[1]
+    assert "chosen keys belonged to the old desk" in out
+    with session_for(sqlite_instance) as s:
+        drugs = s.scalar(select(Category).where(Category.slug == "drugs"))
+        assert drugs.officers == [] and {o.desk.slug for o in drugs.recipients()} == {"demo-internal"}
+
+
+def test_category_errors(run):
+    assert "no such desk: nope" in fails(run("category", "add", "--desk", "nope", "x", "--name", "en=X"))
+    assert "already has a category drugs" in fails(
+        run("category", "add", "--desk", "demo", "drugs", "--name", "en=Drugs")
+    )
+    assert "LANG=TEXT" in fails(run("category", "add", "--desk", "demo", "x", "--name", "en:X"))
+    assert "give the category a name" in fails(run("category", "add", "--desk", "demo", "x"))
+    assert "no such desk: nowhere" in fails(
+        run("category", "add", "--desk", "demo", "x", "--name", "en=X", "--route", "nowhere")
+    )
+    assert "has no category nope" in fails(
+        run("category", "edit", "--desk", "demo", "nope", "--position", "1")
+    )
+    assert "has no category nope" in fails(run("category", "remove", "--desk", "demo", "nope"))
+    assert "nothing to change" in fails(run("category", "edit", "--desk", "demo", "drugs"))
+    assert "at least one language" in fails(
+        run("category", "edit", "--desk", "demo", "noise", *[f"--name={lang}=" for lang in config.LANGUAGES])
+    )
+    assert "no such desk: nope" in fails(run("category", "list", "--desk", "nope"))
+    assert "invalid int value" in fails(run("category", "edit", "--desk", "demo", "drugs", "--position", "x"))
+
+
+def test_category_remove_keeps_cases_and_refuses_to_close_a_desk(run, sqlite_instance):
+    """The server stores no category per case: a case filed in a removed category keeps its desk, its
+    submissions and its replies; only the last category that takes reports is refused (unless --force)."""
+    app = create_app(config.load(sqlite_instance))
+    from tests.dropbox.conftest import Reporter
+
+    reporter = Reporter(app.test_client())
+    page = reporter.submit().get_data(as_text=True)  # filed under "Drug dealing"
+    receipt, number = extract(page, "receipt"), extract(page, "case-number")
+    code, out, _err = run("category", "remove", "--desk", "demo", "drugs")
+    assert code == 0 and "nothing stored changes" in out
+    with session_for(sqlite_instance) as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        assert case.desk.slug == "demo" and len(case.submissions) == 1
+        assert s.scalar(select(Category).where(Category.slug == "drugs")) is None
+    assert reporter.check(receipt).status_code == 200  # the reporter still reaches the case
+    assert "Drug dealing" not in reporter.form()
+
+    refused = fails(run("category", "remove", "--desk", "demo-internal", "corruption"))
+    assert "last category of desk demo-internal" in refused and '"not open yet"' in refused
+    out = run("category", "remove", "--desk", "demo-internal", "corruption", "--force")[1]
+    assert "desk demo-internal cannot take reports now: no category" in out
+    assert app.test_client().get("/r/demo-internal?lang=en").status_code == 503
+    assert audit_actions(sqlite_instance) == ["category_removed", "category_removed"]
+    app.extensions["sealdrop.engine"].dispose()
+
+
+# ---------------------------------------------------------------- officers
+
+
+def test_officer_add_list_confirm_after_the_read_back(run, sqlite_instance, tmp_path):
+    key, fingerprint = new_key_file(tmp_path)
+    code, out, _err = run("officer", "add", "--desk", "demo", "--name", "Officer Petrova", str(key))
+    assert code == 0 and f"fingerprint: {fingerprint}" in out and "sealdrop officer confirm 3" in out
+    listed = run("officer", "list", "--desk", "demo")[1].splitlines()
+    assert listed == [
+        f"1\tdemo\tDemo officer\t{officer_fingerprint(sqlite_instance, 1)}\tconfirmed, DEMO ONLY",
+        f"3\tdemo\tOfficer Petrova\t{fingerprint}\tnot confirmed",
+    ]
+    wrong = fingerprint[:-1] + str((int(fingerprint[-1]) + 1) % 10)
+    assert "fingerprints differ" in fails(run("officer", "confirm", "3", stdin=wrong + "\n"))
+    assert "no fingerprint typed" in fails(run("officer", "confirm", "3", stdin=""))
+    read_aloud = fingerprint.replace(" ", "-")  # as the operator may type what they hear
+    code, out, _err = run("officer", "confirm", "3", stdin=read_aloud + "\n")
+    assert code == 0 and "Confirmed" in out and "Officer Petrova, desk demo" in out
+    assert "already confirmed" in run("officer", "confirm", "3")[1]
+    with session_for(sqlite_instance) as s:
+        demo = s.scalar(select(Desk).where(Desk.slug == "demo"))
+        drugs = next(c for c in demo.categories if c.slug == "drugs")
+        assert {o.name for o in drugs.recipients()} == {"Demo officer", "Officer Petrova"}
+    assert audit_actions(sqlite_instance) == ["officer_registered", "officer_confirmed"]
+
+
+def officer_fingerprint(instance: Path, ident: int) -> str:
+    with session_for(instance) as s:
+        return s.get(Officer, ident).fingerprint
+
+
+def test_officer_errors(run, tmp_path):
+    key, _fingerprint = new_key_file(tmp_path)
+    assert "no such desk: nope" in fails(run("officer", "add", "--desk", "nope", str(key)))
+    assert run("officer", "add", "--desk", "demo", str(key))[0] == 0
+    assert "already registered" in fails(run("officer", "add", "--desk", "demo", str(key)))
+    assert "no officer number 99" in fails(run("officer", "confirm", "99"))
+    assert "no officer number 0" in fails(run("officer", "retire", "0"))
+    assert "no such desk: nope" in fails(run("officer", "list", "--desk", "nope"))
+    assert fails(run("officer", "add", "--desk", "demo", str(tmp_path / "missing.pub")))
+
+
+def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, sqlite_instance):
+    """demo-internal has one confirmed key; retired, nothing could be sealed to the desk: the reporter's
+    page says "not open yet", and the demo desk's corruption category (routed there) takes nothing."""
+    app = create_app(config.load(sqlite_instance))
+    client = app.test_client()
+    internal = 2
+    refused = fails(run("officer", "retire", str(internal)))
+    assert "last confirmed officer key of desk demo-internal" in refused and '"not open yet"' in refused
+    assert client.get("/r/demo-internal?lang=en").status_code == 200
+
+    code, out, _err = run("officer", "retire", str(internal), "--force")
+    assert code == 0 and "no new report or addition is sealed" in out
+    assert "these categories take no reports now: demo/corruption, demo-internal/corruption" in out
+    assert "desk demo-internal cannot take reports now" in out
+    page = client.get("/r/demo-internal?lang=en")
+    assert page.status_code == 503 and "not open for reports yet" in page.get_data(as_text=True)
+    with session_for(sqlite_instance) as s:
+        corruption = s.scalar(select(Category).where(Category.slug == "corruption", Category.desk_id == 1))
+        with pytest.raises(intake.IntakeError, match="no_recipients"):
+            intake.recipients(corruption)
+        drugs = s.scalar(select(Category).where(Category.slug == "drugs"))
+        assert len(intake.recipients(drugs)) == 1  # the other desk is untouched
+    assert client.get("/r/demo?lang=en").status_code == 200
+    assert "already retired" in run("officer", "retire", str(internal))[1]
+    assert "stays so" in fails(run("officer", "confirm", str(internal)))
+    assert run("officer", "list")[1].count("retired") == 1
+    assert audit_actions(sqlite_instance) == ["officer_retired"]
+    app.extensions["sealdrop.engine"].dispose()
+
+
+def test_retiring_one_of_two_keys_needs_no_force(run, sqlite_instance, tmp_path):
+    key, _fingerprint = new_key_file(tmp_path)
+    run("officer", "add", "--desk", "demo", "--name", "Second", str(key), "--confirmed")
+    code, out, _err = run("officer", "retire", "1")
+    assert code == 0 and "take no reports" not in out
+    with session_for(sqlite_instance) as s:
+        drugs = s.scalar(select(Category).where(Category.slug == "drugs"))
+        assert [o.name for o in drugs.recipients()] == ["Second"]
+        assert [k.public_bytes for k in intake.recipients(drugs)] == [
+            crypto.PublicKey.parse(s.get(Officer, 3).public_key).recipient.public_bytes
+        ]
+
+
+# ---------------------------------------------------------------- users
+
+
+def test_user_list_disable_enable_remove(run, sqlite_instance):
+    name, secret = add_user(sqlite_instance, "clerk", desk="demo", name="boris")
+    add_user(sqlite_instance, "admin", name="anna")
+    app = create_app(config.load(sqlite_instance))
+    clerk = app.test_client()
+    assert login(clerk, name, secret).status_code == 303
+    assert clerk.get("/desk/").status_code == 200
+    out = run("user", "list")[1].splitlines()
+    assert out == [
+        "anna\tadmin\tevery desk\tenabled\tbrowser's language\tsessions: 0",
+        "boris\tclerk\tdesk demo\tenabled\tbrowser's language\tsessions: 1",
+    ]
+
+    code, out, _err = run("user", "disable", "boris")
+    assert code == 0 and "signed out everywhere" in out
+    with session_for(sqlite_instance) as s:
+        user = s.scalar(select(DeskUser).where(DeskUser.name == "boris"))
+        assert user.disabled and s.scalar(select(func.count()).select_from(DeskSession)) == 0
+    assert clerk.get("/desk/").status_code in (302, 303)  # the open session ended with the disabling
+    assert "disabled" in run("user", "list")[1].splitlines()[1]
+
+    assert run("user", "enable", "boris")[0] == 0
+    assert login(app.test_client(), name, secret, totp=totp_code(secret, 1)).status_code == 303  # again
+    assert run("user", "remove", "boris")[0] == 0
+    with session_for(sqlite_instance) as s:
+        assert s.scalar(select(DeskUser).where(DeskUser.name == "boris")) is None
+        assert s.scalar(select(func.count()).select_from(DeskSession)) == 0
+    assert "no such user: boris" in fails(run("user", "disable", "boris"))
+    assert "no such user: nobody" in fails(run("user", "enable", "nobody"))
+    assert "no such user: nobody" in fails(run("user", "remove", "nobody"))
+    assert audit_actions(sqlite_instance) == ["user_disabled", "user_enabled", "user_removed"]
+    app.extensions["sealdrop.engine"].dispose()
+
+
+# ---------------------------------------------------------------- help on everything
+
+
+def walk(parser: argparse.ArgumentParser, path: str = "sealdrop"):
+    """(where, action) for every option, argument and subcommand of `parser`, at any depth."""
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            helped = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                yield f"{path} {name}", argparse.Namespace(help=helped.get(name), dest=name)
+                yield from walk(child, f"{path} {name}")
+            continue
+        yield path, action
+
+
+def test_every_option_and_subcommand_has_help():
+    parser = cli._add_dir_everywhere(cli.build_parser())
+    found = list(walk(parser))
+    assert len(found) > 80  # the walk reached the subcommands' own options
+    missing = [f"{where}: {action.dest}" for where, action in found if not (action.help or "").strip()]
+    assert missing == []
+
+
+def test_help_prints_for_every_command(capsys):
+    for command in (["category", "add"], ["officer", "retire"], ["user", "disable"], ["desk", "list"]):
+        with pytest.raises(SystemExit):
+            cli.main([*command, "--help"])
+        assert "--dir" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the operator's language
+
+
+@pytest.mark.parametrize(
+    ("environment", "lang"),
+    [
+        ({}, "en"),
+        ({"LANG": "ru_RU.UTF-8"}, "ru"),
+        ({"LANG": "de_DE.UTF-8"}, "en"),
+        ({"LC_MESSAGES": "kk_KZ", "LANG": "ru_RU.UTF-8"}, "kk"),
+        ({"LC_ALL": "bg_BG.UTF-8", "LANG": "ru_RU.UTF-8"}, "bg"),
+        ({"LANGUAGE": "de:kk:ru", "LANG": "en_US.UTF-8"}, "kk"),
+        ({"LANGUAGE": "de", "LANG": "bg_BG.UTF-8"}, "bg"),
+        ({"LC_ALL": "C", "LANG": "ru_RU.UTF-8"}, "en"),
+        ({"LANG": "C.UTF-8"}, "en"),
+    ],
+)
+def test_language_from_the_environment(environment, lang):
+    assert console.language_from_environment(environment) == lang
+
+
+def catalogue(lang: str) -> gettext.NullTranslations:
+    """What the compiled catalogue says, read without dropbox.console."""
+    mo = DROPBOX / "translations" / lang / "LC_MESSAGES" / "messages.mo"
+    with mo.open("rb") as f:
+        return gettext.GNUTranslations(f)
+
+
+def test_the_catalogue_is_what_console_speaks():
+    """A message translated long ago (a triage status) comes out in each language."""
+    for lang in ("bg", "ru", "kk"):
+        assert console.init(lang) == lang
+        words = console._("Being checked")
+        assert words == catalogue(lang).gettext("Being checked") and words != "Being checked"
+    console.init("en")
+    assert console._("Being checked") == "Being checked"
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_the_command_line_speaks_the_operators_language(run, monkeypatch, how):
+    """`--lang ru` or LANG=ru_RU.UTF-8: the CLI's words come from the Russian catalogue (English where
+    a message is not translated yet, as gettext does)."""
+    message = "no such desk: %(desk)s (see sealdrop desk list)"
+    expected = catalogue("ru").gettext(message) % {"desk": "nope"}
+    if how == "option":
+        err = fails(run("--lang", "ru", "category", "list", "--desk", "nope"))
+    else:
+        monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+        err = fails(run("category", "list", "--desk", "nope"))
+    assert expected in err and console.language() == "ru"
+    assert "no such desk: nope" in fails(run("--lang", "en", "category", "list", "--desk", "nope"))
+
+
+def test_lang_is_the_global_option_not_the_posters():
+    assert cli._lang_before_command(["--lang", "kk", "desk", "list"]) == "kk"
+    assert cli._lang_before_command(["--dir", "x", "--lang=bg", "user", "list"]) == "bg"
+    assert cli._lang_before_command(["poster", "--lang", "bg", "--desk", "demo"]) is None
+    assert cli._lang_before_command(["--dir", "--lang", "desk"]) is None  # a folder called --lang
+
+
+def test_an_unknown_lang_is_one_line(run):
+    assert "invalid choice" in fails(run("--lang", "de", "desk", "list"))
+
+
+def test_a_subprocess_takes_lang_from_its_environment(sqlite_instance):
+    result = subprocess.run(
+        [sys.executable, "-m", "dropbox.cli", "desk", "list", "--dir", str(sqlite_instance)],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "LANG": "bg_BG.UTF-8"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    counts = catalogue("bg").gettext("officers: %(n)d confirmed / %(total)d") % {"n": 1, "total": 1}
+    assert f"demo\tДемо община\t{counts}" in result.stdout  # the desk's name in Bulgarian too
+
+
+def test_the_new_messages_are_extracted(tmp_path):
+    """pybabel finds the CLI's words with dropbox/babel.cfg, as `make translations` runs it."""
+    pot = tmp_path / "messages.pot"
+    subprocess.run(
+        [str(Path(sys.executable).parent / "pybabel"), "extract", "-F", str(DROPBOX / "babel.cfg"),
+         "-o", str(pot), str(DROPBOX)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    from babel.messages.pofile import read_po
+
+    with pot.open("rb") as f:
+        found = {m.id for m in read_po(f)}
+    for message in (
+        "no such desk: %(desk)s (see sealdrop desk list)",  # desk/commands.py
+        "cannot take reports yet: %(missing)s",  # desk/setup_commands.py
+        "Type the fingerprint as the officer reads it to you: ",
+        "User %(user)s disabled: signed out everywhere, and cannot log in",
+        "error: %(problem)s",  # cli.py
+        "(see sealdrop --help)",
+    ):
+        assert message in found, message
