@@ -13,7 +13,7 @@
     POST /api/<desk>/additions   {"lookup_id", "parts": [ids]}           -> {"case_number"}
     GET  /api/<desk>/challenge?lang=L    a proof-of-work challenge (dropbox/pow.py) and the words the page
                                  shows while it works; every report call carries "pow": {"challenge",
-                                 "nonces"}, and gets 429 {"error": "busy", "retry_after"} past the budget
+                                 "nonces"}; past the desk's report budget the level asked is the top one
     GET  /api/<desk>/csrf                                                -> {"csrf"}  a fresh token for a page
                                  open longer than a token lives (a long outage); readable same-origin only
     POST /api/<desk>/case        {"lookup_id"}                           -> {"case_number", "replies": [b64]}
@@ -70,11 +70,6 @@ def challenge(slug: str):
     desk = _desk(slug)
     cfg, budgets = current_app.config["SEALDROP"], current_app.extensions["sealdrop.budgets"]
     return jsonify(proof_of_work.offer(cfg, desk.slug, budgets.pow_work_for(desk.slug)))
-
-
-def _busy(desk: Desk):
-    """A 429 saying when to come back, if the desk's report budget (or the instance's) is spent."""
-    return _come_back_in(current_app.extensions["sealdrop.budgets"].wait_s("reports", desk.slug))
 
 
 def _signin_refused(desk: Desk):
@@ -140,6 +135,8 @@ def _upload(desk: Desk, upload_id: str) -> Upload:
 def _fail(e: intake.IntakeError):
     if e.code == "uploads_full":  # past an upload cap (intake.UploadLimits): the page waits, then retries
         return _come_back_in(intake.BUSY_RETRY_AFTER_S, e.code, 503)
+    if e.code == "store_full":  # past the stored-bytes budget: room comes back after export and retention
+        return _come_back_in(intake.STORE_FULL_RETRY_AFTER_S, e.code, 503)
     status = {"too_large": 413, "no_recipients": 503, "try_again": 503, "wrong_offset": 409}.get(e.code, 400)
     return jsonify(error=e.code), status
 
@@ -248,9 +245,7 @@ def submit_report(slug: str):
     category, lookup_id, reply_public = _report_fields(desk, data)
     if (filed := _filed_before(lookup_id, data.get("parts"))) is not None:
         return jsonify(case_number=filed.number), 200
-    if (busy := _busy(desk)) is not None:
-        return busy
-    spent = _work_done(desk, data.get("pow"))
+    spent = _work_done(desk, data.get("pow"))  # past the report budget, at the top level
     return _file_report(category, lookup_id, reply_public, _parts(desk, data.get("parts")), spent)
 
 
@@ -315,9 +310,7 @@ def _submit_whole(desk: Desk):
     session = db.session()
     if (filed := intake.find_case(session, lookup_id)) is not None:  # sent again: its answer was lost
         return jsonify(case_number=filed.number), 200
-    if (busy := _busy(desk)) is not None:
-        return busy
-    spent = _work_done(desk, data.get("pow"))  # before anything is stored
+    spent = _work_done(desk, data.get("pow"))  # before anything is stored; past the budget, the top level
     manager = current_app.extensions["sealdrop.uploads"]
     uploads: list[Upload] = []
     try:

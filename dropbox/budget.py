@@ -126,8 +126,15 @@ class Budgets:
         return wait
 
     def pow_work_for(self, desk_slug: str) -> int:
-        """The work a report to this desk costs now: doubled for every `pow_reports_per_step` JS reports
-        in the window, up to `pow_max_steps` doublings; back to the normal level when it is quiet."""
+        """The work a JS report to this desk costs now: doubled for every `pow_reports_per_step` JS
+        reports in the window, up to `pow_max_steps` doublings, and the most once the desk's (or the
+        instance's) report budget is spent; back to the normal level when it is quiet.
+
+        Past its budget a JS report is not refused: it pays the top level. A flood that pays the work is
+        rationed by its CPU, and an honest reporter's phone, which solved while they typed, pays a
+        little more instead of being locked out (docs/threat-model.md, "Floods")."""
+        if self.wait_s("reports", desk_slug):
+            return self.pow_work << self.pow_max_steps
         recent = self.counters["reports"].count(desk_slug)
         steps = min(self.pow_max_steps, recent // max(1, self.pow_reports_per_step))
         return self.pow_work << steps
@@ -185,7 +192,8 @@ def describe(cfg: Config, live: dict | None) -> list[str]:
     lines = [
         f"window: {cfg.budget_window_s} s, counted in memory by each `sealdrop serve` process",
         f"reports, with and without JavaScript (each): {cfg.budget_reports_per_desk} per desk, "
-        f"{cfg.budget_reports_overall} overall",
+        f"{cfg.budget_reports_overall} overall; past it a report without JavaScript is refused for "
+        "now, one with JavaScript pays the top level of proof of work",
         f"receipt sign-ins: {cfg.budget_signins_per_desk} per desk, {cfg.budget_signins_overall} overall",
         f"proof of work: about {cfg.pow_work} PBKDF2 runs of {cfg.pow_iterations} iterations a report, "
         f"doubled for every {cfg.pow_reports_per_step} JavaScript reports to a desk in the window "

@@ -76,6 +76,11 @@ class Config:
     max_open_uploads: int = 1000
     max_upload_bytes_per_desk: int = 16 * 1024**3
     max_upload_bytes: int = 64 * 1024**3
+    # Ciphertext the server holds, per desk and overall: filed reports not yet deleted by retention plus
+    # what open uploads declare. Past it a report waits (503, retry_after STORE_FULL_RETRY_AFTER_S) until
+    # the officers export and retention frees room: an outsider cannot fill the disk, however they pay.
+    max_stored_bytes_per_desk: int = 100 * 1024**3
+    max_stored_bytes: int = 400 * 1024**3
     upload_pressure: float = 0.5
     upload_pressure_idle_s: int = 600
     # Connections held open at once. Over Tor every reporter is its own connection from the local tor,
@@ -83,6 +88,19 @@ class Config:
     # next reporter's page waiting in the backlog (bench/load: 80-132 s; 19-23 ms at 1000). Each is a
     # file descriptor: `serve` raises its open-file limit to fit.
     max_connections: int = 1000
+    # "N new reports wait on desk X" (dropbox/desk/notify.py; docs/operator-guide.md "Notifications"):
+    # on a beat of notify_every_s, to the addresses (a list for every desk, or a dict by desk slug with
+    # "*" for the rest) by SMTP, and/or a webhook (a URL, or a dict likewise). No secret here: the SMTP
+    # password is DIR/smtp-password (0600) or $SEALDROP_SMTP_PASSWORD.
+    notify_every_s: int = 3600
+    notify_email_to: list | dict = field(default_factory=list)
+    notify_from: str = ""
+    notify_smtp_host: str = ""
+    notify_smtp_port: int = 587
+    notify_smtp_security: str = "starttls"  # "starttls", "tls" (implicit, port 465), "none" (loopback only)
+    notify_smtp_user: str = ""
+    notify_webhook_url: str | dict = ""
+    notify_cafile: str = ""  # PEM CAs for a relay or webhook with an in-house CA (default: the system's)
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -164,6 +182,71 @@ def checked(path: Path, data: dict) -> None:
         raise ConfigError(f"{path}: languages must be some of {', '.join(LANGUAGES)}")
     if data.get("default_language", "en") not in languages:
         raise ConfigError(f"{path}: default_language must be one of the languages")
+    _check_notify(path, data)
+
+
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]")
+LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+WEBHOOK_URL = re.compile(
+    r"(https://[A-Za-z0-9.-]+|http://(?:localhost|127\.0\.0\.1|\[::1\]))(?::\d{1,5})?(?:/\S*)?"
+)
+SMTP_SECURITY = ("starttls", "tls", "none")
+
+
+def _per_desk(path: Path, key: str, value: object, valid) -> list:
+    """The values of a per-desk setting (one value for all desks, or a dict by slug or "*"), each
+    checked by `valid`; the error names the key."""
+    values = list(value.values()) if isinstance(value, dict) else [value]
+    if isinstance(value, dict) and not all(isinstance(k, str) and k for k in value):
+        raise ConfigError(f'{path}: {key} takes desk slugs (or "*") as its keys')
+    for v in values:
+        if not valid(v):
+            raise ConfigError(f"{path}: {key} has a value that is not {valid.__doc__}: {v!r}")
+    return [v for v in values if v]
+
+
+def _addresses(v: object) -> bool:
+    """a list of e-mail addresses"""
+    return isinstance(v, list) and all(isinstance(a, str) and EMAIL_ADDRESS.fullmatch(a) for a in v)
+
+
+def _webhook(v: object) -> bool:
+    """an https:// address (http:// only to this machine)"""
+    return isinstance(v, str) and (not v or bool(WEBHOOK_URL.fullmatch(v)))
+
+
+def _check_notify(path: Path, data: dict) -> None:
+    """The notices' settings: addresses that are addresses, a mail server and a sender when there are
+    any, a password never sent in the clear across a network, webhooks over https."""
+    every = data.get("notify_every_s", 3600)
+    if not isinstance(every, int) or every < 60:
+        raise ConfigError(f"{path}: notify_every_s must be a whole number of seconds, 60 or more")
+    emails = _per_desk(path, "notify_email_to", data.get("notify_email_to", []), _addresses)
+    _per_desk(path, "notify_webhook_url", data.get("notify_webhook_url", ""), _webhook)
+    for key in (
+        "notify_from",
+        "notify_smtp_host",
+        "notify_smtp_security",
+        "notify_smtp_user",
+        "notify_cafile",
+    ):
+        if not isinstance(data.get(key, ""), str) or any(c in data.get(key, "") for c in "\r\n"):
+            raise ConfigError(f"{path}: {key} must be one line of text")
+    port = data.get("notify_smtp_port", 587)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"{path}: notify_smtp_port must be a port number, 1 to 65535")
+    security, host = data.get("notify_smtp_security", "starttls"), data.get("notify_smtp_host", "")
+    if security not in SMTP_SECURITY:
+        raise ConfigError(f"{path}: notify_smtp_security must be one of {', '.join(SMTP_SECURITY)}")
+    if security == "none" and host and host not in LOOPBACK:
+        raise ConfigError(f"{path}: notify_smtp_security none is only for a mail relay on this machine")
+    if host and not HOST_NAME.fullmatch(host):
+        raise ConfigError(f"{path}: notify_smtp_host must be a host name or address")
+    if any(emails) and not host:
+        raise ConfigError(f"{path}: notify_email_to needs notify_smtp_host, the mail server to send through")
+    if any(emails) and not EMAIL_ADDRESS.fullmatch(data.get("notify_from", "")):
+        raise ConfigError(f"{path}: notify_from must be the address notices are sent from")
 
 
 def save(config: Config) -> None:

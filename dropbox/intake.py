@@ -47,6 +47,8 @@ COPY_CHUNK = 64 * 1024
 CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 TOKEN_KEEP_DAYS = 2  # a filed form's token hash outlives the form token itself (hours) by a margin
 BUSY_RETRY_AFTER_S = 5  # what a "busy" answer asks the client to wait before it sends again (Retry-After)
+# A full store frees room only when the officers export and retention deletes what they imported.
+STORE_FULL_RETRY_AFTER_S = 3600
 PRESSURE_SWEEP_EVERY = 30.0  # seconds between sweeps on the short clock, in one process
 
 
@@ -183,6 +185,11 @@ def report_document(
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
+def plaintext_bytes(plaintexts: Sequence[bytes | Clean]) -> int:
+    """About the ciphertext the no-JS path's sealing of `plaintexts` will store (a little less)."""
+    return sum(len(item) if isinstance(item, bytes) else item.size for item in plaintexts)
+
+
 def seal_on_server(
     store: FileBlobStore, keys: Sequence[RecipientKey], plaintexts: Sequence[bytes | Clean]
 ) -> list[str]:
@@ -293,11 +300,19 @@ class UploadLimits:
     bytes: int
     pressure: float  # the share of any cap past which abandoned uploads are swept on the short clock
     pressure_idle_s: float
+    stored_per_desk: int = 0  # ciphertext held (filed and uploading), per desk and overall; 0: no cap
+    stored: int = 0
 
     @classmethod
     def of(cls, cfg: Config) -> UploadLimits:
         return cls(cfg.max_open_uploads_per_desk, cfg.max_open_uploads, cfg.max_upload_bytes_per_desk,
-                   cfg.max_upload_bytes, cfg.upload_pressure, cfg.upload_pressure_idle_s)  # fmt: skip
+                   cfg.max_upload_bytes, cfg.upload_pressure, cfg.upload_pressure_idle_s,
+                   cfg.max_stored_bytes_per_desk, cfg.max_stored_bytes)  # fmt: skip
+
+    def has_room(self, held: tuple[int, int], size: int) -> bool:
+        """`held`: the ciphertext bytes the desk holds (filed and declared by open uploads), then all."""
+        caps = (self.stored_per_desk, self.stored)
+        return all(not cap or used + size <= cap for used, cap in zip(held, caps, strict=True))
 
     def caps(self) -> tuple[int, int, int, int]:
         return self.count_per_desk, self.bytes_per_desk, self.count, self.bytes
@@ -309,6 +324,13 @@ class UploadLimits:
 
     def pressed(self, open_now: tuple[int, int, int, int]) -> bool:
         return any(used > cap * self.pressure for used, cap in zip(open_now, self.caps(), strict=True))
+
+
+def _held(session: Session, desk: Desk, open_now: tuple[int, int, int, int]) -> tuple[int, int]:
+    """Ciphertext the store holds or has promised to open uploads: the desk's, then everyone's."""
+    filed = select(func.coalesce(func.sum(Submission.size), 0)).where(Submission.deleted_day.is_(None))
+    desk_filed = session.scalar(filed.where(Submission.desk_id == desk.id))
+    return int(desk_filed) + open_now[1], int(session.scalar(filed)) + open_now[3]
 
 
 class Uploads:
@@ -358,9 +380,21 @@ class Uploads:
             return
         self._sweep_if_pressed(session, desk, self.limits)
         db.lock_for_writing(session, "uploads.start")
-        if not self.limits.admits(self.open_now(session, desk), size):
+        open_now = self.open_now(session, desk)
+        if not self.limits.admits(open_now, size):
             session.rollback()  # lets the next start in at once
             raise IntakeError("uploads_full")
+        if not self.limits.has_room(_held(session, desk, open_now), size):
+            session.rollback()
+            raise IntakeError("store_full")
+
+    def check_room(self, session: Session, desk: Desk, size: int) -> None:
+        """IntakeError "store_full" if `size` more bytes of ciphertext would take the desk's (or the
+        instance's) store past its budget: the no-JS path asks before it seals."""
+        if self.limits is not None and not self.limits.has_room(
+            _held(session, desk, self.open_now(session, desk)), size
+        ):
+            raise IntakeError("store_full")
 
     def _sweep_if_pressed(self, session: Session, desk: Desk, limits: UploadLimits) -> None:
         """Past `limits.pressure` of a cap, abandoned uploads go after `pressure_idle_s` already."""

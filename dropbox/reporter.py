@@ -164,6 +164,8 @@ def submit(slug: str):
     doc = intake.report_document(
         "report", target, parsed.category, parsed.fields, parsed.files, receipt.reply_recipient.public_bytes
     )
+    if not _has_room(session, target, [doc, *parsed.files]):
+        return _busy_form(desk, intake.STORE_FULL_RETRY_AFTER_S)
     try:  # sealed before any row is written: other reporters' writes do not wait on the sealing
         case, new = intake.seal_then_file(session, store, target, keys, [doc, *parsed.files], receipt, once)
     except intake.IntakeError as e:
@@ -173,6 +175,16 @@ def submit(slug: str):
     _budgets().spend("forms", desk.slug)
     current_app.extensions["sealdrop.uploads"].sweep_if_due(session, store, intake.upload_max_age_s(cfg))
     return _receipt_page(desk, receipt.grouped(), case.number)
+
+
+def _has_room(session, desk: Desk, plaintexts: list) -> bool:
+    """Whether the desk's store takes this much more ciphertext (Config.max_stored_bytes*)."""
+    uploads = current_app.extensions["sealdrop.uploads"]
+    try:
+        uploads.check_room(session, desk, intake.plaintext_bytes(plaintexts))
+    except intake.IntakeError:
+        return False
+    return True
 
 
 def _budgets():
@@ -396,6 +408,9 @@ def add(slug: str):
     except intake.IntakeError as e:
         abort(503, description=e.code)
     doc = intake.report_document("addition", case.desk, None, parsed.fields, parsed.files, None, case.number)
+    if not _has_room(session, case.desk, [doc, *parsed.files]):  # nothing stored: send it again later
+        page = _case_page(desk, case, receipt, errors={"files": "busy"}, values=parsed.values)
+        return page, 503, {"Retry-After": str(intake.STORE_FULL_RETRY_AFTER_S)}
     if intake.claim_form(session, once, case):  # else the same form, posted twice at once, was filed
         intake.seal_and_file(session, store, case, case.desk, keys, [doc, *parsed.files])
     return _case_page(desk, case, receipt, added=True)

@@ -19,8 +19,10 @@ import threading
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import update
 
-from dropbox import config, create_app, scrub
+from dropbox import config, create_app, db, scrub
+from dropbox.models import Submission, today
 from tests.dropbox.conftest import Reporter
 from tests.dropbox.test_quiet import Answer, Served, serving
 from tests.helpers import jpeg_with_exif, make_instance
@@ -211,3 +213,39 @@ def test_two_serve_processes_on_one_instance_never_share_out_more_than_the_cap(t
     for refused in (a for a in answers if a.status not in (200, 201)):
         assert_refused_as_full(refused)
     assert len(list((instance / "blobs" / "uploads").glob("*.part"))) == cap
+
+
+def held_in_blob_store(instance: Path) -> int:
+    """Bytes of ciphertext in the blob store, filed and uploading."""
+    return sum(p.stat().st_size for p in (instance / "blobs").rglob("*") if p.is_file())
+
+
+def test_an_outsider_cannot_make_the_store_hold_more_than_its_budget(tmp_path):
+    """Past max_stored_bytes_per_desk every path waits (503 store_full with an hour's retry_after, or
+    the no-JS form back filled in) and nothing more is stored, however the reports are paid for; once
+    retention has deleted what the officers imported, there is room again."""
+    from tests.dropbox.test_api import Api
+    from tests.dropbox.test_pow import fresh, whole
+    from tests.helpers import proof_of_work
+
+    instance = make_instance(tmp_path / "instance")
+    budget = held_in_blob_store(instance) + 70_000  # room for four (envelopes are padded to 16 KiB)
+    config.save(config.load(instance).with_overrides(max_stored_bytes_per_desk=budget))
+    app = create_app(config.load(instance))
+    api, reporter = Api(app.test_client()), Reporter(app.test_client())
+    statuses: list[int] = []
+    while 503 not in statuses and len(statuses) < 200:
+        answer = whole(api, proof_of_work(fresh(api)))
+        statuses.append(answer.status_code)
+    assert set(statuses[:-1]) == {201} and len(statuses) > 3, statuses  # filed until the store was full
+    assert answer.json["error"] == "store_full" and answer.json["retry_after"] == 3600
+    assert answer.headers["Retry-After"] == "3600"
+    form = reporter.submit(fields={"what": "what I saw, at length " * 200})
+    assert form.status_code == 429 and "what I saw, at length" in form.get_data(as_text=True)  # kept
+    assert held_in_blob_store(instance) <= budget
+    with app.app_context():  # what retention does once the viewer has confirmed an import
+        session = db.session()
+        session.execute(update(Submission).values(deleted_day=today()))
+        session.commit()
+    assert whole(api, proof_of_work(fresh(api))).status_code == 201
+    app.extensions["sealdrop.engine"].dispose()
