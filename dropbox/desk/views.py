@@ -1,8 +1,10 @@
 """The clerk's pages: what waits, export bundles out, reply bundles in. Metadata and ciphertext only.
 
-GET  /desk/                          the inbox: per desk, submissions by day, size, path, state
-POST /desk/export/<desk>             download the next export bundle (everything new)
-POST /desk/export/<desk>/<sequence>  download an export bundle again, until the viewer confirms it
+GET  /desk/                          the inbox: per desk, submissions by day, size, path, state;
+                                     with ?desk=<desk>&ready=<sequence>, that bundle's contents and next steps
+POST /desk/export/<desk>/make        make the next export bundle (everything new), then back to the inbox
+POST /desk/export/<desk>             download the next export bundle at once (scripts, the older tests)
+POST /desk/export/<desk>/<sequence>  download an export bundle (again), until the viewer confirms it
 GET  /desk/replies                   the reply-bundle upload form
 POST /desk/replies                   import it whole or not at all, then apply retention
 """
@@ -22,6 +24,7 @@ from crypto.bundle import BundleError
 from .. import bundles, db
 from ..config import SIGNING_KEY_FILE
 from ..models import Desk, ExportLog, Submission
+from ..parsing import MAX_ID, whole_number
 from . import audit, bp
 
 INBOX_ROWS = 200
@@ -84,9 +87,30 @@ def _desk_summary(desk: Desk) -> dict:
     }
 
 
+def _ready_bundle(desk: Desk) -> dict | None:
+    """The bundle the inbox was sent back with after "make" (?desk=&ready=), while it can still be
+    downloaded: its number and how many submissions went into it. Read from the database, so a reload
+    or a second tab shows the same, and nothing but a desk and a number is in the URL."""
+    if request.args.get("desk") != desk.slug:
+        return None
+    sequence = whole_number(request.args.get("ready"), 1, MAX_ID)
+    if sequence is None:
+        return None
+    session = db.session()
+    log = session.scalar(
+        select(ExportLog).where(ExportLog.desk_id == desk.id, ExportLog.sequence == sequence)
+    )
+    if log is None or log.confirmed_day is not None:
+        return None
+    held = select(func.count(Submission.id)).where(
+        Submission.desk_id == desk.id, Submission.exported_seq == sequence
+    )
+    return {"sequence": sequence, "count": session.scalar(held) or 0}
+
+
 @bp.get("/")
 def inbox():
-    summaries = [_desk_summary(d) for d in visible_desks()]
+    summaries = [_desk_summary(d) | {"ready": _ready_bundle(d)} for d in visible_desks()]
     return render_template("desk/inbox.html", summaries=summaries, msg=request.args.get("msg"))
 
 
@@ -114,6 +138,36 @@ def _write_spool(write) -> Path:
 
 def _bundle_name(desk: Desk, sequence: int) -> str:
     return f"sealdrop-export-{desk.slug}-{sequence:05d}.bundle"
+
+
+class _Discard:
+    """A sink for the bundle "make" records: the bytes are written again, byte for byte, when the clerk
+    downloads it (export_again checks them against the recorded hash), so no copy waits on disk."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+@bp.post("/export/<slug>/make")
+def export_make(slug: str):
+    """Record the next export bundle and send the clerk back to the inbox, which then says what went
+    into it and offers its download. A download cannot change the page it came from (not without
+    JavaScript, and not reliably with it), so the page that explains it comes first."""
+    desk, session = desk_or_404(slug), db.session()
+    try:
+        manifest = bundles.export(session, _store(), desk, _signing_key(), _Discard())
+    except bundles.NothingToExport:
+        return redirect(url_for("desk.inbox", msg="nothing_new"), 303)
+    audit.record(
+        session,
+        g.desk_user.name,
+        "export",
+        desk.slug,
+        f"bundle {manifest.sequence}, {len(manifest.items)} envelopes",
+    )
+    session.commit()
+    ready = url_for("desk.inbox", desk=desk.slug, ready=manifest.sequence, _anchor=f"ready-{desk.slug}")
+    return redirect(ready, 303)
 
 
 @bp.post("/export/<slug>")

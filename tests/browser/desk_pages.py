@@ -89,9 +89,21 @@ class Desk(DeskPage):
     def inbox_text(self, desk: str = "demo") -> str:
         return self.inbox().page.inner_text(f"#inbox-{desk}")
 
-    def export(self, desk: str = "demo") -> bytes:
+    def make_export(self, desk: str = "demo") -> None:
+        """Make the next export bundle: the inbox comes back saying what went into it."""
         self.inbox()
-        return self.download(lambda: self.page.click(f"#export-{desk}"))
+        self.page.click(f"#export-{desk}")
+        self.page.wait_for_load_state("domcontentloaded")
+
+    def ready_text(self, desk: str = "demo") -> str:
+        return self.page.inner_text(f"#ready-{desk}")
+
+    def download_ready(self, desk: str = "demo") -> bytes:
+        return self.download(lambda: self.page.click(f"#download-{desk}"))
+
+    def export(self, desk: str = "demo") -> bytes:
+        self.make_export(desk)
+        return self.download_ready(desk)
 
     def export_again(self, desk: str, sequence: int) -> bytes:
         self.inbox()
