@@ -86,9 +86,9 @@ def cmd_user_add(args: argparse.Namespace) -> None:
         session.commit()
         uri = new.uri
     if args.desk:
-        added = _("User %(user)s added (%(role)s, desk %(desk)s); they log in at:")
+        added = _("Desk user added: %(user)s (%(role)s, desk %(desk)s); they log in at:")
     else:
-        added = _("User %(user)s added (%(role)s, every desk); they log in at:")
+        added = _("Desk user added: %(user)s (%(role)s, every desk); they log in at:")
     print(added % {"user": args.name, "role": args.role, "desk": args.desk})
     for line in _login_addresses(cfg):
         print(f"  {line}")
@@ -206,10 +206,12 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> None:
         audit.record(session, ACTOR, action, user.desk.slug if user.desk else None, user.name)
         session.commit()
     if disabled:
-        print(_("User %(user)s disabled: signed out everywhere, and cannot log in") % {"user": args.name})
+        print(
+            _("Desk user disabled: %(user)s; signed out everywhere, and cannot log in") % {"user": args.name}
+        )
     else:
         print(
-            _("User %(user)s enabled: they log in with their password and authenticator")
+            _("Desk user enabled: %(user)s; they log in with their password and authenticator")
             % {"user": args.name}
         )
 
@@ -231,7 +233,7 @@ def cmd_user_remove(args: argparse.Namespace) -> None:
         audit.record(session, ACTOR, "user_removed", user.desk.slug if user.desk else None, user.name)
         session.delete(user)
         session.commit()
-    print(_("User %(user)s removed; the audit log keeps what they did") % {"user": args.name})
+    print(_("Desk user removed: %(user)s; the audit log keeps what they did") % {"user": args.name})
 
 
 def _store(cfg: config_mod.Config):

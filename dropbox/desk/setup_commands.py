@@ -57,7 +57,7 @@ def parse_names(given: list[str], languages: tuple[str, ...], *, allow_empty: bo
         if lang in names:
             raise CommandError(_("--name gives the %(lang)s name twice") % {"lang": lang})
         if not text and not allow_empty:
-            raise CommandError(_("--name %(lang)s= gives an empty name") % {"lang": lang})
+            raise CommandError(_("--name gives an empty %(lang)s name") % {"lang": lang})
         if len(text) > MAX_NAME:
             raise CommandError(_("a name has at most %(n)d characters") % {"n": MAX_NAME})
         names[lang] = text
@@ -130,7 +130,10 @@ def cmd_desk_list(args: argparse.Namespace) -> None:
             print(_("No desks yet: sealdrop desk add"))
         for desk in desks:
             usable = sum(o.confirmed and not o.retired for o in desk.officers)
-            counts = _("officers: %(n)d confirmed / %(total)d") % {"n": usable, "total": len(desk.officers)}
+            counts = _("officer keys confirmed: %(n)d of %(total)d") % {
+                "n": usable,
+                "total": len(desk.officers),
+            }
             print(f"{desk.slug}\t{desk.name(console.language())}\t{counts}")
             lacking = missing(desk)
             if lacking:
@@ -143,7 +146,7 @@ def cmd_desk_list(args: argparse.Namespace) -> None:
 def _category(desk: Desk, slug: str) -> Category:
     found = next((c for c in desk.categories if c.slug == slug), None)
     if found is None:
-        message = _("desk %(desk)s has no category %(category)s (see sealdrop category list)")
+        message = _("there is no category %(category)s on desk %(desk)s (see sealdrop category list)")
         raise CommandError(message % {"desk": desk.slug, "category": slug})
     return found
 
@@ -165,7 +168,7 @@ def cmd_category_add(args: argparse.Namespace) -> None:
     with session:
         desk = desk_by_slug(session, args.desk)
         if any(c.slug == args.category for c in desk.categories):
-            message = _("desk %(desk)s already has a category %(category)s")
+            message = _("there is already a category %(category)s on desk %(desk)s")
             raise CommandError(message % {"desk": desk.slug, "category": args.category})
         route = _route(session, desk, args.route)
         position = args.position
@@ -202,7 +205,7 @@ def cmd_category_list(args: argparse.Namespace) -> None:
         desks = [desk_by_slug(session, args.desk)] if args.desk else _all_desks(session)
         for desk in desks:
             if not desk.categories:
-                print(_("desk %(desk)s has no categories yet") % {"desk": desk.slug})
+                print(_("no categories yet on desk %(desk)s") % {"desk": desk.slug})
             for category in desk.categories:
                 print(
                     "\t".join((desk.slug, category.slug, str(category.position), _names_text(category.names)))
@@ -275,8 +278,8 @@ def cmd_category_remove(args: argparse.Namespace) -> None:
         others_open = any(c.recipients() for c in desk.categories if c is not category)
         if is_open(desk) and not others_open and not args.force:
             message = _(
-                "refused: %(category)s is the last category of desk %(desk)s that takes reports; without it "
-                'reporters see "not open yet" (give --force to remove it anyway)'
+                "refused: the category %(category)s is the last one of desk %(desk)s that takes reports; "
+                'without it reporters see "not open yet" (give --force to remove it anyway)'
             )
             raise CommandError(message % {"category": category.slug, "desk": desk.slug})
         desk.categories.remove(category)  # so that what follows sees the desk without it
@@ -291,7 +294,7 @@ def cmd_category_remove(args: argparse.Namespace) -> None:
         if not is_open(desk):
             print(
                 "  ! "
-                + _("desk %(desk)s cannot take reports now: %(missing)s")
+                + _("cannot take reports now, desk %(desk)s: %(missing)s")
                 % {"desk": desk.slug, "missing": missing(desk)}
             )
 
@@ -385,7 +388,10 @@ def cmd_officer_confirm(args: argparse.Namespace) -> None:
         if officer.confirmed:
             print(_("officer number %(n)d is already confirmed") % {"n": officer.id})
             return
-        print(_("Officer %(name)s, desk %(desk)s") % {"name": officer.name, "desk": officer.desk.slug})
+        print(
+            _("The officer on the phone should be %(name)s, of desk %(desk)s")
+            % {"name": officer.name, "desk": officer.desk.slug}
+        )
         if digits(_read_back()) != digits(officer.fingerprint):
             raise CommandError(
                 _("the fingerprints differ: not confirmed. Check that the officer sent this key file")
@@ -444,7 +450,7 @@ def cmd_officer_retire(args: argparse.Namespace) -> None:
         for slug in closing:
             print(
                 "  ! "
-                + _("desk %(desk)s cannot take reports now: %(missing)s")
+                + _("cannot take reports now, desk %(desk)s: %(missing)s")
                 % {"desk": slug, "missing": _("no confirmed officer")}
             )
 

@@ -97,7 +97,7 @@ def test_desk_add_and_list_say_what_a_new_desk_lacks(run, sqlite_instance, tmp_p
     key, _fingerprint = new_key_file(tmp_path)
     assert run("officer", "add", "--desk", "town", "--name", "P", str(key), "--confirmed")[0] == 0
     out = run("desk", "list")[1]
-    assert "town\tNew town\tofficers: 1 confirmed / 1" in out
+    assert "town\tNew town\tofficer keys confirmed: 1 of 1" in out
     assert "none of its categories has a confirmed key to seal to" in out
 
 
@@ -106,7 +106,7 @@ def test_desk_add_errors(run):
     assert "give the desk a name" in fails(run("desk", "add", "town"))
     assert "LANG=TEXT" in fails(run("desk", "add", "town", "--name", "Town"))
     assert "LANG=TEXT" in fails(run("desk", "add", "town", "--name", "de=Stadt"))
-    assert "empty name" in fails(run("desk", "add", "town", "--name", "en=  "))
+    assert "empty en name" in fails(run("desk", "add", "town", "--name", "en=  "))
     assert "twice" in fails(run("desk", "add", "town", "--name", "en=A", "--name", "en=B"))
     assert "lower-case letters" in fails(run("desk", "add", "Town!", "--name", "en=Town"))
 
@@ -159,7 +159,7 @@ def test_a_new_route_drops_the_old_desks_chosen_keys(run, sqlite_instance):
 
 def test_category_errors(run):
     assert "no such desk: nope" in fails(run("category", "add", "--desk", "nope", "x", "--name", "en=X"))
-    assert "already has a category drugs" in fails(
+    assert "already a category drugs on desk demo" in fails(
         run("category", "add", "--desk", "demo", "drugs", "--name", "en=Drugs")
     )
     assert "LANG=TEXT" in fails(run("category", "add", "--desk", "demo", "x", "--name", "en:X"))
@@ -167,10 +167,10 @@ def test_category_errors(run):
     assert "no such desk: nowhere" in fails(
         run("category", "add", "--desk", "demo", "x", "--name", "en=X", "--route", "nowhere")
     )
-    assert "has no category nope" in fails(
+    assert "no category nope on desk demo" in fails(
         run("category", "edit", "--desk", "demo", "nope", "--position", "1")
     )
-    assert "has no category nope" in fails(run("category", "remove", "--desk", "demo", "nope"))
+    assert "no category nope on desk demo" in fails(run("category", "remove", "--desk", "demo", "nope"))
     assert "nothing to change" in fails(run("category", "edit", "--desk", "demo", "drugs"))
     assert "at least one language" in fails(
         run("category", "edit", "--desk", "demo", "noise", *[f"--name={lang}=" for lang in config.LANGUAGES])
@@ -198,9 +198,9 @@ def test_category_remove_keeps_cases_and_refuses_to_close_a_desk(run, sqlite_ins
     assert "Drug dealing" not in reporter.form()
 
     refused = fails(run("category", "remove", "--desk", "demo-internal", "corruption"))
-    assert "last category of desk demo-internal" in refused and '"not open yet"' in refused
+    assert "the last one of desk demo-internal" in refused and '"not open yet"' in refused
     out = run("category", "remove", "--desk", "demo-internal", "corruption", "--force")[1]
-    assert "desk demo-internal cannot take reports now: no category" in out
+    assert "cannot take reports now, desk demo-internal: no category" in out
     assert app.test_client().get("/r/demo-internal?lang=en").status_code == 503
     assert audit_actions(sqlite_instance) == ["category_removed", "category_removed"]
     app.extensions["sealdrop.engine"].dispose()
@@ -223,7 +223,7 @@ def test_officer_add_list_confirm_after_the_read_back(run, sqlite_instance, tmp_
     assert "no fingerprint typed" in fails(run("officer", "confirm", "3", stdin=""))
     read_aloud = fingerprint.replace(" ", "-")  # as the operator may type what they hear
     code, out, _err = run("officer", "confirm", "3", stdin=read_aloud + "\n")
-    assert code == 0 and "Confirmed" in out and "Officer Petrova, desk demo" in out
+    assert code == 0 and "Confirmed" in out and "should be Officer Petrova, of desk demo" in out
     assert "already confirmed" in run("officer", "confirm", "3")[1]
     with session_for(sqlite_instance) as s:
         demo = s.scalar(select(Desk).where(Desk.slug == "demo"))
@@ -261,7 +261,7 @@ def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, sqlite_in
     code, out, _err = run("officer", "retire", str(internal), "--force")
     assert code == 0 and "no new report or addition is sealed" in out
     assert "these categories take no reports now: demo/corruption, demo-internal/corruption" in out
-    assert "desk demo-internal cannot take reports now" in out
+    assert "cannot take reports now, desk demo-internal" in out
     page = client.get("/r/demo-internal?lang=en")
     assert page.status_code == 503 and "not open for reports yet" in page.get_data(as_text=True)
     with session_for(sqlite_instance) as s:
@@ -431,7 +431,7 @@ def test_a_subprocess_takes_lang_from_its_environment(sqlite_instance):
         env={"PATH": "/usr/bin:/bin", "LANG": "bg_BG.UTF-8"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    counts = catalogue("bg").gettext("officers: %(n)d confirmed / %(total)d") % {"n": 1, "total": 1}
+    counts = catalogue("bg").gettext("officer keys confirmed: %(n)d of %(total)d") % {"n": 1, "total": 1}
     assert f"demo\tДемо община\t{counts}" in result.stdout  # the desk's name in Bulgarian too
 
 
@@ -451,7 +451,7 @@ def test_the_new_messages_are_extracted(tmp_path):
         "no such desk: %(desk)s (see sealdrop desk list)",  # desk/commands.py
         "cannot take reports yet: %(missing)s",  # desk/setup_commands.py
         "Type the fingerprint as the officer reads it to you: ",
-        "User %(user)s disabled: signed out everywhere, and cannot log in",
+        "Desk user disabled: %(user)s; signed out everywhere, and cannot log in",
         "error: %(problem)s",  # cli.py
         "(see sealdrop --help)",
     ):
