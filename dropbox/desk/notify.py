@@ -309,7 +309,7 @@ class Notifier:
     def beat(self) -> int:
         """Send the notices due in the current period; returns how many were sent."""
         period = int(self.clock() // self.every)
-        state, sent = self._load_state(), 0
+        state, sent = self.load_state(), 0
         for w in self.desks():
             for channel in self.channels:
                 if not channel.recipients(w.slug) or not _due(state, w, channel.name, period):
@@ -333,7 +333,7 @@ class Notifier:
         self.sent[channel.name] += 1
         return None
 
-    def _load_state(self) -> dict:
+    def load_state(self) -> dict:
         try:
             state = json.loads(self.state_path.read_text("utf-8"))
         except (OSError, ValueError):  # none yet, or damaged: at worst one notice is repeated
@@ -419,16 +419,25 @@ def start_notifications(cfg: config_mod.Config) -> NotifySchedule | None:
 # --- `sealdrop notify` -------------------------------------------------------------------------------
 
 
-def describe(cfg: config_mod.Config, desks: list[Waiting]) -> list[str]:
-    """Who gets notices of which desk, by which channel, and how often (no secrets)."""
-    lines = [f"notices at most every {cfg.notify_every_s} s, on the beat, when new reports wait"]
-    for w in desks:
+def describe(cfg: config_mod.Config, desks: list[Waiting], state: dict, only: str | None = None) -> list[str]:
+    """Who gets the notices of which desk, by which channel, how often, and the last one sent (from the
+    state file: the period it went out in, and the count it gave). No secrets."""
+    lines = [f"notices at most every {cfg.notify_every_s} s, at the start of a period, when new reports wait"]
+    for w in (w for w in desks if not only or w.slug == only):
         emails = list(for_desk(cfg.notify_email_to, w.slug) or [])
         hook = for_desk(cfg.notify_webhook_url, w.slug)
-        channels = ([f"e-mail to {', '.join(emails)}"] if emails else []) + (
-            [f"webhook {hook}"] if hook else []
-        )
+        channels = [f"{EMAIL} to {', '.join(emails)}"] if emails else []
+        channels += [f"{WEBHOOK} {hook}"] if hook else []
         lines.append(f"{w.slug}: {'; '.join(channels) or 'no notices'}")
+        for channel, last in sorted(state.get(w.slug, {}).items()):
+            if isinstance(last, list) and len(last) == 3:
+                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(last[0] * cfg.notify_every_s))
+                lines.append(f"  last {channel} notice: {last[1]} new, in the period from {when}")
+    known = {w.slug for w in desks} | {"*"}
+    for key in ("notify_email_to", "notify_webhook_url"):
+        setting = getattr(cfg, key)
+        for slug in sorted(set(setting) - known) if isinstance(setting, dict) else []:
+            lines.append(f"warning: {key} names {slug!r}, which is no desk")
     return lines
 
 
@@ -440,7 +449,7 @@ def cmd_notify(args: argparse.Namespace) -> None:
         if args.desk and args.desk not in {w.slug for w in desks}:
             raise NotifyError(f"no desk {args.desk}")
         if not args.test:
-            for line in describe(cfg, desks):
+            for line in describe(cfg, desks, notifier.load_state(), args.desk):
                 print(line)
             return
         results = notifier.test(args.desk)

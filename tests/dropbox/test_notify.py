@@ -20,6 +20,7 @@ import secrets
 import socket
 import ssl
 import threading
+import time
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -484,7 +485,7 @@ def write_config(instance: Path, **options) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_the_command_describes_and_sends_a_test_without_a_count(instance, tls, smtp, capsys):
+def test_the_command_describes_and_sends_a_test_without_a_count(instance, tls, smtp, capsys, notifier_for):
     port, inbox = smtp
     write_config(instance, **notify_fields(settings(instance, tls, port)))
     add_reports(instance, 4)
@@ -497,6 +498,18 @@ def test_the_command_describes_and_sends_a_test_without_a_count(instance, tls, s
     body = parsed(inbox.messages[0][2]).get_content()
     assert "This is a test" in body and "4" not in body
     assert not (instance / notify.STATE_FILE).exists()  # a test is not a notice: the beat still sends
+
+    # After a notice, the command says when it went out (its period) and what it said.
+    assert notifier_for(config.load(instance)).beat() == 1
+    write_config(instance, notify_webhook_url={"nowhere": "https://hooks.example.org/x"})
+    run_command(instance, "--desk", "demo")
+    out = capsys.readouterr().out.splitlines()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(START))
+    assert out[1:] == [
+        "demo: e-mail to clerk@example.org, second@example.org",
+        f"  last e-mail notice: 4 new, in the period from {when}",
+        "warning: notify_webhook_url names 'nowhere', which is no desk",
+    ]
 
 
 def test_the_command_says_which_test_failed(instance, tls, capsys):
