@@ -16,10 +16,14 @@ FONT   := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 I18N   := dropbox/translations
 PO     := $(wildcard $(I18N)/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
+# sealview has a catalogue of its own (it runs on an offline machine without dropbox/): the same way.
+VI18N  := viewer/translations
+VPO    := $(wildcard $(VI18N)/*/LC_MESSAGES/messages.po)
+VMO    := $(VPO:.po=.mo)
 
 .PHONY: setup run test lint bench clean translations fuzz faults
 
-setup: $(STAMP) $(MO)
+setup: $(STAMP) $(MO) $(VMO)
 	@missing=""; for p in $(DEBIAN); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	test -f $(FONT) || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
@@ -36,16 +40,26 @@ $(STAMP): pyproject.toml
 # One .mo per .po, rebuilt whenever its .po is newer (order-only on the venv: a reinstall does not recompile).
 $(I18N)/%/LC_MESSAGES/messages.mo: $(I18N)/%/LC_MESSAGES/messages.po | $(STAMP)
 	$(VENV)/bin/pybabel compile --statistics -l $* -i $< -o $@
+$(VI18N)/%/LC_MESSAGES/messages.mo: $(VI18N)/%/LC_MESSAGES/messages.po | $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -l $* -i $< -o $@
 
 # For developers after changing a template's or a module's words: re-extract messages.pot, merge it into
 # every language's .po (new or changed messages arrive empty or fuzzy; tests/test_i18n.py fails until they
-# are translated and the fuzzy flags removed), then recompile.
+# are translated and the fuzzy flags removed), then recompile. The viewer's catalogue likewise, its
+# translations kept in viewer/translations/strings.json and written into the .po files by fill.py
+# (tests/viewer/test_i18n.py checks it).
 translations: $(STAMP)
 	$(VENV)/bin/pybabel extract -F dropbox/babel.cfg -k lazy_gettext -k _l -c TRANSLATORS: \
 	  --add-location=file --sort-output --project sealdrop --version 0.1.0 --copyright-holder sealdrop \
 	  -o $(I18N)/messages.pot dropbox
 	$(VENV)/bin/pybabel update -i $(I18N)/messages.pot -d $(I18N) --ignore-obsolete --ignore-pot-creation-date
 	$(VENV)/bin/pybabel compile --statistics -d $(I18N)
+	$(VENV)/bin/pybabel extract -F viewer/babel.cfg -k N_ -c TRANSLATORS: \
+	  --add-location=file --sort-output --project sealview --version 0.1.0 --copyright-holder sealdrop \
+	  -o $(VI18N)/messages.pot viewer
+	$(VENV)/bin/pybabel update -i $(VI18N)/messages.pot -d $(VI18N) --ignore-obsolete --ignore-pot-creation-date
+	$(VENV)/bin/python $(VI18N)/fill.py
+	$(VENV)/bin/pybabel compile --statistics -d $(VI18N)
 
 # axe-core (package.json, pinned in package-lock.json) for tests/browser/test_accessibility.py: reinstalled
 # when node_modules/axe-core is missing or package-lock.json is newer. A second `setup:` line adds it.

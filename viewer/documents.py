@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from crypto.jsonobject import MAX_DEPTH, NotJSONObject, read_json_object
 
+from .i18n import N_
+
 MAX_DOCUMENT = 32 * 1024 * 1024  # a report document larger than this is not stored
 MAX_NAME = 200
 PRECISIONS = {"exact", "100m", "1km"}
@@ -93,14 +95,14 @@ def parse(data: bytes) -> Document:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("utf-8", errors="replace")
-        doc.warnings.append("The report is not valid UTF-8: undecodable bytes are shown as �.")
+        doc.warnings.append(N_("The report is not valid UTF-8: undecodable bytes are shown as �."))
     doc.raw = text
     try:
         obj = json_object(text)
     except NotAnObject:
         obj = None
     if obj is None:
-        doc.warnings.append("This is not a sealdrop report document: it is shown as plain text.")
+        doc.warnings.append(N_("This is not a sealdrop report document: it is shown as plain text."))
         doc.what = clean(text)
         return doc
     if obj.get("format") != "sealdrop-report/1":
@@ -109,7 +111,7 @@ def parse(data: bytes) -> Document:
         )
     doc.kind = one_line(obj.get("kind"), 20)
     if doc.kind not in ("report", "addition"):
-        doc.warnings.append("The document does not say whether it is a report or an addition.")
+        doc.warnings.append(N_("The document does not say whether it is a report or an addition."))
     doc.desk = one_line(obj.get("desk"), 40)
     doc.language = one_line(obj.get("language"), 8)
     category = obj.get("category")
@@ -124,7 +126,7 @@ def parse(data: bytes) -> Document:
     if isinstance(reply, str) and _HEX64.match(reply):
         doc.reply_public = reply
     elif reply is not None:
-        doc.warnings.append("The reporter's reply key in the document is malformed.")
+        doc.warnings.append(N_("The reporter's reply key in the document is malformed."))
     number = obj.get("case_number")
     doc.case_number = one_line(number, 16) if isinstance(number, str) else None
     doc.attachments = _attachments(obj.get("attachments"), doc.warnings)
@@ -140,7 +142,7 @@ def _where(where: object, warnings: list[str]) -> dict:
     lat, lon = _number(where.get("lat"), -90, 90), _number(where.get("lon"), -180, 180)
     coords = {"lat": lat, "lon": lon} if lat is not None and lon is not None else {}
     if (where.get("lat") is not None or where.get("lon") is not None) and not coords:
-        warnings.append("The report gives coordinates that are not a place on Earth: they are ignored.")
+        warnings.append(N_("The report gives coordinates that are not a place on Earth: they are ignored."))
     if mode == "place":
         return {"mode": "place", "place": one_line(where.get("place"), 200), **coords}
     if mode == "device":
@@ -150,7 +152,7 @@ def _where(where: object, warnings: list[str]) -> dict:
         accuracy = _number(where.get("accuracy_m"), 0, 1e7)
         return {"mode": "device", **coords, "precision": precision, "accuracy_m": accuracy}
     if mode not in (None, "none"):
-        warnings.append("The report's place is in a form this viewer does not know.")
+        warnings.append(N_("The report's place is in a form this viewer does not know."))
     return {"mode": "none"}
 
 
@@ -158,7 +160,7 @@ def _attachments(items: object, warnings: list[str]) -> list[dict]:
     if items is None:
         return []
     if not isinstance(items, list):
-        warnings.append("The report's list of attachments is malformed.")
+        warnings.append(N_("The report's list of attachments is malformed."))
         return []
     out = []
     for item in items[:1000]:

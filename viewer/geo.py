@@ -9,6 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from babel.numbers import format_decimal
+
+from . import i18n
+from .i18n import N_, _
+
 EARTH_M = 6_371_008.8
 M_PER_DEG_LAT = 111_320.0
 
@@ -31,16 +36,21 @@ def bbox(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, 
 
 
 def human_distance(m: float) -> str:
-    return f"{m:.0f} m" if m < 1000 else f"{m / 1000:.1f} km"
+    if m < 1000:
+        return _("%(n)s m", n=f"{m:.0f}")
+    return _("%(n)s km", n=format_decimal(round(m / 1000, 1), "0.0", locale=i18n.current()))
+
+
+_PRECISIONS = {
+    "exact": N_("as exact as the phone knew"),
+    "100m": N_("rounded by the reporter to about 100 m"),
+    "1km": N_("rounded by the reporter to about 1 km"),
+    "place": N_("a landmark the reporter picked"),
+}
 
 
 def precision_text(precision: str | None) -> str:
-    return {
-        "exact": "as exact as the phone knew",
-        "100m": "rounded by the reporter to about 100 m",
-        "1km": "rounded by the reporter to about 1 km",
-        "place": "a landmark the reporter picked",
-    }.get(precision or "", "of unknown precision")
+    return _(_PRECISIONS.get(precision or "", N_("of unknown precision")))
 
 
 def shown_coordinates(lat: float, lon: float, precision: str | None) -> str:
@@ -82,7 +92,7 @@ def clusters(points: list[tuple[float, float, str]], radius_m: float = 150) -> l
             cell[3].append(number)
     cells = [(c[0] / c[2], c[1] / c[2], c[2], c[3]) for c in pooled.values()]
     grid: dict[tuple[int, int], list[int]] = {}
-    for i, (lat, lon, _, _) in enumerate(cells):
+    for i, (lat, lon, _count, _numbers) in enumerate(cells):
         grid.setdefault((math.floor(lat * ky / radius_m), math.floor(lon * kx / radius_m)), []).append(i)
 
     def around(i: int) -> list[int]:
@@ -135,8 +145,8 @@ class Plot:
 
 def plot(found: list[Cluster], landmarks: list[tuple[str, float, float]], width=820, height=560) -> Plot:
     """Screen positions for an equirectangular projection of everything, fitted into width x height."""
-    lats = [c.lat for c in found] + [la for _, la, _ in landmarks]
-    lons = [c.lon for c in found] + [lo for _, _, lo in landmarks]
+    lats = [c.lat for c in found] + [la for _name, la, _lon in landmarks]
+    lons = [c.lon for c in found] + [lo for _name, _lat, lo in landmarks]
     if not lats:
         return Plot(width, height, [], [], {})
     lat_lo, lat_hi, lon_lo, lon_hi = min(lats), max(lats), min(lons), max(lons)

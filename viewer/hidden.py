@@ -25,34 +25,35 @@ from dataclasses import dataclass, field
 import metadata
 from metadata import images as pictures
 
-from . import media
+from . import i18n, media
 from .documents import one_line
 from .errors import ViewerError
+from .i18n import N_, _
 from .vault import Vault
 
 PHOTO_LIMIT = 64 * 1024 * 1024
 WARN_KINDS = ("place", "device", "time", "person", "text", "thumbnail")
 NOTE_KINDS = ("software", "other")
 SENTENCES = {
-    "place": "It records where it was taken: {values}",
-    "device": "The camera or phone is named in it: {values}",
-    "time": "It records when it was made: {values}",
-    "person": "It names a person (owner, author, artist): {values}",
-    "text": "It carries a title or comment: {values}",
-    "thumbnail": "It holds a hidden copy of the picture: {values}",
-    "software": "The app that wrote it: {values}",
-    "other": "Other data written into it, which sealview does not interpret: {values}",
+    "place": N_("It records where it was taken: %(values)s"),
+    "device": N_("The camera or phone is named in it: %(values)s"),
+    "time": N_("It records when it was made: %(values)s"),
+    "person": N_("It names a person (owner, author, artist): %(values)s"),
+    "text": N_("It carries a title or comment: %(values)s"),
+    "thumbnail": N_("It holds a hidden copy of the picture: %(values)s"),
+    "software": N_("The app that wrote it: %(values)s"),
+    "other": N_("Other data written into it, which sealview does not interpret: %(values)s"),
 }
 CLAIMS = {
-    "kept": "The reporter chose to keep the original data.",
-    "removed": (
+    "kept": N_("The reporter chose to keep the original data."),
+    "removed": N_(
         "The report says it was removed, yet it got through: a cleaner missed it, or the report was altered."
     ),
 }
-UNKNOWN_CLAIM = "The report does not say whether it was removed."
+UNKNOWN_CLAIM = N_("The report does not say whether it was removed.")
 VALUES_SHOWN = 4  # per kind; a hostile file may carry thousands of tags
 CACHE_ENTRIES = 4096
-_cache: dict[str, Check] = {}
+_cache: dict[tuple[str, str], Check] = {}
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Check:
 def claim_text(claim: str) -> str:
     """What the report said about the attachment's data ("kept", "removed", "unknown"), against
     what the file holds: the sentence that goes before the list of warnings."""
-    return CLAIMS.get(claim, UNKNOWN_CLAIM)
+    return _(CLAIMS.get(claim, UNKNOWN_CLAIM))
 
 
 def judged(findings: list[metadata.Finding]) -> Check:
@@ -86,10 +87,8 @@ def judged(findings: list[metadata.Finding]) -> Check:
         if values:
             text = "; ".join(values[:VALUES_SHOWN])
             if len(values) > VALUES_SHOWN:
-                text += f"; and {len(values) - VALUES_SHOWN} more"
-            (check.warnings if kind in WARN_KINDS else check.notes).append(
-                SENTENCES[kind].format(values=text)
-            )
+                text += _("; and %(n)d more", n=len(values) - VALUES_SHOWN)
+            (check.warnings if kind in WARN_KINDS else check.notes).append(_(SENTENCES[kind], values=text))
     return check
 
 
@@ -98,14 +97,15 @@ def check_photo(data: bytes) -> Check:
     try:
         return judged(pictures.findings(data))
     except pictures.PictureRefused:
-        return Check(unchecked="sealview could not read this picture.")
+        return Check(unchecked=_("sealview could not read this picture."))
     except Exception:  # Pillow on hostile input: whatever it raises, the page must still show
-        return Check(unchecked="sealview could not read this picture (it may be damaged).")
+        return Check(unchecked=_("sealview could not read this picture (it may be damaged)."))
 
 
 def check_attachment(vault: Vault, row) -> Check:
-    """Read the attachment (photo, video, audio, anything) for identifying data; once per process."""
-    key = row["file"]
+    """Read the attachment (photo, video, audio, anything) for identifying data; once per process
+    (and language: the sentences are in the officer's)."""
+    key = (row["file"], i18n.current())
     if key in _cache:
         return _cache[key]
     try:
@@ -136,31 +136,39 @@ def _photo_from(reader: _ChunkReader, size: int | None, shown: bool) -> Check:
     data = None if size is not None and size > PHOTO_LIMIT else reader.read_up_to(PHOTO_LIMIT)
     if data is None:
         return Check(
-            unchecked=f"It is larger than {PHOTO_LIMIT >> 20} MB, more than sealview reads for a picture."
+            unchecked=_(
+                "It is larger than %(n)d MB, more than sealview reads for a picture.", n=PHOTO_LIMIT >> 20
+            )
         )
     if not shown:
         try:
             pictures.open_picture(data)
         except pictures.PictureRefused:
-            return Check(unchecked="sealview cannot read this kind of file.")
+            return Check(unchecked=_("sealview cannot read this kind of file."))
     return check_photo(data)
 
 
 def _container(reader: _ChunkReader, size: int | None, family: str) -> Check:
     """Video and audio: the cleaner's plan over the decrypting stream; its findings are the check."""
     if size is None:
-        return Check(unchecked="sealview does not know its size.")
+        return Check(unchecked=_("sealview does not know its size."))
     try:
         plan = metadata.plan_for(metadata.ForwardSource(reader, size), family)
     except metadata.CannotClean as e:
         # the cleaner's reason may quote the file (a chunk's name): controls and bidi marks go
-        return Check(unchecked=f"sealview does not understand its structure ({one_line(str(e), 200)}).")
+        return Check(
+            unchecked=_(
+                "sealview does not understand its structure (%(reason)s).", reason=one_line(str(e), 200)
+            )
+        )
     except ViewerError:  # the envelope failed to open on the way: check_attachment says so
         raise
     except ImportError:  # a family whose cleaner this installation does not have
-        return Check(unchecked="sealview cannot yet read this kind of file.")
+        return Check(unchecked=_("sealview cannot yet read this kind of file."))
     except Exception:  # a reader's bug on a hostile file must not take the case page down with it
-        return Check(unchecked="sealview's reader failed on it (the file may be damaged, or made to harm).")
+        return Check(
+            unchecked=_("sealview's reader failed on it (the file may be damaged, or made to harm).")
+        )
     return judged(plan.found)
 
 

@@ -17,6 +17,8 @@ from PIL import Image, ImageOps
 
 from metadata import images as _pictures  # registers the HEIF opener (pillow-heif) with Pillow
 
+from .i18n import _
+
 MAX_BYTES = 64 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB: the most we allow
 SHOWN_SIDE = 1600
@@ -30,20 +32,24 @@ class ImageRefused(Exception):
 
 def _open(data: bytes) -> Image.Image:
     if len(data) > MAX_BYTES:
-        raise ImageRefused(f"The photo is larger than {MAX_BYTES >> 20} MB: download it to look at it.")
+        raise ImageRefused(
+            _("The photo is larger than %(n)d MB: download it to look at it.", n=MAX_BYTES >> 20)
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRefused(
-            "The image claims an enormous size (a decompression bomb?): not decoded."
+            _("The image claims an enormous size (a decompression bomb?): not decoded.")
         ) from None
     except Exception:  # Pillow raises many kinds on hostile input; none of them may reach the officer
-        raise ImageRefused("This file is not an image this viewer decodes (or it is damaged).") from None
+        raise ImageRefused(_("This file is not an image this viewer decodes (or it is damaged).")) from None
     w, h = im.size
     if w <= 0 or h <= 0 or w * h > MAX_PIXELS:
-        raise ImageRefused(f"The image claims {w} × {h} pixels, more than this viewer decodes: not decoded.")
+        raise ImageRefused(
+            _("The image claims %(w)d × %(h)d pixels, more than this viewer decodes: not decoded.", w=w, h=h)
+        )
     return im
 
 
@@ -68,7 +74,7 @@ def reencode(data: bytes, side: int = SHOWN_SIDE) -> bytes:
         raise
     except Exception:
         raise ImageRefused(
-            "This photo is damaged and could not be decoded; download it to examine it."
+            _("This photo is damaged and could not be decoded; download it to examine it.")
         ) from None
     return out.getvalue()
 

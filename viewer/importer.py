@@ -33,7 +33,7 @@ from crypto import bundle
 from . import documents
 from .documents import Document
 from .errors import Refused
-from .manifest import check_bundle, desk_places, refusing
+from .manifest import check_bundle, desk_categories, desk_places, refusing
 from .streaming import Feed, Opener
 from .vault import Vault, now
 
@@ -286,6 +286,15 @@ class _Run:
             [(self.desk, i, *p) for i, p in enumerate(desk_places(claimed))],
         )
 
+    def _store_category_names(self, claimed: object) -> None:
+        """The desk's categories named in every language, when its signed bundle carries them, so the
+        officer reads them in their own (a report names its category once, in the reporter's)."""
+        found = desk_categories(claimed)
+        if found:
+            names = self.vault.category_names
+            names.update(found)
+            self.vault.set_meta(self.db, "category_names", json.dumps(names, ensure_ascii=False))
+
     def _finish(self, sub: _Submission) -> None:
         meta, doc = sub.meta, sub.doc or Document()
         case = self._case(meta)
@@ -424,6 +433,7 @@ class _Run:
     def _record(self) -> None:
         m = self.manifest
         self._store_places(m.data.get("places"))
+        self._store_category_names(m.data.get("categories"))
         self.db.execute(
             "INSERT INTO imports (desk, sequence, sha256, created_day, imported_at, items)"
             " VALUES (?, ?, ?, ?, ?, ?)",

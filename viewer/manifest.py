@@ -81,6 +81,27 @@ def desk_places(claimed: object) -> list[tuple[str, str, float, float]]:
     return places
 
 
+MAX_CATEGORIES = 200
+
+
+def desk_categories(claimed: object) -> dict[str, dict[str, str]]:
+    """The desk's categories from a signed manifest's optional `categories` field, a list of
+    {"slug", "names": {lang: name}}, coerced like the places: {slug: {lang: name}}."""
+    found = {}
+    for c in claimed[:MAX_CATEGORIES] if isinstance(claimed, list) else []:
+        if not isinstance(c, dict) or not isinstance(c.get("names"), dict):
+            continue
+        slug = documents.one_line(c.get("slug"), 40)
+        names = {
+            documents.one_line(k, 8): documents.one_line(v, 200)
+            for k, v in list(c["names"].items())[:10]
+            if isinstance(k, str) and isinstance(v, str) and documents.one_line(v, 200)
+        }
+        if slug and names:
+            found[slug] = names
+    return found
+
+
 def _check_items(items: list[dict]) -> None:
     for i, item in enumerate(items):
         ok = (

@@ -13,6 +13,7 @@ from typing import BinaryIO
 import crypto
 
 from .errors import NotFound, ViewerError
+from .i18n import _
 from .vault import Vault
 
 
@@ -24,7 +25,7 @@ def attachment(vault: Vault, att_id: int):
             (att_id,),
         ).fetchone()
     if row is None or not row["opened"] or not row["file"]:
-        raise NotFound("no such attachment in this vault (or it could not be opened)")
+        raise NotFound(_("no such attachment in this vault (or it could not be opened)"))
     return row
 
 
@@ -56,7 +57,7 @@ def plaintext(vault: Vault, row, limit: int) -> bytes | None:
     except _TooLarge:
         return None
     except crypto.EnvelopeError as e:
-        raise ViewerError(f"this attachment no longer opens: {e}") from None
+        raise ViewerError(_("this attachment no longer opens: %(reason)s", reason=e)) from None
     return b"".join(sink.parts)
 
 
@@ -86,7 +87,7 @@ def stream(vault: Vault, row, chunk: int = 1 << 16) -> Iterator[bytes]:
     finally:
         thread.join(timeout=5)
     if failed:
-        raise ViewerError(f"this attachment no longer opens: {failed[0]}")
+        raise ViewerError(_("this attachment no longer opens: %(reason)s", reason=failed[0]))
 
 
 def plaintext_head(vault: Vault, row, n: int) -> bytes:

@@ -15,8 +15,10 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
 
-from . import geo, hidden, images, media
+from . import geo, hidden, i18n, images, media
 from .errors import ViewerError
+from .i18n import _
+from .labels import action_label, human_size, state_label
 from .vault import Vault
 
 PDF_TEXT_LIMIT = 20_000  # characters of a report's text in print; the case file holds all of it
@@ -56,69 +58,89 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
     h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName=bold, fontSize=16)
     h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold, fontSize=12.5)
     c = data["case"]
-    story = [Paragraph(_text(f"Case {c['number']}"), h1)]
+    names = vault.category_names
+    title = _("Case %(case)s", case=c["number"])
+    story = [Paragraph(_text(title), h1)]
+    state = state_label(data["state"])
+    if data["duplicate_of"]:
+        state = _("%(state)s of %(case)s", state=state, case=data["duplicate_of"])
     facts = [
-        ("Desk", c["desk"]),
-        ("Received", c["received_day"]),
-        ("Category", c["category_name"] or "—"),
-        ("State", data["state"] + (f" of {data['duplicate_of']}" if data["duplicate_of"] else "")),
+        (_("Desk"), c["desk"]),
+        (_("Received"), i18n.day(c["received_day"])),
+        (_("Category"), i18n.category(names, c["category_name"], c.get("category_slug") or "") or "—"),
+        (_("State"), state),
     ]
     if forwarded:
-        facts.append(("Forwarded", f"to {forwarded['to']} ({forwarded['fingerprint']}) on {forwarded['at']}"))
-    facts.append(("Officer", vault.actor))
-    story += [Paragraph(f"<b>{_text(k)}:</b> {_text(v)}", body) for k, v in facts]
+        facts.append(
+            (
+                _("Forwarded"),
+                _(
+                    "to %(name)s (%(fp)s) on %(when)s",
+                    name=forwarded["to"],
+                    fp=forwarded["fingerprint"],
+                    when=i18n.when(forwarded["at"]),
+                ),
+            )
+        )
+    facts.append((_("Officer"), vault.actor))
+    story += [_fact(k, v, body) for k, v in facts]
     for i, r in enumerate(data["reports"], 1):
         story += [
             Spacer(1, 4 * mm),
-            Paragraph(
-                _text(f"{'Report' if r['first'] else 'Addition'} {i}, received {r['received_day']}"), h2
-            ),
+            Paragraph(_text(_report_title(i, r)), h2),
         ]
         if not r["opened"]:
-            story.append(Paragraph(_text(r["problem"]), body))
+            story.append(Paragraph(_text(i18n.translated(r["problem"])), body))
             continue
         where = r["where"]
         place = ""
         if where.get("lat") is not None:
             place = geo.shown_coordinates(where["lat"], where["lon"], where.get("precision"))
             place += f" ({geo.precision_text(where.get('precision', 'place'))})"
-        place = (
-            " — ".join(x for x in (where.get("place") or where.get("text") or "", place) if x) or "not given"
+        place = " — ".join(x for x in (where.get("place") or where.get("text") or "", place) if x) or _(
+            "not given"
         )
         story += [
-            Paragraph(f"<b>When:</b> {_text(r['when_text'] or 'not given')}", body),
-            Paragraph(f"<b>Where:</b> {_text(place)}", body),
+            _fact(_("When"), r["when_text"] or _("not given"), body),
+            _fact(_("Where"), place, body),
         ]
         if r["contact"]:
-            story.append(Paragraph(f"<b>Contact:</b> {_text(r['contact'])}", body))
+            story.append(_fact(_("Contact"), r["contact"], body))
         what = r["what"]
         if len(what) > PDF_TEXT_LIMIT:
-            what = (
-                what[:PDF_TEXT_LIMIT]
-                + f"\n[… cut: {len(r['what'])} characters in all; the case file has the rest]"
-            )
+            cut = _("[… cut: %(n)d characters in all; the case file has the rest]", n=len(r["what"]))
+            what = what[:PDF_TEXT_LIMIT] + "\n" + cut
         story += [Paragraph(_text(part), body) for part in what.split("\n\n") if part.strip()]
-        story += [Paragraph(_text("Warning: " + w), small) for w in r["warnings"]]
+        story += [
+            Paragraph(_text(_("Warning: %(text)s", text=i18n.translated(w))), small) for w in r["warnings"]
+        ]
         for a in r["attachments"]:
             story += _attachment(vault, a, body, small)
-    for title, rows, fmt in (
-        ("Notes", data["notes"], lambda n: f"{n['at']}, {n['actor']}: {n['text']}"),
+    for section, rows, fmt in (
+        (_("Notes"), data["notes"], lambda n: f"{i18n.when(n['at'])}, {n['actor']}: {n['text']}"),
         (
-            "Replies to the reporter",
+            _("Replies to the reporter"),
             data["replies"],
-            lambda n: f"{n['day']}: {n['text']} [{n['status'] or '—'}]",
+            lambda n: (
+                f"{i18n.day(n['day'])}: {n['text']} [{state_label(n['status']) if n['status'] else '—'}]"
+            ),
         ),
-        ("History", data["history"], lambda n: f"{n['at']} {n['actor']}: {n['action']} {n['detail']}"),
+        (
+            _("History"),
+            data["history"],
+            lambda n: f"{i18n.when(n['at'])} {n['actor']}: {action_label(n['action'])} {n['detail']}",
+        ),
     ):
         if rows:
-            story += [Spacer(1, 3 * mm), Paragraph(title, h2)]
+            story += [Spacer(1, 3 * mm), Paragraph(_text(section), h2)]
             story += [Paragraph(_text(fmt(n)), small) for n in rows]
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,
         pagesize=A4,
-        title=f"Case {c['number']}",
+        title=title,
         author="sealview",
+        lang=i18n.current(),
         leftMargin=18 * mm,
         rightMargin=18 * mm,
         topMargin=16 * mm,
@@ -128,8 +150,25 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
     return out.getvalue()
 
 
+def _fact(label: str, value: object, style) -> Paragraph:
+    return Paragraph(f"<b>{_text(_('%(label)s:', label=label))}</b> {_text(value)}", style)
+
+
+def _report_title(i: int, r: dict) -> str:
+    day = i18n.day(r["received_day"])
+    if r["first"]:
+        return _("Report %(n)d, received %(day)s", n=i, day=day)
+    return _("Addition %(n)d, received %(day)s", n=i, day=day)
+
+
 def _attachment(vault: Vault, a: dict, body, small) -> list:
-    label = f"Attachment {a['position']}: {a['name']} ({a['mime']}, {a['size'] or 0} bytes)"
+    label = _(
+        "Attachment %(n)d: %(name)s (%(type)s, %(size)s)",
+        n=a["position"],
+        name=a["name"],
+        type=a["mime"],
+        size=human_size(a["size"] or 0),
+    )
     out = [Paragraph(_text(label), small)]
     if not a["opened"]:
         return out
@@ -145,16 +184,18 @@ def _photo(vault: Vault, a: dict, small) -> tuple[list, hidden.Check]:
     try:
         original = media.plaintext(vault, a, images.MAX_BYTES)
     except ViewerError as e:
-        return [Paragraph(_text(f"(not printed: {e})"), small)], hidden.Check(unchecked=str(e))
+        return [Paragraph(_text(_("(not printed: %(reason)s)", reason=e)), small)], hidden.Check(
+            unchecked=str(e)
+        )
     if original is None:
-        return [Paragraph(_text("(not printed: too large to print)"), small)], hidden.Check(
-            unchecked=f"It is larger than {images.MAX_BYTES >> 20} MB, more than sealview reads."
+        return [Paragraph(_text(_("(not printed: too large to print)")), small)], hidden.Check(
+            unchecked=_("It is larger than %(n)d MB, more than sealview reads.", n=images.MAX_BYTES >> 20)
         )
     check = hidden.check_photo(original)
     try:
         jpeg = images.reencode(original, side=1000)
     except images.ImageRefused as e:
-        return [Paragraph(_text(f"(not printed: {e})"), small)], check
+        return [Paragraph(_text(_("(not printed: %(reason)s)", reason=e)), small)], check
     picture = Image(io.BytesIO(jpeg))
     w, h = picture.imageWidth, picture.imageHeight
     scale = min(160 * mm / w, 110 * mm / h, 1.0)
@@ -166,12 +207,18 @@ def _hidden_data(check: hidden.Check, claim: str, small) -> list:
     """What the original file (which the case file carries as it is) still says about the reporter."""
     out = []
     if check.warnings:
-        intro = f"Hidden data in this file could identify the reporter. {hidden.claim_text(claim)}"
+        intro = _(
+            "Hidden data in this file could identify the reporter. %(claim)s", claim=hidden.claim_text(claim)
+        )
         out.append(Paragraph(f"<b>{_text(intro)}</b>", small))
         out += [Paragraph(_text(f"• {s}"), small) for s in check.warnings + check.notes]
     elif check.notes:
-        out += [Paragraph(_text(f"Also written into this file: {s}"), small) for s in check.notes]
+        out += [
+            Paragraph(_text(_("Also written into this file: %(text)s", text=s)), small) for s in check.notes
+        ]
     if check.unchecked:
-        text = f"Its hidden data could not be checked: {check.unchecked} Handle it with care."
+        text = _(
+            "Its hidden data could not be checked: %(reason)s Handle it with care.", reason=check.unchecked
+        )
         out.append(Paragraph(f"<b>{_text(text)}</b>", small))
     return out

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from waitress.server import create_server
 
+from .i18n import _
 from .vault import Vault
 from .web import create_app, new_token
 
@@ -31,16 +32,21 @@ SERVER_OPTIONS = {
 
 
 def serve(
-    vault: Vault, port: int = 0, *, open_browser: bool = True, announce: Callable[[str], None] = print
+    vault: Vault,
+    port: int = 0,
+    *,
+    open_browser: bool = True,
+    announce: Callable[[str], None] = print,
+    language: str = "en",
 ) -> None:
     token = new_token()
-    app = create_app(vault, token, hosts=set())
+    app = create_app(vault, token, hosts=set(), language=language)
     server = create_server(app, host=HOST, port=port, **SERVER_OPTIONS)
     bound = server.effective_port
     app.config["SEALVIEW_HOSTS"] = {f"{HOST}:{bound}"}
     url = f"http://{HOST}:{bound}/?token={token}"
-    announce(f"sealview is open at {url}")
-    announce("(only this machine can reach it; stop it with Ctrl-C)")
+    announce(_("sealview is open at %(url)s", url=url))
+    announce(_("(only this machine can reach it; stop it with Ctrl-C)"))
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     if open_browser:

@@ -355,6 +355,25 @@ class Vault:
         return VerifyKey.parse(text) if text else None
 
     @property
+    def language(self) -> str | None:
+        """The officer's language for this vault (`sealview config --lang`), None until one is set."""
+        return self.meta("language")
+
+    def set_language(self, language: str) -> None:
+        with self.change() as db:
+            self.set_meta(db, "language", language)
+            self.history(db, None, "language", language)
+
+    @property
+    def category_names(self) -> dict[str, dict[str, str]]:
+        """{slug: {language: name}} for the desks' categories, as their signed export bundles said."""
+        try:
+            names = json.loads(self.meta("category_names") or "{}")
+        except ValueError:
+            return {}
+        return names if isinstance(names, dict) else {}
+
+    @property
     def desks(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT slug FROM state.desks ORDER BY slug")]
 

@@ -74,7 +74,7 @@ def test_report_export_import_reply_and_the_reporter_reads_it(site, tmp_path, mo
     )
     assert "DEMO ONLY" in capsys.readouterr().out
     assert sealview("--vault", str(vault), "import", str(exported)) == 0
-    assert "2 report(s) in 2 new case(s), 1 attachment(s)" in capsys.readouterr().out
+    assert "2 reports in 2 new cases, 1 attachment" in capsys.readouterr().out
 
     assert sealview("--vault", str(vault), "list", "--json") == 0
     listed = {r["number"]: r for r in json.loads(capsys.readouterr().out)}
@@ -109,7 +109,7 @@ def test_report_export_import_reply_and_the_reporter_reads_it(site, tmp_path, mo
     )
     replies = tmp_path / "replies.bundle"
     assert sealview("--vault", str(vault), "export-replies", "-o", str(replies)) == 0
-    assert "1 reply(ies), 1 confirmation(s)" in capsys.readouterr().out
+    assert "1 reply, 1 confirmation" in capsys.readouterr().out
 
     with db.standalone_session(cfg.database_url) as s:
         desk, count = bundles.import_replies(s, store, replies)

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import i18n
 from ..errors import NotFound, ViewerError
+from ..i18n import N_, _
 from ..vault import Vault
 
 COOKIE = "sealview"
@@ -80,17 +81,17 @@ def create_app(vault: Vault, token: str, hosts: set[str] | None = None, language
     def _guard():
         allowed = app.config["SEALVIEW_HOSTS"]
         if allowed is not None and request.host not in allowed:
-            return _plain("This is sealview: open the address it printed.", 403)
+            return _plain(_("This is sealview: open the address it printed."), 403)
         offered = request.args.get("token")
         if offered is not None:
             if not hmac.compare_digest(offered.encode(), token.encode()):
-                return _plain("This is sealview: open the address it printed.", 403)
+                return _plain(_("This is sealview: open the address it printed."), 403)
             rest = {k: v for k, v in request.args.items(multi=False) if k != "token"}
             response = redirect(request.path + (f"?{urlencode(rest)}" if rest else ""), 303)
             response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
             return response
         if not hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), token.encode()):
-            return _plain("This is sealview: open the address it printed in the terminal.", 403)
+            return _plain(_("This is sealview: open the address it printed in the terminal."), 403)
         if request.method == "POST":
             # With Referrer-Policy: no-referrer a browser sends "Origin: null" even for our own forms.
             site = request.headers.get("Sec-Fetch-Site")
@@ -100,9 +101,9 @@ def create_app(vault: Vault, token: str, hosts: set[str] | None = None, language
                 "null",
                 f"{request.scheme}://{request.host}",
             ):
-                return _plain("Refused: this form was not sent from sealview's own pages.", 403)
+                return _plain(_("Refused: this form was not sent from sealview's own pages."), 403)
             if not hmac.compare_digest(request.form.get("csrf", "").encode(), csrf.encode()):
-                return _plain("Refused: the form is stale; reload the page and try again.", 403)
+                return _plain(_("Refused: the form is stale; reload the page and try again."), 403)
         g.csrf = csrf
 
     @app.after_request
@@ -116,21 +117,22 @@ def create_app(vault: Vault, token: str, hosts: set[str] | None = None, language
 
     @app.errorhandler(NotFound)
     def _not_found(e):
-        return render_template("error.html", title="Not found", message=str(e)), 404
+        return render_template("error.html", title=_("Not found"), message=str(e)), 404
 
     @app.errorhandler(ViewerError)
     def _refused(e):  # a sentence for the officer: what was refused, or why it could not be done
-        return render_template("error.html", title="Not done", message=str(e)), 400
+        return render_template("error.html", title=_("Not done"), message=str(e)), 400
 
     @app.errorhandler(HTTPException)
     def _http(e):
-        return render_template("error.html", title=e.name, message=e.description or ""), e.code
+        title, message = _http_text(e)
+        return render_template("error.html", title=title, message=message), e.code
 
     @app.errorhandler(Exception)
     def _internal(e):  # no traceback on the page, no report content in the log
         log.error("internal error: %s", type(e).__name__)
         return render_template(
-            "error.html", title="Internal error", message="sealview could not show this page."
+            "error.html", title=_("Internal error"), message=_("sealview could not show this page.")
         ), 500
 
     from . import actions, files, pages, templating
@@ -141,6 +143,26 @@ def create_app(vault: Vault, token: str, hosts: set[str] | None = None, language
     app.register_blueprint(actions.bp)
     app.register_blueprint(files.bp)
     return app
+
+
+# Werkzeug's own words for the errors the UI can meet, in the officer's language.
+_HTTP = {
+    400: (N_("Bad request"), N_("sealview could not understand this request.")),
+    403: (N_("Forbidden"), N_("This is not allowed here.")),
+    404: (N_("Not found"), N_("There is nothing at this address.")),
+    405: (N_("Not allowed"), N_("This address does not take this kind of request.")),
+    413: (N_("Too large"), N_("What was sent is larger than sealview accepts.")),
+    416: (N_("Not available"), N_("This part of the file does not exist.")),
+}
+
+
+def _http_text(e: HTTPException) -> tuple[str, str]:
+    """(title, sentence): ours when werkzeug would say its generic English, else the message given."""
+    title, generic = _HTTP.get(e.code or 0, (None, None))
+    description = e.description or ""
+    if generic and (not description or description == type(e).description):
+        description = generic
+    return (_(title) if title else e.name), i18n.translated(description)
 
 
 def _plain(text: str, status: int) -> Response:

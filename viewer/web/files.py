@@ -81,7 +81,7 @@ def image(att_id: int):
         abort(404)
     jpeg, _, _ = photo(att_id)
     if jpeg is None:
-        abort(404, description="This photo cannot be shown.")
+        abort(404, description=_("This photo cannot be shown."))
     return _download(jpeg, "image/jpeg", f"case-{row['case_number']}-{row['position']}.jpg", inline=True)
 
 

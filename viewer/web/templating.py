@@ -1,41 +1,36 @@
-"""Filters and globals the templates share. Every value from a report is text for Jinja to escape."""
+"""Filters and globals the templates share. Every value from a report is text for Jinja to escape.
+
+Labels are English msgids, translated when a page (or the CLI, or the PDF) shows them: the officer's
+language is known only then.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, g, request, url_for
 
-from .. import geo
+from .. import i18n
+from ..labels import (
+    STATE_LABELS,
+    action_label,
+    event_text,
+    human_size,
+    state_label,
+    where_text,
+)
 from ..triage import STATES
 
-STATE_LABELS = {s: s.capitalize() for s in STATES}
-STATE_LABELS["not credible"] = "Not credible"
 TEXT_SHOWN = 100_000  # characters of a report's text on its page; `sealview show` prints it all
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "unknown size"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
+def category_name(name: str | None, slug: str = "") -> str:
+    """A category in the officer's language, when the desk's signed bundles said how (i18n.category)."""
+    if "category_names" not in g:
+        from . import vault
 
-
-def where_text(where: dict) -> str:
-    mode = where.get("mode")
-    parts = []
-    if mode == "typed":
-        parts.append(f"typed by the reporter: “{where.get('text', '')}”")
-    if mode == "place":
-        parts.append(f"landmark: {where.get('place', '')}")
-    if where.get("lat") is not None:
-        coords = geo.shown_coordinates(where["lat"], where["lon"], where.get("precision"))
-        precision = geo.precision_text(where.get("precision", "place"))
-        accuracy = where.get("accuracy_m")
-        extra = f", accuracy about {accuracy:.0f} m" if isinstance(accuracy, float | int) and accuracy else ""
-        parts.append(f"{coords} ({precision}{extra})")
-    return "; ".join(parts) or "not given"
+        v = vault()
+        with v.lock:
+            g.category_names = v.category_names
+    return i18n.category(g.category_names, name, slug)
 
 
 def page_url(endpoint: str, filters, **changes) -> str:
@@ -51,4 +46,14 @@ def init(app: Flask) -> None:
         csrf=lambda: getattr(g, "csrf", ""),
         current=lambda: request.endpoint,
     )
-    app.jinja_env.filters.update(size=human_size, where=where_text, state=lambda s: STATE_LABELS.get(s, s))
+    app.jinja_env.filters.update(
+        size=human_size,
+        where=where_text,
+        state=state_label,
+        action=action_label,
+        event=event_text,
+        when=i18n.when,
+        day=i18n.day,
+        tr=i18n.translated,
+        category=category_name,
+    )

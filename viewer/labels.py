@@ -1,0 +1,126 @@
+"""Words sealview shows for the values it keeps: states, history entries, sizes, places.
+
+The vault keeps them as codes or English msgids; they are translated when shown (the UI, the CLI, the
+PDF), in the officer's language in force then (viewer/i18n.py). No Flask here: the CLI uses them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from babel.numbers import format_decimal
+
+from . import geo, i18n
+from .i18n import N_, _
+
+_STATE_MSGIDS = {
+    "new": N_("New"),
+    "checking": N_("Checking"),
+    "credible": N_("Credible"),
+    "not credible": N_("Not credible"),
+    "duplicate": N_("Duplicate"),
+    "forwarded": N_("Forwarded"),
+    "closed": N_("Closed"),
+}
+# What the history records (vault.history's `action`), in English in the vault, translated when shown.
+HISTORY_ACTIONS = {
+    "pinned server key": N_("pinned server key"),
+    "added desk": N_("added desk"),
+    "imported": N_("imported"),
+    "imported bundle": N_("imported bundle"),
+    "state": N_("state"),
+    "note": N_("note"),
+    "reply": N_("reply"),
+    "reply sent": N_("reply sent"),
+    "exported reply bundle": N_("exported reply bundle"),
+    "forwarded": N_("forwarded"),
+    "language": N_("language"),
+}
+
+
+class _Labels(Mapping):
+    """STATE_LABELS[state]: the state's name in the language in force, looked up when it is read."""
+
+    def __getitem__(self, state: str) -> str:
+        return _(_STATE_MSGIDS[state])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_STATE_MSGIDS)
+
+    def __len__(self) -> int:
+        return len(_STATE_MSGIDS)
+
+
+STATE_LABELS = _Labels()
+
+
+def state_label(state: str | None) -> str:
+    return STATE_LABELS[state] if state in _STATE_MSGIDS else str(state or "")
+
+
+def action_label(action: str) -> str:
+    return _(HISTORY_ACTIONS[action]) if action in HISTORY_ACTIONS else action
+
+
+def event_text(text: str) -> str:
+    """ "action: detail" as queries.dashboard joins them, with the action translated."""
+    action, sep, detail = str(text or "").partition(": ")
+    return action_label(action) + sep + detail
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return _("unknown size")
+    units = (N_("%(n)s bytes"), N_("%(n)s KB"), N_("%(n)s MB"), N_("%(n)s GB"))
+    for i, unit in enumerate(units):
+        if n < 1000 or i == len(units) - 1:
+            number = f"{n:.0f}" if i == 0 else _decimal(n)
+            return _(unit, n=number)
+        n /= 1000
+    return ""
+
+
+def _decimal(x: float) -> str:
+    """One decimal, with the language's decimal sign (a comma in bg, ru, kk)."""
+    return format_decimal(round(x, 1), "0.0", locale=i18n.current())
+
+
+def where_text(where: dict) -> str:
+    mode = where.get("mode")
+    parts = []
+    if mode == "typed":
+        parts.append(_("typed by the reporter: “%(text)s”", text=where.get("text", "")))
+    if mode == "place":
+        parts.append(_("landmark: %(place)s", place=where.get("place", "")))
+    if where.get("lat") is not None:
+        coords = geo.shown_coordinates(where["lat"], where["lon"], where.get("precision"))
+        precision = geo.precision_text(where.get("precision", "place"))
+        accuracy = where.get("accuracy_m")
+        if isinstance(accuracy, float | int) and accuracy:
+            shown = _("%(coords)s (%(precision)s, accuracy about %(metres)s m)",
+                      coords=coords, precision=precision, metres=f"{accuracy:.0f}")  # fmt: skip
+        else:
+            shown = _("%(coords)s (%(precision)s)", coords=coords, precision=precision)
+        parts.append(shown)
+    return "; ".join(parts) or _("not given")
+
+
+# What the report says about an attachment's metadata ("removed", "kept"); anything else is unknown.
+METADATA = {"removed": N_("removed"), "kept": N_("kept"), "unknown": N_("unknown")}
+# Sentences import.py keeps in the vault about a report or its attachments, in English; shown translated.
+STORED = (
+    N_("This report is sealed to other officers, not to you."),
+    N_("The report document is larger than 32 MiB and was not stored."),
+    N_("The bundle holds no report document for this submission."),
+    N_("A new report arrived as an addition to an existing case."),
+    N_(
+        "The server's reply key for this case differs from the one sealed in the report: replies to it are "
+        "held back until this is explained."
+    ),
+)
+# What queries.Filters.parse says about a filter it dropped (in English there), shown translated.
+FILTER_ERRORS = (
+    N_("near: give latitude,longitude and a radius in metres"),
+    N_("since: a date is written YYYY-MM-DD"),
+    N_("until: a date is written YYYY-MM-DD"),
+)
