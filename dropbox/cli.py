@@ -5,12 +5,16 @@
                    [--retention-every MINUTES]
     sealdrop onion status [--tor-control HOST:PORT] | onion new-address | onion hash-password
     sealdrop desk-access add NAME | list | revoke NAME
-    sealdrop desk add SLUG --name LANG=NAME... | desk list
+    sealdrop desk add SLUG --name LANG=NAME... [--language L] | desk list
+    sealdrop category add|list|edit|remove ...  (a desk's categories: desk/setup_commands.py)
     sealdrop officer add --desk SLUG PUBLIC_KEY_FILE [--name NAME] [--confirmed]
+    sealdrop officer list [--desk SLUG] | confirm NUMBER | retire NUMBER [--force]
     sealdrop poster --desk SLUG --lang L --url URL -o FILE.{pdf,png,svg} [--size A4|A5|A6] [--tag PLACE]
-    sealdrop user add NAME --role admin|clerk [--desk SLUG]
+    sealdrop user add NAME --role admin|clerk [--desk SLUG] | user list | disable|enable|remove NAME
     sealdrop export --desk SLUG -o BUNDLE [--again N] | import-replies BUNDLE | retention [--on DAY]
     sealdrop budgets [--json]
+
+    sealdrop --lang bg|ru|kk|en COMMAND ...   (else LANGUAGE, LC_ALL, LC_MESSAGES, LANG decide: console.py)
 
 Failures print one line and exit non-zero.
 """
@@ -39,7 +43,7 @@ from . import budget, console, db, demo, onions, posters
 from . import config as config_mod
 from .console import _
 from .desk import commands as desk_commands
-from .desk import setup_commands
+from .desk import officer_commands, setup_commands
 from .desk.schedule import DEFAULT_MINUTES as RETENTION_MINUTES
 from .desk.schedule import RetentionSchedule
 
@@ -279,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub)
     onions.add_parsers(sub, _Parser)
     setup_commands.add_parsers(sub, _Parser)
+    officer_commands.add_parsers(sub, _Parser)
     p = sub.add_parser("budgets", help="report and sign-in budgets, and the counts of a running serve")
     p.add_argument("--json", action="store_true", help="as JSON: the config's limits and serve's counts")
     p.set_defaults(run=cmd_budgets)

@@ -1,12 +1,12 @@
-"""Where reports go, set up from the command line: desks, their categories and the officer keys.
+"""Where reports go, set up from the command line: desks and their categories.
 
     sealdrop desk add SLUG --name LANG=NAME... [--language L] | desk list
     sealdrop category add --desk SLUG CATEGORY --name LANG=TEXT... [--position N] [--route DESK]
     sealdrop category list [--desk SLUG]
     sealdrop category edit --desk SLUG CATEGORY [--name LANG=TEXT...] [--position N] [--route DESK]
     sealdrop category remove --desk SLUG CATEGORY [--force]
-    sealdrop officer add --desk SLUG PUBLIC_KEY_FILE [--name NAME] [--confirmed]
-    sealdrop officer list [--desk SLUG] | officer confirm ID | officer retire ID [--force]
+
+Officer keys, the other half of "where reports go", are in officer_commands.py.
 
 The rules are the admin pages' (desk/admin/setup.py): slugs of lower-case letters, digits and dashes;
 a category's explicit keys always belong to the desk its reports go to; a desk is open for reports
@@ -23,12 +23,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crypto import PublicKey
-
 from .. import config as config_mod
 from .. import console, db
 from ..console import _
-from ..models import Category, Desk, Officer
+from ..models import Category, Desk
 from . import audit
 from .admin.common import SLUG
 from .commands import ACTOR, CommandError, desk_by_slug
@@ -39,7 +37,7 @@ MAX_NAME = 200
 # --- shared pieces -------------------------------------------------------------------------------
 
 
-def _session(args: argparse.Namespace) -> tuple[config_mod.Config, Session]:
+def open_session(args: argparse.Namespace) -> tuple[config_mod.Config, Session]:
     cfg = config_mod.load(Path(args.dir))
     return cfg, db.standalone_session(cfg.database_url)
 
@@ -95,7 +93,7 @@ def missing(desk: Desk) -> str | None:
     return "; ".join(lacking) or _("none of its categories has a confirmed key to seal to (category list)")
 
 
-def _all_desks(session: Session) -> list[Desk]:
+def all_desks(session: Session) -> list[Desk]:
     return list(session.scalars(select(Desk).order_by(Desk.slug)))
 
 
@@ -103,7 +101,7 @@ def _all_desks(session: Session) -> list[Desk]:
 
 
 def cmd_desk_add(args: argparse.Namespace) -> None:
-    cfg, session = _session(args)
+    cfg, session = open_session(args)
     _check_slug(args.slug, "SLUG")
     names = parse_names(args.name, cfg.languages)
     if not names:
@@ -123,9 +121,9 @@ def cmd_desk_add(args: argparse.Namespace) -> None:
 
 
 def cmd_desk_list(args: argparse.Namespace) -> None:
-    _cfg, session = _session(args)
+    _cfg, session = open_session(args)
     with session:
-        desks = _all_desks(session)
+        desks = all_desks(session)
         if not desks:
             print(_("No desks yet: sealdrop desk add"))
         for desk in desks:
@@ -160,7 +158,7 @@ def _route(session: Session, owner: Desk, slug: str | None) -> Desk | None:
 
 
 def cmd_category_add(args: argparse.Namespace) -> None:
-    cfg, session = _session(args)
+    cfg, session = open_session(args)
     _check_slug(args.category, "CATEGORY")
     names = parse_names(args.name, cfg.languages)
     if not names:
@@ -200,9 +198,9 @@ def _say_where(category: Category) -> None:
 
 
 def cmd_category_list(args: argparse.Namespace) -> None:
-    _cfg, session = _session(args)
+    _cfg, session = open_session(args)
     with session:
-        desks = [desk_by_slug(session, args.desk)] if args.desk else _all_desks(session)
+        desks = [desk_by_slug(session, args.desk)] if args.desk else all_desks(session)
         for desk in desks:
             if not desk.categories:
                 print(_("no categories yet on desk %(desk)s") % {"desk": desk.slug})
@@ -229,7 +227,7 @@ def _describe_category(category: Category) -> None:
 
 
 def cmd_category_edit(args: argparse.Namespace) -> None:
-    cfg, session = _session(args)
+    cfg, session = open_session(args)
     if not args.name and args.position is None and args.route is None:
         raise CommandError(_("nothing to change: give --name, --position or --route"))
     names = parse_names(args.name, cfg.languages, allow_empty=True)
@@ -271,7 +269,7 @@ def cmd_category_remove(args: argparse.Namespace) -> None:
     """Cases do not remember their category (models.Case): the category is inside the sealed report,
     and additions to a case are sealed to the keys its first report was sealed to. So removing one
     changes nothing stored; reporters just cannot pick it any more."""
-    _cfg, session = _session(args)
+    _cfg, session = open_session(args)
     with session:
         desk = desk_by_slug(session, args.desk)
         category = _category(desk, args.category)
@@ -299,176 +297,16 @@ def cmd_category_remove(args: argparse.Namespace) -> None:
             )
 
 
-# --- officers ------------------------------------------------------------------------------------
-
-
-def _officer(session: Session, ident: int) -> Officer:
-    officer = session.get(Officer, ident) if 0 < ident < 2**31 else None
-    if officer is None:
-        raise CommandError(_("no officer number %(n)d (see sealdrop officer list)") % {"n": ident})
-    return officer
-
-
-def _state(officer: Officer) -> str:
-    if officer.retired:
-        state = _("retired")
-    elif officer.confirmed:
-        state = _("confirmed")
-    else:
-        state = _("not confirmed")
-    return f"{state}, DEMO ONLY" if officer.demo else state
-
-
-def cmd_officer_add(args: argparse.Namespace) -> None:
-    _cfg, session = _session(args)
-    key = PublicKey.load(Path(args.public_key_file))
-    name = " ".join(args.name.split())[:MAX_NAME]
-    with session:
-        desk = desk_by_slug(session, args.desk)
-        if any(o.key_id == key.recipient.key_id.hex() for o in desk.officers):
-            raise CommandError(_("this key is already registered for desk %(desk)s") % {"desk": desk.slug})
-        officer = Officer(
-            desk=desk,
-            name=name,
-            public_key=key.encode(),
-            key_id=key.recipient.key_id.hex(),
-            fingerprint=key.fingerprint,
-            confirmed=args.confirmed,
-        )
-        session.add(officer)
-        audit.record(session, ACTOR, "officer_registered", desk.slug, f"{name}, key {officer.key_id[:16]}")
-        if args.confirmed:
-            audit.record(session, ACTOR, "officer_confirmed", desk.slug, f"{name}, key {officer.key_id[:16]}")
-        session.commit()
-        ident = officer.id
-    print(_("fingerprint: %(fingerprint)s") % {"fingerprint": key.fingerprint})
-    if not args.confirmed:
-        message = _(
-            "officer number %(n)d: read the fingerprint back with the officer by phone, then "
-            "sealdrop officer confirm %(n)d"
-        )
-        print(message % {"n": ident})
-
-
-def cmd_officer_list(args: argparse.Namespace) -> None:
-    _cfg, session = _session(args)
-    with session:
-        query = select(Officer).order_by(Officer.desk_id, Officer.id)
-        if args.desk:
-            query = query.where(Officer.desk_id == desk_by_slug(session, args.desk).id)
-        officers = list(session.scalars(query))
-        if not officers:
-            print(_("No officer keys yet: sealdrop officer add"))
-        for o in officers:
-            print("\t".join((str(o.id), o.desk.slug, o.name, o.fingerprint, _state(o))))
-
-
-def digits(fingerprint: str) -> str:
-    """A fingerprint as typed (spaces, dashes, any grouping) down to its 25 digits."""
-    return "".join(c for c in fingerprint if c.isascii() and c.isdigit())
-
-
-def _read_back() -> str:
-    try:
-        return input(_("Type the fingerprint as the officer reads it to you: "))
-    except EOFError:
-        raise CommandError(_("no fingerprint typed: the officer reads it, you type it")) from None
-
-
-def cmd_officer_confirm(args: argparse.Namespace) -> None:
-    _cfg, session = _session(args)
-    with session:
-        officer = _officer(session, args.officer)
-        if officer.retired:
-            message = _(
-                "officer number %(n)d is retired and stays so: the officer makes a new key "
-                "(python -m crypto keygen) and you add that"
-            )
-            raise CommandError(message % {"n": officer.id})
-        if officer.confirmed:
-            print(_("officer number %(n)d is already confirmed") % {"n": officer.id})
-            return
-        print(
-            _("The officer on the phone should be %(name)s, of desk %(desk)s")
-            % {"name": officer.name, "desk": officer.desk.slug}
-        )
-        if digits(_read_back()) != digits(officer.fingerprint):
-            raise CommandError(
-                _("the fingerprints differ: not confirmed. Check that the officer sent this key file")
-            )
-        officer.confirmed = True
-        audit.record(
-            session,
-            ACTOR,
-            "officer_confirmed",
-            officer.desk.slug,
-            f"{officer.name}, key {officer.key_id[:16]}",
-        )
-        session.commit()
-        print(
-            _("Confirmed: new reports to desk %(desk)s are sealed to this key too")
-            % {"desk": officer.desk.slug}
-        )
-
-
-def cmd_officer_retire(args: argparse.Namespace) -> None:
-    _cfg, session = _session(args)
-    with session:
-        officer = _officer(session, args.officer)
-        if officer.retired:
-            print(_("officer number %(n)d is already retired") % {"n": officer.id})
-            return
-        desks = _all_desks(session)
-        open_before = {d.id for d in desks if is_open(d)}
-        readable_before = {c.id for d in desks for c in d.categories if c.recipients()}
-        officer.retired = True  # in this transaction only, until the checks below pass
-        closing = [d.slug for d in desks if d.id in open_before and not is_open(d)]
-        if closing and not args.force:
-            session.rollback()
-            message = _(
-                "refused: this is the last confirmed officer key of desk %(desk)s; retired, the desk shows "
-                'reporters "not open yet" until another key is confirmed (give --force to retire it anyway)'
-            )
-            raise CommandError(message % {"desk": ", ".join(closing)})
-        dark = [
-            f"{d.slug}/{c.slug}"
-            for d in desks
-            for c in d.categories
-            if c.id in readable_before and not c.recipients()
-        ]
-        audit.record(
-            session, ACTOR, "officer_retired", officer.desk.slug, f"{officer.name}, key {officer.key_id[:16]}"
-        )
-        session.commit()
-        print(_("Retired: no new report or addition is sealed to officer number %(n)d") % {"n": officer.id})
-        print("  " + _("what was sealed to it before still opens with the officer's identity"))
-        if dark:
-            print(
-                "  ! "
-                + _("these categories take no reports now: %(categories)s") % {"categories": ", ".join(dark)}
-            )
-        for slug in closing:
-            print(
-                "  ! "
-                + _("cannot take reports now, desk %(desk)s: %(missing)s")
-                % {"desk": slug, "missing": _("no confirmed officer")}
-            )
-
-
 # --- the parsers ---------------------------------------------------------------------------------
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     _desk_parsers(sub, parser_class)
     _category_parsers(sub, parser_class)
-    _officer_parsers(sub, parser_class)
 
 
 def _name_option(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--name", action="append", default=[], metavar="LANG=TEXT",
-        help=f"{what} in one language (bg, ru, kk, en); repeat for each language",
-    )  # fmt: skip
+    p.add_argument("--name", action="append", default=[], metavar="LANG=TEXT", help=what)
 
 
 def _desk_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -476,7 +314,7 @@ def _desk_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.A
     group = desk.add_subparsers(dest="desk_command", required=True, parser_class=parser_class)
     p = group.add_parser("add", help="add a desk; its reporters' page is /r/SLUG")
     p.add_argument("slug", metavar="SLUG", help="the desk's short name in addresses, like sofia-centre")
-    _name_option(p, "the desk's name")
+    _name_option(p, "the desk's name in one language (bg, ru, kk or en); once per language")
     p.add_argument(
         "--language", default="en", choices=config_mod.LANGUAGES, help="the language its pages fall back to"
     )
@@ -494,7 +332,7 @@ def _category_parsers(sub: argparse._SubParsersAction, parser_class: type[argpar
     p = group.add_parser("add", help="add a category to a desk")
     p.add_argument("--desk", required=True, metavar="SLUG", help=desk_help)
     p.add_argument("category", metavar="CATEGORY", help="its short name, like graffiti")
-    _name_option(p, "what reporters read")
+    _name_option(p, "what reporters read, in one language (bg, ru, kk or en); once per language")
     p.add_argument("--position", type=int, metavar="N", help="its place in the list (default: last)")
     p.add_argument(
         "--route", metavar="DESK", help="file its reports with this desk instead, sealed to its keys"
@@ -506,7 +344,7 @@ def _category_parsers(sub: argparse._SubParsersAction, parser_class: type[argpar
     p = group.add_parser("edit", help="change a category's names, position or route")
     p.add_argument("--desk", required=True, metavar="SLUG", help=desk_help)
     p.add_argument("category", metavar="CATEGORY", help="its short name")
-    _name_option(p, "a new name (LANG= with no text removes that language's)")
+    _name_option(p, "a new name in one language, once per language; LANG= alone removes that one")
     p.add_argument("--position", type=int, metavar="N", help="its new place in the list")
     p.add_argument(
         "--route", metavar="DESK", help="file its reports with this desk (its own desk: undo a route)"
@@ -517,34 +355,3 @@ def _category_parsers(sub: argparse._SubParsersAction, parser_class: type[argpar
     p.add_argument("category", metavar="CATEGORY", help="its short name")
     p.add_argument("--force", action="store_true", help="even when the desk would then take no reports")
     p.set_defaults(run=cmd_category_remove)
-
-
-def _officer_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    officer = sub.add_parser("officer", help="officer public keys: reports are sealed to the confirmed ones")
-    group = officer.add_subparsers(dest="officer_command", required=True, parser_class=parser_class)
-    p = group.add_parser(
-        "add", help="register an officer's public key (the .pub file); prints its fingerprint"
-    )
-    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk whose reports the officer reads")
-    p.add_argument("--name", default="officer", help="the officer's name, as the desk knows them")
-    p.add_argument("--confirmed", action="store_true", help="the fingerprint was already read back by phone")
-    p.add_argument("public_key_file", metavar="PUBLIC_KEY_FILE", help="the officer's .pub file")
-    p.set_defaults(run=cmd_officer_add)
-    p = group.add_parser("list", help="officer keys: number, desk, name, fingerprint, state")
-    p.add_argument("--desk", metavar="SLUG", help="only this desk's")
-    p.set_defaults(run=cmd_officer_list)
-    p = group.add_parser(
-        "confirm", help="confirm a key once the officer has read its fingerprint back to you"
-    )
-    p.add_argument(
-        "officer", type=int, metavar="NUMBER", help="the officer's number from sealdrop officer list"
-    )
-    p.set_defaults(run=cmd_officer_confirm)
-    p = group.add_parser(
-        "retire", help="seal no new report or addition to this key (earlier ones still open)"
-    )
-    p.add_argument(
-        "officer", type=int, metavar="NUMBER", help="the officer's number from sealdrop officer list"
-    )
-    p.add_argument("--force", action="store_true", help="even when it is a desk's last confirmed key")
-    p.set_defaults(run=cmd_officer_retire)

@@ -43,7 +43,8 @@ def run(sqlite_instance, capsys):
 
 def fails(result: tuple[int, str, str]) -> str:
     code, _out, err = result
-    assert code == 1 and err.count("\n") == 1 and err.startswith("error: "), err
+    prefix = console._("error: %(problem)s").split("%")[0]  # in the language the command spoke
+    assert code == 1 and err.count("\n") == 1 and err.startswith(prefix), err
     return err
 
 

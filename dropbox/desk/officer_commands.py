@@ -1,0 +1,216 @@
+"""Officer keys from the command line: reports are sealed to a desk's confirmed, unretired keys.
+
+    sealdrop officer add --desk SLUG PUBLIC_KEY_FILE [--name NAME] [--confirmed]
+    sealdrop officer list [--desk SLUG]
+    sealdrop officer confirm NUMBER     asks for the fingerprint as the officer reads it aloud
+    sealdrop officer retire NUMBER [--force]
+
+A key is confirmed only when the fingerprint the operator types, as the officer reads it from their
+own machine, matches the one the server computed from the .pub file: what the admin page's tick box
+asks for, made a check. A retired key gets no new report or addition; what was sealed to it before
+still opens in the viewer. Retiring a desk's last key would close the desk to reporters ("not open
+yet"), so that takes --force. Every change is in the audit log as done by "cli".
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crypto import PublicKey
+
+from ..console import _
+from ..models import Officer
+from . import audit
+from .commands import ACTOR, CommandError, desk_by_slug
+from .setup_commands import MAX_NAME, all_desks, is_open, open_session
+
+
+def _officer(session: Session, ident: int) -> Officer:
+    officer = session.get(Officer, ident) if 0 < ident < 2**31 else None
+    if officer is None:
+        raise CommandError(_("no officer number %(n)d (see sealdrop officer list)") % {"n": ident})
+    return officer
+
+
+def _state(officer: Officer) -> str:
+    if officer.retired:
+        state = _("retired")
+    elif officer.confirmed:
+        state = _("confirmed")
+    else:
+        state = _("not confirmed")
+    return f"{state}, DEMO ONLY" if officer.demo else state
+
+
+def cmd_officer_add(args: argparse.Namespace) -> None:
+    _cfg, session = open_session(args)
+    key = PublicKey.load(Path(args.public_key_file))
+    name = " ".join(args.name.split())[:MAX_NAME]
+    with session:
+        desk = desk_by_slug(session, args.desk)
+        if any(o.key_id == key.recipient.key_id.hex() for o in desk.officers):
+            raise CommandError(_("this key is already registered for desk %(desk)s") % {"desk": desk.slug})
+        officer = Officer(
+            desk=desk,
+            name=name,
+            public_key=key.encode(),
+            key_id=key.recipient.key_id.hex(),
+            fingerprint=key.fingerprint,
+            confirmed=args.confirmed,
+        )
+        session.add(officer)
+        audit.record(session, ACTOR, "officer_registered", desk.slug, f"{name}, key {officer.key_id[:16]}")
+        if args.confirmed:
+            audit.record(session, ACTOR, "officer_confirmed", desk.slug, f"{name}, key {officer.key_id[:16]}")
+        session.commit()
+        ident = officer.id
+    print(_("fingerprint: %(fingerprint)s") % {"fingerprint": key.fingerprint})
+    if not args.confirmed:
+        message = _(
+            "officer number %(n)d: read the fingerprint back with the officer by phone, then "
+            "sealdrop officer confirm %(n)d"
+        )
+        print(message % {"n": ident})
+
+
+def cmd_officer_list(args: argparse.Namespace) -> None:
+    _cfg, session = open_session(args)
+    with session:
+        query = select(Officer).order_by(Officer.desk_id, Officer.id)
+        if args.desk:
+            query = query.where(Officer.desk_id == desk_by_slug(session, args.desk).id)
+        officers = list(session.scalars(query))
+        if not officers:
+            print(_("No officer keys yet: sealdrop officer add"))
+        for o in officers:
+            print("\t".join((str(o.id), o.desk.slug, o.name, o.fingerprint, _state(o))))
+
+
+def digits(fingerprint: str) -> str:
+    """A fingerprint as typed (spaces, dashes, any grouping) down to its 25 digits."""
+    return "".join(c for c in fingerprint if c.isascii() and c.isdigit())
+
+
+def _read_back() -> str:
+    try:
+        return input(_("Type the fingerprint as the officer reads it to you: "))
+    except EOFError:
+        raise CommandError(_("no fingerprint typed: the officer reads it, you type it")) from None
+
+
+def cmd_officer_confirm(args: argparse.Namespace) -> None:
+    _cfg, session = open_session(args)
+    with session:
+        officer = _officer(session, args.officer)
+        if officer.retired:
+            message = _(
+                "officer number %(n)d is retired and stays so: the officer makes a new key "
+                "(python -m crypto keygen) and you add that"
+            )
+            raise CommandError(message % {"n": officer.id})
+        if officer.confirmed:
+            print(_("officer number %(n)d is already confirmed") % {"n": officer.id})
+            return
+        print(
+            _("The officer on the phone should be %(name)s, of desk %(desk)s")
+            % {"name": officer.name, "desk": officer.desk.slug}
+        )
+        if digits(_read_back()) != digits(officer.fingerprint):
+            raise CommandError(
+                _("the fingerprints differ: not confirmed. Check that the officer sent this key file")
+            )
+        officer.confirmed = True
+        audit.record(
+            session,
+            ACTOR,
+            "officer_confirmed",
+            officer.desk.slug,
+            f"{officer.name}, key {officer.key_id[:16]}",
+        )
+        session.commit()
+        print(
+            _("Confirmed: new reports to desk %(desk)s are sealed to this key too")
+            % {"desk": officer.desk.slug}
+        )
+
+
+def cmd_officer_retire(args: argparse.Namespace) -> None:
+    _cfg, session = open_session(args)
+    with session:
+        officer = _officer(session, args.officer)
+        if officer.retired:
+            print(_("officer number %(n)d is already retired") % {"n": officer.id})
+            return
+        desks = all_desks(session)
+        open_before = {d.id for d in desks if is_open(d)}
+        readable_before = {c.id for d in desks for c in d.categories if c.recipients()}
+        officer.retired = True  # in this transaction only, until the checks below pass
+        closing = [d.slug for d in desks if d.id in open_before and not is_open(d)]
+        if closing and not args.force:
+            session.rollback()
+            message = _(
+                "refused: this is the last confirmed officer key of desk %(desk)s; retired, the desk shows "
+                'reporters "not open yet" until another key is confirmed (give --force to retire it anyway)'
+            )
+            raise CommandError(message % {"desk": ", ".join(closing)})
+        dark = [
+            f"{d.slug}/{c.slug}"
+            for d in desks
+            for c in d.categories
+            if c.id in readable_before and not c.recipients()
+        ]
+        audit.record(
+            session, ACTOR, "officer_retired", officer.desk.slug, f"{officer.name}, key {officer.key_id[:16]}"
+        )
+        session.commit()
+        print(_("Retired: no new report or addition is sealed to officer number %(n)d") % {"n": officer.id})
+        print("  " + _("what was sealed to it before still opens with the officer's identity"))
+        if dark:
+            print(
+                "  ! "
+                + _("these categories take no reports now: %(categories)s") % {"categories": ", ".join(dark)}
+            )
+        for slug in closing:
+            print(
+                "  ! "
+                + _("cannot take reports now, desk %(desk)s: %(missing)s")
+                % {"desk": slug, "missing": _("no confirmed officer")}
+            )
+
+
+# --- the parser ----------------------------------------------------------------------------------
+
+
+def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
+    officer = sub.add_parser("officer", help="officer public keys: reports are sealed to the confirmed ones")
+    group = officer.add_subparsers(dest="officer_command", required=True, parser_class=parser_class)
+    p = group.add_parser(
+        "add", help="register an officer's public key (the .pub file); prints its fingerprint"
+    )
+    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk whose reports the officer reads")
+    p.add_argument("--name", default="officer", help="the officer's name, as the desk knows them")
+    p.add_argument("--confirmed", action="store_true", help="the fingerprint was already read back by phone")
+    p.add_argument("public_key_file", metavar="PUBLIC_KEY_FILE", help="the officer's .pub file")
+    p.set_defaults(run=cmd_officer_add)
+    p = group.add_parser("list", help="officer keys: number, desk, name, fingerprint, state")
+    p.add_argument("--desk", metavar="SLUG", help="only this desk's")
+    p.set_defaults(run=cmd_officer_list)
+    p = group.add_parser(
+        "confirm", help="confirm a key once the officer has read its fingerprint back to you"
+    )
+    p.add_argument(
+        "officer", type=int, metavar="NUMBER", help="the officer's number from sealdrop officer list"
+    )
+    p.set_defaults(run=cmd_officer_confirm)
+    p = group.add_parser(
+        "retire", help="seal no new report or addition to this key (earlier ones still open)"
+    )
+    p.add_argument(
+        "officer", type=int, metavar="NUMBER", help="the officer's number from sealdrop officer list"
+    )
+    p.add_argument("--force", action="store_true", help="even when it is a desk's last confirmed key")
+    p.set_defaults(run=cmd_officer_retire)
