@@ -39,6 +39,7 @@ from . import geo, schema
 from .disk import FileWriter, HashingWriter, fsync_dir, syncfs
 from .documents import json_object
 from .errors import Refused, VaultLocked, ViewerError
+from .i18n import _
 
 FORMAT = "sealview-vault/1"
 HEAD_CONTEXT = "sealview-vault-head"  # signatures over a vault head never verify as anything else
@@ -90,12 +91,14 @@ class Vault:
     def create(cls, path: Path, passphrase: str, officer: Identity | None = None, name: str = "") -> Vault:
         path = Path(path)
         if (path / "vault.json").exists() or (path / "vault.key").exists():
-            raise ViewerError(f"{path} is already a sealview vault")
+            raise ViewerError(_("%(path)s is already a sealview vault", path=path))
         if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
-            raise ViewerError(f"{path} exists and is not empty: give a new folder for the vault")
+            raise ViewerError(
+                _("%(path)s exists and is not empty: give a new folder for the vault", path=path)
+            )
         officer = officer or Identity.generate()
         if not passphrase and not officer.demo:
-            raise ViewerError("the passphrase must not be empty")
+            raise ViewerError(_("the passphrase must not be empty"))
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for sub in ("db", "files", "outbox"):
             (path / sub).mkdir(mode=0o700, exist_ok=True)
@@ -140,14 +143,18 @@ class Vault:
                 self._key = Identity.load(path / "vault.key", passphrase)
             except crypto.WrongPassphrase:
                 raise ViewerError(
-                    f"wrong passphrase for this vault (officer {info.get('officer', '?')}), "
-                    "or its key file was altered"
+                    _(
+                        "wrong passphrase for this vault (officer %(fp)s), or its key file was altered",
+                        fp=info.get("officer", "?"),
+                    )
                 ) from None
             except FileNotFoundError:
-                raise ViewerError(f"{path} has no vault.key: it is not a whole sealview vault") from None
+                raise ViewerError(
+                    _("%(path)s has no vault.key: it is not a whole sealview vault", path=path)
+                ) from None
             self._load()
             if self.head.get("vault") != info.get("vault"):
-                raise ViewerError("vault.json belongs to another vault than the rest of this folder")
+                raise ViewerError(_("vault.json belongs to another vault than the rest of this folder"))
             if write:
                 self._sweep()
         except BaseException:
@@ -190,7 +197,7 @@ class Vault:
             holder = f.read().strip() or "?"
             f.close()
             raise VaultLocked(
-                f"the vault is in use by another sealview (process {holder}): close it first"
+                _("the vault is in use by another sealview (process %(pid)s): close it first", pid=holder)
             ) from None
         f.seek(0)
         f.truncate()
@@ -209,7 +216,7 @@ class Vault:
                 break
             except FileNotFoundError:
                 if attempt == 2:
-                    raise ViewerError("the vault's files changed while reading them; try again") from None
+                    raise ViewerError(_("the vault's files changed while reading them; try again")) from None
         db = self._connect()
         for part, schema_name in _PARTS.items():
             db.deserialize(blobs[part], name=schema_name)
@@ -219,7 +226,7 @@ class Vault:
         self.db, self.head = db, head
         stored = self.meta("vault")
         if stored != head["vault"]:
-            raise ViewerError("the vault's databases belong to another vault: the folder was mixed up")
+            raise ViewerError(_("the vault's databases belong to another vault: the folder was mixed up"))
         self._load_officer()
 
     def _read_head(self) -> dict:
@@ -228,26 +235,34 @@ class Vault:
             head, signature = outer["head"], base64.b64decode(outer["signature"], validate=True)
             self._key.signing_key.verify_key.verify(HEAD_CONTEXT, _canonical(head), signature)
         except FileNotFoundError:
-            raise ViewerError(f"{self.path} has no head.json: it is not a whole sealview vault") from None
+            raise ViewerError(
+                _("%(path)s has no head.json: it is not a whole sealview vault", path=self.path)
+            ) from None
         except crypto.BadSignature:
             raise ViewerError(
-                "the vault's files were not written with this vault's key: "
-                "they come from another vault (another officer's?), or were altered"
+                _(
+                    "the vault's files were not written with this vault's key: "
+                    "they come from another vault (another officer's?), or were altered"
+                )
             ) from None
         except (ValueError, KeyError, TypeError):
-            raise ViewerError("the vault's head.json is damaged") from None
+            raise ViewerError(_("the vault's head.json is damaged")) from None
         if head.get("format") != FORMAT:
-            raise ViewerError("this vault was written by another version of sealview")
+            raise ViewerError(_("this vault was written by another version of sealview"))
         return head
 
     def _read_sealed(self, entry: dict) -> bytes:
         data = (self.path / "db" / Path(entry["file"]).name).read_bytes()
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise ViewerError(f"the vault's {entry['file']} was altered (it does not match head.json)")
+            raise ViewerError(
+                _("the vault's %(file)s was altered (it does not match head.json)", file=entry["file"])
+            )
         try:
             return crypto.unseal_bytes(data, [self._key.decryption_key])
         except crypto.EnvelopeError as e:
-            raise ViewerError(f"the vault's {entry['file']} does not open: {e}") from None
+            raise ViewerError(
+                _("the vault's %(file)s does not open: %(reason)s", file=entry["file"], reason=e)
+            ) from None
 
     def _load_officer(self) -> None:
         self.officer = Identity(
@@ -383,8 +398,11 @@ class Vault:
         if server_key and current and current != server_key:
             raise Refused(
                 "other_server",
-                f"this vault already trusts another server key (fingerprint {current.fingerprint}); "
-                "make a new vault for another server",
+                _(
+                    "this vault already trusts another server key (fingerprint %(fp)s); "
+                    "make a new vault for another server",
+                    fp=current.fingerprint,
+                ),
             )
         with self.change() as db:
             if server_key and not current:
@@ -421,7 +439,7 @@ class Vault:
         """An attachment's envelope, checked against the hash the signed manifest gave for it."""
         data = self.file_path(name).read_bytes()
         if hashlib.sha256(data).hexdigest() != name:
-            raise ViewerError("this attachment's file in the vault was altered")
+            raise ViewerError(_("this attachment's file in the vault was altered"))
         return data
 
     def check_envelope_file(self, name: str) -> Path:
@@ -432,7 +450,7 @@ class Vault:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
         if h.hexdigest() != name:
-            raise ViewerError("this attachment's file in the vault was altered")
+            raise ViewerError(_("this attachment's file in the vault was altered"))
         return path
 
 
@@ -440,9 +458,11 @@ def read_info(path: Path) -> dict:
     try:
         info = json_object((Path(path) / "vault.json").read_bytes(), MAX_HEAD)
     except FileNotFoundError:
-        raise ViewerError(f"{path} is not a sealview vault (run `sealview --vault {path} init`)") from None
+        raise ViewerError(
+            _("%(path)s is not a sealview vault (run `sealview --vault %(path)s init`)", path=path)
+        ) from None
     except ValueError:
-        raise ViewerError(f"{path}/vault.json is damaged") from None
+        raise ViewerError(_("%(path)s/vault.json is damaged", path=path)) from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise ViewerError(f"{path} is not a vault this version of sealview reads")
+        raise ViewerError(_("%(path)s is not a vault this version of sealview reads", path=path))
     return info

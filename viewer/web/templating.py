@@ -6,6 +6,8 @@ language is known only then.
 
 from __future__ import annotations
 
+import json
+
 from flask import Flask, g, request, url_for
 
 from .. import i18n
@@ -33,6 +35,24 @@ def category_name(name: str | None, slug: str = "") -> str:
     return i18n.category(g.category_names, name, slug)
 
 
+def place_name(name: str | None) -> str:
+    """A desk's landmark (its signed bundles name each in several languages) in the officer's."""
+    if "place_names" not in g:
+        from . import vault
+
+        v = vault()
+        with v.lock:
+            rows = v.db.execute("SELECT name, names FROM places").fetchall()
+        g.place_names = {}
+        for shown, names in rows:
+            try:
+                g.place_names[shown] = json.loads(names or "{}")
+            except ValueError:
+                continue
+    names = g.place_names.get(name or "")
+    return (names.get(i18n.current()) if isinstance(names, dict) else None) or name or ""
+
+
 def page_url(endpoint: str, filters, **changes) -> str:
     return url_for(endpoint, **filters.args(**changes))
 
@@ -56,4 +76,5 @@ def init(app: Flask) -> None:
         day=i18n.day,
         tr=i18n.translated,
         category=category_name,
+        place=place_name,
     )
