@@ -457,3 +457,24 @@ def test_the_new_messages_are_extracted(tmp_path):
         "(see sealdrop --help)",
     ):
         assert message in found, message
+
+
+def test_the_clerks_commands_are_documented():
+    """docs/cli.md names every subcommand and option of the commands it describes."""
+    text = (REPO / "docs" / "cli.md").read_text()
+    described = {"desk", "category", "officer", "user", "export", "import-replies", "retention"}
+    parser = cli.build_parser()
+    undocumented = []
+    for where, action in walk(parser):
+        words = where.split()
+        if len(words) < 2 or words[1] not in described:
+            continue
+        if isinstance(action, argparse.Namespace):  # a subcommand: `sealdrop category add`
+            name = " ".join(words[1:])
+            if f"sealdrop {name}" not in text:
+                undocumented.append(name)
+            continue
+        for option in action.option_strings:
+            if option not in ("--help", "--dir") and option not in text:
+                undocumented.append(f"{where} {option}")
+    assert undocumented == []
