@@ -178,6 +178,65 @@ def inbox(vault: Vault, f: Filters, per_page: int = PER_PAGE) -> Inbox:
     return Inbox([{**dict(r), "state": r["state"] or "new"} for r in rows], total, page, pages)
 
 
+@dataclass
+class Position:
+    """Where a case stands in the inbox's order under some filters: the cases before and after it (by
+    number), its place (1-based; None when the filters no longer take it in, say just after its state
+    changed) and how many cases the filters take in."""
+
+    index: int | None
+    total: int
+    previous: str | None
+    next: str | None
+
+    @property
+    def page(self) -> int:
+        """The inbox page that shows this case (or where it would be)."""
+        return (self.index - 1) // PER_PAGE + 1 if self.index else 1
+
+
+def position(vault: Vault, f: Filters, number: str) -> Position:
+    """The case's neighbours in the inbox order (newest first) under `f`. They are found from the case's
+    own place in the order, so "next" still works when the case has just left the filter."""
+    with vault.lock:
+        here = vault.db.execute(
+            "SELECT received_day, id FROM cases WHERE number = ?", (str(number).strip().upper(),)
+        ).fetchone()
+        if here is None:
+            return Position(None, 0, None, None)
+        where, params, triage = _where(vault, replace(f, page=1))
+        # Made of fixed fragments (see _where); every value is a parameter.
+        base = f"FROM cases c{_JOIN if triage else ''}{where}{' AND' if where else ' WHERE'}"
+        key = (here["received_day"], here["id"])
+
+        def one(sql: str, *more) -> tuple | None:
+            return vault.db.execute(sql, [*params, *more]).fetchone()
+
+        before = one(f"SELECT count(*) {base} (c.received_day, c.id) > (?, ?)", *key)[0]
+        after = one(f"SELECT count(*) {base} (c.received_day, c.id) < (?, ?)", *key)[0]
+        inside = one(f"SELECT count(*) {base} c.id = ?", here["id"])[0]
+        order = "ORDER BY c.received_day {0}, c.id {0} LIMIT 1"
+        previous = one(f"SELECT c.number {base} (c.received_day, c.id) > (?, ?) {order.format('ASC')}", *key)
+        following = one(
+            f"SELECT c.number {base} (c.received_day, c.id) < (?, ?) {order.format('DESC')}", *key
+        )
+    return Position(
+        before + 1 if inside else None,
+        before + inside + after,
+        previous[0] if previous else None,
+        following[0] if following else None,
+    )
+
+
+def numbers(vault: Vault, f: Filters, limit: int = 10_000) -> list[str]:
+    """Every case number the filters take in, in the inbox order (for "all N in this filter")."""
+    with vault.lock:
+        where, params, triage = _where(vault, f)
+        sql = f"SELECT c.number FROM cases c{_JOIN if triage else ''}{where}"  # noqa: S608
+        rows = vault.db.execute(f"{sql} ORDER BY c.received_day DESC, c.id DESC LIMIT ?", [*params, limit])
+        return [r[0] for r in rows]
+
+
 _choices_cache: dict[tuple, tuple] = {}
 
 

@@ -33,6 +33,8 @@ REPORTER_STATUS = {
     "forwarded": "forwarded",
     "closed": "closed",
 }
+# Every word a reporter's page can show as a case's status, in the order a case usually goes.
+REPORTER_WORDS = ("received", "checking", "credible", "not credible", "duplicate", "forwarded", "closed")
 MAX_NOTE = 20_000
 MAX_REPLY = 10_000
 
@@ -77,9 +79,10 @@ def set_states(
     changed case also gets a status-only reply, as `reply(..., status=state)` queues one; a case that
     cannot be answered (no reply key, or a key in doubt) is changed but not told, and named."""
     cases = list(dict.fromkeys(case_row(vault, n)["number"] for n in numbers if str(n).strip()))
+    original = _checked(vault, [], state, duplicate_of)
+    cases = [n for n in cases if n != original]  # "all of these are duplicates of X", X among them
     if not cases:
         raise Refused("empty", _("choose at least one case"))
-    original = _checked(vault, cases, state, duplicate_of)
     changed = [n for n in cases if state_of(vault, n) != (state, original)]
     word = reporter_status(state)
     told, not_told = [], []

@@ -134,6 +134,40 @@ class InboxPage(Screen):
         self.click_and_load(f"#inbox .case-link:text-is('{number}')")
         return CasePage(self.page, self.base)
 
+    def states(self) -> list[str]:
+        return self.page.locator("#inbox .state").all_inner_texts()
+
+    def tick(self, *numbers: str) -> InboxPage:
+        for number in numbers:
+            self.page.check(f"#pick-{number}")
+        return self
+
+    def bulk(
+        self,
+        state: str = "",
+        *,
+        duplicate_of: str = "",
+        tell: bool = False,
+        everything: bool = False,
+        close: bool = False,
+    ) -> InboxPage:
+        """The bulk triage form: the ticked cases (or `everything` in the filter) get `state` (a label),
+        or become duplicates of `duplicate_of`, or are closed (the "Close them" button)."""
+        if everything:
+            self.page.check("#scope-all")
+        if state:
+            self.page.select_option("#bulk-state", label=state)
+        if duplicate_of:
+            self.page.fill("#bulk-duplicate-of", duplicate_of)
+        if tell:
+            self.page.check("#bulk-tell")
+        self.click_and_load("#bulk-close" if close else "#bulk-apply")
+        return self
+
+    @property
+    def bulk_done(self) -> str:
+        return " ".join(self.page.inner_text("#bulk-done").split())
+
 
 class CasePage(Screen):
     @property
@@ -144,10 +178,48 @@ class CasePage(Screen):
     def state(self) -> str:
         return self.page.inner_text("#state")
 
+    @property
+    def position(self) -> str:
+        """ "n of N" in the inbox's filter the case was opened from."""
+        return self.page.inner_text("#position")
+
+    @property
+    def reporter_sees(self) -> str:
+        return " ".join(self.page.inner_text("#reporter-sees").split())
+
     def set_state(self, label: str, duplicate_of: str = "") -> CasePage:
-        self.page.select_option("#state-select", label=label)
-        self.page.fill("#duplicate-of", duplicate_of)
-        self.click_and_load("#save-state")
+        """Press the state's button (Duplicate: with the case it duplicates)."""
+        if label == "Duplicate":
+            self.page.fill("#duplicate-of", duplicate_of)
+            self.click_and_load("#set-duplicate")
+        else:
+            self.click_and_load(f".state-buttons button:text-is('{label}')")
+        return self
+
+    def next(self) -> CasePage:
+        self.click_and_load("#next-case")
+        return self
+
+    def previous(self) -> CasePage:
+        self.click_and_load("#prev-case")
+        return self
+
+    def back_to_list(self) -> InboxPage:
+        self.click_and_load("#back-to-list")
+        return InboxPage(self.page, self.base)
+
+    def press_key(self, key: str) -> CasePage:
+        """An access key as Chromium on Linux takes them (Alt+key), and the page it loads. Sent
+        through CDP as a keyboard sends it: Playwright's own Alt+key leaves out the key's text,
+        which is what Chromium matches access keys on."""
+        cdp = self.page.context.new_cdp_session(self.page)
+        stroke = {"modifiers": 1, "key": key, "code": f"Key{key.upper()}", "unmodifiedText": key, "text": key,
+                  "windowsVirtualKeyCode": ord(key.upper())}  # fmt: skip
+        with self.page.expect_navigation():
+            cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", **stroke})
+            cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", **stroke})
+        self.page.wait_for_load_state("domcontentloaded")
+        cdp.detach()
         return self
 
     def add_note(self, text: str) -> CasePage:
@@ -156,20 +228,38 @@ class CasePage(Screen):
         return self
 
     def notes(self) -> list[str]:
-        return self.page.locator(".note-entry .text").all_inner_texts()
+        return self.page.locator(".note-entry .text").all_text_contents()
 
-    def reply(self, text: str, status_label: str = "Unchanged") -> CasePage:
+    def reply(self, text: str, status: str | None = None) -> CasePage:
+        """Queue a reply; `status` (the reporter's word, "" for unchanged) or the one the page offers."""
         self.page.fill("#reply-text", text)
-        self.page.select_option("#reply-status", label=status_label)
+        if status is not None:
+            self.page.select_option("#reply-status", value=status)
         self.click_and_load("#send-reply")
         return self
 
     def replies(self) -> list[str]:
-        return self.page.locator(".reply-entry .text").all_inner_texts()
+        return self.page.locator(".reply-entry .text").all_text_contents()
 
-    def forward(self, name: str, public_key: str) -> CasePage:
-        self.page.fill("#police-name", name)
-        self.page.fill("#police-key", public_key)
+    def recipients(self) -> list[str]:
+        """The police recipients the forward form offers, by name."""
+        options = self.page.locator("#police-recipient option").all_text_contents()
+        return [o.rsplit(" (", 1)[0] for o in options]
+
+    def keep_recipient(self, name: str, public_key: str) -> CasePage:
+        """Add a police recipient from this case (its key pasted), and come back to the case."""
+        self.click_and_load("#add-police")
+        self.page.fill("#recipient-name", name)
+        self.page.click("details summary")
+        self.page.fill("#recipient-text", public_key)
+        self.click_and_load("#add-recipient")
+        return self
+
+    def forward_to(self, name: str) -> CasePage:
+        value = self.page.locator("#police-recipient option", has_text=f"{name} (").first.get_attribute(
+            "value"
+        )
+        self.page.select_option("#police-recipient", value=value)
         self.click_and_load("#forward")
         return self
 

@@ -199,20 +199,22 @@ def test_triage_reply_forward_and_the_reply_bundle_from_the_ui(app, vault):
     empty = post(c, "/case/WEB1-0001/reply", {"csrf": token, "text": " ", "status": ""})
     assert empty.status_code == 400 and "the reply is empty" in empty.get_data(as_text=True)
     police = Identity.generate()
-    r = post(
-        c,
-        "/case/WEB0-0001/forward",
-        {"csrf": token, "name": "Police", "public_key": police.public_key.encode()},
+    kept = post(c, "/recipients", {"csrf": token, "name": "Police", "key_text": police.public_key.encode()})
+    assert kept.status_code == 303 and kept.headers["Location"].endswith(
+        "added=" + police.fingerprint.replace(" ", "+")
     )
+    r = post(c, "/case/WEB0-0001/forward", {"csrf": token, "recipient": police.fingerprint})
     assert r.status_code == 303
     html = get(c, "/case/WEB0-0001?done=forwards").get_data(as_text=True)
     assert "Saved." in html and "forwarded to Police" in html and "Duplicates of this case" in html
     sealed = re.search(r'href="(/outbox/case-WEB0-0001-[0-9a-f]+\.sealed)"', html).group(1)
     assert get(c, sealed).headers["Content-Disposition"].startswith("attachment;")
-    r = post(c, "/case/WEB0-0001/forward", {"csrf": token, "known": police.fingerprint})
+    r = post(c, "/case/WEB0-0001/forward", {"csrf": token, "recipient": "Police"})  # by name works too
     assert r.status_code == 303
-    bad = post(c, "/case/WEB0-0001/forward", {"csrf": token, "name": "X", "public_key": "not a key"})
+    bad = post(c, "/recipients", {"csrf": token, "name": "X", "key_text": "not a key"})
     assert bad.status_code == 400 and "not a sealdrop public key" in bad.get_data(as_text=True)
+    unknown = post(c, "/case/WEB0-0001/forward", {"csrf": token, "recipient": "Nobody"})
+    assert unknown.status_code == 404 and "no police recipient" in unknown.get_data(as_text=True)
     r = post(c, "/replies/export", {"csrf": token})
     assert r.status_code == 303 and r.headers["Location"].endswith("done=replies-demo-1.bundle")
     page = get(c, "/replies?done=replies-demo-1.bundle").get_data(as_text=True)

@@ -1,18 +1,32 @@
-"""What the officer does from the UI: POST forms, each answered by a redirect back (no JavaScript)."""
+"""What the officer does from the UI: POST forms, each answered by a redirect back (no JavaScript).
+
+A case's forms carry the inbox's filters in their address, so the page they lead back to still knows
+its place in that list (next, previous, "n of N").
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, redirect, request, url_for
 
-from .. import forward, triage
+from .. import forward, queries, recipients, triage
 from ..errors import Refused
 from . import vault
 
+try:  # the viewer's own catalogue (viewer/i18n.py), else Flask-Babel's while that is not there yet
+    from ..i18n import gettext as _
+except ImportError:  # pragma: no cover
+    from flask_babel import gettext as _
+
 bp = Blueprint("actions", __name__)
+MAX_BULK = 10_000  # cases one bulk change may touch ("all N in this filter")
+
+
+def _filters() -> queries.Filters:
+    return queries.Filters.parse(request.args)[0]
 
 
 def _back(number: str, done: str):
-    return redirect(url_for("pages.case", number=number, done=done, _anchor=done), 303)
+    return redirect(url_for("pages.case", number=number, done=done, _anchor=done, **_filters().args()), 303)
 
 
 @bp.post("/case/<number>/state")
@@ -37,24 +51,67 @@ def reply(number: str):
 
 @bp.post("/case/<number>/forward")
 def forward_case(number: str):
+    """Seal the case file to a police recipient chosen from the vault's list (by fingerprint)."""
     v = vault()
-    known = request.form.get("known", "")
-    if known:
-        with v.lock:
-            row = v.db.execute(
-                "SELECT name, public_key FROM state.police WHERE fingerprint = ?", (known,)
-            ).fetchone()
-        if row is None:
-            raise Refused("bad_key", "no such police recipient in this vault")
-        name, key_text = row["name"], row["public_key"]
-    else:
-        name, key_text = request.form.get("name", ""), request.form.get("public_key", "")
-        if not key_text.strip():
-            raise Refused(
-                "bad_key", "paste the police recipient's public key (a sealdrop-public-key-v1 line)"
-            )
-    forward.forward(v, number, forward.recipient(key_text), name)
+    chosen = request.form.get("recipient", "").strip()
+    if not chosen:
+        raise Refused("bad_key", _("choose a police recipient from the list"))
+    kept = recipients.find(v, chosen[:60])
+    forward.forward(v, number, kept.key, kept.name)
     return _back(number.upper(), "forwards")
+
+
+@bp.post("/recipients")
+def add_recipient():
+    """Keep a police recipient: their .pub file uploaded (or its text pasted), and a name."""
+    upload = request.files.get("key_file")
+    text = upload.read(recipients.MAX_KEY_FILE + 1).decode("utf-8", "replace") if upload else ""
+    text = text if text.strip() else request.form.get("key_text", "")
+    if not text.strip():
+        raise Refused("bad_key", _("choose the recipient's .pub file"))
+    key = recipients.parse_key(text)
+    kept = recipients.add(vault(), key, request.form.get("name", ""))
+    back = request.form.get("case", "").strip()[:20]
+    if back:
+        return redirect(url_for("pages.case", number=back, done="forwards", _anchor="forwards"), 303)
+    return redirect(url_for("pages.police_recipients", added=kept.fingerprint), 303)
+
+
+@bp.post("/bulk")
+def bulk():
+    """One state for many cases of the inbox: the ticked ones, or every case the filters take in."""
+    v = vault()
+    filters = _filters()
+    if request.form.get("scope") == "all":
+        numbers = queries.numbers(v, filters, MAX_BULK + 1)
+        if len(numbers) > MAX_BULK:
+            raise Refused("too_many", _("at most %(n)d cases at once: narrow the filters", n=MAX_BULK))
+    else:
+        numbers = request.form.getlist("case")[:MAX_BULK]
+    state, duplicate_of = _bulk_state()
+    done = triage.set_states(v, numbers, state, duplicate_of, tell=request.form.get("tell") == "yes")
+    counts = {"changed": len(done.changed), "same": len(done.unchanged), "told": done.told}
+    counts["untold"] = len(done.not_told)
+    args = filters.args()
+    return redirect(
+        url_for("pages.inbox", **args, done="bulk", state=state, **counts, _anchor="bulk-done"), 303
+    )
+
+
+def _bulk_state() -> tuple[str, str | None]:
+    """The state the bulk form asks for: "Close them", else the chosen state; a case number in
+    "duplicate of" with no state chosen means Duplicate."""
+    duplicate_of = request.form.get("duplicate_of", "").strip()[:20] or None
+    if request.form.get("action") == "close":
+        return "closed", None
+    state = request.form.get("state", "")
+    if not state and duplicate_of:
+        state = "duplicate"
+    if not state:
+        raise Refused("bad_state", _("choose the state to give them"))
+    if duplicate_of and state != "duplicate":
+        raise Refused("bad_state", _("a case number in “duplicate of” goes only with the state Duplicate"))
+    return state, duplicate_of
 
 
 @bp.post("/replies/export")

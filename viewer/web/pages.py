@@ -6,9 +6,14 @@ import os
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import hidden, images, media, queries, triage
+from .. import hidden, images, media, queries, recipients, triage
 from ..errors import ViewerError
 from . import vault
+
+try:  # the viewer's own catalogue (viewer/i18n.py), else Flask-Babel's while that is not there yet
+    from ..i18n import gettext as _
+except ImportError:  # pragma: no cover
+    from flask_babel import gettext as _
 
 bp = Blueprint("pages", __name__)
 
@@ -55,20 +60,35 @@ def media_check(att_id: int) -> hidden.Check:
         return hidden.Check(unchecked=str(e))
 
 
+def _count(name: str) -> int:
+    """A small count from the query string (a bulk change's confirmation), 0 when it is not one."""
+    text = request.args.get(name, "")[:7]
+    return int(text) if text.isdigit() else 0
+
+
 @bp.get("/")
 def inbox():
     v = vault()
     filters, errors = queries.Filters.parse(request.args)
     found = queries.inbox(v, filters)
+    bulk = None
+    if request.args.get("done") == "bulk":
+        bulk = {k: _count(k) for k in ("changed", "same", "told", "untold")}
+        bulk["state"] = request.args.get("state", "")[:20]
     return render_template(
-        "inbox.html", filters=filters, errors=errors, inbox=found, choices=queries.choices(v), title="Inbox"
+        "inbox.html",
+        filters=filters,
+        errors=errors,
+        inbox=found,
+        choices=queries.choices(v),
+        q=filters.args(),
+        bulk=bulk,
+        title="Inbox",
     )
 
 
-@bp.get("/case/<number>")
-def case(number: str):
-    v = vault()
-    data = queries.case(v, number[:20])
+def _attachments_shown(data: dict) -> tuple[dict, dict]:
+    """Per attachment: whether its photo can be shown (and why not), and its hidden-data check."""
     photos, checks = {}, {}
     for r in data["reports"]:
         for a in r["attachments"]:
@@ -77,8 +97,19 @@ def case(number: str):
                 photos[a["id"]] = {"ok": jpeg is not None, "refusal": refusal}
             elif a["opened"]:
                 checks[a["id"]] = media_check(a["id"])
+    return photos, checks
+
+
+@bp.get("/case/<number>")
+def case(number: str):
+    v = vault()
+    data = queries.case(v, number[:20])
+    number = data["case"]["number"]
+    photos, checks = _attachments_shown(data)
+    # The inbox's filters come along in the query string: next and previous stay inside them.
+    filters, _errors = queries.Filters.parse(request.args)
     with v.lock:
-        police = [dict(r) for r in v.db.execute("SELECT fingerprint, name FROM state.police ORDER BY name")]
+        told = triage.reporter_sees(v, number)
     return render_template(
         "case.html",
         d=data,
@@ -86,9 +117,27 @@ def case(number: str):
         photos=photos,
         checks=checks,
         claim_text=hidden.claim_text,
-        police=police,
+        police=recipients.listed(v),
+        filters=filters,
+        q=filters.args(),
+        where=queries.position(v, filters, number),
+        told=told,
+        derived=triage.REPORTER_STATUS.get(data["state"], "received"),
+        REPORTER_WORDS=triage.REPORTER_WORDS,
+        REPORTER_STATUS=triage.REPORTER_STATUS,
         done=request.args.get("done", "")[:20],
-        title=f"Case {data['case']['number']}",
+        title=_("Case %(number)s", number=number),
+    )
+
+
+@bp.get("/recipients")
+def police_recipients():
+    return render_template(
+        "recipients.html",
+        police=recipients.listed(vault()),
+        added=request.args.get("added", "")[:40],
+        back=request.args.get("case", "")[:20],
+        title=_("Police recipients"),
     )
 
 
