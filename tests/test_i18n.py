@@ -29,7 +29,10 @@ PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa
 SAMPLE = {"n": 5, "desk": "Desk", "done": 1, "total": 2, "sent": "1 MB", "left": "1 min",
           "status": "checking", "wait": "1 min", "name": "anna", "key": "0123456789abcdef",
           "category": "graffiti", "count": 3, "roles": "admin, clerk", "minutes": 10,
-          "day": "2026-12-06"}  # fmt: skip
+          "day": "2026-12-06", "num": 2, "categories": "graffiti, noise", "deleted": 1,
+          "fingerprint": "12345 67890", "given": "xx", "lang": "kk", "languages": "bg, ru, kk, en",
+          "missing": "no category", "names": "Anna, Boris", "path": "/tmp/x.bundle", "problem": "a problem",
+          "reason": "tampered", "removed": 0, "role": "clerk", "user": "anna", "what": "--slug"}  # fmt: skip
 DEMO_DESK = {"en": "Demo municipality", "bg": "Демо община", "ru": "Демо-муниципалитет", "kk": "Демо әкімдік"}
 
 
@@ -46,7 +49,7 @@ def source_messages() -> set[str]:
     """What the templates and modules ask for today, extracted as `make translations` does."""
     with (DROPBOX / "babel.cfg").open() as f:
         method_map, options_map = parse_mapping_cfg(f)
-    keywords = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None}
+    keywords = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None, "ngettext": (1, 2)}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(DROPBOX), method_map, options_map, keywords=keywords
@@ -76,14 +79,18 @@ def test_source_strings_are_extracted():
     found = source_messages()
     assert "Report what you saw" in found and "Add up to %(n)d files" in found
     with (TRANSLATIONS / "messages.pot").open("rb") as f:
-        pot = {m.id for m in read_po(f) if m.id}
+        pot = {i for m in read_po(f) if m.id for i in (m.id if isinstance(m.id, tuple) else (m.id,))}
     assert found <= pot, f"run `make translations`; not in messages.pot: {sorted(found - pot)}"
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
 def test_catalogue_translates_every_source_string(lang):
-    catalogue = load_po(lang)
-    missing = sorted(m for m in source_messages() if not (catalogue.get(m) and catalogue.get(m).string))
+    translated = set()
+    for m in entries(lang):  # a plural message counts for its singular and its plural id
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        if all(strings):
+            translated.update(m.id if isinstance(m.id, tuple) else (m.id,))
+    missing = sorted(source_messages() - translated)
     assert not missing, f"{lang}: run `make translations` and translate: {missing}"
 
 
@@ -116,14 +123,19 @@ def test_catalogue_has_no_obvious_copy_paste(lang):
     assert same == [], f"{lang}: still English: {same}"
 
 
+def _hashable(value):
+    """A plural message's id and strings come as lists from a .mo file, as tuples from a .po file."""
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
 @pytest.mark.parametrize("lang", TRANSLATED)
 def test_compiled_catalogue_is_current(lang):
     mo = po_path(lang).with_suffix(".mo")
     assert mo.is_file(), f"{mo} is missing: run `make setup` (it compiles the .po files)"
     with mo.open("rb") as f:
         compiled = read_mo(f)
-    source = {m.id: m.string for m in entries(lang)}
-    loaded = {m.id: m.string for m in compiled if m.id}
+    source = {_hashable(m.id): _hashable(m.string) for m in entries(lang)}
+    loaded = {_hashable(m.id): _hashable(m.string) for m in compiled if m.id}
     assert loaded == source, f"{mo} is older than its .po: run `make setup`"
 
 
