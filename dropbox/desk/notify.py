@@ -40,6 +40,7 @@ import smtplib
 import ssl
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -291,8 +292,11 @@ class Notifier:
         if cfg.notify_cafile and not Path(cfg.notify_cafile).is_file():
             raise NotifyError(f"notify_cafile: no file {cfg.notify_cafile}")
         self.cfg, self.clock, self.every = cfg, clock, cfg.notify_every_s
-        words = Words(cfg)
-        self.channels = [c for c in (EmailChannel(cfg, words), WebhookChannel(cfg)) if _configured(cfg, c)]
+        self.channels: list[EmailChannel | WebhookChannel] = []
+        if cfg.notify_email_to:
+            self.channels.append(EmailChannel(cfg, Words(cfg)))
+        if cfg.notify_webhook_url:
+            self.channels.append(WebhookChannel(cfg))
         self.state_path = cfg.instance_dir / STATE_FILE
         self.sent: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
@@ -352,11 +356,6 @@ class Notifier:
                     failure = self._send(channel, w, self.clock(), test=True)
                     results.append((w.slug, channel.name, f"failed ({failure})" if failure else "sent"))
         return results
-
-
-def _configured(cfg: config_mod.Config, channel) -> bool:
-    setting = cfg.notify_email_to if channel.name == EMAIL else cfg.notify_webhook_url
-    return bool(setting)
 
 
 def _due(state: dict, w: Waiting, channel: str, period: int) -> bool:
