@@ -55,6 +55,8 @@ def _vault_dir(args) -> Path:
 
 def _open(args, *, write: bool) -> Vault:
     info = read_info(_vault_dir(args))  # says "not a vault" before asking for a passphrase
+    if not _chosen_language(args) and i18n.normalize(info.get("language")):
+        i18n.use(info["language"])  # the vault's language, from its public copy, for the prompt
     passphrase = read_passphrase(
         _("Passphrase for the vault of officer %(fp)s: ", fp=info.get("officer", "?"))
     )

@@ -340,6 +340,7 @@ class Vault:
             if p.name not in live:
                 p.unlink(missing_ok=True)
         self.path.joinpath(".head.json.partial").unlink(missing_ok=True)
+        self.path.joinpath(".vault.json.partial").unlink(missing_ok=True)
         known = {r[0] for r in self.db.execute("SELECT file FROM attachments WHERE file IS NOT NULL")}
         for p in (self.path / "files").rglob("*"):
             if p.is_file() and p.name not in known:
@@ -375,9 +376,21 @@ class Vault:
         return self.meta("language")
 
     def set_language(self, language: str) -> None:
+        """The officer's language, sealed with the vault's settings; vault.json (public, never trusted)
+        gets a copy, so that what sealview says before the vault is unlocked (the passphrase prompt) is in
+        it too. A language is no secret of the reports."""
         with self.change() as db:
             self.set_meta(db, "language", language)
             self.history(db, None, "language", language)
+        info = read_info(self.path)
+        info["language"] = language
+        tmp = self.path / ".vault.json.partial"
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(json.dumps(info, indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path / "vault.json")
+        fsync_dir(self.path)
 
     @property
     def category_names(self) -> dict[str, dict[str, str]]:

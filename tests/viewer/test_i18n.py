@@ -277,6 +277,7 @@ def test_cli_speaks_the_language_asked_and_the_vaults_own(filled, capsys, passph
     assert code == 0 and "language: not set (English)" in out
     code, out, _ = run(capsys, "--vault", path, "config", "--lang", "bg")
     assert code == 0 and "език: Български" in out
+    assert json.loads((path / "vault.json").read_text())["language"] == "bg"  # for the passphrase prompt
     code, out, err = run(capsys, "--vault", path, "list")
     assert code == 0 and "Нов" in out and "2 случая" in err
     monkeypatch.setenv("SEALVIEW_LANG", "ru")

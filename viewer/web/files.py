@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, request, send_file
 
 from .. import media, pdf, queries
 from ..documents import PLAYABLE, safe_filename
+from ..i18n import _
 from . import vault
 from .pages import photo
 
@@ -79,7 +80,7 @@ def image(att_id: int):
     row = media.attachment(vault(), att_id)
     if row["family"] != "image":
         abort(404)
-    jpeg, _, _ = photo(att_id)
+    jpeg, _why, _check = photo(att_id)
     if jpeg is None:
         abort(404, description=_("This photo cannot be shown."))
     return _download(jpeg, "image/jpeg", f"case-{row['case_number']}-{row['position']}.jpg", inline=True)
