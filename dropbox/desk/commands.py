@@ -205,14 +205,20 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> None:
         action = "user_disabled" if disabled else "user_enabled"
         audit.record(session, ACTOR, action, user.desk.slug if user.desk else None, user.name)
         session.commit()
-    if disabled:
+        if disabled:
+            done = _("Desk user disabled: %(user)s; signed out everywhere, and cannot log in")
+        else:
+            done = _("Desk user enabled: %(user)s; they log in with their password and authenticator")
+        print(done % {"user": args.name})
+        _warn_without_admin(session)
+
+
+def _warn_without_admin(session: Session) -> None:
+    """Allowed (the operator can always add one here), but the admin pages have nobody left."""
+    admins = select(func.count()).select_from(DeskUser).where(DeskUser.role == "admin", ~DeskUser.disabled)
+    if not session.scalar(admins):
         print(
-            _("Desk user disabled: %(user)s; signed out everywhere, and cannot log in") % {"user": args.name}
-        )
-    else:
-        print(
-            _("Desk user enabled: %(user)s; they log in with their password and authenticator")
-            % {"user": args.name}
+            "  ! " + _("no enabled admin is left: nobody can open the desk's admin pages (sealdrop user add)")
         )
 
 
@@ -233,7 +239,8 @@ def cmd_user_remove(args: argparse.Namespace) -> None:
         audit.record(session, ACTOR, "user_removed", user.desk.slug if user.desk else None, user.name)
         session.delete(user)
         session.commit()
-    print(_("Desk user removed: %(user)s; the audit log keeps what they did") % {"user": args.name})
+        print(_("Desk user removed: %(user)s; the audit log keeps what they did") % {"user": args.name})
+        _warn_without_admin(session)
 
 
 def _store(cfg: config_mod.Config):

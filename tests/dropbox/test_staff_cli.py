@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import gettext
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,20 +20,35 @@ from dropbox import cli, config, console, create_app, db, intake
 from dropbox.models import AuditEntry, Case, Category, Desk, DeskSession, DeskUser, Officer
 from tests.desk_helpers import add_user, login
 from tests.desk_helpers import code as totp_code
-from tests.helpers import REPO, extract
+from tests.helpers import REPO, extract, make_instance, postgres_database
 
 DROPBOX = REPO / "dropbox"
 
 
 @pytest.fixture
-def run(sqlite_instance, capsys):
+def site(request, tmp_path):
+    """An instance on SQLite, or on each database for the tests marked both_databases."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield make_instance(tmp_path / "instance")
+        return
+    if os.environ.get("SEALDROP_SKIP_POSTGRES") == "1":
+        pytest.skip("SEALDROP_SKIP_POSTGRES=1")
+    with postgres_database() as url:
+        yield make_instance(tmp_path / "instance", url)
+
+
+both_databases = pytest.mark.parametrize("site", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def run(site, capsys):
     """sealdrop in this process: (exit code, stdout, stderr)."""
 
     def sealdrop(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         if stdin is not None:
             sys.stdin = io.StringIO(stdin)
         try:
-            code = cli.main([*args, "--dir", str(sqlite_instance)])
+            code = cli.main([*args, "--dir", str(site)])
         finally:
             sys.stdin = sys.__stdin__
         out, err = capsys.readouterr()
@@ -78,7 +94,7 @@ def english(monkeypatch):
 # ---------------------------------------------------------------- desks
 
 
-def test_desk_add_and_list_say_what_a_new_desk_lacks(run, sqlite_instance, tmp_path):
+def test_desk_add_and_list_say_what_a_new_desk_lacks(run, site, tmp_path):
     code, out, _err = run("desk", "add", "town", "--name", "en=New town", "--name", "bg=Нов град")
     assert code == 0 and "/r/town" in out
     out = run("desk", "list")[1]
@@ -115,12 +131,12 @@ def test_desk_add_errors(run):
 # ---------------------------------------------------------------- categories
 
 
-def test_category_add_list_edit(run, sqlite_instance):
+def test_category_add_list_edit(run, site):
     code, out, _err = run("category", "add", "--desk", "demo", "graffiti", "--name", "en=Graffiti",
                           "--name", "ru=Граффити")  # fmt: skip
     assert code == 0 and "Category added: graffiti on desk demo" in out
     assert "officer keys its reports are sealed to now: 1" in out
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         demo = s.scalar(select(Desk).where(Desk.slug == "demo"))
         added = next(c for c in demo.categories if c.slug == "graffiti")
         assert added.position == max(c.position for c in demo.categories)  # last, as the admin page adds
@@ -134,26 +150,26 @@ def test_category_add_list_edit(run, sqlite_instance):
     out = run("category", "edit", "--desk", "demo", "graffiti", "--name", "ru=", "--name", "bg=Графити",
               "--position", "0", "--route", "demo-internal")[1]  # fmt: skip
     assert "its reports go to desk demo-internal" in out
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         category = s.scalar(select(Category).where(Category.slug == "graffiti"))
         assert category.names == {"en": "Graffiti", "bg": "Графити"} and category.position == 0
         assert [o.desk.slug for o in category.recipients()] == ["demo-internal"]
     run("category", "edit", "--desk", "demo", "graffiti", "--route", "demo")  # back to its own desk
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         assert s.scalar(select(Category).where(Category.slug == "graffiti")).route_desk is None
-    assert audit_actions(sqlite_instance) == ["category_added", "category_changed", "category_changed"]
+    assert audit_actions(site) == ["category_added", "category_changed", "category_changed"]
 
 
-def test_a_new_route_drops_the_old_desks_chosen_keys(run, sqlite_instance):
+def test_a_new_route_drops_the_old_desks_chosen_keys(run, site):
     """Keys chosen for a category belong to the desk it went to: kept after a route change, they would
     seal reports to a desk that is no longer meant to read them (invariant 8)."""
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         drugs = s.scalar(select(Category).where(Category.slug == "drugs"))
         drugs.officers = [s.scalar(select(Officer).where(Officer.name == "Demo officer"))]
         s.commit()
     out = run("category", "edit", "--desk", "demo", "drugs", "--route", "demo-internal")[1]
     assert "chosen keys belonged to the old desk" in out
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         drugs = s.scalar(select(Category).where(Category.slug == "drugs"))
         assert drugs.officers == [] and {o.desk.slug for o in drugs.recipients()} == {"demo-internal"}
 
@@ -180,10 +196,11 @@ def test_category_errors(run):
     assert "invalid int value" in fails(run("category", "edit", "--desk", "demo", "drugs", "--position", "x"))
 
 
-def test_category_remove_keeps_cases_and_refuses_to_close_a_desk(run, sqlite_instance):
+@both_databases
+def test_category_remove_keeps_cases_and_refuses_to_close_a_desk(run, site):
     """The server stores no category per case: a case filed in a removed category keeps its desk, its
     submissions and its replies; only the last category that takes reports is refused (unless --force)."""
-    app = create_app(config.load(sqlite_instance))
+    app = create_app(config.load(site))
     from tests.dropbox.conftest import Reporter
 
     reporter = Reporter(app.test_client())
@@ -191,7 +208,7 @@ def test_category_remove_keeps_cases_and_refuses_to_close_a_desk(run, sqlite_ins
     receipt, number = extract(page, "receipt"), extract(page, "case-number")
     code, out, _err = run("category", "remove", "--desk", "demo", "drugs")
     assert code == 0 and "nothing stored changes" in out
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         case = s.scalar(select(Case).where(Case.number == number))
         assert case.desk.slug == "demo" and len(case.submissions) == 1
         assert s.scalar(select(Category).where(Category.slug == "drugs")) is None
@@ -203,20 +220,20 @@ def test_category_remove_keeps_cases_and_refuses_to_close_a_desk(run, sqlite_ins
     out = run("category", "remove", "--desk", "demo-internal", "corruption", "--force")[1]
     assert "cannot take reports now, desk demo-internal: no category" in out
     assert app.test_client().get("/r/demo-internal?lang=en").status_code == 503
-    assert audit_actions(sqlite_instance) == ["category_removed", "category_removed"]
+    assert audit_actions(site) == ["category_removed", "category_removed"]
     app.extensions["sealdrop.engine"].dispose()
 
 
 # ---------------------------------------------------------------- officers
 
 
-def test_officer_add_list_confirm_after_the_read_back(run, sqlite_instance, tmp_path):
+def test_officer_add_list_confirm_after_the_read_back(run, site, tmp_path):
     key, fingerprint = new_key_file(tmp_path)
     code, out, _err = run("officer", "add", "--desk", "demo", "--name", "Officer Petrova", str(key))
     assert code == 0 and f"fingerprint: {fingerprint}" in out and "sealdrop officer confirm 3" in out
     listed = run("officer", "list", "--desk", "demo")[1].splitlines()
     assert listed == [
-        f"1\tdemo\tDemo officer\t{officer_fingerprint(sqlite_instance, 1)}\tconfirmed, DEMO ONLY",
+        f"1\tdemo\tDemo officer\t{officer_fingerprint(site, 1)}\tconfirmed, DEMO ONLY",
         f"3\tdemo\tOfficer Petrova\t{fingerprint}\tnot confirmed",
     ]
     wrong = fingerprint[:-1] + str((int(fingerprint[-1]) + 1) % 10)
@@ -226,11 +243,11 @@ def test_officer_add_list_confirm_after_the_read_back(run, sqlite_instance, tmp_
     code, out, _err = run("officer", "confirm", "3", stdin=read_aloud + "\n")
     assert code == 0 and "Confirmed" in out and "should be Officer Petrova, of desk demo" in out
     assert "already confirmed" in run("officer", "confirm", "3")[1]
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         demo = s.scalar(select(Desk).where(Desk.slug == "demo"))
         drugs = next(c for c in demo.categories if c.slug == "drugs")
         assert {o.name for o in drugs.recipients()} == {"Demo officer", "Officer Petrova"}
-    assert audit_actions(sqlite_instance) == ["officer_registered", "officer_confirmed"]
+    assert audit_actions(site) == ["officer_registered", "officer_confirmed"]
 
 
 def officer_fingerprint(instance: Path, ident: int) -> str:
@@ -249,10 +266,11 @@ def test_officer_errors(run, tmp_path):
     assert fails(run("officer", "add", "--desk", "demo", str(tmp_path / "missing.pub")))
 
 
-def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, sqlite_instance):
+@both_databases
+def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, site):
     """demo-internal has one confirmed key; retired, nothing could be sealed to the desk: the reporter's
     page says "not open yet", and the demo desk's corruption category (routed there) takes nothing."""
-    app = create_app(config.load(sqlite_instance))
+    app = create_app(config.load(site))
     client = app.test_client()
     internal = 2
     refused = fails(run("officer", "retire", str(internal)))
@@ -265,7 +283,7 @@ def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, sqlite_in
     assert "cannot take reports now, desk demo-internal" in out
     page = client.get("/r/demo-internal?lang=en")
     assert page.status_code == 503 and "not open for reports yet" in page.get_data(as_text=True)
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         corruption = s.scalar(select(Category).where(Category.slug == "corruption", Category.desk_id == 1))
         with pytest.raises(intake.IntakeError, match="no_recipients"):
             intake.recipients(corruption)
@@ -275,16 +293,16 @@ def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, sqlite_in
     assert "already retired" in run("officer", "retire", str(internal))[1]
     assert "stays so" in fails(run("officer", "confirm", str(internal)))
     assert run("officer", "list")[1].count("retired") == 1
-    assert audit_actions(sqlite_instance) == ["officer_retired"]
+    assert audit_actions(site) == ["officer_retired"]
     app.extensions["sealdrop.engine"].dispose()
 
 
-def test_retiring_one_of_two_keys_needs_no_force(run, sqlite_instance, tmp_path):
+def test_retiring_one_of_two_keys_needs_no_force(run, site, tmp_path):
     key, _fingerprint = new_key_file(tmp_path)
     run("officer", "add", "--desk", "demo", "--name", "Second", str(key), "--confirmed")
     code, out, _err = run("officer", "retire", "1")
     assert code == 0 and "take no reports" not in out
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         drugs = s.scalar(select(Category).where(Category.slug == "drugs"))
         assert [o.name for o in drugs.recipients()] == ["Second"]
         assert [k.public_bytes for k in intake.recipients(drugs)] == [
@@ -295,10 +313,11 @@ def test_retiring_one_of_two_keys_needs_no_force(run, sqlite_instance, tmp_path)
 # ---------------------------------------------------------------- users
 
 
-def test_user_list_disable_enable_remove(run, sqlite_instance):
-    name, secret = add_user(sqlite_instance, "clerk", desk="demo", name="boris")
-    add_user(sqlite_instance, "admin", name="anna")
-    app = create_app(config.load(sqlite_instance))
+@both_databases
+def test_user_list_disable_enable_remove(run, site):
+    name, secret = add_user(site, "clerk", desk="demo", name="boris")
+    add_user(site, "admin", name="anna")
+    app = create_app(config.load(site))
     clerk = app.test_client()
     assert login(clerk, name, secret).status_code == 303
     assert clerk.get("/desk/").status_code == 200
@@ -309,8 +328,8 @@ def test_user_list_disable_enable_remove(run, sqlite_instance):
     ]
 
     code, out, _err = run("user", "disable", "boris")
-    assert code == 0 and "signed out everywhere" in out
-    with session_for(sqlite_instance) as s:
+    assert code == 0 and "signed out everywhere" in out and "no enabled admin" not in out
+    with session_for(site) as s:
         user = s.scalar(select(DeskUser).where(DeskUser.name == "boris"))
         assert user.disabled and s.scalar(select(func.count()).select_from(DeskSession)) == 0
     assert clerk.get("/desk/").status_code in (302, 303)  # the open session ended with the disabling
@@ -319,13 +338,14 @@ def test_user_list_disable_enable_remove(run, sqlite_instance):
     assert run("user", "enable", "boris")[0] == 0
     assert login(app.test_client(), name, secret, totp=totp_code(secret, 1)).status_code == 303  # again
     assert run("user", "remove", "boris")[0] == 0
-    with session_for(sqlite_instance) as s:
+    with session_for(site) as s:
         assert s.scalar(select(DeskUser).where(DeskUser.name == "boris")) is None
         assert s.scalar(select(func.count()).select_from(DeskSession)) == 0
     assert "no such user: boris" in fails(run("user", "disable", "boris"))
     assert "no such user: nobody" in fails(run("user", "enable", "nobody"))
     assert "no such user: nobody" in fails(run("user", "remove", "nobody"))
-    assert audit_actions(sqlite_instance) == ["user_disabled", "user_enabled", "user_removed"]
+    assert "no enabled admin is left" in run("user", "disable", "anna")[1]
+    assert audit_actions(site) == ["user_disabled", "user_enabled", "user_removed", "user_disabled"]
     app.extensions["sealdrop.engine"].dispose()
 
 
@@ -425,9 +445,9 @@ def test_an_unknown_lang_is_one_line(run):
     assert "invalid choice" in fails(run("--lang", "de", "desk", "list"))
 
 
-def test_a_subprocess_takes_lang_from_its_environment(sqlite_instance):
+def test_a_subprocess_takes_lang_from_its_environment(site):
     result = subprocess.run(
-        [sys.executable, "-m", "dropbox.cli", "desk", "list", "--dir", str(sqlite_instance)],
+        [sys.executable, "-m", "dropbox.cli", "desk", "list", "--dir", str(site)],
         capture_output=True, text=True, cwd=REPO, timeout=60,
         env={"PATH": "/usr/bin:/bin", "LANG": "bg_BG.UTF-8"},
     )  # fmt: skip
