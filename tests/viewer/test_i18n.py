@@ -347,3 +347,17 @@ def test_the_police_case_file_in_the_language(filled, lang, tmp_path):
     hidden = document["reports"][0]["attachments"][0]["hidden_data"]
     device = translation(lang, "The camera or phone is named in it: %(values)s").split("%")[0]
     assert any(w.startswith(device) for w in hidden["warnings"]), hidden
+
+
+def test_open_starts_the_ui_in_the_vaults_language(filled, capsys, passphrase_env, monkeypatch):
+    from viewer import server
+
+    path = filled.path
+    filled.close()
+    started = {}
+    monkeypatch.setattr(server, "serve", lambda vault, port, **kw: started.update(kw))
+    assert run(capsys, "--vault", path, "config", "--lang", "kk")[0] == 0
+    assert run(capsys, "--vault", path, "open", "--no-browser")[0] == 0
+    assert started["language"] == "kk"
+    assert run(capsys, "--vault", path, "open", "--no-browser", "--lang", "ru")[0] == 0
+    assert started["language"] == "ru"
