@@ -26,7 +26,7 @@ from ..console import _
 from ..models import Officer
 from . import audit
 from .commands import ACTOR, CommandError, desk_by_slug
-from .setup_commands import MAX_NAME, all_desks, is_open, open_session
+from .setup_commands import MAX_NAME, all_desks, is_open, missing, open_session
 
 
 def _officer(session: Session, ident: int) -> Officer:
@@ -34,6 +34,11 @@ def _officer(session: Session, ident: int) -> Officer:
     if officer is None:
         raise CommandError(_("no officer number %(n)d (see sealdrop officer list)") % {"n": ident})
     return officer
+
+
+def _detail(officer: Officer) -> str:
+    """What the audit log says about a key: whose, and the start of its id (never more is needed)."""
+    return f"{officer.name}, key {officer.key_id[:16]}"
 
 
 def _state(officer: Officer) -> str:
@@ -63,9 +68,9 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
             confirmed=args.confirmed,
         )
         session.add(officer)
-        audit.record(session, ACTOR, "officer_registered", desk.slug, f"{name}, key {officer.key_id[:16]}")
+        audit.record(session, ACTOR, "officer_registered", desk.slug, _detail(officer))
         if args.confirmed:
-            audit.record(session, ACTOR, "officer_confirmed", desk.slug, f"{name}, key {officer.key_id[:16]}")
+            audit.record(session, ACTOR, "officer_confirmed", desk.slug, _detail(officer))
         session.commit()
         ident = officer.id
     print(_("fingerprint: %(fingerprint)s") % {"fingerprint": key.fingerprint})
@@ -124,13 +129,7 @@ def cmd_officer_confirm(args: argparse.Namespace) -> None:
                 _("the fingerprints differ: not confirmed. Check that the officer sent this key file")
             )
         officer.confirmed = True
-        audit.record(
-            session,
-            ACTOR,
-            "officer_confirmed",
-            officer.desk.slug,
-            f"{officer.name}, key {officer.key_id[:16]}",
-        )
+        audit.record(session, ACTOR, "officer_confirmed", officer.desk.slug, _detail(officer))
         session.commit()
         print(
             _("Confirmed: new reports to desk %(desk)s are sealed to this key too")
@@ -149,23 +148,22 @@ def cmd_officer_retire(args: argparse.Namespace) -> None:
         open_before = {d.id for d in desks if is_open(d)}
         readable_before = {c.id for d in desks for c in d.categories if c.recipients()}
         officer.retired = True  # in this transaction only, until the checks below pass
-        closing = [d.slug for d in desks if d.id in open_before and not is_open(d)]
+        # A desk whose categories all go to this key's desk closes with it too, so every desk is asked.
+        closing = [d for d in desks if d.id in open_before and not is_open(d)]
         if closing and not args.force:
             session.rollback()
             message = _(
-                "refused: this is the last confirmed officer key of desk %(desk)s; retired, the desk shows "
-                'reporters "not open yet" until another key is confirmed (give --force to retire it anyway)'
+                "refused: without this key desk %(desk)s has no key to seal reports to and shows reporters "
+                '"not open yet" until another key is confirmed (give --force to retire it anyway)'
             )
-            raise CommandError(message % {"desk": ", ".join(closing)})
+            raise CommandError(message % {"desk": ", ".join(d.slug for d in closing)})
         dark = [
             f"{d.slug}/{c.slug}"
             for d in desks
             for c in d.categories
             if c.id in readable_before and not c.recipients()
         ]
-        audit.record(
-            session, ACTOR, "officer_retired", officer.desk.slug, f"{officer.name}, key {officer.key_id[:16]}"
-        )
+        audit.record(session, ACTOR, "officer_retired", officer.desk.slug, _detail(officer))
         session.commit()
         print(_("Retired: no new report or addition is sealed to officer number %(n)d") % {"n": officer.id})
         print("  " + _("what was sealed to it before still opens with the officer's identity"))
@@ -174,12 +172,9 @@ def cmd_officer_retire(args: argparse.Namespace) -> None:
                 "  ! "
                 + _("these categories take no reports now: %(categories)s") % {"categories": ", ".join(dark)}
             )
-        for slug in closing:
-            print(
-                "  ! "
-                + _("cannot take reports now, desk %(desk)s: %(missing)s")
-                % {"desk": slug, "missing": _("no confirmed officer")}
-            )
+        for desk in closing:
+            lacking = _("cannot take reports now, desk %(desk)s: %(missing)s")
+            print("  ! " + lacking % {"desk": desk.slug, "missing": missing(desk)})
 
 
 # --- the parser ----------------------------------------------------------------------------------

@@ -274,13 +274,16 @@ def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, site):
     client = app.test_client()
     internal = 2
     refused = fails(run("officer", "retire", str(internal)))
-    assert "last confirmed officer key of desk demo-internal" in refused and '"not open yet"' in refused
+    assert (
+        "without this key desk demo-internal has no key to seal reports to" in refused
+        and '"not open yet"' in refused
+    )
     assert client.get("/r/demo-internal?lang=en").status_code == 200
 
     code, out, _err = run("officer", "retire", str(internal), "--force")
     assert code == 0 and "no new report or addition is sealed" in out
     assert "these categories take no reports now: demo/corruption, demo-internal/corruption" in out
-    assert "cannot take reports now, desk demo-internal" in out
+    assert "cannot take reports now, desk demo-internal: no confirmed officer key" in out
     page = client.get("/r/demo-internal?lang=en")
     assert page.status_code == 503 and "not open for reports yet" in page.get_data(as_text=True)
     with session_for(site) as s:
@@ -295,6 +298,25 @@ def test_retiring_the_last_key_of_a_desk_is_refused_unless_forced(run, site):
     assert run("officer", "list")[1].count("retired") == 1
     assert audit_actions(site) == ["officer_retired"]
     app.extensions["sealdrop.engine"].dispose()
+
+
+def test_a_desk_routed_to_the_key_closes_with_it(run):
+    """A desk whose only category goes to demo-internal needs demo-internal's key as much."""
+    run("desk", "add", "town", "--name", "en=Town")
+    run(
+        "category",
+        "add",
+        "--desk",
+        "town",
+        "corruption",
+        "--name",
+        "en=Corruption",
+        "--route",
+        "demo-internal",
+    )
+    assert "! " not in run("desk", "list")[1]  # open: demo-internal's key reads its reports
+    refused = fails(run("officer", "retire", "2"))
+    assert "desk demo-internal, town has no key" in refused
 
 
 def test_retiring_one_of_two_keys_needs_no_force(run, site, tmp_path):
