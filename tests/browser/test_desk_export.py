@@ -85,3 +85,21 @@ def test_make_download_and_what_is_left(context_for, served, javascript):
     clerk.inbox()
     assert "Nothing new to export." in clerk.inbox_text() and primary_buttons(clerk) == []
     assert clerk.problems() == []
+
+
+@pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"])
+def test_the_ready_box_passes_axe(browser, served, javascript):
+    from tests.browser.test_accessibility import AXE, axe_problems
+
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make setup` (npm ci)")
+    _base, _instance, public = served
+    context = browser.new_context(java_script_enabled=javascript, bypass_csp=True)  # axe is a script
+    try:
+        Reporter(context.new_page(), public, False).send_report()
+        clerk = clerk_of(context, served)
+        clerk.make_export()
+        assert "is ready" in clerk.ready_text()
+        assert axe_problems(clerk.page, javascript, "inbox with a bundle ready") == []
+    finally:
+        context.close()
