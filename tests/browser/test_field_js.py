@@ -230,6 +230,9 @@ def test_an_outage_longer_than_any_retry_budget_resumes_from_the_servers_offset(
         if (found := re.search(r"/uploads/(\w+)\?offset=0&size=(\d+)", url))
     }
     assert len(sizes) == 2  # the report and the video: never a new upload
+    video_upload = max(sizes, key=sizes.get)
+    first = [n for url, n in stored if f"/uploads/{video_upload}?offset=0&" in url]
+    assert first == [64 * 1024]  # a small first piece: a full server says so before minutes of bytes
     for upload, size in sizes.items():  # the server was sent each byte of each envelope once
         assert sum(n for url, n in stored if f"/uploads/{upload}?" in url) == size
     assert count(served[1], "uploads") == 0 and not list((served[1] / "blobs" / "uploads").glob("*.part"))

@@ -9,6 +9,9 @@
 import { envelopeSize, sealStream } from "./envelope.mjs";
 
 const DEFAULT_PIECE = 4 * 1024 * 1024; // Config.max_upload_piece's default, if the page does not say
+// An upload of several pieces starts with a small one: the server can only refuse (caps or store full)
+// once a request has arrived whole, and a whole 4 MiB piece takes 80 s on a Tor circuit.
+const FIRST_PIECE = 64 * 1024;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000]; // then every 15 s, for as long as the page is open
 const WAITING_AFTER = 3; // failed attempts in a row before the reporter is told we are waiting
 const MIN_RATE = 2; // bytes per ms (2 KB/s): a request slower than this is taken as a dead link
@@ -169,25 +172,27 @@ async function putPiece(link, id, offset, piece, size, onSent) {
  */
 export async function uploadSealed(link, input, recipients, onSent = () => {}) {
   const total = sealedSize(input, recipients);
-  const pieceSize = Math.min(link.page.piece || DEFAULT_PIECE, total);
+  const full = Math.min(link.page.piece || DEFAULT_PIECE, total);
   const id = newUploadId();
-  let buffer = new Uint8Array(pieceSize);
+  let want = total > full ? Math.min(FIRST_PIECE, full) : full; // this piece's length
+  let buffer = new Uint8Array(want);
   let filled = 0;
   let offset = 0;
   const flush = async () => {
     const start = offset;
     offset = await putPiece(link, id, offset, buffer.subarray(0, filled), total, (n) => onSent(start + n));
     onSent(offset);
-    buffer = new Uint8Array(pieceSize);
+    want = full;
+    buffer = new Uint8Array(want);
     filled = 0;
   };
   for await (let sealed of sealStream(input, recipients)) {
     while (sealed.length) {
-      const take = Math.min(sealed.length, pieceSize - filled);
+      const take = Math.min(sealed.length, want - filled);
       buffer.set(sealed.subarray(0, take), filled);
       filled += take;
       sealed = sealed.subarray(take);
-      if (filled === pieceSize) await flush();
+      if (filled === want) await flush();
     }
   }
   if (filled) await flush();
