@@ -212,10 +212,11 @@ def test_triage_from_the_state_buttons_and_their_keys(ui):
     assert case.page.eval_on_selector("#reply-status", "s => s.value") == ""  # nothing new to tell
 
 
-def test_bulk_triage_from_the_inbox(ui):
+def test_bulk_triage_from_the_inbox(ui, tmp_path):
     inbox = ui.inbox(category="graffiti")
     assert inbox.count == "5 cases match the filters."
     inbox.tick("QGRA-0000", "QGRA-0001")
+    inbox.page.screenshot(path=str(tmp_path / "inbox-1366x768.png"))  # to look at, by hand
     inbox.bulk(state="Credible", tell=True)
     assert inbox.bulk_done.startswith("2 cases set to Credible.")
     assert "2 statuses queued for the reporters." in inbox.bulk_done
