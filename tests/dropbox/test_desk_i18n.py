@@ -328,3 +328,29 @@ def test_retired_keys_do_not_count(app, sqlite_instance):
         session.commit()
     page = html(admin, "/desk/admin/desks/demo")
     assert 'id="desk-not-ready"' in page and NO_KEY in page
+
+
+def test_audit_details_in_the_readers_language(app):
+    """The audit log stores details in English (the CLI writes them too); the page says the usual
+    shapes in the reader's language and leaves anything else as it was stored."""
+    from flask_babel import force_locale
+
+    from dropbox.desk.admin.operations import audit_detail
+
+    shapes = {
+        "bundle 3, 5 envelopes": ("Bundle %(n)s, envelopes: %(count)s", {"n": "3", "count": "5"}),
+        "retention: 2 submissions deleted": ("Submissions deleted: %(n)s", {"n": "2"}),
+        "4 replies": ("Replies: %(n)s", {"n": "4"}),
+        "graffiti -> police": ("%(category)s goes to %(desk)s", {"category": "graffiti", "desk": "police"}),
+        "Anna Petrova, key 0123456789abcdef": ("%(name)s, key %(key)s",
+                                               {"name": "Anna Petrova", "key": "0123456789abcdef"}),
+        "erin (clerk)": ("%(name)s (clerk)", {"name": "erin"}),
+    }  # fmt: skip
+    with app.test_request_context("/desk/"):
+        for lang in TRANSLATED:
+            with force_locale(lang):
+                for stored, (msgid, values) in shapes.items():
+                    assert audit_detail(stored) == translation(lang, msgid) % values
+                assert audit_detail("something else entirely") == "something else entirely"
+        with force_locale("en"):
+            assert audit_detail("bundle 3, 5 envelopes") == "bundle 3, 5 envelopes"

@@ -138,7 +138,7 @@ def retention_apply():
 # The audit log stores its details in English, as the CLI writes them too; the page says the usual
 # shapes in the reader's language and shows anything else as it was stored.
 _DETAILS = (
-    (re.compile(r"(?P<n>\d+) submissions deleted"), lambda: _("Submissions deleted: %(n)s")),
+    (re.compile(r"(?:retention: )?(?P<n>\d+) submissions deleted"), lambda: _("Submissions deleted: %(n)s")),
     (re.compile(r"(?P<n>\d+) replies"), lambda: _("Replies: %(n)s")),
     (
         re.compile(r"bundle (?P<n>\d+), (?P<count>\d+) envelopes"),
@@ -150,6 +150,10 @@ _DETAILS = (
     (
         re.compile(r"(?P<category>\S+) -> (?P<desk>\S+), (?P<n>\d+) explicit keys"),
         lambda: _("%(category)s goes to %(desk)s; explicit keys: %(n)s"),
+    ),
+    (
+        re.compile(r"(?P<category>\S+) -> (?P<desk>\S+)"),
+        lambda: _("%(category)s goes to %(desk)s"),
     ),
     (re.compile(r"(?P<name>\S+) \(admin\)"), lambda: _("%(name)s (admin)")),
     (re.compile(r"(?P<name>\S+) \(clerk\)"), lambda: _("%(name)s (clerk)")),
