@@ -15,12 +15,8 @@ from crypto import PublicKey
 
 from .documents import one_line
 from .errors import NotFound, Refused
+from .i18n import _
 from .vault import Vault, locked, now
-
-try:  # the viewer's own catalogue (viewer/i18n.py), else Flask-Babel's while that is not there yet
-    from .i18n import gettext as _
-except ImportError:  # pragma: no cover
-    from flask_babel import gettext as _
 
 MAX_NAME = 100
 MAX_KEY_FILE = 64 * 1024  # a .pub file is a few comment lines and one key line

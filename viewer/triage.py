@@ -15,12 +15,8 @@ import crypto
 from crypto import RecipientKey, bundle
 
 from .errors import NotFound, Refused, ViewerError
+from .i18n import _
 from .vault import Vault, locked, now, today
-
-try:  # the viewer's own catalogue (viewer/i18n.py), else Flask-Babel's while that is not there yet
-    from .i18n import gettext as _
-except ImportError:  # pragma: no cover
-    from flask_babel import gettext as _
 
 STATES = ("new", "checking", "credible", "not credible", "duplicate", "forwarded", "closed")
 # What the reporter reads for each state (dropbox.i18n.statuses has the words in four languages).

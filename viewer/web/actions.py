@@ -10,12 +10,8 @@ from flask import Blueprint, redirect, request, url_for
 
 from .. import forward, queries, recipients, triage
 from ..errors import Refused
+from ..i18n import _
 from . import vault
-
-try:  # the viewer's own catalogue (viewer/i18n.py), else Flask-Babel's while that is not there yet
-    from ..i18n import gettext as _
-except ImportError:  # pragma: no cover
-    from flask_babel import gettext as _
 
 bp = Blueprint("actions", __name__)
 MAX_BULK = 10_000  # cases one bulk change may touch ("all N in this filter")

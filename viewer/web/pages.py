@@ -8,12 +8,8 @@ from flask import Blueprint, current_app, render_template, request
 
 from .. import hidden, images, media, queries, recipients, triage
 from ..errors import ViewerError
+from ..i18n import _
 from . import vault
-
-try:  # the viewer's own catalogue (viewer/i18n.py), else Flask-Babel's while that is not there yet
-    from ..i18n import gettext as _
-except ImportError:  # pragma: no cover
-    from flask_babel import gettext as _
 
 bp = Blueprint("pages", __name__)
 
