@@ -16,7 +16,7 @@ Two channels, each configured per desk (or for every desk with "*"):
 - a webhook: an HTTPS POST of {"desk": slug, "new_reports": N}, signed with HMAC-SHA256 when
   DIR/webhook-secret (0600) or $SEALDROP_WEBHOOK_SECRET holds a shared secret.
 
-What was last announced per desk and channel (the period, the count, the newest waiting submission's
+What was last announced per desk and channel (the period's start, the count, the newest waiting submission's
 id) is kept in DIR/notify-state.json (0600), not only in memory: a restart of `serve` must neither
 repeat a notice nor send a second one in the same period. A failed send is logged as its exception's
 class only (in `serve` that is counted, never printed: dropbox.noise) and is tried again at the next
@@ -312,13 +312,15 @@ class Notifier:
 
     def beat(self) -> int:
         """Send the notices due in the current period; returns how many were sent."""
-        period = int(self.clock() // self.every)
+        # The period by its start in Unix seconds, not its index: an index counted in another length
+        # (notify_every_s changed between runs) would compare as nonsense with the state file's.
+        period = int(self.clock() // self.every) * self.every
         state, sent = self.load_state(), 0
         for w in self.desks():
             for channel in self.channels:
                 if not channel.recipients(w.slug) or not _due(state, w, channel.name, period):
                     continue
-                if self._send(channel, w, period * self.every) is None:
+                if self._send(channel, w, period) is None:
                     state.setdefault(w.slug, {})[channel.name] = [period, w.count, w.newest]
                     sent += 1
         if sent:
@@ -430,7 +432,7 @@ def describe(cfg: config_mod.Config, desks: list[Waiting], state: dict, only: st
         lines.append(f"{w.slug}: {'; '.join(channels) or 'no notices'}")
         for channel, last in sorted(state.get(w.slug, {}).items()):
             if isinstance(last, list) and len(last) == 3:
-                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(last[0] * cfg.notify_every_s))
+                when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(last[0]))
                 lines.append(f"  last {channel} notice: {last[1]} new, in the period from {when}")
     known = {w.slug for w in desks} | {"*"}
     for key in ("notify_email_to", "notify_webhook_url"):

@@ -320,6 +320,18 @@ def test_at_most_once_a_period_and_only_when_something_new_waits(instance, tls, 
     assert dates == [START + k * HOUR for k in (0, 1, 4)]
 
 
+def test_a_longer_period_after_a_restart_still_sends(instance, tls, smtp, notifier_for):
+    """The state file keeps each period by its start in seconds: a new notify_every_s compares right."""
+    port, inbox = smtp
+    add_reports(instance, 1)
+    assert notifier_for(settings(instance, tls, port), Clock(START + 1)).beat() == 1
+    add_reports(instance, 1)
+    daily = settings(instance, tls, port, notify_every_s=24 * HOUR)
+    next_day = (START // (24 * HOUR) + 1) * 24 * HOUR
+    assert notifier_for(daily, Clock(next_day + 1)).beat() == 1
+    assert [parsed(raw).get_content().split()[0] for _, _, raw in inbox.messages] == ["1", "2"]
+
+
 def test_the_beat_keeps_to_the_clock_and_never_runs_at_start(instance):
     clock, beats, waits = Clock(START + 1234.5), [], []
 
