@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import re
@@ -452,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=_("the vault folder (default: $SEALVIEW_VAULT or ./vault)"),
     )
     parser.add_argument("--lang", choices=i18n.LANGUAGES, help=_(LANG_HELP))
+    # The installed distribution's version: the offline install (docs/viewer-install.md) ends by printing it.
+    parser.add_argument("--version", action="version", version=f"{PROG} {_installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title=_("commands"))
     p = sub.add_parser(
         "init", help=_("make a vault (new identity, or --identity to adopt one); pin the server")
@@ -521,6 +524,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--desk", metavar="SLUG")
     p.set_defaults(run=cmd_export_replies)
     return parser
+
+
+def _installed_version() -> str:
+    """The version of the installed `sealdrop` distribution (sealview is its entry point)."""
+    try:
+        return importlib.metadata.version("sealdrop")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _vault_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
