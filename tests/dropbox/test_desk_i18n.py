@@ -30,6 +30,10 @@ NO_KEY = (
     "None of its officer keys is confirmed yet. "
     "Register a key and confirm its fingerprint on the Officers page."
 )
+RETIRED = (
+    "Retired. No new report or addition is sealed to this key; "
+    "what was sealed to it before still opens with the officer's identity."
+)
 NOT_OPEN = "This desk cannot take reports yet: reporters who open its page are told it is not open."
 
 
@@ -328,6 +332,15 @@ def test_retired_keys_do_not_count(app, sqlite_instance):
         session.commit()
     page = html(admin, "/desk/admin/desks/demo")
     assert 'id="desk-not-ready"' in page and NO_KEY in page
+    # and the officer pages say the key is retired, not "confirmed", in the reader's language
+    choose_language(admin, "ru")
+    officer = one(app, select(Officer))
+    assert shows(html(admin, "/desk/admin/officers"), "ru", "retired: no new report is sealed to it")
+    state = re.search(
+        r'id="officer-state">(.*?)</p>', html(admin, f"/desk/admin/officers/{officer.id}")
+    ).group(1)
+    assert translation("ru", "Confirmed. Reports are sealed to this key.") not in state
+    assert str(escape(translation("ru", RETIRED))) in state
 
 
 def test_audit_details_in_the_readers_language(app):
