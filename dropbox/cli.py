@@ -272,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--lang",
+        dest="messages_lang",  # not "lang": `poster --lang` (the poster's language) would overwrite it
         choices=config_mod.LANGUAGES,
         help="the language of the messages (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG; else en)",
     )
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     console.init(_lang_before_command(argv))
     try:
         args = _add_dir_everywhere(build_parser()).parse_args(argv)
-        console.init(args.lang)
+        console.init(args.messages_lang)
         args.run(args)
     except (CliError, KeyFormatError, OnionError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(_("error: %(problem)s") % {"problem": e}, file=sys.stderr)

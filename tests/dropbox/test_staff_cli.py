@@ -463,6 +463,20 @@ def test_lang_is_the_global_option_not_the_posters():
     assert cli._lang_before_command(["--dir", "--lang", "desk"]) is None  # a folder called --lang
 
 
+def test_the_posters_lang_is_not_the_operators(run, tmp_path):
+    """`poster --lang bg` prints a Bulgarian poster; the operator's messages stay in their language."""
+    poster = tmp_path / "poster.svg"
+    code, _out, err = run(
+        "poster", "--desk", "demo", "--lang", "bg", "--url", "https://x.example", "-o", str(poster)
+    )
+    assert code == 0 and poster.is_file(), err
+    assert console.language() == "en"
+    refused = run(
+        "poster", "--desk", "nope", "--lang", "bg", "--url", "https://x", "-o", str(tmp_path / "p.svg")
+    )
+    assert fails(refused).startswith("error: ")
+
+
 def test_an_unknown_lang_is_one_line(run):
     assert "invalid choice" in fails(run("--lang", "de", "desk", "list"))
 
