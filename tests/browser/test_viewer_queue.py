@@ -212,6 +212,22 @@ def test_triage_from_the_state_buttons_and_their_keys(ui):
     assert case.page.eval_on_selector("#reply-status", "s => s.value") == ""  # nothing new to tell
 
 
+def test_then_open_the_next_case(ui):
+    """Ticked once, "then open the next case" moves on after every state set, keys included."""
+    case = ui.inbox(category="noise").open("QNOI-0002")
+    case.page.check("#then-next")
+    case.set_state("Not credible")
+    assert (case.number, case.position) == ("QNOI-0003", "4 of 6")
+    assert case.page.inner_text("#saved") == "Case QNOI-0002 saved; here is the next one."
+    assert case.page.is_checked("#then-next")  # it stays ticked, from case to case
+    case.press_key("c")  # Credible, and on
+    assert case.number == "QNOI-0004" and ui.case("QNOI-0003").state == "Credible"
+    last = ui.inbox(category="noise").open("QNOI-0005")
+    last.page.check("#then-next")
+    last.set_state("Checking")  # the last one: it stays
+    assert last.number == "QNOI-0005" and last.state == "Checking" and last.page.is_checked("#then-next")
+
+
 def test_bulk_triage_from_the_inbox(ui, tmp_path):
     inbox = ui.inbox(category="graffiti")
     assert inbox.count == "5 cases match the filters."

@@ -297,6 +297,27 @@ def test_the_case_page_carries_the_filter_along(web):
     assert 'href="/case/NOIS-0000"' in c.get("/", base_url=HOST).get_data(as_text=True)
 
 
+def test_a_state_then_the_next_case(web, queue):
+    c, token = web
+    form = {"csrf": token, "state": "checking", "then": "next"}
+    r = c.post("/case/NOIS-0001/state?category=noise&status=new", data=form, base_url=HOST)
+    assert r.headers["Location"] == (
+        "/case/NOIS-0002?done=moved&moved=NOIS-0001&category=noise&status=new&then=next"
+    )
+    html = c.get(r.headers["Location"], base_url=HOST).get_data(as_text=True)
+    assert "Case NOIS-0001 saved; here is the next one." in html and 'id="then-next" checked' in html
+    assert 'href="/case/NOIS-0003?category=noise&amp;status=new&amp;then=next"' in html  # it stays on
+    r = c.post("/case/NOIS-0005/state?category=noise", data=form, base_url=HOST)  # the last: stays
+    assert r.headers["Location"] == "/case/NOIS-0005?done=triage&category=noise&then=next#triage"
+    r = c.post("/case/NOIS-0002/state?then=next", data={"csrf": token, "state": "closed"}, base_url=HOST)
+    assert r.headers["Location"] == "/case/NOIS-0002?done=triage#triage"  # unticked: stays, and off
+    assert [triage.state_of(queue, n)[0] for n in ("NOIS-0001", "NOIS-0002", "NOIS-0005")] == [
+        "checking",
+        "closed",
+        "checking",
+    ]
+
+
 def test_bulk_form_ticked_all_in_filter_and_refusals(web, queue):
     c, token = web
     ticked = {"csrf": token, "scope": "selected", "case": NOISE[:2], "state": "checking", "tell": "yes"}

@@ -21,16 +21,31 @@ def _filters() -> queries.Filters:
     return queries.Filters.parse(request.args)[0]
 
 
+def _queue_args(then_next: bool) -> dict[str, str]:
+    """The inbox's filters, and whether the officer moves on to the next case after each state."""
+    return {**_filters().args(), **({"then": "next"} if then_next else {})}
+
+
 def _back(number: str, done: str):
-    return redirect(url_for("pages.case", number=number, done=done, _anchor=done, **_filters().args()), 303)
+    args = _queue_args(request.args.get("then") == "next")
+    return redirect(url_for("pages.case", number=number, done=done, _anchor=done, **args), 303)
 
 
 @bp.post("/case/<number>/state")
 def state(number: str):
+    """Set the state; with "then open the next case" ticked, go on to the next case in the filter."""
+    v = vault()
     triage.set_state(
-        vault(), number, request.form.get("state", ""), request.form.get("duplicate_of", "").strip() or None
+        v, number, request.form.get("state", ""), request.form.get("duplicate_of", "").strip() or None
     )
-    return _back(number.upper(), "triage")
+    then_next = request.form.get("then") == "next"
+    following = queries.position(v, _filters(), number).next if then_next else None
+    args = _queue_args(then_next)
+    if following is None:  # not asked, or the last case of the list: stay
+        return redirect(
+            url_for("pages.case", number=number.upper(), done="triage", _anchor="triage", **args), 303
+        )
+    return redirect(url_for("pages.case", number=following, done="moved", moved=number.upper(), **args), 303)
 
 
 @bp.post("/case/<number>/note")

@@ -104,6 +104,7 @@ def case(number: str):
     photos, checks = _attachments_shown(data)
     # The inbox's filters come along in the query string: next and previous stay inside them.
     filters, _errors = queries.Filters.parse(request.args)
+    then_next = request.args.get("then") == "next"  # the officer moves on after each state
     with v.lock:
         told = triage.reporter_sees(v, number)
     return render_template(
@@ -115,7 +116,9 @@ def case(number: str):
         claim_text=hidden.claim_text,
         police=recipients.listed(v),
         filters=filters,
-        q=filters.args(),
+        q={**filters.args(), **({"then": "next"} if then_next else {})},
+        then_next=then_next,
+        moved=request.args.get("moved", "")[:20] if request.args.get("done") == "moved" else "",
         where=queries.position(v, filters, number),
         told=told,
         derived=triage.REPORTER_STATUS.get(data["state"], "received"),
