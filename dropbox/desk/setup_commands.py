@@ -10,7 +10,7 @@ Officer keys, the other half of "where reports go", are in officer_commands.py.
 
 The rules are the admin pages' (desk/admin/setup.py): slugs of lower-case letters, digits and dashes;
 a category's explicit keys always belong to the desk its reports go to; a desk is open for reports
-when one of its categories has a confirmed, unretired key to seal to (the reporter's form's test).
+when one of its categories has a confirmed, unretired key to seal to (admin.common.not_ready).
 What would close an open desk (the last category or the last key) is refused unless --force.
 Every change is in the audit log as done by "cli".
 """
@@ -28,7 +28,7 @@ from .. import console, db
 from ..console import _
 from ..models import Category, Desk
 from . import audit
-from .admin.common import SLUG
+from .admin.common import SLUG, not_ready
 from .commands import ACTOR, CommandError, desk_by_slug
 
 MAX_NAME = 200
@@ -76,21 +76,20 @@ def _names_text(names: dict[str, str]) -> str:
 
 
 def is_open(desk: Desk) -> bool:
-    """The reporter's form shows (reporter._open_for_reports): some category has a key to seal to."""
-    return any(category.recipients() for category in desk.categories)
+    """The reporter's form shows: some category has a confirmed, unretired key to seal to."""
+    return not not_ready(desk)
 
 
 def missing(desk: Desk) -> str | None:
-    """What `desk` lacks before it can take reports, in one line, or None when it can."""
-    if is_open(desk):
-        return None
-    lacking = []
-    if not desk.categories:
-        lacking.append(_("no category (add one: sealdrop category add)"))
-    if not any(o.confirmed and not o.retired for o in desk.officers):
-        lacking.append(_("no confirmed officer key (sealdrop officer add, then officer confirm)"))
-    # Categories and keys, yet none meet: each goes to another desk or to chosen keys that cannot read.
-    return "; ".join(lacking) or _("none of its categories has a confirmed key to seal to (category list)")
+    """What `desk` lacks before it can take reports, in one line, or None when it can. The reasons are
+    the desk admin's (admin.common.not_ready), said for the command line."""
+    says = {
+        "no_categories": _("no category (add one: sealdrop category add)"),
+        "no_officers": _("no confirmed officer key (sealdrop officer add, then officer confirm)"),
+        # Categories and keys, yet none meet: each goes to another desk or to chosen keys that cannot read.
+        "no_recipients": _("none of its categories has a confirmed key to seal to (category list)"),
+    }
+    return "; ".join(says[code] for code in not_ready(desk)) or None
 
 
 def all_desks(session: Session) -> list[Desk]:
