@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from crypto import SigningKey, VerifyKey, bundle
 from crypto.bundle import BundleError
 
 from .blobs import FileBlobStore
-from .models import Case, Desk, ExportLog, Officer, Reply, Submission, today
+from .models import Case, Category, Desk, ExportLog, Officer, Reply, Submission, today
 from .parsing import MAX_ID  # a sequence past it is a database error in PostgreSQL, not "unknown"
 
 MAX_REPLY = 1024 * 1024  # a reply is text; refuse anything that is not
@@ -58,13 +58,7 @@ def export(
         select(ExportLog).where(ExportLog.desk_id == desk.id).order_by(ExportLog.sequence.desc())
     )
     sequence = (last.sequence if last else 0) + 1
-    fields = {
-        "desk": desk.slug,
-        "sequence": sequence,
-        "previous": last.sha256 if last else None,
-        "created_day": today().isoformat(),
-        "places": _places(desk),
-    }
+    fields = _export_fields(session, desk, sequence, last.sha256 if last else None, today())
     manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
     session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256))
     for sub in subs:
@@ -75,6 +69,28 @@ def export(
         session.rollback()
         raise NothingToExport(f"desk {desk.slug} was exported at the same moment by someone else") from None
     return manifest
+
+
+def _export_fields(
+    session: Session, desk: Desk, sequence: int, previous: str | None, created: dt.date
+) -> dict:
+    """An export manifest's own fields (docs/bundles.md); the same ones again for `export_again`."""
+    return {
+        "desk": desk.slug,
+        "sequence": sequence,
+        "previous": previous,
+        "created_day": created.isoformat(),
+        "places": _places(desk),
+        "categories": _categories(session, desk),
+    }
+
+
+def _categories(session: Session, desk: Desk) -> list[dict]:
+    """Every category whose reports this desk files (its own, and other desks' routed to it), named
+    in every language: a report names its category by slug, and the officer reads it in theirs."""
+    routed_here = or_(Category.desk_id == desk.id, Category.route_desk_id == desk.id)
+    rows = session.scalars(select(Category).where(routed_here).order_by(Category.desk_id, Category.position))
+    return [{"slug": c.slug, "names": dict(c.names)} for c in rows]
 
 
 def _places(desk: Desk) -> list[dict]:
@@ -132,13 +148,7 @@ def export_again(
     )
     if not subs or any(s.deleted_day for s in subs):
         raise NothingToExport(f"export bundle {sequence} can no longer be made again")
-    fields = {
-        "desk": desk.slug,
-        "sequence": sequence,
-        "previous": previous,
-        "created_day": log.created_day.isoformat(),
-        "places": _places(desk),
-    }
+    fields = _export_fields(session, desk, sequence, previous, log.created_day)
     manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
     if manifest.sha256 != log.sha256:
         raise BundleError("tampered", f"export bundle {sequence} no longer matches what was exported")

@@ -13,6 +13,7 @@
     sealdrop user add NAME --role admin|clerk [--desk SLUG] | user list | disable|enable|remove NAME
     sealdrop export --desk SLUG -o BUNDLE [--again N] | import-replies BUNDLE | retention [--on DAY]
     sealdrop budgets [--json]
+    sealdrop notify [--test] [--desk SLUG]   (notices that reports wait: desk/notify.py)
 
     sealdrop --lang bg|ru|kk|en COMMAND ...   (else LANGUAGE, LC_ALL, LC_MESSAGES, LANG decide: console.py)
 
@@ -43,7 +44,7 @@ from . import budget, console, db, demo, onions, posters
 from . import config as config_mod
 from .console import _
 from .desk import commands as desk_commands
-from .desk import officer_commands, setup_commands
+from .desk import notify, officer_commands, setup_commands
 from .desk.schedule import DEFAULT_MINUTES as RETENTION_MINUTES
 from .desk.schedule import RetentionSchedule
 
@@ -226,7 +227,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             if not stopping.is_set():  # closing its socket under it is how the desk server stops
                 raise
 
-    retention = stop_snapshots = None
+    retention = stop_snapshots = notices = None
     try:
         with onions.published(cfg, args, reporter.effective_port, desk.effective_port) as cfg:
             slot.append(create_app(cfg, "reporter"))
@@ -236,6 +237,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             stop_snapshots = budgets.write_snapshots(cfg.instance_dir / budget.SNAPSHOT_FILE)
             if args.retention_every > 0:  # runs once now, then every interval, on a thread of its own
                 retention = RetentionSchedule(cfg, args.retention_every).start()
+            notices = notify.start_notifications(cfg)  # None when no notice is configured
             threading.Thread(target=run_desk, name="desk-server", daemon=True).start()
             port = reporter.effective_port
             print(f"sealdrop is serving on http://{args.host}:{port}/r/<desk>", flush=True)
@@ -251,6 +253,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         desk.close()
         if retention is not None:
             retention.stop()
+        if notices is not None:
+            notices.stop()
 
 
 def cmd_budgets(args: argparse.Namespace) -> None:
@@ -290,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_budgets)
     posters.add_parser(sub)
     desk_commands.add_parsers(sub, _Parser)
+    notify.add_parsers(sub, _Parser)
     return parser
 
 
