@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .console import _
 from .noise import noise_counts
 
 BUCKETS = 10
@@ -188,32 +189,36 @@ def read_snapshot(cfg: Config) -> dict | None:
 
 
 def describe(cfg: Config, live: dict | None) -> list[str]:
-    """The lines of `sealdrop budgets`: the limits in the config, then a running serve's counts."""
+    """The lines of `sealdrop budgets`, in the operator's language (dropbox/console.py): the limits in
+    the config, then a running serve's counts."""
     lines = [
-        f"window: {cfg.budget_window_s} s, counted in memory by each `sealdrop serve` process",
-        f"reports, with and without JavaScript (each): {cfg.budget_reports_per_desk} per desk, "
-        f"{cfg.budget_reports_overall} overall; past it a report without JavaScript is refused for "
-        "now, one with JavaScript pays the top level of proof of work",
-        f"receipt sign-ins: {cfg.budget_signins_per_desk} per desk, {cfg.budget_signins_overall} overall",
-        f"proof of work: about {cfg.pow_work} PBKDF2 runs of {cfg.pow_iterations} iterations a report, "
-        f"doubled for every {cfg.pow_reports_per_step} JavaScript reports to a desk in the window "
-        f"(at most {cfg.pow_max_steps} times)",
-    ]
+        _("Window: %(s)s s, counted in memory by each `sealdrop serve` process") % {"s": cfg.budget_window_s},
+        _("Reports, with and without JavaScript (each): %(desk)s per desk, %(all)s overall; past it a "
+          "report without JavaScript is refused for now, one with JavaScript pays the top level of "
+          "proof of work") % {"desk": cfg.budget_reports_per_desk, "all": cfg.budget_reports_overall},
+        _("Receipt sign-ins: %(desk)s per desk, %(all)s overall")
+        % {"desk": cfg.budget_signins_per_desk, "all": cfg.budget_signins_overall},
+        _("Proof of work: about %(runs)s PBKDF2 runs of %(iterations)s iterations a report, doubled for "
+          "every %(step)s JavaScript reports to a desk in the window (at most %(steps)s times)")
+        % {"runs": cfg.pow_work, "iterations": cfg.pow_iterations, "step": cfg.pow_reports_per_step,
+           "steps": cfg.pow_max_steps},
+    ]  # fmt: skip
     if live is None:
-        return [*lines, "counts: sealdrop serve is not running"]
-    lines.append("counts in the current window:")
+        return [*lines, _("Counts: sealdrop serve is not running")]
+    lines.append(_("Counts in the current window:"))
     for slug, row in live["counts"].items():
-        work = f", proof of work now {row['pow_work']}" if "pow_work" in row else ""
-        name = "all desks" if slug == OVERALL else slug
-        reports = f"{row['reports']} reports with JavaScript, {row['forms']} without"
-        counts = f"{reports}, {row['signins']} sign-ins"
-        lines.append(f"  {name}: {counts}{work}")
+        name = _("all desks") if slug == OVERALL else slug
+        counts = _("%(js)s reports with JavaScript, %(forms)s without, %(signins)s sign-ins") % {
+            "js": row["reports"], "forms": row["forms"], "signins": row["signins"]}  # fmt: skip
+        if "pow_work" in row:
+            counts += _(", proof of work now %(work)s") % {"work": row["pow_work"]}
+        lines.append(f"  {name}: {counts}")
     return lines + describe_noise(live.get("library_noise", []))
 
 
 def describe_noise(noise: list[dict]) -> list[str]:
     """What libraries warned or logged since serve started: counted, never written to its log."""
     if not noise:
-        return ["library warnings and log records since serve started: none"]
-    lines = ["library warnings and log records since serve started (counts only, the lines are not kept):"]
+        return [_("Library warnings and log records since serve started: none")]
+    lines = [_("Library warnings and log records since serve started (counts only, the lines are not kept):")]
     return lines + [f"  {row['source']} {row['level']}: {row['count']}" for row in noise]

@@ -185,8 +185,8 @@ def test_the_desk_admin_page_shows_the_budgets_and_recent_counts(app, reporter, 
 def test_sealdrop_budgets_prints_the_limits_and_a_running_serves_counts(sqlite_instance, tmp_path, capsys):
     assert cli.main(["budgets", "--dir", str(sqlite_instance)]) == 0
     shown = capsys.readouterr().out
-    assert "reports, with and without JavaScript (each): 120 per desk, 600 overall" in shown
-    assert "counts: sealdrop serve is not running" in shown
+    assert "Reports, with and without JavaScript (each): 120 per desk, 600 overall" in shown
+    assert "Counts: sealdrop serve is not running" in shown
     with live_server(sqlite_instance, tmp_path):
         snapshot = sqlite_instance / "budgets.json"
         assert snapshot.is_file() and snapshot.stat().st_mode & 0o077 == 0  # the service user's only
@@ -223,12 +223,12 @@ def test_sealdrop_budgets_prints_what_a_running_serves_libraries_said(sqlite_ins
     (sqlite_instance / "budgets.json").write_text(json.dumps(snapshot))
     assert cli.main(["budgets", "--dir", str(sqlite_instance)]) == 0
     shown = capsys.readouterr().out
-    assert "library warnings and log records since serve started (counts only" in shown
+    assert "Library warnings and log records since serve started (counts only" in shown
     assert f"  PIL.TiffImagePlugin WARNING: {count}\n" in shown
     assert cli.main(["budgets", "--dir", str(sqlite_instance), "--json"]) == 0
     noise = json.loads(capsys.readouterr().out)["serving"]["library_noise"]
     assert {"source": "PIL.TiffImagePlugin", "level": "WARNING", "count": count} in noise
-    assert describe_noise([]) == ["library warnings and log records since serve started: none"]
+    assert describe_noise([]) == ["Library warnings and log records since serve started: none"]
 
 
 @pytest.mark.parametrize("lang", ["en", "bg", "ru", "kk"])
