@@ -21,7 +21,7 @@ VI18N  := viewer/translations
 VPO    := $(wildcard $(VI18N)/*/LC_MESSAGES/messages.po)
 VMO    := $(VPO:.po=.mo)
 
-.PHONY: setup run test lint bench clean translations fuzz faults
+.PHONY: setup run test lint bench clean translations fuzz faults viewer-bundle
 
 setup: $(STAMP) $(MO) $(VMO)
 	@missing=""; for p in $(DEBIAN); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -107,3 +107,9 @@ faults: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# A signed folder that installs sealview on an offline machine (docs/viewer-install.md): wheels for
+# CPython 3.11 and 3.13 from PyPI, signed with $(INSTANCE)'s server key. It must not exist yet.
+VIEWER_BUNDLE ?= viewer-bundle
+viewer-bundle: setup
+	$(PY) -m dropbox.viewer_bundle --dir $(INSTANCE) -o $(VIEWER_BUNDLE)
