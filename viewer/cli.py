@@ -37,7 +37,7 @@ from crypto.cli import CliError, atomic_output, read_passphrase
 from . import hidden, i18n, importer, queries, recipients, triage
 from .errors import ViewerError
 from .i18n import N_, _, ngettext
-from .labels import METADATA, action_label, human_size, state_label, where_text
+from .labels import METADATA, history_text, human_size, state_label, where_text, word_label
 from .vault import Vault, read_info
 
 PROG = "sealview"
@@ -280,14 +280,14 @@ def _print_case(data: dict, names: dict) -> None:
             N_("replies"),
             data["replies"],
             lambda n: (
-                f"{i18n.when(n['at'])} [{state_label(n['status']) if n['status'] else _('status unchanged')}]"
+                f"{i18n.when(n['at'])} [{word_label(n['status']) if n['status'] else _('status unchanged')}]"
                 f" {n['text']}"
             ),
         ),
         (
             N_("history"),
             data["history"],
-            lambda n: f"{i18n.when(n['at'])} {n['actor']}: {action_label(n['action'])} {n['detail']}",
+            lambda n: f"{i18n.when(n['at'])} {n['actor']}: {history_text(n['action'], n['detail'])}",
         ),
     )
     for title, rows, fmt in sections:

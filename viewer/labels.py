@@ -6,12 +6,13 @@ PDF), in the officer's language in force then (viewer/i18n.py). No Flask here: t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 
 from babel.numbers import format_decimal
 
 from . import geo, i18n
-from .i18n import N_, _
+from .i18n import N_, _, ngettext
 
 _STATE_MSGIDS = {
     "new": N_("New"),
@@ -35,6 +36,7 @@ HISTORY_ACTIONS = {
     "exported reply bundle": N_("exported reply bundle"),
     "forwarded": N_("forwarded"),
     "language": N_("language"),
+    "added police recipient": N_("added police recipient"),
 }
 
 
@@ -66,6 +68,90 @@ def event_text(text: str) -> str:
     """ "action: detail" as queries.dashboard joins them, with the action translated."""
     action, sep, detail = str(text or "").partition(": ")
     return action_label(action) + sep + detail
+
+
+# What the reporter reads for each status (dropbox/i18n.py statuses(), the same words).
+REPORTER_WORDS = {
+    "received": N_("Received"),
+    "checking": N_("Being checked"),
+    "credible": N_("Confirmed"),
+    "not credible": N_("Could not be confirmed"),
+    "duplicate": N_("Already reported"),
+    "forwarded": N_("Forwarded to the police"),
+    "closed": N_("Closed"),
+}
+
+
+def word_label(word: str | None) -> str:
+    """A status as the reporter reads it ("checking" is "Being checked"), in the language in force."""
+    if word in REPORTER_WORDS:
+        return _(REPORTER_WORDS[word])
+    return state_label(word)  # a vault from before replies carried the reporter's word
+
+
+_STATES = "|".join(re.escape(s) for s in _STATE_MSGIDS)
+_WORDS = "|".join(re.escape(w) for w in REPORTER_WORDS)
+
+
+def _imported(m: re.Match) -> str:
+    if m["kind"] == "report":
+        return _("report from export bundle %(desk)s #%(n)s", desk=m["desk"], n=m["n"])
+    return _("addition from export bundle %(desk)s #%(n)s", desk=m["desk"], n=m["n"])
+
+
+def _reply(m: re.Match) -> str:
+    shown = _("status shown: %(word)s", word=_(REPORTER_WORDS[m["word"]])) if m["word"] else ""
+    return " ".join(filter(None, [shown, _("(status only, no text)") if m["only"] else ""]))
+
+
+# The history's details as the vault writes them (in English, with data in them), read back so that
+# they can be said in the officer's language. A detail of another shape is shown as it is.
+_DETAILS = {
+    "imported": (r"(?P<kind>report|addition) from export bundle (?P<desk>\S+) #(?P<n>\d+)", _imported),
+    "imported bundle": (
+        r"(?P<desk>\S+) #(?P<n>\d+): (?P<num>\d+) report\(s\)",
+        lambda m: f"{m['desk']} #{m['n']}: " + ngettext("%(num)d report", "%(num)d reports", int(m["num"])),
+    ),
+    "state": (
+        rf"(?P<state>{_STATES})(?: of (?P<of>\S+))?",
+        lambda m: (
+            _("%(state)s of %(case)s", state=state_label(m["state"]), case=m["of"])
+            if m["of"]
+            else state_label(m["state"])
+        ),
+    ),
+    "note": (
+        r"(?P<num>\d+) characters",
+        lambda m: ngettext("%(num)d character", "%(num)d characters", int(m["num"])),
+    ),
+    "reply": (rf"(?:status shown: (?P<word>{_WORDS}))? ?(?P<only>\(status only, no text\))?", _reply),
+    "reply sent": (
+        r"in reply bundle (?P<desk>\S+) #(?P<n>\d+)",
+        lambda m: _("in reply bundle %(desk)s #%(n)s", desk=m["desk"], n=m["n"]),
+    ),
+    "exported reply bundle": (
+        r"(?P<desk>\S+) #(?P<n>\d+): (?P<num>\d+) reply\(ies\)",
+        lambda m: f"{m['desk']} #{m['n']}: " + ngettext("%(num)d reply", "%(num)d replies", int(m["num"])),
+    ),
+    "forwarded": (
+        r"to (?P<name>.*) \((?P<fp>[0-9 ]+)\)",
+        lambda m: _("to %(name)s (%(fp)s)", name=m["name"], fp=m["fp"]),
+    ),
+    "language": (r"(?P<code>bg|ru|kk|en)", lambda m: i18n.NAMES[m["code"]]),
+}
+
+
+def detail_text(detail: str, action: str) -> str:
+    """A history entry's detail in the language in force, when it has one of the shapes we write."""
+    shape = _DETAILS.get(action)
+    m = re.fullmatch(shape[0], detail or "") if shape else None
+    return shape[1](m) if m else str(detail or "")
+
+
+def history_text(action: str, detail: str) -> str:
+    """ "action: detail", both in the language in force."""
+    shown = detail_text(detail, action)
+    return f"{action_label(action)}: {shown}" if shown else action_label(action)
 
 
 def human_size(n: int | None) -> str:

@@ -18,7 +18,7 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
 from . import geo, hidden, i18n, images, media
 from .errors import ViewerError
 from .i18n import _
-from .labels import action_label, human_size, state_label
+from .labels import history_text, human_size, state_label, word_label
 from .vault import Vault
 
 PDF_TEXT_LIMIT = 20_000  # characters of a report's text in print; the case file holds all of it
@@ -122,13 +122,13 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
             _("Replies to the reporter"),
             data["replies"],
             lambda n: (
-                f"{i18n.day(n['day'])}: {n['text']} [{state_label(n['status']) if n['status'] else '—'}]"
+                f"{i18n.day(n['day'])}: {n['text']} [{word_label(n['status']) if n['status'] else '—'}]"
             ),
         ),
         (
             _("History"),
             data["history"],
-            lambda n: f"{i18n.when(n['at'])} {n['actor']}: {action_label(n['action'])} {n['detail']}",
+            lambda n: f"{i18n.when(n['at'])} {n['actor']}: {history_text(n['action'], n['detail'])}",
         ),
     ):
         if rows:

@@ -226,6 +226,38 @@ def test_labels_follow_the_language():
         assert labels.STATE_LABELS["not credible"] == "Not credible" and labels.human_size(999) == "999 bytes"
 
 
+@pytest.mark.parametrize(
+    ("action", "detail", "kk"),
+    [
+        (
+            "imported",
+            "report from export bundle demo #1",
+            "импортталды: demo №1 экспорт пакетінен келген хабарлама",
+        ),
+        ("state", "not credible of AB-12", "күйі: AB-12 ісінің Сенімсіз"),
+        ("note", "10 characters", "жазба: 10 таңба"),
+        (
+            "reply",
+            "status shown: closed (status only, no text)",
+            "жауап: көрсетілген мәртебе: Жабылды (тек мәртебе, мәтінсіз)",
+        ),
+        ("exported reply bundle", "demo #2: 3 reply(ies)", "жауаптар пакеті жазылды: demo #2: 3 жауап"),
+        ("forwarded", "to Police (12345 67890)", "жіберілді: алушы: Police (12345 67890)"),
+        ("added desk", "demo", "қызмет қосылды: demo"),
+        ("something new", "as it was", "something new: as it was"),
+    ],
+)
+def test_the_history_is_read_back_in_the_language(action, detail, kk):
+    """The vault writes its history in English with data in it; it is shown in the officer's words."""
+    from viewer import labels
+
+    with i18n.speaking("kk"):
+        assert labels.history_text(action, detail) == kk
+    with i18n.speaking("en"):  # English keeps the words, with states and statuses as the UI names them
+        shown = labels.history_text(action, detail).lower()
+        assert shown == f"{action}: {detail}".lower().replace("reply(ies)", "replies")
+
+
 # ---------------------------------------------------------------- categories
 
 

@@ -14,10 +14,12 @@ from .. import i18n
 from ..labels import (
     STATE_LABELS,
     action_label,
+    detail_text,
     event_text,
     human_size,
     state_label,
     where_text,
+    word_label,
 )
 from ..triage import STATES
 
@@ -72,6 +74,8 @@ def init(app: Flask) -> None:
         state=state_label,
         action=action_label,
         event=event_text,
+        detail=detail_text,
+        word=word_label,
         when=i18n.when,
         day=i18n.day,
         tr=i18n.translated,
