@@ -420,7 +420,7 @@ def cmd_viewer_bundle(args: argparse.Namespace) -> None:
     built = build(Path(args.dir), Path(args.output), source=source, pythons=pythons)
     print(f"viewer bundle: {built.path}")
     print(f"  {built.files} files, {built.size / 1e6:.1f} MB, built in {built.seconds:.1f} s")
-    print(f"  for CPython {', '.join(pythons)} on x86_64 Linux (Debian 12/13, Tails)")
+    print(f"  for CPython {', '.join(pythons)} on x86_64 Linux")
     print(f"server signing key fingerprint: {built.fingerprint}")
     print(
         "  the officer compares it with install.sh's; give it to them by phone or on paper, not on the stick"

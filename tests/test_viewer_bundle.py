@@ -194,6 +194,21 @@ def test_the_pem_and_the_pub_must_hold_the_same_key(small, tmp_path):
     assert done.returncode != 0 and "hold different keys" in done.stderr
 
 
+def test_the_readmes_checks_by_hand_pass_and_print_the_fingerprint(small):
+    """README.txt's commands for an officer who checks the folder before running install.sh."""
+    bundle, key = small
+    commands = [ln.strip() for ln in (bundle / "README.txt").read_text().splitlines()]
+    by_hand = [c for c in commands if c.startswith(("openssl pkeyutl", "sha256sum", "python3 -I"))]
+    assert len(by_hand) == 3
+    outputs = [
+        subprocess.run(["sh", "-c", c], cwd=bundle, capture_output=True, text=True, check=True).stdout
+        for c in by_hand
+    ]
+    assert "Signature Verified Successfully" in outputs[0]
+    assert outputs[1] == ""
+    assert outputs[2].strip() == key.verify_key.fingerprint
+
+
 def test_the_builder_refuses_before_writing_anything(tmp_path):
     with pytest.raises(vb.BundleBuildError, match="no server signing key"):
         vb.build(tmp_path / "nowhere", tmp_path / "out")
