@@ -212,7 +212,7 @@ def test_dates_in_the_language_and_local_time(filled):
     assert at not in html  # not the raw ISO time...
     with i18n.speaking("ru"):
         assert i18n.when(at) in html  # ...but the Russian way of writing it
-        assert i18n.day("2025-05-02") == "2 мая 2025 г."
+        assert i18n.day("2025-05-02").replace("\u202f", " ") == "2 мая 2025 г."
 
 
 def test_labels_follow_the_language():
