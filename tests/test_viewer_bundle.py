@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -307,6 +308,33 @@ def test_the_real_wheelhouse_is_the_viewers_and_every_wheel_is_pinned(real_bundl
         tag = f"cp{python.replace('.', '')}"
         pillow = [w.path.name for w in wheels if w.name == "pillow"]
         assert any(f"-{tag}-" in n for n in pillow), (python, pillow)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("python", vb.PYTHONS)
+def test_pip_on_each_target_python_finds_every_requirement_in_the_bundle_alone(real_bundle, python, tmp_path):
+    """For the Pythons this machine lacks (3.13 here): pip's dry run as that Python on manylinux x86_64,
+    with the bundle's own flags and no index, must find a wheel of the right tag for every requirement."""
+    bundle = real_bundle[0].path
+    tag = f"cp{python.replace('.', '')}"
+    platforms = [arg for platform in vb.PLATFORMS for arg in ("--platform", platform)]
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--quiet", "--no-index",
+         "--find-links", str(bundle / "wheels"), "--require-hashes", "--no-deps",
+         "-r", str(bundle / "requirements.txt"), "--only-binary=:all:", "--python-version", python,
+         "--implementation", "cp", "--abi", tag, "--abi", "abi3", "--abi", "none", *platforms,
+         "--target", str(tmp_path / "target"), "--report", str(report)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    chosen = [
+        item["download_info"]["url"].rsplit("/", 1)[1] for item in json.loads(report.read_text())["install"]
+    ]
+    assert {vb.Wheel.of(Path(name)).name for name in chosen} >= set(vb.VIEWER_REQUIREMENTS) | {"sealdrop"}
+    for name in chosen:
+        python_tag, abi = name.split("-")[-3:-1]
+        assert abi in ("none", "abi3") or python_tag == tag, (python, name)
 
 
 @pytest.mark.slow
