@@ -1,7 +1,7 @@
 """`sealdrop viewer-bundle -o DIR`: a folder that installs sealview on a machine that is never online.
 
     sealdrop viewer-bundle -o DIR [--python 3.11 --python 3.13] [--source CHECKOUT]
-    python -m dropbox.viewer_bundle --dir INSTANCE -o DIR          (the same, before it is registered)
+    python -m dropbox.viewer_bundle --dir INSTANCE -o DIR          (the same; `make viewer-bundle` runs it)
 
 DIR gets a wheelhouse (this project's wheel and every wheel the viewer needs at run time, for each
 CPython version on x86_64 manylinux, plus pip's own wheel to install them with), requirements.txt

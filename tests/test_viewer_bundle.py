@@ -138,6 +138,26 @@ def test_install_sh_will_not_go_on_without_a_fingerprint_when_nobody_can_answer(
     assert done.returncode != 0 and "give the fingerprint you have with --fingerprint" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("answer", "then"), [("no", "fingerprint was not confirmed"), ("yes", "do not match")]
+)
+def test_install_sh_asks_on_a_terminal_and_goes_on_only_on_yes(small, tmp_path, answer, then):
+    if not shutil.which("script"):
+        pytest.skip("script (util-linux) is not installed: no terminal to answer on")
+    bundle, _key = small
+    (bundle / "requirements.txt").write_text("altered after signing, so that yes stops at the hashes\n")
+    done = subprocess.run(
+        ["script", "-qec", f"sh '{bundle / 'install.sh'}'", "/dev/null"],
+        input=f"{answer}\n",
+        capture_output=True,
+        text=True,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert done.returncode != 0 and "Is it the same? Type yes to go on:" in done.stdout
+    assert then in done.stdout  # script puts the terminal's both streams on its stdout
+
+
 def _past_the_fingerprint(bundle: Path, key: SigningKey, home: Path):
     return run_install(bundle, home, "--fingerprint", key.verify_key.fingerprint.replace(" ", "-"))
 
