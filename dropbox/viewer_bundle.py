@@ -158,20 +158,33 @@ def _constraints() -> str:
     return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
 
 
-def download(python: str, dest: Path, work: Path) -> list[Wheel]:
-    """The binary wheels the viewer needs on CPython `python` (e.g. "3.13"), x86_64 manylinux."""
-    requirements, constraints = work / "viewer-requirements.in", work / "constraints.txt"
-    requirements.write_text("".join(f"{line}\n" for line in pinned_requirements()))
+def download(python: str, dest: Path, work: Path, log: Callable[[str], None] = print) -> list[Wheel]:
+    """The binary wheels the viewer needs on CPython `python` (e.g. "3.13"), x86_64 manylinux: the
+    versions installed here where that Python has wheels of them all, else the newest that it has."""
+    pinned, constraints = work / "pinned.in", work / "constraints.txt"
+    pinned.write_text("".join(f"{line}\n" for line in pinned_requirements()))
     constraints.write_text(_constraints())
+    try:
+        _download(python, dest, ["-r", str(pinned), "-c", str(constraints)])
+    except BundleBuildError as e:
+        log(f"  not every tested version has a wheel for Python {python} ({e}); taking the newest")
+        shutil.rmtree(dest)
+        dest.mkdir()
+        newest = work / "newest.in"
+        newest.write_text("".join(f"{name}\n" for name in (*VIEWER_REQUIREMENTS, "pip")))
+        _download(python, dest, ["-r", str(newest)])
+    return [Wheel.of(path) for path in sorted(dest.glob("*.whl"))]
+
+
+def _download(python: str, dest: Path, requirements: list[str]) -> None:
     abi = "cp" + python.replace(".", "")
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     _pip(
         ["download", "--quiet", "--only-binary=:all:", "--python-version", python,
          "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none", *platforms,
-         "--dest", str(dest), "-r", str(requirements), "-c", str(constraints)],
+         "--dest", str(dest), *requirements],
         f"pip download for Python {python}",
     )  # fmt: skip
-    return [Wheel.of(path) for path in sorted(dest.glob("*.whl"))]
 
 
 def _source_tree(source: Path, work: Path) -> Path:
@@ -400,7 +413,7 @@ def _fill(
         log(f"downloading the viewer's wheels for CPython {python} (x86_64 manylinux)")
         dest = scratch / f"cp{python.replace('.', '')}"
         dest.mkdir()
-        per_python[python] = download(python, dest, scratch)
+        per_python[python] = download(python, dest, scratch, log)
     gathered = gather(per_python, wheels)
     pip_wheel = next(w for ws in gathered.values() for w in ws if w.name == "pip")
     (bundle / "requirements.txt").write_text(requirements_text(gathered, project, pythons), "utf-8")

@@ -77,6 +77,26 @@ def test_requirements_pin_hashes_and_mark_what_differs_between_pythons(tmp_path)
     assert "pip==" not in text  # pip installs the wheels; it is not one of them
 
 
+def test_a_python_without_wheels_of_the_tested_versions_gets_the_newest(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_download(python: str, dest: Path, requirements: list[str]) -> None:
+        calls.append(requirements)
+        if "-c" in requirements:  # the tested versions: say the index has none for this Python
+            (dest / "half-1.0-py3-none-any.whl").write_bytes(b"left from the first try")
+            raise vb.BundleBuildError("pip download for Python 3.99 failed: no matching distribution")
+        (dest / "pillow-99.0-cp399-cp399-manylinux_2_28_x86_64.whl").write_bytes(b"newest")
+
+    monkeypatch.setattr(vb, "_download", fake_download)
+    said = []
+    dest = tmp_path / "cp399"
+    dest.mkdir()
+    wheels = vb.download("3.99", dest, tmp_path, said.append)
+    assert [w.path.name for w in wheels] == ["pillow-99.0-cp399-cp399-manylinux_2_28_x86_64.whl"]
+    assert "-c" in calls[0] and "-c" not in calls[1] and "taking the newest" in said[0]
+    assert "pillow" in (tmp_path / "newest.in").read_text().split()
+
+
 # ---------------------------------------------------------------- install.sh on a small bundle
 
 
