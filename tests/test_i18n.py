@@ -32,7 +32,9 @@ SAMPLE = {"n": 5, "desk": "Desk", "done": 1, "total": 2, "sent": "1 MB", "left":
           "day": "2026-12-06", "num": 2, "categories": "graffiti, noise", "deleted": 1,
           "fingerprint": "12345 67890", "given": "xx", "lang": "kk", "languages": "bg, ru, kk, en",
           "missing": "no category", "names": "Anna, Boris", "path": "/tmp/x.bundle", "problem": "a problem",
-          "reason": "tampered", "removed": 0, "role": "clerk", "user": "anna", "what": "--slug"}  # fmt: skip
+          "reason": "tampered", "removed": 0, "role": "clerk", "user": "anna", "what": "--slug",
+          "all": 600, "forms": 1, "iterations": 1000, "js": 2, "runs": 16, "s": 600, "signins": 3, "step": 40,
+          "steps": 6, "work": 32}  # fmt: skip
 DEMO_DESK = {"en": "Demo municipality", "bg": "Демо община", "ru": "Демо-муниципалитет", "kk": "Демо әкімдік"}
 
 
