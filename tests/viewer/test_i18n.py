@@ -187,6 +187,7 @@ def test_every_page_in_the_language(filled, lang):
         "/hotspots": ("Hotspots", "Places with more than one report"),
         "/dashboard": ("By category", "Forwarded cases, and what became of them"),
         "/replies": ("Replies", "No replies waiting."),
+        "/recipients": ("Police recipients", "Add a police recipient"),
         "/case/NOPE-0000": ("Back to the inbox", "Not found"),
     }
     for url, msgids in pages.items():
