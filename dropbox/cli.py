@@ -14,6 +14,7 @@
     sealdrop export --desk SLUG -o BUNDLE [--again N] | import-replies BUNDLE | retention [--on DAY]
     sealdrop budgets [--json]
     sealdrop notify [--test] [--desk SLUG]   (notices that reports wait: desk/notify.py)
+    sealdrop viewer-bundle -o DIR   (sealview and its wheels, signed, for an offline machine)
 
     sealdrop --lang bg|ru|kk|en COMMAND ...   (else LANGUAGE, LC_ALL, LC_MESSAGES, LANG decide: console.py)
 
@@ -40,7 +41,7 @@ from crypto import KeyFormatError, SigningKey
 from crypto.keys import write_secret_file
 from onion import OnionError
 
-from . import budget, console, db, demo, onions, posters
+from . import budget, console, db, demo, onions, posters, viewer_bundle
 from . import config as config_mod
 from .console import _
 from .desk import commands as desk_commands
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     posters.add_parser(sub)
     desk_commands.add_parsers(sub, _Parser)
     notify.add_parsers(sub, _Parser)
+    viewer_bundle.add_parser(sub, _Parser)
     return parser
 
 
