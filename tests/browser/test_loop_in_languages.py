@@ -22,6 +22,7 @@ from babel.messages.pofile import read_po
 from playwright.sync_api import Page
 
 import crypto
+from tests.browser.test_accessibility import AXE, axe_problems
 from tests.desk_helpers import PASSWORD, add_user, code
 from tests.helpers import REPO, jpeg_with_exif, live_server, make_instance
 
@@ -73,15 +74,19 @@ def english_in(text: str, data: tuple[str, ...] = ()) -> list[str]:
 
 
 class Walk:
-    """Reads every page and every CLI line of the loop for English, and says where it was found."""
+    """Reads every page and every CLI line of the loop for English, and says where it was found; runs
+    axe on every page too (serious and critical problems fail, as on the English pages)."""
 
-    def __init__(self, lang: str, data: tuple[str, ...]) -> None:
-        self.lang, self.data, self.found = lang, data, []
+    def __init__(self, lang: str, data: tuple[str, ...], javascript: bool) -> None:
+        self.lang, self.data, self.javascript, self.found = lang, data, javascript, []
 
     def page(self, page: Page, where: str) -> None:
         assert page.get_attribute("html", "lang") == self.lang, where
         for english in english_in(page.inner_text("body"), self.data):
             self.found.append(f"{where}: {english!r}")
+        # sealview's pages have no script of their own: axe runs there with the browser's JS on
+        javascript = self.javascript or where.startswith("sealview")
+        self.found += axe_problems(page, javascript, where)
 
     def printed(self, text: str, where: str) -> None:
         for english in english_in(text, self.data):
@@ -234,12 +239,19 @@ def test_the_whole_loop_without_an_english_sentence(browser, tmp_path, lang, jav
     instance = make_instance(tmp_path / "instance")
     (tmp_path / "tmp").mkdir()
     with live_server(instance, tmp_path / "tmp") as (base, process):
-        contexts = [
-            browser.new_context(java_script_enabled=javascript, accept_downloads=True, locale=lang)
-            for _ in "rco"
+        if not AXE.exists():
+            pytest.fail(f"{AXE} is missing: run `make setup` (npm ci)")
+        contexts = [  # the CSP bypassed so that axe can be put in; the pages' own code is unchanged
+            browser.new_context(
+                java_script_enabled=javascript or who == "o",  # sealview has no script: its JS is axe's
+                accept_downloads=True,
+                locale=lang,
+                bypass_csp=True,
+            )
+            for who in "rco"
         ]
         reporter, clerk, officer = (c.new_page() for c in contexts)
-        walk = Walk(lang, ())
+        walk = Walk(lang, (), javascript)
         receipt, number = reporter_sends(reporter, base, lang, javascript, walk)
         walk.data = (receipt, number)
         clerk_signs_in(clerk, process.desk_url, instance, lang, walk)
