@@ -148,6 +148,31 @@ def test_the_case_page_shows_every_control_on_a_laptop_screen(ui, tmp_path):
     assert "Day 12:" in case.page.inner_text(".text.what")
 
 
+@pytest.fixture(scope="module")
+def one_case_vault(tmp_path_factory):
+    """The big case alone, for sealview opened in other languages (one sealview per vault at a time)."""
+    vault, _, _ = make_vault(tmp_path_factory.mktemp("languages") / "vault", [submissions()[:1]])
+    recipients.add(vault, Identity.generate().public_key, "Районна полиция")
+    vault.close()
+    return vault.path
+
+
+@pytest.mark.parametrize("lang", ["bg", "ru", "kk"])
+def test_the_controls_fit_in_every_language(browser, one_case_vault, tmp_path, lang):
+    """Bulgarian, Russian and Kazakh words run longer than English ones: the controls still fit."""
+    with running_viewer(one_case_vault, PASSPHRASE, lang=lang) as url:
+        context = browser.new_context(java_script_enabled=False, viewport=LAPTOP)
+        page = context.new_page()
+        viewer = Viewer(page, url)
+        viewer.sign_in()
+        viewer.case("QUEU-0001")
+        assert page.get_attribute("html", "lang") == lang
+        page.screenshot(path=str(tmp_path / f"case-{lang}.png"))
+        boxes = {s: page.locator(s).bounding_box() for s in CONTROLS}
+        context.close()
+    assert [s for s, box in boxes.items() if outside(box)] == [], boxes
+
+
 def test_a_narrow_window_gets_one_column(ui):
     ui.page.set_viewport_size({"width": 700, "height": 900})
     case = ui.case("QUEU-0001")

@@ -21,11 +21,21 @@ from tests.helpers import REPO
 
 
 @contextlib.contextmanager
-def running_viewer(vault: Path, passphrase: str) -> Iterator[str]:
-    """`sealview --vault VAULT open --no-browser`; yields the address it prints (with its token)."""
+def running_viewer(vault: Path, passphrase: str, lang: str = "") -> Iterator[str]:
+    """`sealview --vault VAULT open --no-browser [--lang L]`; yields the address it prints (with its
+    token)."""
     env = {**os.environ, "SEALDROP_PASSPHRASE": passphrase, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "viewer.cli", "--vault", str(vault), "open", "--no-browser"],
+        [
+            sys.executable,
+            "-m",
+            "viewer.cli",
+            "--vault",
+            str(vault),
+            "open",
+            "--no-browser",
+            *(["--lang", lang] if lang else []),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -34,7 +44,8 @@ def running_viewer(vault: Path, passphrase: str) -> Iterator[str]:
     )
     try:
         line = proc.stdout.readline()
-        if "sealview is open at" not in line:
+        if "http://127.0.0.1:" not in line:  # the sentence around it is in the officer's language
+            proc.terminate()  # first: its stderr ends only when it does
             raise RuntimeError(f"sealview open failed: {line} {proc.stderr.read()}")
         yield line.split()[-1]
     finally:
