@@ -3,7 +3,8 @@ window of time; and the desk's recent load, which sets the proof of work's level
 
 Counted in memory, per process, in coarse buckets (a window of `budget_window_s` in
 `BUCKETS` slices): the database deliberately keeps no arrival times, and neither does this beyond the
-last window. Nothing about who sent anything is counted, only how many. With several instances each
+last window. Nothing about who sent anything is counted, only how many. The workers of one `sealdrop
+serve --workers N` share one set of counts (SharedWindowCounter, below); with several instances each
 counts its own; a later step moves these counters to Redis.
 
 A refused request learns when the oldest slice that keeps the count at its limit leaves the window.
@@ -11,13 +12,20 @@ A refused request learns when the oldest slice that keeps the count at its limit
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
+import mmap
 import os
+import struct
+import tempfile
 import threading
 import time
+import weakref
+import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +82,21 @@ class WindowCounter:
         """How long until fewer than `limit` events are in the window (0 if that is so now)."""
         with self._lock:
             now = self._current()
-            slices = list(self._live(key, now))
-        total = sum(n for _, n in slices)
+            slices = [(number, n) for number, n in self._live(key, now)]
+        return _wait_below(slices, limit, self.slice_s, self.clock)
+
+
+def _wait_below(
+    slices: list[tuple[int, int]], limit: int, slice_s: float, clock: Callable[[], float]
+) -> float:
+    total = sum(n for _, n in slices)
+    if total < limit:
+        return 0.0
+    for number, n in slices:  # oldest first: the window frees itself from this end
+        total -= n
         if total < limit:
-            return 0.0
-        for number, n in slices:  # oldest first: the window frees itself from this end
-            total -= n
-            if total < limit:
-                return max(0.0, (number + BUCKETS) * self.slice_s - self.clock())
-        return self.slice_s * BUCKETS  # a limit of 0: never
+            return max(0.0, (number + BUCKETS) * slice_s - clock())
+    return slice_s * BUCKETS  # a limit of 0: never
 
 
 @dataclass(frozen=True)
@@ -94,14 +108,22 @@ class Limits:
 class Budgets:
     """The instance's budgets and counts; one per process, shared by the reporter and desk apps."""
 
-    def __init__(self, cfg: Config, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        clock: Callable[[], float] = time.monotonic,
+        counters: Mapping[str, WindowCounter | SharedWindowCounter] | None = None,
+    ) -> None:
+        """`counters`: one per kind, from shared_counters() when several workers count together."""
         self.window_s = cfg.budget_window_s
         self.limits = {
             "reports": Limits(cfg.budget_reports_per_desk, cfg.budget_reports_overall),
             "forms": Limits(cfg.budget_reports_per_desk, cfg.budget_reports_overall),
             "signins": Limits(cfg.budget_signins_per_desk, cfg.budget_signins_overall),
         }
-        self.counters = {kind: WindowCounter(cfg.budget_window_s, clock) for kind in KINDS}
+        self.counters = (
+            dict(counters) if counters else {k: WindowCounter(cfg.budget_window_s, clock) for k in KINDS}
+        )
         self.pow_work = cfg.pow_work
         self.pow_reports_per_step = cfg.pow_reports_per_step
         self.pow_max_steps = cfg.pow_max_steps
@@ -174,6 +196,137 @@ class Budgets:
         write()  # the first one before serve listens, so `sealdrop budgets` never finds it missing
         threading.Thread(target=beat, name="budget-snapshots", daemon=True).start()
         return stop
+
+
+# --- Shared between `sealdrop serve --workers N` processes -------------------------------------------
+
+MAX_KEYS = 4096  # desks (and "*") a shared counter keeps apart; past that, keys share the overflow slot
+_KEY_BYTES = 63
+_EMPTY = -(1 << 62)  # a slice number no clock reaches: the slot's slice is unused
+_SLICE = struct.Struct("=qq")  # slice number, count
+_HEADER = 1 + _KEY_BYTES  # key length, key
+_SLOT = _HEADER + BUCKETS * _SLICE.size
+
+
+class SharedWindowCounter:
+    """A WindowCounter whose counts live in an anonymous shared mapping, made before `serve` forks its
+    workers, so that every worker adds to and reads one set of counts (else each limit would be N times
+    looser). Same methods and results as WindowCounter.
+
+    A fixed table: MAX_KEYS slots, each a key and a ring of BUCKETS (slice number, count). A key that
+    finds no free slot (more than MAX_KEYS desks, or a key over 63 bytes) counts in one overflow slot
+    with every other such key: their limits then bind together, tighter and never looser. The lock is
+    fcntl's on the mapping's own file descriptor: the kernel drops it if its holder dies, so a worker
+    killed in the middle of an update cannot stop the others; one lock of threads within each process
+    beside it, because fcntl's locks belong to a process, not a thread."""
+
+    def __init__(self, window_s: float, clock: Callable[[], float], keys: int = MAX_KEYS) -> None:
+        self.slice_s = window_s / BUCKETS
+        self.clock = clock
+        self.keys = keys  # the slot numbered `keys`, after the others, is the overflow's
+        empty = bytes(_HEADER) + _SLICE.pack(_EMPTY, 0) * BUCKETS
+        self._fd = _anonymous_file((keys + 1) * _SLOT)
+        self._map = mmap.mmap(self._fd, (keys + 1) * _SLOT)  # MAP_SHARED: forked children see it too
+        self._map[:] = empty * (keys + 1)
+        self._lock = threading.Lock()
+        _after_fork(self)
+        weakref.finalize(self, _close, self._map, self._fd)
+
+    def _new_thread_lock(self) -> None:
+        self._lock = threading.Lock()  # one held by a thread of the parent at fork would stay held
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        """Held by this thread and this process; yields the current slice, read inside the lock so
+        that every process's slices go forward in the order their updates are made."""
+        with self._lock:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            try:
+                yield int(self.clock() // self.slice_s)
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
+    def _slot(self, key: str) -> int:
+        """The slot of `key`, taken now if it has none; the overflow slot if none is free."""
+        raw = key.encode("utf-8")
+        if not 0 < len(raw) <= _KEY_BYTES:
+            return self.keys
+        start = zlib.crc32(raw) % self.keys
+        for step in range(self.keys):
+            slot = (start + step) % self.keys
+            at = slot * _SLOT
+            length = self._map[at]
+            if length == 0:
+                self._map[at + 1 : at + 1 + len(raw)] = raw
+                self._map[at] = len(raw)  # last: a reader sees a whole key or none
+                return slot
+            if self._map[at + 1 : at + 1 + length] == raw:
+                return slot
+        return self.keys
+
+    def _live(self, slot: int, now: int) -> list[tuple[int, int]]:
+        """(slice number, count) of the slices still in the window, oldest first."""
+        base = slot * _SLOT + _HEADER
+        found = (_SLICE.unpack_from(self._map, base + b * _SLICE.size) for b in range(BUCKETS))
+        return sorted((number, n) for number, n in found if number > now - BUCKETS)
+
+    def add(self, key: str, count: int = 1) -> None:
+        with self._locked() as now:
+            at = self._slot(key) * _SLOT + _HEADER + (now % BUCKETS) * _SLICE.size
+            number, n = _SLICE.unpack_from(self._map, at)
+            # The ring's place for this slice holds it already, or one BUCKETS slices old or older.
+            _SLICE.pack_into(self._map, at, now, n + count if number == now else count)
+
+    def seen(self) -> list[str]:
+        with self._locked():
+            keys = (self._map[s * _SLOT + 1 : s * _SLOT + 1 + self._map[s * _SLOT]] for s in range(self.keys))
+            return [key.decode("utf-8") for key in keys if key]
+
+    def count(self, key: str) -> int:
+        with self._locked() as now:
+            return sum(n for _, n in self._live(self._slot(key), now))
+
+    def seconds_until_below(self, key: str, limit: int) -> float:
+        """How long until fewer than `limit` events are in the window (0 if that is so now)."""
+        with self._locked() as now:
+            slices = self._live(self._slot(key), now)
+        return _wait_below(slices, limit, self.slice_s, self.clock)
+
+
+def _anonymous_file(size: int) -> int:
+    """A file in memory only (memfd), for the mapping and its fcntl lock; an unlinked temporary file
+    where there is no memfd. It holds counts, never anything a reporter sent."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("sealdrop-budgets", os.MFD_CLOEXEC)
+    else:
+        handle, name = tempfile.mkstemp(prefix="sealdrop-budgets-")
+        os.unlink(name)
+        fd = handle
+    os.ftruncate(fd, size)
+    return fd
+
+
+def _close(mapping: mmap.mmap, fd: int) -> None:
+    mapping.close()
+    os.close(fd)
+
+
+def _after_fork(counter: SharedWindowCounter) -> None:
+    ref = weakref.ref(counter)
+
+    def renew() -> None:
+        if (alive := ref()) is not None:
+            alive._new_thread_lock()
+
+    os.register_at_fork(after_in_child=renew)
+
+
+def shared_counters(
+    window_s: float, clock: Callable[[], float] = time.monotonic
+) -> dict[str, SharedWindowCounter]:
+    """One shared counter per kind, for Budgets(counters=...): make them before forking. The default
+    clock, CLOCK_MONOTONIC, is the machine's, so every process reads the same slices."""
+    return {kind: SharedWindowCounter(window_s, clock) for kind in KINDS}
 
 
 def read_snapshot(cfg: Config) -> dict | None:
