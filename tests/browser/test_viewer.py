@@ -317,10 +317,10 @@ def test_triage_note_reply_and_forward_by_hand(ui):
     assert case.state == "Forwarded" and "forwarded to District police" in case.page.inner_text(
         ".forward-entry"
     )
-    assert case.history()[-4:] == [
-        "state: checking",
+    assert case.history()[-4:] == [  # read back in the officer's words (the reporter's, for a status)
+        "state: Checking",
         "note: 27 characters",
-        "reply: status shown: checking",
+        "reply: status shown: Being checked",
         f"forwarded: to District police ({police.fingerprint})",
     ]
     assert "CORN-0000" in ui.dashboard().forwarded()
@@ -415,7 +415,7 @@ def test_note_reply_and_forward_from_the_keyboard(browser, viewer_url):
     tab_to(page, id="send-reply")
     _enter_and_wait(page, "**/case/CORN-0004?done=*")
     assert case.replies()[-1] == "We read your report."
-    assert case.history()[-1] == "reply: status shown: checking"
+    assert case.history()[-1] == "reply: status shown: Being checked"
 
     tab_to(page, id="police-recipient")  # the recipients kept in the vault (the fixture keeps one)
     choose_with_arrows(page, "police-recipient", KEYBOARD_POLICE.public_key.fingerprint)

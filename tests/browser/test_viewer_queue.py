@@ -232,7 +232,7 @@ def test_triage_from_the_state_buttons_and_their_keys(ui):
     case.reply("We are looking into it.")
     assert case.replies() == ["We are looking into it."]
     assert "status shown: “Already reported”" in case.page.inner_text(".replies-history")  # opened
-    assert case.history()[-1] == "reply: status shown: duplicate"
+    assert case.history()[-1] == "reply: status shown: Already reported"
     assert case.reporter_sees.startswith("The reporter sees “Already reported”.")
     assert case.page.eval_on_selector("#reply-status", "s => s.value") == ""  # nothing new to tell
 
