@@ -29,8 +29,6 @@ REPORTER_STATUS = {
     "forwarded": "forwarded",
     "closed": "closed",
 }
-# Every word a reporter's page can show as a case's status, in the order a case usually goes.
-REPORTER_WORDS = ("received", "checking", "credible", "not credible", "duplicate", "forwarded", "closed")
 MAX_NOTE = 20_000
 MAX_REPLY = 10_000
 

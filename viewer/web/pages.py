@@ -6,7 +6,7 @@ import os
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import hidden, images, media, queries, recipients, triage
+from .. import hidden, images, labels, media, queries, recipients, triage
 from ..errors import ViewerError
 from ..i18n import _
 from . import vault
@@ -122,7 +122,7 @@ def case(number: str):
         where=queries.position(v, filters, number),
         told=told,
         derived=triage.REPORTER_STATUS.get(data["state"], "received"),
-        REPORTER_WORDS=triage.REPORTER_WORDS,
+        REPORTER_WORDS=list(labels.REPORTER_WORDS),  # every status word, in the order a case goes
         REPORTER_STATUS=triage.REPORTER_STATUS,
         done=request.args.get("done", "")[:20],
         title=_("Case %(number)s", number=number),
