@@ -2,7 +2,7 @@
 
     sealdrop init [--demo] [--database URL]
     sealdrop serve [--host H] [--port P] [--onion] [--tor-control HOST:PORT] [--tor PATH]
-                   [--retention-every MINUTES]
+                   [--retention-every MINUTES] [--workers N]
     sealdrop onion status [--tor-control HOST:PORT] | onion new-address | onion hash-password
     sealdrop desk-access add NAME | list | revoke NAME
     sealdrop desk add SLUG --name LANG=NAME... [--language L] | desk list
@@ -194,6 +194,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump could hold a no-JS report's plaintext
     _room_for_connections(cfg)
     _unmap_large_buffers()
+    if args.workers != 1:
+        _serve_workers(args, cfg)
+        return
     # Both listeners exist before the onions are published, so the onions point at real ports. Both
     # apps are made after publishing (Onion-Location and the desk's posters need the onion address,
     # which the first `serve --onion` only then learns), so each server starts on a slot that is
@@ -258,6 +261,99 @@ def cmd_serve(args: argparse.Namespace) -> None:
             notices.stop()
 
 
+def _desk_port(args: argparse.Namespace) -> int:
+    return args.port + 1 if args.desk_port is None and args.port else (args.desk_port or 0)
+
+
+def _serve_workers(args: argparse.Namespace, cfg: config_mod.Config) -> None:
+    """`serve --workers N`: the sockets bound here, N forked workers serving them and one forked
+    process for the jobs that must run once (dropbox/workers.py); this process only supervises."""
+    from . import workers
+
+    if args.workers < 1:
+        raise CliError("--workers takes a number of processes, 1 or more")
+    reporter = workers.bind(args.host, args.port)
+    desk = workers.bind("127.0.0.1", _desk_port(args))  # loopback only, as in a single process
+    counters = budget.shared_counters(cfg.budget_window_s)  # before the fork: one set for all workers
+    try:
+        with onions.published(cfg, args, workers.port_of(reporter), workers.port_of(desk)) as cfg:
+            tasks = {
+                f"worker {n}": lambda: _worker(cfg, args, reporter, desk, counters)
+                for n in range(1, args.workers + 1)
+            }
+            tasks["jobs"] = lambda: _jobs(cfg, args, counters, reporter + desk)
+            supervisor = workers.Supervisor(tasks)
+            try:
+                supervisor.start()
+                _print_started(args, workers.port_of(reporter), workers.port_of(desk))
+                print(f"workers: {args.workers} processes", flush=True)
+                supervisor.supervise()
+            finally:
+                supervisor.stop()
+                (cfg.instance_dir / budget.SNAPSHOT_FILE).unlink(missing_ok=True)  # if jobs had no time
+    except workers.WorkersFailing as e:
+        raise CliError(f"{e}: serve stopped") from None
+    finally:
+        for sock in reporter + desk:
+            sock.close()
+
+
+def _worker(
+    cfg: config_mod.Config, args: argparse.Namespace, reporter: list, desk: list, counters: dict
+) -> None:
+    """One worker, after the fork: its own apps (and so its own database engines), the shared budgets,
+    and both sockets served by waitress until the process is stopped."""
+    import threading
+
+    from . import create_app
+
+    reporter_app, desk_app = create_app(cfg, "reporter"), create_app(cfg, "desk")
+    budgets = budget.Budgets(cfg, counters=counters)
+    reporter_app.extensions["sealdrop.budgets"] = desk_app.extensions["sealdrop.budgets"] = budgets
+    desk_server = make_server(desk_app, cfg, sockets=desk, threads=2)
+    threading.Thread(target=desk_server.run, name="desk-server", daemon=True).start()
+    make_server(reporter_app, cfg, sockets=reporter, threads=args.threads).run()
+
+
+def _jobs(cfg: config_mod.Config, args: argparse.Namespace, counters: dict, listening: list) -> None:
+    """The jobs process: the budget snapshot (the workers' shared counts), the retention schedule and
+    the notices, each once for all workers, until SIGTERM. It serves no one: its copies of the
+    listening sockets are closed."""
+    import signal
+    import threading
+
+    from . import silence_libraries
+
+    for sock in listening:
+        sock.close()
+    silence_libraries()  # as in a worker: log records and warnings are counted, never printed
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    stops = [
+        budget.Budgets(cfg, counters=counters).write_snapshots(cfg.instance_dir / budget.SNAPSHOT_FILE).set
+    ]
+    try:
+        if args.retention_every > 0:
+            stops.append(RetentionSchedule(cfg, args.retention_every).start().stop)
+        notices = notify.start_notifications(cfg)
+        if notices is not None:
+            stops.append(notices.stop)
+    except notify.NotifyError as e:  # one line for the operator, as a single serve gives it
+        print(_("error: %(problem)s") % {"problem": e}, file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    while not stop.wait(1.0):
+        pass
+    for halt in stops:
+        halt()
+
+
+def _print_started(args: argparse.Namespace, port: int, desk_port: int) -> None:
+    print(f"sealdrop is serving on http://{args.host}:{port}/r/<desk>", flush=True)
+    print(f"desk: http://127.0.0.1:{desk_port}/desk/ (loopback only)", flush=True)
+    if (Path(args.dir) / "demo-officer.identity").exists():
+        print(f"demo desk: http://{args.host}:{port}/r/demo", flush=True)
+
+
 def cmd_budgets(args: argparse.Namespace) -> None:
     """The budgets in the config and, while `sealdrop serve` runs, the counts in its current window
     (from DIR/budgets.json, which serve rewrites every 30 s)."""
@@ -319,6 +415,13 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         default=RETENTION_MINUTES,
         metavar="MINUTES",
         help=f"apply retention at start and then every MINUTES (default {RETENTION_MINUTES}; 0: never)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes that serve the same ports, for several cores (default 1: one process)",
     )
     onions.add_serve_options(p)
     p.set_defaults(run=cmd_serve)

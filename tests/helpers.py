@@ -54,14 +54,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(instance: Path, tmpdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def live_server(instance: Path, tmpdir: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
     """`sealdrop serve` in a child process whose temp directory is `tmpdir` (so tests can inspect it).
-    Yields the reporter URL and the process; `process.desk_url` is the desk's loopback URL."""
+    Yields the reporter URL and the process; `process.desk_url` is the desk's loopback URL. `workers`
+    other than 1 runs `serve --workers N`."""
     port = free_port()
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONUNBUFFERED": "1"}
+    more = ["--workers", str(workers)] if workers != 1 else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(instance), "--port", str(port),
-         "--desk-port", "0"],
+         "--desk-port", "0", *more],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
