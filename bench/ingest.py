@@ -16,12 +16,14 @@ Every response is checked (a case number, the right byte counts): a broken run e
 `python -m bench.ingest --latency` measures something else, on its own: the time each no-JS report
 takes (its POST, on a form loaded beforehand) with 1 reporter and with 4 at once, p50 and p99 over as many
 reports each, and the ratio of the two p99s. Writers queueing on SQLite's write lock show here as a
-tail. Goal: ratio <= 3.
+tail. Goal: ratio <= 3. `--latency --workers 2` runs a second serve with two worker processes in the
+same run and reads its p99 with 4 reporters against the same baseline (one process, 1 reporter) too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import io
@@ -734,35 +736,67 @@ def roomy_budgets(cfg: Config) -> Config:
     return cfg
 
 
-def run_latency(tmp: Path) -> None:
+def run_latency(tmp: Path, workers: int = 1) -> None:
+    """Without --workers: one `sealdrop serve`, as before. With --workers N: a second serve with N worker
+    processes on an instance of its own, in the same run, rounds alternating between the two; its p99
+    with 4 reporters is also read against the same baseline, the single process's p99 with 1."""
+    counts = [1] if workers == 1 else [1, workers]
+    print(f"sealdrop no-JS report latency, SQLite, {os.cpu_count()} CPUs, threads={THREADS}; "
+          f"{LATENCY_ROUNDS} x {LATENCY_REPORTS} reports for each count of reporters, runs alternating, "
+          f"after {LATENCY_WARMUP} warm-up; serve with --workers "
+          f"{' and '.join(map(str, counts))}")  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        servers = {n: stack.enter_context(latency_server(tmp, n)) for n in counts}
+        times = {(w, n): [] for w in counts for n in LATENCY_CLIENTS}
+        try:
+            for ours in servers.values():
+                report_seconds(ours.port, [read_page(ours.port) for _ in range(LATENCY_WARMUP)])
+            for _ in range(LATENCY_ROUNDS):
+                for w, ours in servers.items():
+                    for n in LATENCY_CLIENTS:
+                        times[w, n] += latency_run(ours.port, n)
+        except (BenchError, OSError, http.client.HTTPException) as e:
+            logs = "\n".join(f"--- {s.name} log ---\n{s.tail()}" for s in servers.values())
+            raise BenchError(f"{type(e).__name__}: {e}\n{logs}") from e
+    for w in counts:
+        print_latency_ratios(w, {n: times[w, n] for n in LATENCY_CLIENTS}, times[1, LATENCY_CLIENTS[0]])
+
+
+@contextlib.contextmanager
+def latency_server(tmp: Path, workers: int) -> Iterator[Server]:
     from dropbox import config
 
-    cfg = roomy_budgets(config.load(make_instance(tmp / "instance")))
+    cfg = roomy_budgets(config.load(make_instance(tmp / f"instance-{workers}")))
     port = free_port()
     argv = [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(cfg.instance_dir), "--port", str(port),
             "--desk-port", "0", "--threads", str(THREADS)]  # fmt: skip
-    print(f"sealdrop no-JS report latency, SQLite, {os.cpu_count()} CPUs, threads={THREADS}; "
-          f"{LATENCY_ROUNDS} x {LATENCY_REPORTS} reports for each count of reporters, runs alternating, "
-          f"after {LATENCY_WARMUP} warm-up")  # fmt: skip
-    times: dict[int, list[float]] = {n: [] for n in LATENCY_CLIENTS}
-    with child_server("sealdrop", argv, port, tmp) as ours:
-        try:
-            report_seconds(ours.port, [read_page(ours.port) for _ in range(LATENCY_WARMUP)])
-            for _ in range(LATENCY_ROUNDS):
-                for n in LATENCY_CLIENTS:
-                    forms = [[read_page(ours.port) for _ in range(LATENCY_REPORTS // n)] for _ in range(n)]
-                    per_client = _all(forms, lambda pages: report_seconds(ours.port, pages))
-                    times[n] += [t for client in per_client for t in client]
-        except (BenchError, OSError, http.client.HTTPException) as e:
-            raise BenchError(f"{type(e).__name__}: {e}\n--- sealdrop log ---\n{ours.tail()}") from e
+    argv += ["--workers", str(workers)] if workers != 1 else []  # 1: exactly the command of old
+    with child_server(f"sealdrop-workers-{workers}", argv, port, tmp) as server:
+        yield server
+
+
+def latency_run(port: int, clients: int) -> list[float]:
+    forms = [[read_page(port) for _ in range(LATENCY_REPORTS // clients)] for _ in range(clients)]
+    return [t for client in _all(forms, lambda pages: report_seconds(port, pages)) for t in client]
+
+
+def print_latency_ratios(workers: int, times: dict[int, list[float]], baseline: list[float]) -> None:
+    print(f"serve --workers {workers}:")
     p99 = {n: print_latency(n, samples) for n, samples in times.items()}
-    ratio = p99[LATENCY_CLIENTS[-1]] / p99[LATENCY_CLIENTS[0]]
+    many, one = LATENCY_CLIENTS[-1], LATENCY_CLIENTS[0]
+    ratio = p99[many] / p99[one]
     verdict = "ok" if ratio <= LATENCY_GOAL else "OVER"
-    print(f"p99 with {LATENCY_CLIENTS[-1]} / p99 with {LATENCY_CLIENTS[0]}: {ratio:.2f} "
-          f"(goal <= {LATENCY_GOAL}: {verdict}); p50s: {p50_ratio(times):.2f} (the server is one "
-          f"process: {LATENCY_CLIENTS[-1]} reporters sending without a pause queue for its CPU and its "
-          f"interpreter lock, so about {LATENCY_CLIENTS[-1] // (os.cpu_count() or 1) or 1}x or more is "
-          "queueing for CPU, not for the database)", flush=True)  # fmt: skip
+    print(f"  p99 with {many} / p99 with {one}: {ratio:.2f} (goal <= {LATENCY_GOAL}: {verdict}); p50s: "
+          f"{p50_ratio(times):.2f}", flush=True)  # fmt: skip
+    if workers == 1:
+        print(f"  (one process: {many} reporters sending without a pause queue for its CPU and its "
+              f"interpreter lock, so about {many // (os.cpu_count() or 1) or 1}x or more is queueing for "
+              "CPU, not for the database)", flush=True)  # fmt: skip
+    else:
+        against = p99[many] / percentile(baseline, 0.99)
+        verdict = "ok" if against <= LATENCY_GOAL else "OVER"
+        print(f"  p99 with {many} / p99 with {one} of --workers 1 (the same baseline): {against:.2f} "
+              f"(goal <= {LATENCY_GOAL}: {verdict})", flush=True)  # fmt: skip
 
 
 def p50_ratio(times: dict[int, list[float]]) -> float:
@@ -781,7 +815,11 @@ def main(argv: list[str]) -> int:
         return serve_sink(int(argv[1]), Path(argv[2]), json.loads(argv[3]))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on `kill` too
     tmp = Path(tempfile.mkdtemp(prefix="sealdrop-ingest-", dir="/tmp"))
-    measured = run_latency if argv[:1] == ["--latency"] else run
+    if argv[:1] == ["--latency"]:
+        workers = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1
+        measured = functools.partial(run_latency, workers=workers)
+    else:
+        measured = run
     try:
         print(f"\ntotal {timed(lambda: measured(tmp)):.0f} s")
     except BenchError as e:
