@@ -9,15 +9,17 @@ import os
 import re
 import secrets
 import signal
+import sys
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dropbox import budget, config
+from dropbox import budget, config, workers
 from tests.helpers import live_server, make_instance
 
 FORK = multiprocessing.get_context("fork")
@@ -123,6 +125,40 @@ def test_shared_budgets_refuse_at_the_limit_however_the_processes_share_the_load
     assert 57 <= taken.value <= 57 + len(children) - 1
     assert budgets.wait_s("forms", "demo") > 0
     assert budgets.snapshot()["counts"]["demo"]["forms"] == taken.value
+
+
+@pytest.fixture
+def quick_supervisor(monkeypatch):
+    """Short back-offs, and the test process's own signal handlers back afterwards."""
+    monkeypatch.setattr(workers, "FIRST_BACKOFF_S", 0.01)
+    monkeypatch.setattr(workers, "POLL_S", 0.01)
+    handlers = {sig: signal.getsignal(sig) for sig in workers.STOP_SIGNALS}
+    yield
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+def test_a_process_that_keeps_dying_young_stops_serve_instead_of_a_restart_loop(quick_supervisor):
+    supervisor = workers.Supervisor({"doomed": lambda: sys.exit(3)})
+    supervisor.start()
+    try:
+        with pytest.raises(workers.WorkersFailing, match="doomed stopped 5 times in a row"):
+            supervisor.supervise()
+    finally:
+        supervisor.stop()
+    assert supervisor.restarts == workers.MAX_YOUNG_DEATHS - 1
+    assert supervisor.pids() == []
+
+
+def test_a_stop_signal_ends_supervision_and_every_process(quick_supervisor):
+    supervisor = workers.Supervisor({"sleeper": lambda: time.sleep(600), "other": lambda: time.sleep(600)})
+    supervisor.start()
+    pids = supervisor.pids()
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    supervisor.supervise()  # returns once the signal came
+    supervisor.stop()
+    assert supervisor.stopped_by == signal.SIGTERM
+    assert len(pids) == 2 and all(not Path(f"/proc/{pid}").exists() for pid in pids)
 
 
 # --- `sealdrop serve --workers 2`, for real ----------------------------------------------------------
