@@ -294,6 +294,8 @@ def test_serve_with_two_workers(tmp_path):
         port = int(base.rsplit(":", 1)[1])
         workers = wait_for(lambda: two_workers(proc.pid))
         assert len(children(proc.pid)) == 3  # and the jobs process
+        for pid in children(proc.pid):  # no core dump could hold a no-JS report's plaintext
+            assert re.search(r"^Max core file size\s+0\s+0\s", Path(f"/proc/{pid}/limits").read_text(), re.M)
         assert both_answer(port, workers) == workers
         answers: list[tuple[int, str | None]] = []
         threads = [threading.Thread(target=lambda: answers.extend(report(port, workers) for _ in range(2)))
