@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import json
 import os
 import resource
@@ -275,14 +276,18 @@ def _serve_workers(args: argparse.Namespace, cfg: config_mod.Config) -> None:
     reporter = workers.bind(args.host, args.port)
     desk = workers.bind("127.0.0.1", _desk_port(args))  # loopback only, as in a single process
     counters = budget.shared_counters(cfg.budget_window_s)  # before the fork: one set for all workers
+    shares = workers.ConnectionShares(args.workers)  # each new connection to the least busy worker
     try:
         with onions.published(cfg, args, workers.port_of(reporter), workers.port_of(desk)) as cfg:
             tasks = {
-                f"worker {n}": lambda: _worker(cfg, args, reporter, desk, counters)
+                f"worker {n}": functools.partial(
+                    _worker, cfg, args, reporter, desk, counters, (shares, n - 1)
+                )
                 for n in range(1, args.workers + 1)
             }
-            tasks["jobs"] = lambda: _jobs(cfg, args, counters, reporter + desk)
-            supervisor = workers.Supervisor(tasks)
+            tasks["jobs"] = functools.partial(_jobs, cfg, args, counters, reporter + desk)
+            names = list(tasks)
+            supervisor = workers.Supervisor(tasks, ended=lambda name: _absent(shares, names, name))
             try:
                 supervisor.start()
                 _print_started(args, workers.port_of(reporter), workers.port_of(desk))
@@ -298,21 +303,28 @@ def _serve_workers(args: argparse.Namespace, cfg: config_mod.Config) -> None:
             sock.close()
 
 
+def _absent(shares, names: list[str], name: str) -> None:
+    if name.startswith("worker "):
+        shares.absent(names.index(name))
+
+
 def _worker(
-    cfg: config_mod.Config, args: argparse.Namespace, reporter: list, desk: list, counters: dict
+    cfg: config_mod.Config, args: argparse.Namespace, reporter: list, desk: list, counters: dict, turn: tuple
 ) -> None:
     """One worker, after the fork: its own apps (and so its own database engines), the shared budgets,
     and both sockets served by waitress until the process is stopped."""
     import threading
 
-    from . import create_app
+    from . import create_app, workers
 
     reporter_app, desk_app = create_app(cfg, "reporter"), create_app(cfg, "desk")
     budgets = budget.Budgets(cfg, counters=counters)
     reporter_app.extensions["sealdrop.budgets"] = desk_app.extensions["sealdrop.budgets"] = budgets
     desk_server = make_server(desk_app, cfg, sockets=desk, threads=2)
     threading.Thread(target=desk_server.run, name="desk-server", daemon=True).start()
-    make_server(reporter_app, cfg, sockets=reporter, threads=args.threads).run()
+    server = make_server(reporter_app, cfg, sockets=reporter, threads=args.threads)
+    workers.spread_connections(server, *turn)  # turn: the shared counts and this worker's place in them
+    server.run()
 
 
 def _jobs(cfg: config_mod.Config, args: argparse.Namespace, counters: dict, listening: list) -> None:

@@ -161,6 +161,21 @@ def test_a_stop_signal_ends_supervision_and_every_process(quick_supervisor):
     assert len(pids) == 2 and all(not Path(f"/proc/{pid}").exists() for pid in pids)
 
 
+def test_a_new_connection_goes_to_the_worker_holding_fewest(monkeypatch):
+    monkeypatch.setattr(workers, "TAKE_ANYWAY_S", 0.05)
+    shares = workers.ConnectionShares(3)
+    assert shares.my_turn(0, 5)  # alone so far: the others have not started
+    shares.publish(1, 2)
+    assert shares.my_turn(1, 2)
+    assert not shares.my_turn(0, 5)  # another holds fewer: leave it this one
+    shares.absent(1)
+    assert shares.my_turn(0, 5)  # a dead worker is no one to leave connections to
+    shares.publish(2, 0)
+    deadline = time.monotonic() + 5
+    while not shares.my_turn(0, 5):  # the other never takes it: after a moment, this one does
+        assert time.monotonic() < deadline
+
+
 # --- `sealdrop serve --workers 2`, for real ----------------------------------------------------------
 
 FORM_LIMIT = 12  # no-JS reports a desk takes in the window, for the whole serve
