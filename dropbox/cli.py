@@ -271,8 +271,6 @@ def _serve_workers(args: argparse.Namespace, cfg: config_mod.Config) -> None:
     process for the jobs that must run once (dropbox/workers.py); this process only supervises."""
     from . import workers
 
-    if args.workers < 1:
-        raise CliError("--workers takes a number of processes, 1 or more")
     reporter = workers.bind(args.host, args.port)
     desk = workers.bind("127.0.0.1", _desk_port(args))  # loopback only, as in a single process
     counters = budget.shared_counters(cfg.budget_window_s)  # before the fork: one set for all workers
@@ -408,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _process_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("a number of processes, 1 or more")
+    return int(text)
+
+
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the reporter pages and the desk with waitress")
     p.add_argument("--host", default="127.0.0.1", help="the reporter pages' address (default 127.0.0.1)")
@@ -430,7 +434,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_process_count,
         default=1,
         metavar="N",
         help="worker processes that serve the same ports, for several cores (default 1: one process)",

@@ -176,6 +176,14 @@ def test_a_new_connection_goes_to_the_worker_holding_fewest(monkeypatch):
         assert time.monotonic() < deadline
 
 
+def test_workers_takes_a_count_of_one_or_more(tmp_path, capsys):
+    from dropbox import cli
+
+    for wrong in ("0", "-2", "two"):
+        assert cli.main(["serve", "--dir", str(tmp_path), "--workers", wrong]) == 1
+        assert "--workers: a number of processes, 1 or more" in capsys.readouterr().err
+
+
 # --- `sealdrop serve --workers 2`, for real ----------------------------------------------------------
 
 FORM_LIMIT = 12  # no-JS reports a desk takes in the window, for the whole serve
