@@ -1,7 +1,7 @@
 """Budgets: how many reports and receipt sign-ins a desk, and the whole instance, take in a
 window of time; and the desk's recent load, which sets the proof of work's level (dropbox/pow.py).
 
-Counted in memory, per process, in coarse buckets (a window of `budget_window_s` in
+Counted in memory, in coarse buckets (a window of `budget_window_s` in
 `BUCKETS` slices): the database deliberately keeps no arrival times, and neither does this beyond the
 last window. Nothing about who sent anything is counted, only how many. The workers of one `sealdrop
 serve --workers N` share one set of counts (SharedWindowCounter, below); with several instances each
@@ -345,7 +345,8 @@ def describe(cfg: Config, live: dict | None) -> list[str]:
     """The lines of `sealdrop budgets`, in the operator's language (dropbox/console.py): the limits in
     the config, then a running serve's counts."""
     lines = [
-        _("Window: %(s)s s, counted in memory by each `sealdrop serve` process") % {"s": cfg.budget_window_s},
+        _("Window: %(s)s s, counted in memory by `sealdrop serve`, once for all its workers")
+        % {"s": cfg.budget_window_s},
         _("Reports, with and without JavaScript (each): %(desk)s per desk, %(all)s overall; past it a "
           "report without JavaScript is refused for now, one with JavaScript pays the top level of "
           "proof of work") % {"desk": cfg.budget_reports_per_desk, "all": cfg.budget_reports_overall},
