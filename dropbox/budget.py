@@ -25,7 +25,7 @@ import time
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,12 +63,29 @@ class WindowCounter:
 
     def add(self, key: str, count: int = 1) -> None:
         with self._lock:
+            self._add(key, count, self._current())
+
+    def _add(self, key: str, count: int, now: int) -> None:
+        slices = self._live(key, now)
+        if slices and slices[-1][0] == now:
+            slices[-1][1] += count
+        else:
+            slices.append([now, count])
+
+    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
+        """One event for every key, if each is below its limit, as one step (no other thread counts
+        in between: a check and its count are never split); else nothing is counted and the answer
+        is how long until each key is below its limit again."""
+        with self._lock:
             now = self._current()
-            slices = self._live(key, now)
-            if slices and slices[-1][0] == now:
-                slices[-1][1] += count
-            else:
-                slices.append([now, count])
+            wait = max(
+                _wait_below([(n, c) for n, c in self._live(key, now)], limit, self.slice_s, self.clock)
+                for key, limit in limits
+            )
+            if not wait:
+                for key, _ in limits:
+                    self._add(key, 1, now)
+            return wait
 
     def seen(self) -> list[str]:
         with self._lock:
@@ -142,11 +159,12 @@ class Budgets:
         self.counters[kind].add(OVERALL)
 
     def take(self, kind: str, desk_slug: str) -> int:
-        """wait_s, and if it is 0 the event is counted at once (sign-ins: every try costs CPU)."""
-        wait = self.wait_s(kind, desk_slug)
-        if not wait:
-            self.spend(kind, desk_slug)
-        return wait
+        """wait_s, and if it is 0 the event is counted in the same step: however many requests arrive
+        at once, in however many threads and workers, no more than the limit get through. For what
+        costs the server at once (a sign-in's key derivation, a no-JS form's sealing)."""
+        limits = self.limits[kind]
+        wait = self.counters[kind].take_below([(desk_slug, limits.per_desk), (OVERALL, limits.overall)])
+        return math.ceil(wait)
 
     def pow_work_for(self, desk_slug: str) -> int:
         """The work a JS report to this desk costs now: doubled for every `pow_reports_per_step` JS
@@ -272,10 +290,25 @@ class SharedWindowCounter:
 
     def add(self, key: str, count: int = 1) -> None:
         with self._locked() as now:
-            at = self._slot(key) * _SLOT + _HEADER + (now % BUCKETS) * _SLICE.size
-            number, n = _SLICE.unpack_from(self._map, at)
-            # The ring's place for this slice holds it already, or one BUCKETS slices old or older.
-            _SLICE.pack_into(self._map, at, now, n + count if number == now else count)
+            self._add(key, count, now)
+
+    def _add(self, key: str, count: int, now: int) -> None:
+        at = self._slot(key) * _SLOT + _HEADER + (now % BUCKETS) * _SLICE.size
+        number, n = _SLICE.unpack_from(self._map, at)
+        # The ring's place for this slice holds it already, or one BUCKETS slices old or older.
+        _SLICE.pack_into(self._map, at, now, n + count if number == now else count)
+
+    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
+        """As WindowCounter.take_below, across every process that shares the mapping."""
+        with self._locked() as now:
+            wait = max(
+                _wait_below(self._live(self._slot(key), now), limit, self.slice_s, self.clock)
+                for key, limit in limits
+            )
+            if not wait:
+                for key, _ in limits:
+                    self._add(key, 1, now)
+            return wait
 
     def seen(self) -> list[str]:
         with self._locked():

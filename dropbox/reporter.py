@@ -145,7 +145,9 @@ def submit(slug: str):
     if (filed := intake.filed_case(session, once)) is not None:
         return _already_received(desk, filed)  # before the expiry check: a late reload must not refile
     require_csrf(f"report:{desk.slug}", token)
-    if wait := _budgets().wait_s("forms", desk.slug):  # the no-JS path's own budget: no proof of work
+    # The no-JS path's own budget (no proof of work there), taken as it is checked: posts sent at once
+    # cannot all pass the last place. A post that files nothing (an error in the form) counts too.
+    if wait := _budgets().take("forms", desk.slug):
         return _busy_form(desk, wait)
     cfg = current_app.config["SEALDROP"]
     parsed = parse_report(desk, request.form, request.files.getlist("files"), _lang(), cfg.max_attachments)
@@ -172,7 +174,6 @@ def submit(slug: str):
         abort(503, description=e.code)
     if not new:  # the same form, posted twice at once: the other request filed it
         return _already_received(desk, case)
-    _budgets().spend("forms", desk.slug)
     current_app.extensions["sealdrop.uploads"].sweep_if_due(session, store, intake.upload_max_age_s(cfg))
     return _receipt_page(desk, receipt.grouped(), case.number)
 

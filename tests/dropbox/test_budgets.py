@@ -242,3 +242,28 @@ def test_the_js_page_gets_its_busy_words_in_the_reporters_language(app, reporter
             left="{left}",
         )
         assert words == {"getting_ready": gettext("Getting ready to send…"), "busy": busy}
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one-process", "shared"])
+def test_posts_arriving_at_once_never_pass_more_than_the_limit(sqlite_instance, shared):
+    """`take` checks and counts in one step: 16 threads racing for 3 places get 3, however the
+    threads interleave (a check, then a count after the work, let every racer through)."""
+    import threading
+
+    from dropbox.budget import shared_counters
+
+    cfg = config.load(sqlite_instance).with_overrides(budget_reports_per_desk=3)
+    budgets = Budgets(cfg, counters=shared_counters(cfg.budget_window_s) if shared else None)
+    start, waits = threading.Barrier(16), []
+
+    def racer() -> None:
+        start.wait()
+        waits.append(budgets.take("forms", "demo"))
+
+    racers = [threading.Thread(target=racer) for _ in range(16)]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    assert len(waits) == 16 and waits.count(0) == 3  # the other 13 are told how long to wait
+    assert budgets.counters["forms"].count("demo") == 3 and budgets.counters["forms"].count("*") == 3
