@@ -24,6 +24,7 @@ from crypto import PublicKey
 from . import hidden, media, pdf, queries, recipients
 from .documents import one_line, safe_filename
 from .errors import Refused
+from .i18n import _
 from .triage import case_row
 from .vault import Vault, locked, now
 
@@ -34,7 +35,7 @@ def recipient(text: str) -> PublicKey:
     try:
         return PublicKey.parse(text)
     except crypto.KeyFormatError as e:
-        raise Refused("bad_key", f"this is not a sealdrop public key file: {e}") from None
+        raise Refused("bad_key", _("this is not a sealdrop public key file: %(reason)s", reason=e)) from None
 
 
 def case_json(data: dict, forwarded: dict, checks: dict[int, hidden.Check] | None = None) -> dict:

@@ -36,7 +36,7 @@ MAX_REPLY = 10_000
 def case_row(vault: Vault, number: str):
     row = vault.db.execute("SELECT * FROM cases WHERE number = ?", (str(number).strip().upper(),)).fetchone()
     if row is None:
-        raise NotFound(f"no case {number!r} in this vault")
+        raise NotFound(_("no case %(case)r in this vault", case=number))
     return row
 
 
@@ -93,14 +93,17 @@ def set_states(
 def _checked(vault: Vault, cases: list[str], state: str, duplicate_of: str | None) -> str | None:
     """Refuse a state that is not one, or a duplicate without its original; returns the original."""
     if state not in STATES:
-        raise Refused("bad_state", f"unknown state {state!r}: one of {', '.join(STATES)}")
+        raise Refused(
+            "bad_state",
+            _("unknown state %(state)r: one of %(states)s", state=state, states=", ".join(STATES)),
+        )
     if state != "duplicate":
         return None
     if not duplicate_of:
-        raise Refused("bad_state", "say which case this one duplicates")
+        raise Refused("bad_state", _("say which case this one duplicates"))
     original = case_row(vault, duplicate_of)["number"]
     if original in cases:
-        raise Refused("bad_state", "a case cannot be a duplicate of itself")
+        raise Refused("bad_state", _("a case cannot be a duplicate of itself"))
     return original
 
 
@@ -118,9 +121,9 @@ def add_note(vault: Vault, number: str, text: str) -> None:
     case = case_row(vault, number)
     text = text.strip()
     if not text:
-        raise Refused("empty", "the note is empty")
+        raise Refused("empty", _("the note is empty"))
     if len(text) > MAX_NOTE:
-        raise Refused("too_long", f"a note holds at most {MAX_NOTE} characters")
+        raise Refused("too_long", _("a note holds at most %(n)d characters", n=MAX_NOTE))
     with vault.change() as db:
         db.execute(
             "INSERT INTO state.notes (case_number, at, actor, text) VALUES (?, ?, ?, ?)",
@@ -137,7 +140,10 @@ def reporter_status(status: str | None) -> str | None:
         return REPORTER_STATUS[status]
     if status in REPORTER_STATUS.values() or status == "received":
         return status
-    raise Refused("bad_status", f"unknown status {status!r}: one of {', '.join(STATES)}")
+    raise Refused(
+        "bad_status",
+        _("unknown status %(status)r: one of %(states)s", status=status, states=", ".join(STATES)),
+    )
 
 
 @locked
@@ -147,13 +153,23 @@ def reply(vault: Vault, number: str, text: str, status: str | None = None) -> No
     case = case_row(vault, number)
     text, word = (text or "").strip(), reporter_status(status)
     if not text and not word:
-        raise Refused("empty", "the reply is empty: write a text, or choose the status the reporter sees")
+        raise Refused("empty", _("the reply is empty: write a text, or choose the status the reporter sees"))
     if len(text) > MAX_REPLY:
-        raise Refused("too_long", f"a reply holds at most {MAX_REPLY} characters")
+        raise Refused("too_long", _("a reply holds at most %(n)d characters", n=MAX_REPLY))
     if not _answerable(case):
         if case["reply_warning"]:
-            raise Refused("reply_key", f"cannot reply to case {case['number']}: {case['reply_warning']}")
-        raise Refused("reply_key", f"case {case['number']} has no reply key: the reporter cannot be answered")
+            raise Refused(
+                "reply_key",
+                _(
+                    "cannot reply to case %(case)s: %(why)s",
+                    case=case["number"],
+                    why=_(case["reply_warning"]),
+                ),
+            )
+        raise Refused(
+            "reply_key",
+            _("case %(case)s has no reply key: the reporter cannot be answered", case=case["number"]),
+        )
     with vault.change() as db:
         _queue_reply(vault, db, case, text, word)
 
@@ -200,10 +216,15 @@ def export_replies(vault: Vault, desk: str | None = None) -> tuple[Path, bundle.
     desks = vault.desks
     if desk is None:
         if len(desks) != 1:
-            raise ViewerError(f"this vault serves several desks ({', '.join(desks)}): say which with --desk")
+            raise ViewerError(
+                _(
+                    "this vault serves several desks (%(desks)s): say which with --desk",
+                    desks=", ".join(desks),
+                )
+            )
         desk = desks[0]
     if desk not in desks:
-        raise ViewerError(f"this vault does not serve desk {desk!r}")
+        raise ViewerError(_("this vault does not serve desk %(desk)r", desk=desk))
     replies = pending_replies(vault, desk)
     confirmations = vault.db.execute(
         "SELECT sequence, sha256 FROM state.confirmations WHERE desk = ? AND reply_sequence IS NULL"
@@ -211,7 +232,9 @@ def export_replies(vault: Vault, desk: str | None = None) -> tuple[Path, bundle.
         (desk,),
     ).fetchall()
     if not replies and not confirmations:
-        raise ViewerError(f"nothing to send to desk {desk}: no new replies, no bundles to confirm")
+        raise ViewerError(
+            _("nothing to send to desk %(desk)s: no new replies, no bundles to confirm", desk=desk)
+        )
     chain = vault.db.execute(
         "SELECT reply_sequence, reply_sha256 FROM state.desks WHERE slug = ?", (desk,)
     ).fetchone()

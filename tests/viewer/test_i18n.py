@@ -204,6 +204,21 @@ def test_every_page_in_the_language(filled, lang):
         assert "Централен парк" in get("/hotspots").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_a_refusal_and_the_page_title_in_the_language(filled, lang):
+    app = create_app(filled, "s3cret", hosts={"127.0.0.1:8765"}, language=lang)
+    c = app.test_client()
+    c.get("/?token=s3cret", base_url="http://127.0.0.1:8765")
+    html = c.get("/case/I18N-0001", base_url="http://127.0.0.1:8765").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    r = c.post("/case/I18N-0001/note", data={"csrf": token, "text": " "}, base_url="http://127.0.0.1:8765")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and str(escape(translation(lang, "the note is empty"))) in page
+    assert f"<title>{escape(translation(lang, 'Not done'))} · sealview</title>" in page
+    inbox = c.get("/", base_url="http://127.0.0.1:8765").get_data(as_text=True)
+    assert f"<title>{escape(translation(lang, 'Inbox'))} · sealview</title>" in inbox
+
+
 def test_dates_in_the_language_and_local_time(filled):
     from viewer import triage
 

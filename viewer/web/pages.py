@@ -8,14 +8,14 @@ from flask import Blueprint, current_app, render_template, request
 
 from .. import hidden, images, labels, media, queries, recipients, triage
 from ..errors import ViewerError
-from ..i18n import _
+from ..i18n import N_, _
 from . import vault
 
 bp = Blueprint("pages", __name__)
 
 _PHOTO_CACHE_BYTES = 128 * 1024 * 1024
-_TOO_LARGE = "The photo is too large to show here: download it to look at it."
-_TOO_LARGE_TO_CHECK = f"It is larger than {images.MAX_BYTES >> 20} MB, more than sealview reads."
+_TOO_LARGE = N_("The photo is too large to show here: download it to look at it.")
+_TOO_LARGE_TO_CHECK = N_("It is larger than %(n)d MB, more than sealview reads.")
 
 
 def photo(att_id: int) -> tuple[bytes | None, str, hidden.Check]:
@@ -31,7 +31,11 @@ def photo(att_id: int) -> tuple[bytes | None, str, hidden.Check]:
     except ViewerError as e:
         return None, str(e), hidden.Check(unchecked=str(e))  # not kept: the next look tries again
     if original is None:
-        found = (None, _TOO_LARGE, hidden.Check(unchecked=_TOO_LARGE_TO_CHECK))
+        found = (
+            None,
+            _(_TOO_LARGE),
+            hidden.Check(unchecked=_(_TOO_LARGE_TO_CHECK, n=images.MAX_BYTES >> 20)),
+        )
     else:
         found = (*_shown(original), hidden.check_photo(original))
     while _photo_cache and sum(len(x[0] or b"") for x in _photo_cache.values()) > _PHOTO_CACHE_BYTES:
@@ -79,7 +83,7 @@ def inbox():
         choices=queries.choices(v),
         q=filters.args(),
         bulk=bulk,
-        title="Inbox",
+        title=_("Inbox"),
     )
 
 
@@ -150,13 +154,13 @@ def hotspots():
         errors=errors,
         h=data,
         choices=queries.choices(vault()),
-        title="Hotspots",
+        title=_("Hotspots"),
     )
 
 
 @bp.get("/dashboard")
 def dashboard():
-    return render_template("dashboard.html", d=queries.dashboard(vault()), title="Dashboard")
+    return render_template("dashboard.html", d=queries.dashboard(vault()), title=_("Dashboard"))
 
 
 @bp.get("/replies")
@@ -183,5 +187,5 @@ def replies():
         outbox=outbox,
         desks=v.desks,
         done=request.args.get("done", "")[:40],
-        title="Replies",
+        title=_("Replies"),
     )
