@@ -19,6 +19,7 @@ name in the vault), so a case page opened twice reads each video once.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from metadata import images as pictures
 from . import i18n, media
 from .documents import one_line
 from .errors import ViewerError
-from .i18n import N_, _
+from .i18n import N_, _, ngettext
 from .vault import Vault
 
 PHOTO_LIMIT = 64 * 1024 * 1024
@@ -75,11 +76,38 @@ def claim_text(claim: str) -> str:
     return _(CLAIMS.get(claim, UNKNOWN_CLAIM))
 
 
+# The fixed words metadata/ writes into a finding (in English), said in the officer's language.
+FIXED_WORDS = (
+    N_("colour profile"),
+    N_("a small copy of the picture"),
+    N_("a video of the moment, appended to the picture"),
+    N_("unreadable"),
+    N_("too large to read"),
+    N_("cut short"),
+    N_("trailing data"),
+)
+COUNTED = {
+    re.compile(r"(\d+) bytes"): lambda n: ngettext("%(num)d byte", "%(num)d bytes", n),
+    re.compile(r"(\d+) fields"): lambda n: ngettext("%(num)d field", "%(num)d fields", n),
+    re.compile(r"(\d+) more pictures inside"): lambda n: ngettext(
+        "%(num)d more picture inside", "%(num)d more pictures inside", n
+    ),
+}
+
+
+def _word(text: str) -> str:
+    for pattern, counted in COUNTED.items():
+        if m := pattern.fullmatch(text or ""):
+            return counted(int(m[1]))
+    return i18n.translated(text) if text in FIXED_WORDS else text
+
+
 def judged(findings: list[metadata.Finding]) -> Check:
     """One sentence per kind of finding, warnings apart from notes."""
     by_kind: dict[str, dict[str, None]] = {}  # each kind's values, in order, once each
     for f in findings:
-        value = f"{f.where}: {f.value}" if f.kind == "other" and f.value else f.value or f.where
+        where, found = _word(f.where), _word(f.value)
+        value = f"{where}: {found}" if f.kind == "other" and found else found or where
         by_kind.setdefault(f.kind, {})[value] = None
     check = Check()
     for kind in (*WARN_KINDS, *NOTE_KINDS):

@@ -29,14 +29,16 @@ def fill(lang: str, strings: dict) -> list[str]:
             continue
         key = message.id[0] if isinstance(message.id, tuple) else message.id
         found = strings.get(key, {}).get(lang)
-        if not found:
-            missing.append(key)
+        if not found or isinstance(found, list) != isinstance(message.id, tuple):
+            missing.append(key)  # none, or a plural given for a singular message (or the reverse)
             continue
         message.string = tuple(found) if isinstance(message.id, tuple) else found
         message.flags.discard("fuzzy")
     catalog.fuzzy = False
-    with path.open("wb") as f:
+    partial = path.with_suffix(".po.partial")  # a failure halfway never leaves a cut .po behind
+    with partial.open("wb") as f:
         write_po(f, catalog, width=100, sort_output=True, include_previous=False)
+    partial.replace(path)
     return missing
 
 
