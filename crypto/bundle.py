@@ -36,11 +36,15 @@ _COPY = 1 << 20
 
 
 class BundleError(SealdropCryptoError):
-    """A bundle is refused; `reason` is a short code (truncated, tampered, replayed, ...)."""
+    """A bundle is refused; `reason` is a short code (truncated, tampered, replayed, ...), `item` the
+    name of the item it happened in, if any, and `trailing` whether bytes follow the last item: enough
+    for a reader to say it in their own language without parsing the English message."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, *, item: str | None = None, trailing: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        self.item = item
+        self.trailing = trailing
 
 
 @dataclass(frozen=True)
@@ -152,11 +156,12 @@ class _ItemReader:
         n = self._left if n < 0 else min(n, self._left)
         data = self._src.read(n)
         if len(data) != n:
-            raise BundleError("truncated", f"the bundle is truncated (inside {self._item['name']})")
+            name = self._item["name"]
+            raise BundleError("truncated", f"the bundle is truncated (inside {name})", item=name)
         self._hash.update(data)
         self._left -= n
         if self._left == 0 and self._hash.hexdigest() != self._item["sha256"]:
-            raise BundleError("tampered", f"{self._item['name']} of the bundle does not match its manifest")
+            raise _item_changed(self._item["name"])
         return data
 
     def readinto(self, b) -> int:
@@ -168,7 +173,11 @@ class _ItemReader:
         while self._left:
             self.read(_COPY)
         if self._item["size"] == 0 and self._hash.hexdigest() != self._item["sha256"]:
-            raise BundleError("tampered", f"{self._item['name']} of the bundle does not match its manifest")
+            raise _item_changed(self._item["name"])
+
+
+def _item_changed(name: str) -> BundleError:
+    return BundleError("tampered", f"{name} of the bundle does not match its manifest", item=name)
 
 
 def items(src: BinaryIO, manifest: Manifest) -> Iterator[tuple[dict, _ItemReader]]:
@@ -179,7 +188,7 @@ def items(src: BinaryIO, manifest: Manifest) -> Iterator[tuple[dict, _ItemReader
         yield item, reader
         reader.drain()
     if src.read(1):
-        raise BundleError("tampered", "the bundle has bytes after its last item")
+        raise BundleError("tampered", "the bundle has bytes after its last item", trailing=True)
 
 
 def verify(path: Path, kind: str, keys: list[VerifyKey]) -> Manifest:

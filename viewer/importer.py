@@ -33,6 +33,7 @@ from crypto import bundle
 from . import documents
 from .documents import Document
 from .errors import Refused
+from .i18n import _
 from .manifest import check_bundle, desk_categories, desk_places, refusing
 from .streaming import Feed, Opener
 from .vault import Vault, now
@@ -59,8 +60,10 @@ def import_bundle(vault: Vault, path: Path, progress: Progress | None = None) ->
     if key is None:
         raise Refused(
             "no_server_key",
-            "no server key is pinned in this vault: run `sealview init --server-key "
-            "INSTANCE/server-signing.pub --desk SLUG` first",
+            _(
+                "no server key is pinned in this vault: run `sealview init --server-key "
+                "INSTANCE/server-signing.pub --desk SLUG` first"
+            ),
         )
     with open(path, "rb") as f:
         manifest = refusing(lambda: bundle.read_manifest(f, "export", [key]), key)
@@ -176,8 +179,11 @@ class _Run:
             fp = self.vault.officer.fingerprint
             raise Refused(
                 "not_for_us",
-                f"refused: nothing in this bundle is sealed to this vault's officer (fingerprint {fp}); "
-                "it is for another officer's vault; nothing was imported",
+                _(
+                    "refused: nothing in this bundle is sealed to this vault's officer (fingerprint %(fp)s); "
+                    "it is for another officer's vault; nothing was imported",
+                    fp=fp,
+                ),
             )
         self._record()
 

@@ -17,6 +17,7 @@ from crypto.bundle import BundleError
 
 from . import documents
 from .errors import Refused
+from .i18n import N_, _
 from .vault import Vault
 
 CASE_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
@@ -28,34 +29,83 @@ def check_bundle(vault: Vault, manifest: bundle.Manifest, key: crypto.VerifyKey)
     """The signed manifest's claims, before any item is read: our desk, the next in its chain."""
     desk = manifest.data.get("desk")
     if desk not in vault.desks:
-        served = ", ".join(vault.desks) or "no desk yet"
         raise Refused(
             "wrong_desk",
-            f"refused: this bundle is for desk {documents.one_line(desk, 40)!r}, and this vault serves "
-            f"{served}; nothing was imported",
+            _(
+                "refused: this bundle is for desk %(desk)r, and this vault serves %(served)s; nothing was "
+                "imported",
+                desk=documents.one_line(desk, 40),
+                served=", ".join(vault.desks) or _("no desk yet"),
+            ),
         )
     last = vault.db.execute(
         "SELECT last_sequence, last_sha256 FROM state.desks WHERE slug = ?", (desk,)
     ).fetchone()
-    refusing(lambda: bundle.check_chain(manifest, last[0], last[1]), key)
+    chain = {"n": manifest.data.get("sequence"), "last": last[0], "missing": last[0] + 1}
+    refusing(lambda: bundle.check_chain(manifest, last[0], last[1]), key, chain)
     _check_items(manifest.items)
 
 
-def refusing(fn, key):
-    """Run `fn`, turning the crypto layer's refusals into the viewer's, with the whole story."""
+def refusing(fn, key, chain: dict | None = None):
+    """Run `fn`, turning the crypto layer's refusals into the viewer's, in the officer's language:
+    what was refused and why, and that nothing was imported. `chain`: the bundle's sequence number
+    ("n"), the last one imported ("last") and the one expected ("missing"), for the chain's refusals."""
     try:
         return fn()
     except BundleError as e:
-        if e.reason == "bad_signature":
-            message = (
-                "refused: this bundle is not signed by the server key pinned in this vault "
-                f"(fingerprint {key.fingerprint}): it comes from another server, or was altered"
-            )
-        elif e.reason == "wrong_kind":
-            message = "refused: this is not an export bundle"
-        else:
-            message = f"refused ({e.reason.replace('_', ' ')}): {e}"
-        raise Refused(e.reason, message + "; nothing was imported") from None
+        raise Refused(e.reason, _refusal_words(e, key, chain or {})) from None
+
+
+def _refusal_words(e: BundleError, key, chain: dict) -> str:
+    reason = e.reason
+    if reason == "tampered" and e.item:
+        return _(
+            "refused: %(item)s of the bundle does not match its manifest: it was changed or is damaged; "
+            "nothing was imported",
+            item=e.item,
+        )
+    if reason == "tampered" and e.trailing:
+        return _(
+            "refused: the bundle has bytes after its last item: it was changed or is damaged; nothing "
+            "was imported"
+        )
+    if reason == "truncated" and e.item:
+        return _(
+            "refused: the bundle is cut short inside %(item)s (a copy that did not finish?); nothing "
+            "was imported",
+            item=e.item,
+        )
+    if reason == "bad_signature":
+        return _(
+            "refused: this bundle is not signed by the server key pinned in this vault (fingerprint "
+            "%(fp)s): it comes from another server, or was altered; nothing was imported",
+            fp=key.fingerprint,
+        )
+    if reason == "replayed":
+        return _(
+            "refused: bundle %(n)s was already imported (last imported: %(last)s); nothing was imported",
+            **chain,
+        )
+    if reason == "withheld":
+        return _(
+            "refused: bundle %(n)s arrived but %(missing)s is missing: import the bundles in order; nothing "
+            "was imported",
+            **chain,
+        )
+    if reason == "forked":
+        return _(
+            "refused: bundle %(n)s does not follow the bundle imported before it; nothing was imported",
+            **chain,
+        )
+    words = {
+        "wrong_kind": N_("refused: this is not an export bundle; nothing was imported"),
+        "not_a_bundle": N_("refused: this file is not a sealdrop bundle; nothing was imported"),
+        "truncated": N_(
+            "refused: the bundle is cut short (a copy that did not finish?); nothing was imported"
+        ),
+    }
+    default = N_("refused: the bundle was changed after it was signed, or is damaged; nothing was imported")
+    return _(words.get(reason, default))
 
 
 MAX_PLACES = 500
@@ -120,5 +170,9 @@ def _check_items(items: list[dict]) -> None:
         )
         if not ok:
             raise Refused(
-                "tampered", f"refused: item-{i} of the bundle's manifest is malformed; nothing was imported"
+                "tampered",
+                _(
+                    "refused: %(item)s of the bundle's manifest is malformed; nothing was imported",
+                    item=f"item-{i}",
+                ),
             )

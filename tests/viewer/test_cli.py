@@ -117,7 +117,7 @@ def test_the_commands_of_a_working_day(tmp_path, capsys, env, vault_dir, server)
     v = ["--vault", vault_dir]
     code, out, _ = run(capsys, *v, "import", tmp_path / "export.bundle")
     assert code == 0 and "imported export bundle demo #1: 2 reports in 2 new cases, 1 attachment" in out
-    assert "replayed" in one_line_error(capsys, *v, "import", tmp_path / "export.bundle")
+    assert "was already imported" in one_line_error(capsys, *v, "import", tmp_path / "export.bundle")
     code, out, err = run(capsys, *v, "list")
     assert code == 0 and "DAY0-0001" in out and "2 cases" in err and "\x1b" not in out
     code, out, _ = run(capsys, *v, "list", "--json", "--query", "noise")

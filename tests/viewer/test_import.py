@@ -152,7 +152,7 @@ def test_tampered_and_truncated_bundles_are_refused(vault, server, tmp_path):
     (tmp_path / "flipped").write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
     refused(vault, tmp_path / "flipped", "tampered", "does not match its manifest")
     (tmp_path / "short").write_bytes(data[:-1])
-    refused(vault, tmp_path / "short", "truncated", "truncated")
+    refused(vault, tmp_path / "short", "truncated", "cut short inside item-1")
     (tmp_path / "long").write_bytes(data + b"\0")
     refused(vault, tmp_path / "long", "tampered", "bytes after its last item")
     (tmp_path / "junk").write_bytes(b"PK\x03\x04 a zip file")
@@ -257,3 +257,31 @@ def test_an_envelope_already_in_the_vault_is_kept_and_never_removed_by_a_failed_
     assert {p.name for p in (vault.path / "files").rglob("*") if p.is_file()} == {name}
     files = vault.db.execute("SELECT DISTINCT file FROM attachments").fetchall()
     assert [f[0] for f in files] == [name]
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("bg", "нищо не е внесено"), ("ru", "ничего не импортировано"), ("kk", "ештеңе импортталмады")],
+)
+def test_a_refused_import_is_told_in_the_officers_language(vault, server, tmp_path, lang, words):
+    """Every refusal names what is wrong in the officer's words: a damaged item by its name, a
+    replayed bundle by its number."""
+    from viewer import i18n
+
+    photo = jpeg(size=(400, 300))
+    server.bundle(tmp_path / "b", [Submission("AAAA-0001", report_doc(), [photo])], advance=False)
+    data = (tmp_path / "b").read_bytes()
+    (tmp_path / "flipped").write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+    (tmp_path / "junk").write_bytes(b"PK\x03\x04 a zip file")
+    with i18n.speaking(lang):
+        for name in ("flipped", "junk"):
+            with pytest.raises(Refused) as e:
+                importer.import_bundle(vault, tmp_path / name)
+            assert words in str(e.value) and "bundle" not in str(e.value), str(e.value)
+        assert "item-1" in str(refused_quietly(vault, tmp_path / "flipped"))
+
+
+def refused_quietly(vault, path) -> Refused:
+    with pytest.raises(Refused) as e:
+        importer.import_bundle(vault, path)
+    return e.value
