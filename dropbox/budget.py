@@ -43,27 +43,64 @@ SNAPSHOT_FILE = "budgets.json"  # in the instance folder, while `sealdrop serve`
 SNAPSHOT_EVERY_S = 30.0
 
 
-class WindowCounter:
+class _Window:
+    """What both counters do, on three steps each has its own way: `_locked()` (held; yields the
+    current slice), `_slices(key, now)` (the (slice number, count) still in the window, oldest first)
+    and `_add(key, count, now)`."""
+
+    slice_s: float
+    clock: Callable[[], float]
+
+    def add(self, key: str, count: int = 1) -> None:
+        with self._locked() as now:
+            self._add(key, count, now)
+
+    def count(self, key: str) -> int:
+        with self._locked() as now:
+            return sum(n for _, n in self._slices(key, now))
+
+    def seconds_until_below(self, key: str, limit: int) -> float:
+        """How long until fewer than `limit` events are in the window (0 if that is so now)."""
+        with self._locked() as now:
+            slices = self._slices(key, now)
+        return _wait_below(slices, limit, self.slice_s, self.clock)
+
+    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
+        """One event for every key, if each is below its limit, as one step (nobody counts in
+        between: a check and its count are never split); else nothing is counted and the answer is
+        how long until each key is below its limit again."""
+        with self._locked() as now:
+            wait = max(
+                _wait_below(self._slices(key, now), limit, self.slice_s, self.clock) for key, limit in limits
+            )
+            if not wait:
+                for key, _ in limits:
+                    self._add(key, 1, now)
+            return wait
+
+
+class WindowCounter(_Window):
     """Events per key in the last `window_s` seconds, kept as counts per slice of the window."""
 
     def __init__(self, window_s: float, clock: Callable[[], float]) -> None:
         self.slice_s = window_s / BUCKETS
         self.clock = clock
-        self._slices: dict[str, deque[list[int]]] = {}  # key -> [[slice number, count], ...], oldest first
+        self._by_key: dict[str, deque[list[int]]] = {}  # key -> [[slice number, count], ...], oldest first
         self._lock = threading.Lock()
 
-    def _current(self) -> int:
-        return int(self.clock() // self.slice_s)
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        with self._lock:
+            yield int(self.clock() // self.slice_s)
 
     def _live(self, key: str, now: int) -> deque[list[int]]:
-        slices = self._slices.setdefault(key, deque())
+        slices = self._by_key.setdefault(key, deque())
         while slices and slices[0][0] <= now - BUCKETS:
             slices.popleft()
         return slices
 
-    def add(self, key: str, count: int = 1) -> None:
-        with self._lock:
-            self._add(key, count, self._current())
+    def _slices(self, key: str, now: int) -> list[tuple[int, int]]:
+        return [(number, n) for number, n in self._live(key, now)]
 
     def _add(self, key: str, count: int, now: int) -> None:
         slices = self._live(key, now)
@@ -72,35 +109,9 @@ class WindowCounter:
         else:
             slices.append([now, count])
 
-    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
-        """One event for every key, if each is below its limit, as one step (no other thread counts
-        in between: a check and its count are never split); else nothing is counted and the answer
-        is how long until each key is below its limit again."""
-        with self._lock:
-            now = self._current()
-            wait = max(
-                _wait_below([(n, c) for n, c in self._live(key, now)], limit, self.slice_s, self.clock)
-                for key, limit in limits
-            )
-            if not wait:
-                for key, _ in limits:
-                    self._add(key, 1, now)
-            return wait
-
     def seen(self) -> list[str]:
         with self._lock:
-            return list(self._slices)
-
-    def count(self, key: str) -> int:
-        with self._lock:
-            return sum(n for _, n in self._live(key, self._current()))
-
-    def seconds_until_below(self, key: str, limit: int) -> float:
-        """How long until fewer than `limit` events are in the window (0 if that is so now)."""
-        with self._lock:
-            now = self._current()
-            slices = [(number, n) for number, n in self._live(key, now)]
-        return _wait_below(slices, limit, self.slice_s, self.clock)
+            return list(self._by_key)
 
 
 def _wait_below(
@@ -226,7 +237,7 @@ _HEADER = 1 + _KEY_BYTES  # key length, key
 _SLOT = _HEADER + BUCKETS * _SLICE.size
 
 
-class SharedWindowCounter:
+class SharedWindowCounter(_Window):
     """A WindowCounter whose counts live in an anonymous shared mapping, made before `serve` forks its
     workers, so that every worker adds to and reads one set of counts (else each limit would be N times
     looser). Same methods and results as WindowCounter.
@@ -288,9 +299,8 @@ class SharedWindowCounter:
         found = (_SLICE.unpack_from(self._map, base + b * _SLICE.size) for b in range(BUCKETS))
         return sorted((number, n) for number, n in found if number > now - BUCKETS)
 
-    def add(self, key: str, count: int = 1) -> None:
-        with self._locked() as now:
-            self._add(key, count, now)
+    def _slices(self, key: str, now: int) -> list[tuple[int, int]]:
+        return self._live(self._slot(key), now)
 
     def _add(self, key: str, count: int, now: int) -> None:
         at = self._slot(key) * _SLOT + _HEADER + (now % BUCKETS) * _SLICE.size
@@ -298,32 +308,10 @@ class SharedWindowCounter:
         # The ring's place for this slice holds it already, or one BUCKETS slices old or older.
         _SLICE.pack_into(self._map, at, now, n + count if number == now else count)
 
-    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
-        """As WindowCounter.take_below, across every process that shares the mapping."""
-        with self._locked() as now:
-            wait = max(
-                _wait_below(self._live(self._slot(key), now), limit, self.slice_s, self.clock)
-                for key, limit in limits
-            )
-            if not wait:
-                for key, _ in limits:
-                    self._add(key, 1, now)
-            return wait
-
     def seen(self) -> list[str]:
         with self._locked():
             keys = (self._map[s * _SLOT + 1 : s * _SLOT + 1 + self._map[s * _SLOT]] for s in range(self.keys))
             return [key.decode("utf-8") for key in keys if key]
-
-    def count(self, key: str) -> int:
-        with self._locked() as now:
-            return sum(n for _, n in self._live(self._slot(key), now))
-
-    def seconds_until_below(self, key: str, limit: int) -> float:
-        """How long until fewer than `limit` events are in the window (0 if that is so now)."""
-        with self._locked() as now:
-            slices = self._live(self._slot(key), now)
-        return _wait_below(slices, limit, self.slice_s, self.clock)
 
 
 def _anonymous_file(size: int) -> int:
