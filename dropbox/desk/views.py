@@ -148,6 +148,13 @@ class _Discard:
         return len(data)
 
 
+def _record_export(session, desk, manifest) -> None:
+    """The audit line of a new export bundle (its number and size, never what is in it), committed."""
+    detail = f"bundle {manifest.sequence}, {len(manifest.items)} envelopes"
+    audit.record(session, g.desk_user.name, "export", desk.slug, detail)
+    session.commit()
+
+
 @bp.post("/export/<slug>/make")
 def export_make(slug: str):
     """Record the next export bundle and send the clerk back to the inbox, which then says what went
@@ -158,14 +165,7 @@ def export_make(slug: str):
         manifest = bundles.export(session, _store(), desk, _signing_key(), _Discard())
     except bundles.NothingToExport:
         return redirect(url_for("desk.inbox", msg="nothing_new"), 303)
-    audit.record(
-        session,
-        g.desk_user.name,
-        "export",
-        desk.slug,
-        f"bundle {manifest.sequence}, {len(manifest.items)} envelopes",
-    )
-    session.commit()
+    _record_export(session, desk, manifest)
     ready = url_for("desk.inbox", desk=desk.slug, ready=manifest.sequence, _anchor=f"ready-{desk.slug}")
     return redirect(ready, 303)
 
@@ -183,14 +183,7 @@ def export(slug: str):
         path = _write_spool(write)
     except bundles.NothingToExport:
         return redirect(url_for("desk.inbox", msg="nothing_new"), 303)
-    audit.record(
-        session,
-        g.desk_user.name,
-        "export",
-        desk.slug,
-        f"bundle {manifest.sequence}, {len(manifest.items)} envelopes",
-    )
-    session.commit()
+    _record_export(session, desk, manifest)
     return _download(path, _bundle_name(desk, manifest.sequence))
 
 
