@@ -9,6 +9,7 @@ where its blobs are. Times are days, not seconds.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +26,9 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+if TYPE_CHECKING:
+    from crypto import PublicKey
 
 
 class Base(DeclarativeBase):
@@ -86,6 +90,14 @@ class Officer(Base):
     reply_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     desk: Mapped[Desk] = relationship(back_populates="officers", foreign_keys=[desk_id])
+
+    @classmethod
+    def for_key(cls, desk: Desk, name: str, key: PublicKey, *, confirmed: bool) -> Officer:
+        """A new registration of `key` (a sealdrop-public-key-v1) for `desk`: the CLI's and the admin
+        page's one way to make one."""
+        key_id = key.recipient.key_id.hex()
+        return cls(desk=desk, name=name, public_key=key.encode(), key_id=key_id,
+                   fingerprint=key.fingerprint, confirmed=confirmed)  # fmt: skip
 
 
 class Category(Base):

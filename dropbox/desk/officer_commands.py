@@ -59,14 +59,7 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
         desk = desk_by_slug(session, args.desk)
         if any(o.key_id == key.recipient.key_id.hex() for o in desk.officers):
             raise CommandError(_("this key is already registered for desk %(desk)s") % {"desk": desk.slug})
-        officer = Officer(
-            desk=desk,
-            name=name,
-            public_key=key.encode(),
-            key_id=key.recipient.key_id.hex(),
-            fingerprint=key.fingerprint,
-            confirmed=args.confirmed,
-        )
+        officer = Officer.for_key(desk, name, key, confirmed=args.confirmed)
         session.add(officer)
         audit.record(session, ACTOR, "officer_registered", desk.slug, _detail(officer))
         if args.confirmed:

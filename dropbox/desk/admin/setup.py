@@ -248,14 +248,7 @@ def officers_add():
         errors.append(_("This key is already registered for this desk."))
     if errors:
         return _officers_page(400, errors, request.form)
-    officer = Officer(
-        desk=desk,
-        name=name,
-        public_key=key.encode(),
-        key_id=key.recipient.key_id.hex(),
-        fingerprint=key.fingerprint,
-        confirmed=False,
-    )
+    officer = Officer.for_key(desk, name, key, confirmed=False)
     db_session().add(officer)
     record("officer_registered", desk.slug, f"{name}, key {officer.key_id[:16]}")
     db_session().commit()
