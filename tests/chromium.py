@@ -67,6 +67,23 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+@pytest.fixture
+def context_for(browser: Browser):
+    """context_for(javascript, locale=None) -> a new context (downloads allowed, Accept-Language from
+    `locale`), closed when the test ends: the desk's browser tests' one way to make one."""
+    contexts = []
+
+    def make(javascript: bool, locale: str | None = None):
+        options = {"locale": locale} if locale else {}
+        contexts.append(browser.new_context(java_script_enabled=javascript, accept_downloads=True, **options))
+        contexts[-1].set_default_timeout(15_000)
+        return contexts[-1]
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
 def all_loaded(images: Locator, tries: int = 600) -> None:
     """Wait until every image `images` finds has finished loading (or failed), polled from here: the
     predicate of wait_for_function is compiled in the page once its first check is false, which our

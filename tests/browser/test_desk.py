@@ -27,20 +27,6 @@ def served(tmp_path_factory):
         yield process.desk_url, instance, public  # the desk has a loopback port of its own
 
 
-@pytest.fixture
-def context_for(browser):
-    contexts = []
-
-    def make(javascript: bool):
-        contexts.append(browser.new_context(java_script_enabled=javascript, accept_downloads=True))
-        contexts[-1].set_default_timeout(15_000)
-        return contexts[-1]
-
-    yield make
-    for c in contexts:
-        c.close()
-
-
 def logged_in(context_for, served, javascript: bool, role: str = "admin", desk: str | None = None) -> Desk:
     base, instance, _public = served
     name, secret = add_user(instance, role, desk)

@@ -22,20 +22,6 @@ def served(tmp_path_factory):
         yield process.desk_url, instance, public
 
 
-@pytest.fixture
-def context_for(browser):
-    contexts = []
-
-    def make(javascript: bool):
-        contexts.append(browser.new_context(java_script_enabled=javascript, accept_downloads=True))
-        contexts[-1].set_default_timeout(15_000)
-        return contexts[-1]
-
-    yield make
-    for c in contexts:
-        c.close()
-
-
 def clerk_of(context, served) -> Desk:
     base, instance, _public = served
     name, secret = add_user(instance, "clerk", "demo")

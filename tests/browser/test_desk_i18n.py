@@ -32,21 +32,6 @@ def served(tmp_path_factory):
         yield process.desk_url, instance
 
 
-@pytest.fixture
-def context_for(browser):
-    contexts = []
-
-    def make(javascript: bool, locale: str):
-        # Chromium's locale is what it sends as Accept-Language.
-        contexts.append(browser.new_context(java_script_enabled=javascript, locale=locale))
-        contexts[-1].set_default_timeout(15_000)
-        return contexts[-1]
-
-    yield make
-    for c in contexts:
-        c.close()
-
-
 class LocalDesk(Desk):
     """The desk's pages read in another language: found by their translated words."""
 
