@@ -47,12 +47,14 @@ $(VI18N)/%/LC_MESSAGES/messages.mo: $(VI18N)/%/LC_MESSAGES/messages.po | $(STAMP
 # every language's .po (new or changed messages arrive empty or fuzzy; tests/test_i18n.py fails until they
 # are translated and the fuzzy flags removed), then recompile. The viewer's catalogue likewise, its
 # translations kept in viewer/translations/strings.json and written into the .po files by fill.py
-# (tests/viewer/test_i18n.py checks it).
+# (tests/viewer/test_i18n.py checks it). Both sides also take strings.d/*.json, one file per feature, so
+# two people adding words never edit one file; fill.py writes them into the .po files.
 translations: $(STAMP)
 	$(VENV)/bin/pybabel extract -F dropbox/babel.cfg -k lazy_gettext -k _l -c TRANSLATORS: \
 	  --add-location=file --sort-output --project sealdrop --version 0.1.0 --copyright-holder sealdrop \
 	  -o $(I18N)/messages.pot dropbox
 	$(VENV)/bin/pybabel update -i $(I18N)/messages.pot -d $(I18N) --ignore-obsolete --ignore-pot-creation-date
+	$(VENV)/bin/python $(VI18N)/fill.py $(I18N)
 	$(VENV)/bin/pybabel compile --statistics -d $(I18N)
 	$(VENV)/bin/pybabel extract -F viewer/babel.cfg -k N_ -c TRANSLATORS: \
 	  --add-location=file --sort-output --project sealview --version 0.1.0 --copyright-holder sealdrop \

@@ -42,7 +42,7 @@ from crypto import KeyFormatError, SigningKey
 from crypto.keys import write_secret_file
 from onion import OnionError
 
-from . import budget, console, db, demo, onions, posters, viewer_bundle
+from . import budget, console, db, demo, maps, onions, posters, viewer_bundle
 from . import config as config_mod
 from .console import _
 from .desk import commands as desk_commands
@@ -403,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     desk_commands.add_parsers(sub, _Parser)
     notify.add_parsers(sub, _Parser)
     viewer_bundle.add_parser(sub, _Parser)
+    maps.add_parsers(sub, _Parser)
     return parser
 
 

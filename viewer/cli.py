@@ -34,7 +34,7 @@ from pathlib import Path
 from crypto import Identity, KeyFormatError, SealdropCryptoError, VerifyKey
 from crypto.cli import CliError, atomic_output, read_passphrase
 
-from . import hidden, i18n, importer, queries, recipients, triage
+from . import backup, colleagues, escrow, hidden, i18n, importer, keytrust, queries, recipients, triage
 from .errors import ViewerError
 from .i18n import N_, _, ngettext
 from .labels import METADATA, history_text, human_size, state_label, where_text, word_label
@@ -523,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--desk", metavar="SLUG")
     p.set_defaults(run=cmd_export_replies)
+    backup.add_parsers(sub, _Parser)
+    escrow.add_parsers(sub, _Parser)
+    keytrust.add_parsers(sub, _Parser)
+    colleagues.add_parsers(sub, _Parser)
     return parser
 
 

@@ -1,6 +1,10 @@
-"""Fill the viewer's .po files from viewer/translations/strings.json ({msgid: {"bg", "ru", "kk"}}).
+"""Fill the viewer's .po files from viewer/translations/strings.json ({msgid: {"bg", "ru", "kk"}})
+and strings.d/*.json (the same shape, one file per feature, so work on two features never edits one file).
 
-    .venv/bin/python viewer/translations/fill.py
+    .venv/bin/python viewer/translations/fill.py [CATALOGUE_DIR]
+
+CATALOGUE_DIR defaults to viewer/translations; `make translations` also runs it on dropbox/translations,
+whose .po files are the source and which keeps only strings.d/ (no strings.json).
 
 For a message with a plural, the msgid is its singular and each language gives a list of forms (Russian
 three, Bulgarian and Kazakh two). A message the JSON does not know is left as it is (and the catalogue
@@ -19,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 LANGS = ("bg", "ru", "kk")
 
 
-def fill(lang: str, strings: dict) -> list[str]:
-    path = HERE / lang / "LC_MESSAGES" / "messages.po"
+def fill(here: Path, lang: str, strings: dict) -> list[str]:
+    path = here / lang / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as f:
         catalog = read_po(f, locale=lang)
     missing = []
@@ -29,8 +33,12 @@ def fill(lang: str, strings: dict) -> list[str]:
             continue
         key = message.id[0] if isinstance(message.id, tuple) else message.id
         found = strings.get(key, {}).get(lang)
-        if not found or isinstance(found, list) != isinstance(message.id, tuple):
-            missing.append(key)  # none, or a plural given for a singular message (or the reverse)
+        if not found:
+            if not message.string or (isinstance(message.string, tuple) and not all(message.string)):
+                missing.append(key)
+            continue
+        if isinstance(found, list) != isinstance(message.id, tuple):
+            missing.append(key)  # a plural given for a singular message, or the reverse
             continue
         message.string = tuple(found) if isinstance(message.id, tuple) else found
         message.flags.discard("fuzzy")
@@ -42,10 +50,20 @@ def fill(lang: str, strings: dict) -> list[str]:
     return missing
 
 
+def load_strings(here: Path) -> dict:
+    """strings.json, then every strings.d/*.json in name order over it."""
+    main_file = here / "strings.json"
+    strings = json.loads(main_file.read_text("utf-8")) if main_file.exists() else {}
+    for extra in sorted((here / "strings.d").glob("*.json")):
+        strings.update(json.loads(extra.read_text("utf-8")))
+    return strings
+
+
 def main() -> int:
-    strings = json.loads((HERE / "strings.json").read_text("utf-8"))
+    here = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else HERE
+    strings = load_strings(here)
     for lang in LANGS:
-        for key in fill(lang, strings):
+        for key in fill(here, lang, strings):
             print(f"{lang}: no translation for {key!r}", file=sys.stderr)
     return 0
 
