@@ -26,11 +26,7 @@ order, and the new offsets are patched into the rebuilt `moov` once every box ha
 handled, so refused: a timed-metadata, subtitle or timecode track in a fragmented file (its samples
 are in the fragments), metadata boxes inside a fragment, `ssix`, a compressed `cmov`; HEIF image
 sequences (a `moov`).
-
-HEIF/AVIF photos (the same container, one `meta` box of items) are cleaned in place: the Exif item and
-the XMP item (found through `iinf` and `iloc`) are overwritten by an empty Exif block and an empty XMP
-packet padded to the same length, so every size and offset stays valid and the picture decodes the
-same; Chromium cannot decode HEIC, so re-encoding is not an option in the browser.
+HEIF/AVIF photos are heif.py's.
 """
 
 from __future__ import annotations
@@ -44,26 +40,18 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import HEIF_BRANDS, Finding, Plan
+from . import HEIF_BRANDS, Finding, Plan, heif
+from . import _boxes as boxes
+from ._boxes import MAX_MOOV, MAX_TOP, MAX_ZEROED, QUIET
 from ._source import Copy, Piece, Source
 from .errors import CannotClean
 
-MAX_MOOV = 64 << 20  # the movie header (sample tables): a larger one is refused
 MAX_FRAGMENT = 16 << 20  # a moof, sidx or mfra box
 MAX_FTYP = 4096
 MAX_READ = 1 << 20  # a dropped top-level box is read for its findings up to this size
-MAX_ITEM = 4 << 20  # an Exif or XMP item of a photo is read for its findings up to this size
-MAX_ZEROED = 64 << 20  # bytes of timed-metadata samples (or photo items) overwritten in place
-MAX_CHILDREN = 1 << 16  # boxes in one container read into memory
-MAX_TOP = 1 << 18  # top-level boxes (an hour of one fragment a frame at 30 fps has 216 000)
 MAX_ENTRIES = 1 << 22  # chunk offsets in one table, and sample sizes
 MAX_RANGES = 1 << 18  # timed-metadata chunks to zero (one a frame for an hour at 60 fps is 216 000)
-MAX_EXTENTS = 1 << 16  # items and their extents in a HEIF meta box
 ZERO_CHUNK = 1 << 20
-XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
-EMPTY_EXIF = b"\0\0\0\x06Exif\0\0MM\0*\0\0\0\x08\0\0\0\0\0\0"  # an Exif item with an empty IFD0
-EMPTY_XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'  # padded with spaces, as XMP packets are
-
 # Boxes kept as they are, per container; anything else in moov/trak/mdia/minf/stbl is dropped.
 MOOV_KEEP = {b"mvhd", b"trak", b"mvex", b"iods", b"pssh"}
 TRAK_KEEP = {b"tkhd", b"edts", b"tref", b"mdia", b"tapt", b"trgr", b"load", b"txas", b"clip", b"matt"}
@@ -72,7 +60,6 @@ MINF_KEEP = {b"vmhd", b"smhd", b"hmhd", b"nmhd", b"sthd", b"gmhd", b"dinf", b"hd
 STBL_KEEP = {b"stsd", b"stts", b"ctts", b"cslg", b"stss", b"stsh", b"sdtp", b"stsc", b"stsz", b"stz2",
              b"stco", b"co64", b"sgpd", b"sbgp", b"subs", b"saiz", b"saio", b"senc", b"stps",
              b"padb"}  # fmt: skip
-QUIET = {b"free", b"skip", b"wide"}  # padding: dropped without a finding
 TIMED = {b"meta", b"camm", b"gpmd", b"mebx"}  # handlers and sample entries of timed metadata
 # Tracks beside the picture and sound that are removed like timed metadata, samples zeroed: dashcams
 # and drones write their GPS position and speed as subtitles, and a camera's timecode track often runs
@@ -96,12 +83,6 @@ ITEM_BOXES = {
     b"ipro",
     b"grpl",
 }
-BOX_KINDS = {
-    b"prft": "time",
-    b"PICT": "thumbnail",
-    b"thum": "thumbnail",
-    b"thmb": "thumbnail",
-}  # dropped unread
 
 ATOM_KINDS = {
     **dict.fromkeys(("©xyz", "loci"), "place"),
@@ -124,149 +105,19 @@ KEY_KINDS = (
 )
 ASSET_TEXT = {b"titl", b"auth", b"perf", b"dscp", b"gnre", b"albm", b"cprt", b"kywd"}  # 3GPP strings
 
-# Exif tags (IFD0, the Exif IFD) by what they give away.
-EXIF_TAGS = {
-    0x010F: ("device", "Make"), 0x0110: ("device", "Model"), 0x0131: ("software", "Software"),
-    0x0132: ("time", "DateTime"), 0x013B: ("person", "Artist"), 0x8298: ("person", "Copyright"),
-    0x010E: ("text", "ImageDescription"), 0x9003: ("time", "DateTimeOriginal"),
-    0x9004: ("time", "DateTimeDigitized"), 0xA430: ("person", "CameraOwnerName"),
-    0xA431: ("device", "BodySerialNumber"), 0xA433: ("device", "LensMake"), 0xA434: ("device", "LensModel"),
-    0xA435: ("device", "LensSerialNumber"), 0x9286: ("text", "UserComment"),
-    0xA420: ("other", "ImageUniqueID"),
-}  # fmt: skip
-EXIF_IFD, GPS_IFD = 0x8769, 0x8825
-
 
 def plan(source: Source) -> Plan:
     if source.size < 8:
         raise CannotClean("too short for an ISO BMFF file")
-    first = _top_header(source, 0)
+    first = boxes.top_header(source, 0)
     if first.kind == b"ftyp":
-        ftyp = _read_body(source, first, MAX_FTYP, "ftyp")
+        ftyp = boxes.read_body(source, first, MAX_FTYP, "ftyp")
         if len(ftyp) < 8:
             raise CannotClean("an ftyp box without its brands")
         if ftyp[:4] in HEIF_BRANDS:
-            return _Photo(source, first, ftyp).plan()
+            return heif.Photo(source, first, ftyp).plan()
         return _Movie(source, ftyp).plan(first)
     return _Movie(source, None).plan(first)
-
-
-# -- boxes ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Box:
-    kind: bytes
-    start: int
-    body: int  # where the payload starts (after size, type, largesize, usertype)
-    end: int
-    user: bytes = b""  # the usertype of a uuid box
-    head: bytes = b""  # the header as read (top-level boxes), so a box is never read twice
-
-    @property
-    def name(self) -> str:
-        return _name(self.kind)
-
-
-def _top_header(source: Source, pos: int) -> _Box:
-    """The header of the top-level box at `pos` (size 0: to the end of the file)."""
-    head = source.read_at(pos, 8)
-    size, kind = struct.unpack(">I4s", head)
-    if size == 1:
-        head += source.read_at(pos + 8, 8)
-        size = struct.unpack_from(">Q", head, 8)[0]
-    elif size == 0:
-        size = source.size - pos
-    user = b""
-    if kind == b"uuid":
-        user = source.read_at(pos + len(head), 16)
-        head += user
-    body = pos + len(head)
-    if size < body - pos or pos + size > source.size:
-        raise CannotClean(f"the box {_name(kind)!r} at {pos} has a size out of bounds")
-    return _Box(kind, pos, body, pos + size, user, head)
-
-
-def _read_body(source: Source, box: _Box, cap: int, what: str) -> bytes:
-    if box.end - box.body > cap:
-        raise CannotClean(f"the {what} box is larger than we read ({max(1, cap >> 20)} MiB)")
-    return source.read_at(box.body, box.end - box.body)
-
-
-def _read_whole(source: Source, box: _Box, cap: int) -> bytearray:
-    """A top-level box, header and body, whose header has been read already."""
-    return bytearray(box.head + _read_body(source, box, cap, box.name))
-
-
-def _box_at(data: bytes, pos: int, end: int) -> _Box:
-    """The box at `pos` inside `data[:end]` (size 0: to the end of its container)."""
-    if pos + 8 > end:
-        raise CannotClean("a box header runs past its container")
-    size, kind = struct.unpack_from(">I4s", data, pos)
-    body = pos + 8
-    if size == 1:
-        if body + 8 > end:
-            raise CannotClean("a box header runs past its container")
-        size = struct.unpack_from(">Q", data, body)[0]
-        body += 8
-    elif size == 0:
-        size = end - pos
-    user = b""
-    if kind == b"uuid":
-        user = bytes(data[body : body + 16])
-        body += 16
-    if size < body - pos or pos + size > end:
-        raise CannotClean(f"the box {_name(kind)!r} has a size out of bounds")
-    return _Box(kind, pos, body, pos + size, user)
-
-
-def _children(data: bytes, start: int, end: int) -> list[_Box]:
-    """The boxes in `data[start:end]`; up to 7 zero bytes at the end (QuickTime's terminator) pass."""
-    out, pos = [], start
-    while end - pos >= 8:
-        if len(out) == MAX_CHILDREN:
-            raise CannotClean("too many boxes in one container")
-        box = _box_at(data, pos, end)
-        out.append(box)
-        pos = box.end
-    if any(data[pos:end]):
-        raise CannotClean("stray bytes after the last box of a container")
-    return out
-
-
-def _child(data: bytes, start: int, end: int, kind: bytes) -> _Box | None:
-    return next((b for b in _children(data, start, end) if b.kind == kind), None)
-
-
-def _path(data: bytes, box: _Box, kinds: tuple[bytes, ...]) -> _Box | None:
-    """The first box down the chain `kinds` from `box`."""
-    for kind in kinds:
-        found = _child(data, box.body, box.end, kind)
-        if found is None:
-            return None
-        box = found
-    return box
-
-
-def _meta_children(data: bytes, box: _Box) -> list[_Box]:
-    """A meta box is a full box in ISO files, a plain container in QuickTime's: hdlr comes first."""
-    if box.end - box.body < 12:
-        return []
-    start = box.body if data[box.body + 4 : box.body + 8] == b"hdlr" else box.body + 4
-    return _children(data, start, box.end)
-
-
-def _name(kind: bytes) -> str:
-    return "".join(ch if " " <= ch <= "~" or ch == "©" else "?" for ch in kind.decode("latin-1"))
-
-
-def _u32(data: bytes, at: int) -> int:
-    return struct.unpack_from(">I", data, at)[0]
-
-
-def _need(end: int, limit: int, what: str) -> None:
-    if end > limit:
-        raise CannotClean(f"the {what} box is cut short")
 
 
 # -- the offset map -------------------------------------------------------------------------------
@@ -276,7 +127,7 @@ def _need(end: int, limit: int, what: str) -> None:
 class _Part:
     """A top-level box and what becomes of it: copied, rewritten to the same length, rebuilt, dropped."""
 
-    box: _Box
+    box: boxes.Box
     fate: str  # "copy", "same" (patched in place), "moov" (rebuilt), "drop"
     data: bytearray | None = None
     new_start: int = 0
@@ -332,8 +183,8 @@ class _Movie:
         self.moov: _Part | None = None
         self.dead: list[tuple[int, int]] = []  # bytes of dropped metadata items, to zero
 
-    def plan(self, first: _Box) -> Plan:
-        box: _Box | None = first
+    def plan(self, first: boxes.Box) -> Plan:
+        box: boxes.Box | None = first
         while box is not None:
             self._top(box)
             box = self._next(box.end)
@@ -355,16 +206,16 @@ class _Movie:
                 _patch_top(part, offsets)
         return Plan(self._mime(movie), self._pieces(movie.zero + self.dead), self.found)
 
-    def _next(self, pos: int) -> _Box | None:
+    def _next(self, pos: int) -> boxes.Box | None:
         left = self.source.size - pos
         if left == 0:
             return None
         if left < 8:
             self.found.append(Finding("other", "trailing data", f"{left} bytes"))
             return None
-        return _top_header(self.source, pos)
+        return boxes.top_header(self.source, pos)
 
-    def _top(self, box: _Box) -> None:
+    def _top(self, box: boxes.Box) -> None:
         if len(self.parts) == MAX_TOP:
             raise CannotClean("too many top-level boxes")
         kind = box.kind
@@ -373,31 +224,31 @@ class _Movie:
         elif kind == b"moov":
             if self.moov is not None:
                 raise CannotClean("two moov boxes")
-            self.moov = _Part(box, "moov", _read_whole(self.source, box, MAX_MOOV))
+            self.moov = _Part(box, "moov", boxes.read_whole(self.source, box, MAX_MOOV))
             self.parts.append(self.moov)
         elif kind in (b"mdat", b"styp"):
             self.parts.append(_Part(box, "copy"))
         elif kind in (b"moof", b"sidx", b"mfra"):
-            self.parts.append(_Part(box, "same", _read_whole(self.source, box, MAX_FRAGMENT)))
+            self.parts.append(_Part(box, "same", boxes.read_whole(self.source, box, MAX_FRAGMENT)))
         elif kind == b"ssix":
             raise CannotClean("a subsegment index (ssix), which we do not rewrite")
         else:
             self.parts.append(_Part(box, "drop"))
             self._dropped(box)
 
-    def _dropped(self, box: _Box) -> None:
+    def _dropped(self, box: boxes.Box) -> None:
         """Findings of a top-level box we drop (read only when small)."""
         if box.kind in QUIET:
             return
         if box.kind == b"meta":  # read whatever its size: its items may have left bytes in mdat
-            data = bytes(_read_whole(self.source, box, MAX_FRAGMENT))
-            self.found.extend(_box_findings(data, _box_at(data, 0, len(data)), ""))
-            self.dead += _dead_items(data, _box_at(data, 0, len(data)), box.start)
+            data = bytes(boxes.read_whole(self.source, box, MAX_FRAGMENT))
+            self.found.extend(_box_findings(data, boxes.box_at(data, 0, len(data)), ""))
+            self.dead += _dead_items(data, boxes.box_at(data, 0, len(data)), box.start)
         elif box.kind == b"udta" and box.end - box.body <= MAX_READ:
-            data = bytes(_read_whole(self.source, box, MAX_READ))
-            self.found.extend(_box_findings(data, _box_at(data, 0, len(data)), ""))
+            data = bytes(boxes.read_whole(self.source, box, MAX_READ))
+            self.found.extend(_box_findings(data, boxes.box_at(data, 0, len(data)), ""))
         else:
-            self.found.append(_other(box, ""))
+            self.found.append(boxes.other(box, ""))
 
     def _layout(self) -> _Map:
         at = 0
@@ -504,7 +355,7 @@ class _MoovWriter:
         self.moved: list[tuple[int, int, int]] = []  # boxes copied whole: (start, end, where in out)
 
     def build(self) -> bytearray:
-        moov = _box_at(self.data, 0, len(self.data))
+        moov = boxes.box_at(self.data, 0, len(self.data))
         self._container(moov, "moov", self._moov_child)
         if self.kept == 0:
             raise CannotClean("no track left to play")
@@ -518,24 +369,24 @@ class _MoovWriter:
             packed = _big_endian(array("I" if table.width == 4 else "Q", new))
             self.out[table.at : table.at + len(packed)] = packed
 
-    def _container(self, box: _Box, path: str, child) -> None:
+    def _container(self, box: boxes.Box, path: str, child) -> None:
         start = len(self.out)
         self.out += struct.pack(">I4s", 0, box.kind)
-        for sub in _children(self.data, box.body, box.end):
+        for sub in boxes.children(self.data, box.body, box.end):
             child(sub, path)
         struct.pack_into(">I", self.out, start, len(self.out) - start)
 
-    def _keep(self, box: _Box) -> None:
+    def _keep(self, box: boxes.Box) -> None:
         self.moved.append((box.start, box.end, len(self.out)))
         self.out += self.data[box.start : box.end]
 
-    def _drop(self, box: _Box, path: str) -> None:
+    def _drop(self, box: boxes.Box, path: str) -> None:
         if box.kind not in QUIET:
             self.found.extend(_box_findings(self.data, box, path))
         if box.kind == b"meta":
             self.zero += _dead_items(self.data, box, self.base)
 
-    def _moov_child(self, box: _Box, path: str) -> None:
+    def _moov_child(self, box: boxes.Box, path: str) -> None:
         if box.kind == b"mvhd":
             self._times(box, f"{path}/mvhd")
         elif box.kind == b"trak":
@@ -548,14 +399,14 @@ class _MoovWriter:
         else:
             self._drop(box, path)
 
-    def _trak(self, box: _Box, path: str) -> None:
+    def _trak(self, box: boxes.Box, path: str) -> None:
         self.tracks += 1
         here = f"{path}/trak[{self.tracks}]"
         handler, entry = _track_kind(self.data, box)
         side = SIDE_TRACKS.get(entry) or SIDE_TRACKS.get(handler)
         if handler in TIMED or entry in TIMED or side:
             kind, label = side or ("other", "timed metadata")
-            self.found.append(Finding(kind, here, f"{label} ({_name(entry or handler)})"))
+            self.found.append(Finding(kind, here, f"{label} ({boxes.name(entry or handler)})"))
             self.zero += _sample_ranges(self.data, box)
             self.removed += 1
             return
@@ -563,7 +414,7 @@ class _MoovWriter:
         self.video |= handler == b"vide"
         self._container(box, here, self._trak_child)
 
-    def _trak_child(self, box: _Box, path: str) -> None:
+    def _trak_child(self, box: boxes.Box, path: str) -> None:
         if box.kind == b"tkhd":
             self._times(box, f"{path}/tkhd")
         elif box.kind == b"mdia":
@@ -573,7 +424,7 @@ class _MoovWriter:
         else:
             self._drop(box, path)
 
-    def _mdia_child(self, box: _Box, path: str) -> None:
+    def _mdia_child(self, box: boxes.Box, path: str) -> None:
         if box.kind == b"mdhd":
             self._times(box, f"{path}/mdhd")
         elif box.kind == b"minf":
@@ -583,7 +434,7 @@ class _MoovWriter:
         else:
             self._drop(box, path)
 
-    def _minf_child(self, box: _Box, path: str) -> None:
+    def _minf_child(self, box: boxes.Box, path: str) -> None:
         if box.kind == b"stbl":
             self._container(box, f"{path}/stbl", self._stbl_child)
         elif box.kind in MINF_KEEP:
@@ -591,7 +442,7 @@ class _MoovWriter:
         else:
             self._drop(box, path)
 
-    def _stbl_child(self, box: _Box, path: str) -> None:
+    def _stbl_child(self, box: boxes.Box, path: str) -> None:
         if box.kind in (b"stco", b"co64", b"saio"):  # file offsets (saio's too, outside a fragment)
             skip, width = _table_shape(self.data, box)
             at = len(self.out) + (box.body - box.start) + skip
@@ -602,7 +453,7 @@ class _MoovWriter:
         else:
             self._drop(box, path)
 
-    def _times(self, box: _Box, where: str) -> None:
+    def _times(self, box: boxes.Box, where: str) -> None:
         """Copies mvhd, tkhd or mdhd with its creation and modification times zeroed."""
         width = 8 if box.body < box.end and self.data[box.body] == 1 else 4
         if box.end - box.body < 4 + 2 * width:
@@ -616,32 +467,32 @@ class _MoovWriter:
         self.out[at : at + 2 * width] = bytes(2 * width)
 
 
-def _track_kind(data: bytes, trak: _Box) -> tuple[bytes, bytes]:
+def _track_kind(data: bytes, trak: boxes.Box) -> tuple[bytes, bytes]:
     """(handler type, first sample entry's format) of a track; b"" where absent."""
-    hdlr = _path(data, trak, (b"mdia", b"hdlr"))
+    hdlr = boxes.path(data, trak, (b"mdia", b"hdlr"))
     handler = bytes(data[hdlr.body + 8 : hdlr.body + 12]) if hdlr and hdlr.end - hdlr.body >= 12 else b""
-    stsd = _path(data, trak, (b"mdia", b"minf", b"stbl", b"stsd"))
+    stsd = boxes.path(data, trak, (b"mdia", b"minf", b"stbl", b"stsd"))
     entry = b""
     if stsd is not None and stsd.end - stsd.body >= 16:
         entry = bytes(data[stsd.body + 12 : stsd.body + 16])
     return handler, entry
 
 
-def _table_shape(data: bytes, box: _Box) -> tuple[int, int]:
+def _table_shape(data: bytes, box: boxes.Box) -> tuple[int, int]:
     """(where the entries start in the body, their width) of stco, co64 or saio; the count is just before."""
     if box.end - box.body < 4:
         raise CannotClean(f"the {box.name} box is cut short")
     if box.kind != b"saio":
         return 8, 4 if box.kind == b"stco" else 8
-    version, flags = data[box.body], _u32(data, box.body) & 0xFFFFFF
+    version, flags = data[box.body], boxes.u32(data, box.body) & 0xFFFFFF
     return (16 if flags & 1 else 8), (8 if version else 4)
 
 
-def _offsets(data: bytes, box: _Box, width: int) -> array:
+def _offsets(data: bytes, box: boxes.Box, width: int) -> array:
     skip, _ = _table_shape(data, box)
     if box.end - box.body < skip:
         raise CannotClean(f"the {box.name} box is cut short")
-    count = _u32(data, box.body + skip - 4)
+    count = boxes.u32(data, box.body + skip - 4)
     if skip + count * width > box.end - box.body or count > MAX_ENTRIES:
         raise CannotClean(f"the {box.name} box announces more entries than it holds")
     return _numbers(data[box.body + skip : box.body + skip + count * width], width)
@@ -661,22 +512,22 @@ def _big_endian(values: array) -> bytes:
     return values.tobytes()
 
 
-def _sample_ranges(data: bytes, trak: _Box) -> list[tuple[int, int]]:
+def _sample_ranges(data: bytes, trak: boxes.Box) -> list[tuple[int, int]]:
     """The byte ranges of a track's samples in the file, chunk by chunk (stco/co64 + stsc + stsz)."""
-    stbl = _path(data, trak, (b"mdia", b"minf", b"stbl"))
+    stbl = boxes.path(data, trak, (b"mdia", b"minf", b"stbl"))
     if stbl is None:
         return []
-    boxes = {b.kind: b for b in _children(data, stbl.body, stbl.end)}
-    table = boxes.get(b"stco") or boxes.get(b"co64")
+    by_kind = {b.kind: b for b in boxes.children(data, stbl.body, stbl.end)}
+    table = by_kind.get(b"stco") or by_kind.get(b"co64")
     if table is None:
         return []
     chunks = _offsets(data, table, 4 if table.kind == b"stco" else 8)
     if not chunks:
         return []
-    if b"stsc" not in boxes or b"stsz" not in boxes:
+    if b"stsc" not in by_kind or b"stsz" not in by_kind:
         raise CannotClean("a timed-metadata track without its sample tables")
-    per_chunk = _samples_per_chunk(data, boxes[b"stsc"], len(chunks))
-    fixed, sizes = _sample_sizes(data, boxes[b"stsz"])
+    per_chunk = _samples_per_chunk(data, by_kind[b"stsc"], len(chunks))
+    fixed, sizes = _sample_sizes(data, by_kind[b"stsz"])
     ranges, sample = [], 0
     for offset, n in zip(chunks, per_chunk, strict=False):
         if fixed:
@@ -693,8 +544,8 @@ def _sample_ranges(data: bytes, trak: _Box) -> list[tuple[int, int]]:
     return ranges
 
 
-def _samples_per_chunk(data: bytes, stsc: _Box, chunks: int) -> array:
-    count = _u32(data, stsc.body + 4) if stsc.end - stsc.body >= 8 else 0
+def _samples_per_chunk(data: bytes, stsc: boxes.Box, chunks: int) -> array:
+    count = boxes.u32(data, stsc.body + 4) if stsc.end - stsc.body >= 8 else 0
     if count == 0 or 8 + 12 * count > stsc.end - stsc.body:
         raise CannotClean("the stsc box is empty or cut short")
     runs = [struct.unpack_from(">II", data, stsc.body + 8 + 12 * i) for i in range(count)]
@@ -707,7 +558,7 @@ def _samples_per_chunk(data: bytes, stsc: _Box, chunks: int) -> array:
     return out
 
 
-def _sample_sizes(data: bytes, stsz: _Box) -> tuple[int, array]:
+def _sample_sizes(data: bytes, stsz: boxes.Box) -> tuple[int, array]:
     if stsz.end - stsz.body < 12:
         raise CannotClean("the stsz box is cut short")
     fixed, count = struct.unpack_from(">II", data, stsz.body + 4)
@@ -731,66 +582,66 @@ def _mac_time(seconds: int) -> str:
 def _patch_top(part: _Part, offsets: _Map) -> None:
     data = part.data
     assert data is not None
-    box = _box_at(data, 0, len(data))
+    box = boxes.box_at(data, 0, len(data))
     if box.kind == b"moof":
         _patch_moof(data, box, offsets)
     elif box.kind == b"sidx":
         _patch_sidx(data, box, part.box.end, offsets)
     else:
-        for tfra in _children(data, box.body, box.end):
+        for tfra in boxes.children(data, box.body, box.end):
             if tfra.kind == b"tfra":
                 _patch_tfra(data, tfra, offsets)
 
 
-def _patch_moof(data: bytearray, moof: _Box, offsets: _Map) -> None:
+def _patch_moof(data: bytearray, moof: boxes.Box, offsets: _Map) -> None:
     """A fragment keeps its length; only an explicit base data offset (absolute) moves."""
-    for box in _children(data, moof.body, moof.end):
+    for box in boxes.children(data, moof.body, moof.end):
         if box.kind in IN_FRAGMENT_METADATA:
             raise CannotClean("metadata inside a movie fragment")
         if box.kind != b"traf":
             continue
-        for sub in _children(data, box.body, box.end):
+        for sub in boxes.children(data, box.body, box.end):
             if sub.kind in IN_FRAGMENT_METADATA:
                 raise CannotClean("metadata inside a track fragment")
-            if sub.kind == b"tfhd" and sub.end - sub.body >= 8 and _u32(data, sub.body) & 1:
-                _need(sub.body + 16, sub.end, "tfhd")
+            if sub.kind == b"tfhd" and sub.end - sub.body >= 8 and boxes.u32(data, sub.body) & 1:
+                boxes.need(sub.body + 16, sub.end, "tfhd")
                 old = struct.unpack_from(">Q", data, sub.body + 8)[0]
                 struct.pack_into(">Q", data, sub.body + 8, offsets(old, data=True))
 
 
-def _patch_sidx(data: bytearray, sidx: _Box, anchor: int, offsets: _Map) -> None:
+def _patch_sidx(data: bytearray, sidx: boxes.Box, anchor: int, offsets: _Map) -> None:
     """A segment index: its first offset (from its end) and every referenced size, through the map."""
     version = data[sidx.body] if sidx.end > sidx.body else 0
     wide = 8 if version else 4
     head = sidx.body + 12 + 2 * wide
-    _need(head + 4, sidx.end, "sidx")
+    boxes.need(head + 4, sidx.end, "sidx")
     first_at = sidx.body + 12 + wide
     fmt = ">Q" if wide == 8 else ">I"
     first = anchor + struct.unpack_from(fmt, data, first_at)[0]
     count = struct.unpack_from(">H", data, head + 2)[0]
-    _need(head + 4 + 12 * count, sidx.end, "sidx")
+    boxes.need(head + 4 + 12 * count, sidx.end, "sidx")
     new_anchor = offsets(anchor)
     struct.pack_into(fmt, data, first_at, offsets(first) - new_anchor)
     at = first
     for i in range(count):
         pos = head + 4 + 12 * i
-        word = _u32(data, pos)
+        word = boxes.u32(data, pos)
         size = word & 0x7FFFFFFF
         new_size = offsets(at + size) - offsets(at)
         struct.pack_into(">I", data, pos, (word & 0x80000000) | new_size)
         at += size
 
 
-def _patch_tfra(data: bytearray, tfra: _Box, offsets: _Map) -> None:
+def _patch_tfra(data: bytearray, tfra: boxes.Box, offsets: _Map) -> None:
     """The random-access index of a fragmented file: each entry names a moof by its file offset."""
-    _need(tfra.body + 16, tfra.end, "tfra")
+    boxes.need(tfra.body + 16, tfra.end, "tfra")
     version = data[tfra.body]
-    sizes = _u32(data, tfra.body + 8)
+    sizes = boxes.u32(data, tfra.body + 8)
     extra = ((sizes >> 4) & 3) + ((sizes >> 2) & 3) + (sizes & 3) + 3
     wide = 8 if version == 1 else 4
-    count = _u32(data, tfra.body + 12)
+    count = boxes.u32(data, tfra.body + 12)
     step = 2 * wide + extra
-    _need(tfra.body + 16 + step * count, tfra.end, "tfra")
+    boxes.need(tfra.body + 16 + step * count, tfra.end, "tfra")
     fmt = ">Q" if wide == 8 else ">I"
     for i in range(count):
         at = tfra.body + 16 + step * i + wide
@@ -800,19 +651,7 @@ def _patch_tfra(data: bytearray, tfra: _Box, offsets: _Map) -> None:
 # -- findings in metadata boxes -------------------------------------------------------------------
 
 
-def _other(box: _Box, path: str) -> Finding:
-    """A dropped box we do not read: what its type says it is (prft: the wall-clock time of capture)."""
-    where = f"{path}/{box.name}" if path else box.name
-    if box.kind in BOX_KINDS:
-        return Finding(BOX_KINDS[box.kind], where)
-    if box.kind == b"uuid":
-        return Finding("other", where, "XMP" if box.user == XMP_UUID else box.user.hex())
-    if box.kind == b"XMP_":
-        return Finding("other", where, "XMP")
-    return Finding("other", where)
-
-
-def _box_findings(data: bytes, box: _Box, path: str) -> list[Finding]:
+def _box_findings(data: bytes, box: boxes.Box, path: str) -> list[Finding]:
     """What a dropped box held. Its content is parsed leniently: it goes whatever it says."""
     try:
         if box.kind == b"udta":
@@ -821,20 +660,20 @@ def _box_findings(data: bytes, box: _Box, path: str) -> list[Finding]:
             return _meta_findings(data, box, _join(path, "meta"))
     except (CannotClean, struct.error, IndexError):
         pass
-    return [_other(box, path)]
+    return [boxes.other(box, path)]
 
 
 def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
 
-def _udta_findings(data: bytes, udta: _Box, path: str) -> list[Finding]:
+def _udta_findings(data: bytes, udta: boxes.Box, path: str) -> list[Finding]:
     found = []
-    for box in _children(data, udta.body, udta.end):
+    for box in boxes.children(data, udta.body, udta.end):
         if box.kind == b"meta":
             found += _meta_findings(data, box, f"{path}/meta")
         elif box.kind in (b"XMP_", b"uuid") or box.kind in QUIET:
-            found += [] if box.kind in QUIET else [_other(box, path)]
+            found += [] if box.kind in QUIET else [boxes.other(box, path)]
         else:
             kind = _atom_kind(box.name)
             found.append(Finding(kind, f"{path}/{box.name}", _atom_value(data, box)))
@@ -849,15 +688,15 @@ def _key_kind(key: str) -> str:
     return next((kind for kind, pattern in KEY_KINDS if pattern.search(key)), "other")
 
 
-def _meta_findings(data: bytes, meta: _Box, path: str) -> list[Finding]:
+def _meta_findings(data: bytes, meta: boxes.Box, path: str) -> list[Finding]:
     """An iTunes (mdir) or Apple (mdta) metadata box: one finding per item of its ilst."""
-    boxes = _meta_children(data, meta)
-    keys = _keys(data, next((b for b in boxes if b.kind == b"keys"), None))
+    children = boxes.meta_children(data, meta)
+    keys = _keys(data, next((b for b in children if b.kind == b"keys"), None))
     found = []
-    for box in boxes:
+    for box in children:
         if box.kind == b"ilst":
-            for item in _children(data, box.body, box.end):
-                index = _u32(data, item.start + 4)
+            for item in boxes.children(data, box.body, box.end):
+                index = boxes.u32(data, item.start + 4)
                 if keys and 1 <= index <= len(keys):
                     name = keys[index - 1]
                     kind = _key_kind(name)
@@ -866,33 +705,35 @@ def _meta_findings(data: bytes, meta: _Box, path: str) -> list[Finding]:
                     kind = _atom_kind(name) if item.kind != b"----" else _key_kind(name)
                 found.append(Finding(kind, f"{path}/{name}", _atom_value(data, item)))
         elif box.kind == b"iinf":
-            found += [Finding("other", f"{path}/{kind}", kind) for kind in _item_kinds(data, box).values()]
+            found += [
+                Finding("other", f"{path}/{kind}", kind) for kind in heif.item_kinds(data, box).values()
+            ]
         elif box.kind not in ITEM_BOXES and box.kind not in QUIET:
-            found.append(_other(box, path))
+            found.append(boxes.other(box, path))
     return found
 
 
-def _dead_items(data: bytes, meta: _Box, base: int) -> list[tuple[int, int]]:
+def _dead_items(data: bytes, meta: boxes.Box, base: int) -> list[tuple[int, int]]:
     """The file ranges of the Exif and XMP items of a meta box we drop: outside it (in mdat) their bytes
     would stay behind, unreferenced, so they are zeroed; inside it (idat) they go with it. A box we cannot
     read has no items anyone could find."""
     try:
-        items = _heif_items(data, meta, base)
+        items = heif.exif_and_xmp_items(data, meta, base)
     except (CannotClean, struct.error, IndexError):
         return []
     inside = (base + meta.start, base + meta.end)
     return [(s, e) for item in items for s, e in item.extents if not (inside[0] <= s and e <= inside[1])]
 
 
-def _keys(data: bytes, box: _Box | None) -> list[str]:
+def _keys(data: bytes, box: boxes.Box | None) -> list[str]:
     """The names of an mdta keys box (each entry: size, namespace, name)."""
     if box is None or box.end - box.body < 8:
         return []
     names, pos = [], box.body + 8
-    for _ in range(min(_u32(data, box.body + 4), 4096)):
+    for _ in range(min(boxes.u32(data, box.body + 4), 4096)):
         if pos + 8 > box.end:
             break
-        size = _u32(data, pos)
+        size = boxes.u32(data, pos)
         if size < 8 or pos + size > box.end:
             break
         names.append(data[pos + 8 : pos + size].decode("utf-8", "replace"))
@@ -900,23 +741,23 @@ def _keys(data: bytes, box: _Box | None) -> list[str]:
     return names
 
 
-def _freeform_name(data: bytes, item: _Box) -> str:
-    name = _child(data, item.body, item.end, b"name")
-    return _text(data[name.body + 4 : name.end]) if name else "----"
+def _freeform_name(data: bytes, item: boxes.Box) -> str:
+    name = boxes.child(data, item.body, item.end, b"name")
+    return boxes.text(data[name.body + 4 : name.end]) if name else "----"
 
 
-def _atom_value(data: bytes, box: _Box) -> str:
+def _atom_value(data: bytes, box: boxes.Box) -> str:
     """A short readable value of a metadata atom, as its kind of box stores it."""
     body = data[box.body : box.end]
     if body[4:8] == b"data" and len(body) >= 16:
-        size = min(_u32(body, 0), len(body))
-        return _text(body[16:size]) if body[11] in (0, 1) else ""
+        size = min(boxes.u32(body, 0), len(body))
+        return boxes.text(body[16:size]) if body[11] in (0, 1) else ""
     if box.kind == b"loci":
         return _loci(body)
     if box.kind.startswith(b"\xa9") and len(body) >= 4:
-        return _text(body[4 : 4 + struct.unpack_from(">H", body)[0]])
+        return boxes.text(body[4 : 4 + struct.unpack_from(">H", body)[0]])
     if box.kind in ASSET_TEXT and len(body) > 6:
-        return _text(body[6:])
+        return boxes.text(body[6:])
     if box.kind == b"yrrc" and len(body) >= 6:
         return str(struct.unpack_from(">H", body, 4)[0])
     return ""
@@ -926,9 +767,9 @@ def _loci(body: bytes) -> str:
     """A 3GPP location: language, name, role, then longitude, latitude, altitude in 16.16 fixed point."""
     end = _string_end(body, 6)
     if end + 10 > len(body):
-        return _text(body[6:])
+        return boxes.text(body[6:])
     lon, lat = struct.unpack_from(">ii", body, end + 2)  # after the name's NUL and the role byte
-    return f"{lat / 65536:+.4f}{lon / 65536:+.4f} {_text(body[6:end])}".strip()
+    return f"{lat / 65536:+.4f}{lon / 65536:+.4f} {boxes.text(body[6:end])}".strip()
 
 
 def _string_end(body: bytes, start: int) -> int:
@@ -940,369 +781,3 @@ def _string_end(body: bytes, start: int) -> int:
         return len(body)
     nul = body.find(b"\0", start)
     return len(body) if nul < 0 else nul
-
-
-def _text(raw: bytes) -> str:
-    raw = bytes(raw[:512])
-    if raw[:2] == b"\xfe\xff":
-        return raw[2:].decode("utf-16-be", "replace").split("\0", 1)[0]
-    if raw[:2] == b"\xff\xfe":
-        return raw[2:].decode("utf-16-le", "replace").split("\0", 1)[0]
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-# -- photos (HEIF, AVIF) --------------------------------------------------------------------------
-
-
-@dataclass
-class _Item:
-    kind: str  # "Exif" or "XMP"
-    extents: list[tuple[int, int]]  # file ranges
-    content: bytearray = field(default_factory=bytearray)
-    unread: bool = False  # too large to read for its findings (overwritten all the same)
-
-
-class _Photo:
-    """A HEIF/AVIF picture: its Exif and XMP items overwritten in place, nothing moved."""
-
-    def __init__(self, source: Source, ftyp: _Box, brands: bytes) -> None:
-        self.source, self.ftyp, self.brands = source, ftyp, brands
-        self.found: list[Finding] = []
-        self.zero: list[tuple[int, int, bytes]] = []  # (start, end, replacement) beside meta
-        # where the items' bytes are (the picture's among them): starts in order, and how far they reach
-        self.extent_starts: list[int] = []
-        self.extent_reach: list[int] = []
-        self.boxes = 0
-
-    def plan(self) -> Plan:
-        before = self._find_meta(self.ftyp.end)
-        box = before.pop()
-        meta = _read_whole(self.source, box, MAX_MOOV)
-        top = _box_at(meta, 0, len(meta))
-        items = _heif_items(meta, top, box.start)
-        extents = sorted(_file_extents(meta, top))
-        self.extent_starts = [start for start, _ in extents]
-        self.extent_reach = list(itertools.accumulate((end for _, end in extents), max))
-        for earlier in before:
-            self._blank_unless_items(earlier)
-        pending = self._overwrite(meta, box, items)
-        self._rest(box.end, pending)
-        for item in items:
-            self.found += _item_findings(item)
-        if sum(e - s for s, e, _ in self.zero) > MAX_ZEROED:
-            raise CannotClean("the photo's metadata items are too large")
-        replaced = sorted([*self.zero, (box.start, box.end, bytes(meta))], key=lambda r: (r[0], r[1]))
-        if any(b[0] < a[1] for a, b in itertools.pairwise(replaced)):
-            raise CannotClean("a photo's metadata items overlap")
-        pieces: list[Piece] = []
-        at = 0
-        for start, end, new in replaced:
-            pieces += [Copy(at, start), new]
-            at = end
-        pieces.append(Copy(at, self.source.size))
-        return Plan(self._mime(), pieces, self.found)
-
-    def _find_meta(self, pos: int) -> list[_Box]:
-        """The boxes from `pos` to the meta box, which comes last."""
-        boxes = []
-        while pos + 8 <= self.source.size:
-            box = self._header(pos)
-            boxes.append(box)
-            if box.kind == b"meta":
-                return boxes
-            if box.kind not in (b"mdat", b"free", b"skip", b"wide"):
-                raise CannotClean(f"a {box.name} box before the photo's meta box")
-            pos = box.end
-        raise CannotClean("a HEIF file without its meta box")
-
-    def _overwrite(self, meta: bytearray, box: _Box, items: list[_Item]) -> list[tuple[int, int, _Item]]:
-        """Overwrites the items inside meta (idat) now; returns the extents after it, to read in order."""
-        pending = []
-        for item in items:
-            replacement = _replacement(item.kind, sum(e - s for s, e in item.extents))
-            used = 0
-            for start, end in item.extents:
-                new = replacement[used : used + end - start]
-                used += end - start
-                if box.start <= start and end <= box.end:
-                    item.content += meta[start - box.start : end - box.start]
-                    meta[start - box.start : end - box.start] = new
-                elif start >= box.end:
-                    pending.append((start, end, item))
-                    self.zero.append((start, end, new))
-                else:
-                    raise CannotClean("a photo's metadata item before or across its meta box")
-        if sum(e - s for s, e, _ in self.zero) > MAX_ZEROED:
-            raise CannotClean("the photo's metadata items are too large")
-        return sorted(pending, key=lambda p: p[0])
-
-    def _rest(self, pos: int, pending: list[tuple[int, int, _Item]]) -> None:
-        """The boxes after meta, header by header, reading the pending items' bytes on the way (forward):
-        an item must lie inside one box's payload."""
-        pending.reverse()  # taken from the end, first in file order
-        while True:
-            while pending and pending[-1][0] < pos:
-                start, end, item = pending.pop()
-                if end > pos:
-                    raise CannotClean("a photo's metadata item across two boxes")
-                if len(item.content) + end - start <= MAX_ITEM:
-                    item.content += self.source.read_at(start, end - start)
-                else:
-                    item.unread = True
-            if pos + 8 > self.source.size:
-                if pending:
-                    raise CannotClean("a photo's metadata item outside its boxes")
-                return
-            if pending and pending[-1][0] < pos + 8:
-                raise CannotClean("a photo's metadata item over a box header")
-            box = self._header(pos)
-            if box.kind in (b"moov", b"meta"):
-                raise CannotClean(f"a second {box.name} box in a photo (an image sequence?)")
-            self._blank_unless_items(box)
-            pos = box.end
-
-    def _header(self, pos: int) -> _Box:
-        self.boxes += 1
-        if self.boxes > MAX_TOP:
-            raise CannotClean("too many top-level boxes")
-        return _top_header(self.source, pos)
-
-    def _blank_unless_items(self, box: _Box) -> None:
-        """A box beside meta that holds no item: a decoder never reads it, so its payload is zeroed (uuid,
-        XMP_, a motion photo's video in `mpvd`, old bytes in `free`)."""
-        before = bisect.bisect_left(self.extent_starts, box.end) - 1
-        if box.kind == b"mdat" or (before >= 0 and self.extent_reach[before] > box.body):
-            return
-        if box.end - box.body > MAX_ZEROED:
-            raise CannotClean(f"a {box.name} box too large to overwrite")
-        if box.kind not in QUIET:
-            self.found.append(_other(box, ""))
-        if box.end > box.body:
-            self.zero.append((box.body, box.end, bytes(box.end - box.body)))
-
-    def _mime(self) -> str:
-        compatible = {self.brands[i : i + 4] for i in range(8, len(self.brands) - 3, 4)}
-        major = self.brands[:4]
-        if major in (b"avif", b"avis") or (major in (b"mif1", b"msf1") and b"avif" in compatible):
-            return "image/avif"
-        return "image/heic"
-
-
-def _replacement(kind: str, length: int) -> bytes:
-    """What takes an item's place: an empty Exif block or XMP packet, padded to the same length."""
-    head, pad = (EMPTY_EXIF, b"\0") if kind == "Exif" else (EMPTY_XMP, b" ")
-    if length < len(head):
-        return bytes(length)
-    return head + pad * (length - len(head))
-
-
-def _heif_items(meta: bytes, top: _Box, base: int) -> list[_Item]:
-    """The Exif and XMP items of a meta box `top` in `meta` (whose first byte is at file offset `base`),
-    with their extents in the file."""
-    if top.end - top.body < 4:
-        raise CannotClean("the meta box is cut short")
-    boxes = {}
-    for box in _children(meta, top.body + 4, top.end):
-        boxes.setdefault(box.kind, box)
-    kinds = _item_kinds(meta, boxes.get(b"iinf"))
-    if not kinds:
-        return []
-    if b"iloc" not in boxes:
-        raise CannotClean("a HEIF meta box without item locations")
-    locations = _item_locations(meta, boxes[b"iloc"])
-    idat = boxes.get(b"idat")
-    items = []
-    for item_id, kind in kinds.items():
-        if item_id not in locations:
-            raise CannotClean("a metadata item without a location")
-        method, extents = locations[item_id]
-        if method == 1:
-            if idat is None:
-                raise CannotClean("an item in an idat box that is not there")
-            extents = [(base + idat.body + s, base + idat.body + e) for s, e in extents]
-            if any(e > base + idat.end for _, e in extents):
-                raise CannotClean("an item runs past its idat box")
-        elif method != 0:
-            raise CannotClean("a metadata item built from other items")
-        items.append(_Item(kind, extents))
-    return items
-
-
-def _file_extents(meta: bytes, top: _Box) -> list[tuple[int, int]]:
-    """The file ranges of every item stored by file offset (construction method 0)."""
-    iloc = next((b for b in _children(meta, top.body + 4, top.end) if b.kind == b"iloc"), None)
-    if iloc is None:
-        return []
-    locations = _item_locations(meta, iloc).values()
-    return [extent for method, extents in locations if method == 0 for extent in extents]
-
-
-def _item_kinds(meta: bytes, iinf: _Box | None) -> dict[int, str]:
-    """item_ID → "Exif" or "XMP" for the items that are metadata."""
-    if iinf is None:
-        return {}
-    if iinf.end - iinf.body < 6:
-        raise CannotClean("the iinf box is cut short")
-    start = iinf.body + (6 if meta[iinf.body] == 0 else 8)
-    out: dict[int, str] = {}
-    for infe in _children(meta, start, iinf.end):
-        if infe.kind != b"infe":
-            continue
-        item_id, kind = _infe(meta[infe.body : infe.end])
-        if kind:
-            out[item_id] = kind
-    return out
-
-
-def _infe(body: bytes) -> tuple[int, str]:
-    """(item_ID, "Exif"/"XMP"/"") of an item info entry."""
-    if len(body) < 8:
-        raise CannotClean("an infe box is cut short")
-    version = body[0]
-    if version < 2:
-        content = body[6:].split(b"\0")  # name, content type, encoding
-        is_xmp = len(content) > 1 and content[1] == b"application/rdf+xml"
-        return struct.unpack_from(">H", body, 4)[0], "XMP" if is_xmp else ""
-    if version == 2:
-        item_id, at = struct.unpack_from(">H", body, 4)[0], 8
-    else:
-        if len(body) < 14:
-            raise CannotClean("an infe box is cut short")
-        item_id, at = _u32(body, 4), 10
-    item_type = body[at : at + 4]
-    if item_type == b"Exif":
-        return item_id, "Exif"
-    if item_type == b"mime":
-        parts = body[at + 4 :].split(b"\0")
-        if len(parts) > 1 and parts[1].strip() == b"application/rdf+xml":
-            return item_id, "XMP"
-    return item_id, ""
-
-
-def _item_locations(meta: bytes, iloc: _Box) -> dict[int, tuple[int, list[tuple[int, int]]]]:
-    """item_ID → (construction method, [(start, end)]) from an iloc box."""
-    body = memoryview(meta)[iloc.body : iloc.end]
-    reader = _Fields(body)
-    version = reader.take(1)
-    reader.take(3)
-    sizes = reader.take(2)
-    offset_size, length_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
-    index_size = sizes & 15 if version in (1, 2) else 0
-    if any(s not in (0, 4, 8) for s in (offset_size, length_size, base_size, index_size)) or version > 2:
-        raise CannotClean("an iloc box with field sizes we do not know")
-    count = reader.take(4 if version == 2 else 2)
-    if count > MAX_EXTENTS:
-        raise CannotClean("an iloc box with too many items")
-    out, total = {}, 0
-    for _ in range(count):
-        item_id = reader.take(4 if version == 2 else 2)
-        method = reader.take(2) & 15 if version in (1, 2) else 0
-        reader.take(2)  # data reference index
-        base = reader.take(base_size)
-        extents, n = [], reader.take(2)
-        total += n
-        if total > MAX_EXTENTS:
-            raise CannotClean("an iloc box with too many extents")
-        for _ in range(n):
-            reader.take(index_size)
-            offset, length = reader.take(offset_size), reader.take(length_size)
-            if length == 0:
-                raise CannotClean("an item extent of unknown length")
-            extents.append((base + offset, base + offset + length))
-        out[item_id] = (method, extents)
-    return out
-
-
-class _Fields:
-    """Big-endian unsigned fields read one after another, CannotClean past the end."""
-
-    def __init__(self, data: memoryview) -> None:
-        self.data, self.at = data, 0
-
-    def take(self, n: int) -> int:
-        if self.at + n > len(self.data):
-            raise CannotClean("a box is cut short")
-        value = int.from_bytes(self.data[self.at : self.at + n], "big")
-        self.at += n
-        return value
-
-
-def _item_findings(item: _Item) -> list[Finding]:
-    data = bytes(item.content)
-    if item.unread:
-        return [Finding("other", f"meta/{item.kind}", "too large to read")]
-    if data == _replacement(item.kind, len(data)):
-        return []  # what we put there: a file cleaned twice has nothing left to find
-    if item.kind == "XMP":
-        return [Finding("other", "meta/XMP", "XMP")]
-    if len(data) < 4:
-        return [Finding("other", "meta/Exif")]
-    tiff = 4 + _u32(data, 0)
-    if data[tiff : tiff + 4] not in (b"MM\0*", b"II*\0"):
-        at = data.find(b"MM\0*", 4, 64)
-        tiff = at if at >= 0 else data.find(b"II*\0", 4, 64)
-    found = _exif_findings(data, tiff) if tiff >= 0 else []
-    return found or [Finding("other", "meta/Exif")]
-
-
-def _exif_findings(data: bytes, tiff: int) -> list[Finding]:
-    """The identifying tags of a TIFF block (IFD0, Exif IFD, GPS IFD); lenient: a bad entry ends it."""
-    order = "<" if data[tiff : tiff + 2] == b"II" else ">"
-    found: list[Finding] = []
-    try:
-        ifd0 = struct.unpack_from(order + "I", data, tiff + 4)[0]
-        entries = _ifd(data, tiff, ifd0, order)
-        for tag, kind, value in _tagged(data, tiff, entries, order):
-            found.append(Finding(kind, f"meta/Exif/{EXIF_TAGS[tag][1]}", value))
-        if EXIF_IFD in entries:
-            sub = _ifd(data, tiff, entries[EXIF_IFD][2], order)
-            for tag, kind, value in _tagged(data, tiff, sub, order):
-                found.append(Finding(kind, f"meta/Exif/{EXIF_TAGS[tag][1]}", value))
-        if GPS_IFD in entries:
-            found.append(Finding("place", "meta/Exif/GPS", _gps(data, tiff, entries[GPS_IFD][2], order)))
-    except (struct.error, IndexError):
-        pass
-    return found
-
-
-def _ifd(data: bytes, tiff: int, offset: int, order: str) -> dict[int, tuple[int, int, int]]:
-    """tag → (type, count, value or offset) of the IFD at `offset` (from the TIFF header)."""
-    at = tiff + offset
-    count = struct.unpack_from(order + "H", data, at)[0]
-    out = {}
-    for i in range(min(count, 512)):
-        tag, kind, n, value = struct.unpack_from(order + "HHII", data, at + 2 + 12 * i)
-        out[tag] = (kind, n, value)
-    return out
-
-
-def _tagged(data: bytes, tiff: int, entries: dict, order: str) -> list[tuple[int, str, str]]:
-    out = []
-    for tag, (kind, n, value) in entries.items():
-        if tag not in EXIF_TAGS:
-            continue
-        text = ""
-        if kind in (2, 7) and n:  # ASCII, UNDEFINED
-            raw = (
-                struct.pack(order + "I", value)[:n]
-                if n <= 4
-                else data[tiff + value : tiff + value + min(n, 256)]
-            )
-            text = raw.split(b"\0", 1)[0].decode("latin-1")
-        out.append((tag, EXIF_TAGS[tag][0], text))
-    return out
-
-
-def _gps(data: bytes, tiff: int, offset: int, order: str) -> str:
-    """Latitude, longitude of a GPS IFD as decimal degrees, or "" when they are not there."""
-    entries = _ifd(data, tiff, offset, order)
-    coords = []
-    for ref_tag, tag in ((1, 2), (3, 4)):
-        if tag not in entries or entries[tag][1] != 3:
-            return ""
-        at = tiff + entries[tag][2]
-        parts = struct.unpack_from(order + "6I", data, at)
-        deg = sum(parts[2 * i] / parts[2 * i + 1] / 60**i for i in range(3) if parts[2 * i + 1])
-        ref = struct.pack(order + "I", entries[ref_tag][2])[:1] if ref_tag in entries else b"N"
-        coords.append(-deg if ref in (b"S", b"W") else deg)
-    return f"{coords[0]:.5f}, {coords[1]:.5f}"

@@ -265,8 +265,10 @@ class _Walk:
                 raise CannotClean("an Ogg FLAC stream with a broken first header")
             stream.done = bool(data[13] & 0x80)
             return
+        if length < 4 or len(data) < 4:  # an empty packet has no block header to read
+            raise CannotClean("an Ogg FLAC metadata block of a broken size or type")
         kind, size = data[0] & 0x7F, int.from_bytes(data[1:4], "big")
-        if length < 4 or size != length - 4 or kind in (STREAMINFO, INVALID):
+        if size != length - 4 or kind in (STREAMINFO, INVALID):
             raise CannotClean("an Ogg FLAC metadata block of a broken size or type")
         if kind == VORBIS_COMMENT:
             self.found.extend(comment_findings("FLAC", data[4:]))

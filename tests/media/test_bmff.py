@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from PIL import Image, features
 
 import metadata
-from metadata import bmff
+from metadata import _boxes, bmff
 from tests.media import bmff_build as build
 from tests.media.parity import forward_plan, js_clean, js_refuses, py_clean
 
@@ -581,7 +581,7 @@ def test_absurd_counts_are_refused(folder: Path) -> None:
     faststart = corpus_file("mp4-android-faststart", folder)
     moov = build.find(faststart, b"moov")
     crowded = build.box(
-        b"moov", faststart[moov.body : moov.end] + build.box(b"free", b"") * bmff.MAX_CHILDREN
+        b"moov", faststart[moov.body : moov.end] + build.box(b"free", b"") * _boxes.MAX_CHILDREN
     )
     assert outcome(faststart[: moov.start] + crowded + faststart[moov.end :], forward=False) == "CannotClean"
 
