@@ -10,27 +10,49 @@ are swept by `sweep_incoming`, run with the uploads sweep.
 Invariant 2 (the received day, not the second): a blob's mtime and atime are set to midnight UTC of
 the day it arrived, and so is its folder's. Its ctime cannot be set from user space; it still records
 the second, which is why the blob folder must not be readable by anyone but the service.
+
+Several instances on several machines (config `blob_store = "postgresql"`, docs/operator-guide.md)
+share one store every one of them reaches: LargeObjectStore keeps each blob as a PostgreSQL large object,
+named in the table blob_objects, written and read in chunks, never whole in memory. The same rule
+holds: a blob is committed before the row that names it. `open_store(cfg)` picks the store; the rest
+of the service sees only the BlobStore interface.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from sqlalchemy import Connection, Engine, text
+
+if TYPE_CHECKING:
+    from .config import Config
 
 ORPHAN_MIN_DAYS = 2  # an orphan blob is swept once its arrival day is this many days past
 
 
 class BlobStore(Protocol):
-    def writer(self) -> BlobWriter: ...
+    """What the service asks of a blob store. `writer()` is a context manager: on a clean exit the blob
+    is durable under `writer.blob_id`, and only then may a row name it. `open` streams a blob back
+    (FileNotFoundError if there is none). `incoming` is a private folder on this machine for
+    ciphertext on its way (export and reply bundles while a clerk transfers them)."""
+
+    incoming: Path
+
+    def writer(self) -> AbstractContextManager[BlobWriter]: ...
     def open(self, blob_id: str) -> BinaryIO: ...
     def size(self, blob_id: str) -> int: ...
+    def exists(self, blob_id: str) -> bool: ...
     def delete(self, blob_id: str) -> None: ...
+    def sweep_incoming(self, max_age_s: float) -> int: ...
+    def sweep_orphans(self, referenced: Callable[[], Collection[str]], now: float | None = None) -> int: ...
 
 
 class BlobWriter(Protocol):
@@ -102,15 +124,7 @@ class FileBlobStore:
 
     def sweep_incoming(self, max_age_s: float) -> int:
         """Delete temporary files a crashed writer left in incoming/ (untouched for `max_age_s`)."""
-        removed = 0
-        for tmp in self.incoming.glob("*.tmp"):
-            try:
-                if time.time() - tmp.stat().st_mtime >= max_age_s:
-                    tmp.unlink()
-                    removed += 1
-            except FileNotFoundError:  # renamed into place or cleaned up meanwhile
-                continue
-        return removed
+        return _sweep_tmp(self.incoming, max_age_s)
 
     def sweep_orphans(self, referenced: Callable[[], Collection[str]], now: float | None = None) -> int:
         """Delete blobs no row names (a process killed between placing a blob and committing its row)
@@ -171,3 +185,235 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _sweep_tmp(folder: Path, max_age_s: float) -> int:
+    removed = 0
+    for tmp in folder.glob("*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime >= max_age_s:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:  # renamed into place or cleaned up meanwhile
+            continue
+    return removed
+
+
+# --- PostgreSQL large objects: one store for several instances ----------------------------------------
+
+LO_CHUNK = 256 * 1024  # bytes per lo_put / lo_get: what one blob holds in this process at a time
+_INV_WRITE = 0x20000
+
+
+class LargeObjectStore:
+    """Blobs as PostgreSQL large objects, for instances on several machines (config `blob_store =
+    "postgresql"`). The table blob_objects (migration 0010) names each one: blob id, oid, size, the
+    day it arrived, and `touched`, the minute an upload's staged bytes were last written (NULL once
+    filed). Large objects are transactional: a writer's blob and its row appear together when its
+    transaction commits, and a writer killed half way leaves nothing behind. Written and read in
+    LO_CHUNK pieces with the server's lo_put and lo_get, never whole in memory.
+
+    An upload's pieces go straight into a blob under the name it will be filed under (`write_at`, in
+    the transaction that records the upload's new offset), so a piece appended on one instance and the
+    next on another continue one upload (dropbox/shared.py, SharedUploads)."""
+
+    def __init__(self, engine: Engine, incoming: Path) -> None:
+        self.engine = engine
+        self.incoming = Path(incoming)
+        self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    @contextmanager
+    def writer(self) -> Iterator[_LargeObjectWriter]:
+        """Yield a writer; on a clean exit the blob is committed under `writer.blob_id`."""
+        with self.engine.begin() as conn:
+            oid = conn.scalar(text("SELECT lo_create(0)"))
+            w = _LargeObjectWriter(conn, secrets.token_hex(16), oid)
+            yield w
+            w.flush()
+            conn.execute(
+                text("INSERT INTO blob_objects (blob_id, oid, size, received_day) "
+                     "VALUES (:blob_id, :oid, :size, :day)"),
+                {"blob_id": w.blob_id, "oid": oid, "size": w.size, "day": _today()},
+            )  # fmt: skip
+
+    def open(self, blob_id: str) -> BinaryIO:
+        conn = self.engine.connect()
+        try:
+            row = conn.execute(_ROW, {"blob_id": blob_id}).first()
+        except BaseException:
+            conn.close()
+            raise
+        if row is None:
+            conn.close()
+            raise FileNotFoundError(f"no blob {blob_id}")
+        return io.BufferedReader(_LargeObjectReader(conn, row.oid, row.size), LO_CHUNK)
+
+    def size(self, blob_id: str) -> int:
+        with self.engine.connect() as conn:
+            row = conn.execute(_ROW, {"blob_id": blob_id}).first()
+        if row is None:
+            raise FileNotFoundError(f"no blob {blob_id}")
+        return row.size
+
+    def exists(self, blob_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(_ROW, {"blob_id": blob_id}).first() is not None
+
+    def delete(self, blob_id: str) -> None:
+        with self.engine.begin() as conn:
+            self.delete_in(conn, blob_id)
+
+    def delete_in(self, conn: Connection, blob_id: str) -> None:
+        """Delete a blob in the caller's transaction (an upload swept with its row)."""
+        oid = conn.scalar(text("DELETE FROM blob_objects WHERE blob_id = :b RETURNING oid"), {"b": blob_id})
+        if oid is not None:
+            conn.execute(text("SELECT lo_unlink(CAST(:oid AS oid))"), {"oid": oid})
+
+    def sweep_incoming(self, max_age_s: float) -> int:
+        """Bundles a crashed desk request left in incoming/. A crashed writer leaves no blob here: its
+        large object is rolled back with its transaction."""
+        return _sweep_tmp(self.incoming, max_age_s)
+
+    def sweep_orphans(self, referenced: Callable[[], Collection[str]], now: float | None = None) -> int:
+        """As FileBlobStore.sweep_orphans: blobs no row names, ORPHAN_MIN_DAYS after their arrival day."""
+        now = time.time() if now is None else now
+        cutoff = dt.datetime.fromtimestamp(now - ORPHAN_MIN_DAYS * 86400, dt.UTC).date()
+        with self.engine.connect() as conn:
+            old = list(
+                conn.scalars(text("SELECT blob_id FROM blob_objects WHERE received_day <= :d"), {"d": cutoff})
+            )
+        if not old:
+            return 0
+        named = set(referenced())
+        doomed = [blob_id for blob_id in old if blob_id not in named]
+        for blob_id in doomed:
+            self.delete(blob_id)
+        return len(doomed)
+
+    # An upload's staged bytes, in the caller's transaction (dropbox/shared.py, SharedUploads).
+
+    def write_at(self, conn: Connection, blob_id: str, offset: int, body: BinaryIO, length: int) -> int:
+        """Copy `length` bytes of `body` to `offset` of the staged blob `blob_id` (made by its first
+        piece), LO_CHUNK at a time; the blob ends after them. Returns the bytes copied: fewer than
+        `length` if the body ended early (the caller rolls back)."""
+        oid = conn.scalar(text("SELECT oid FROM blob_objects WHERE blob_id = :b FOR UPDATE"), {"b": blob_id})
+        if oid is None:
+            oid = conn.scalar(text("SELECT lo_create(0)"))
+            conn.execute(
+                text(
+                    "INSERT INTO blob_objects (blob_id, oid, size, received_day) VALUES (:b, :oid, 0, :day)"
+                ),
+                {"b": blob_id, "oid": oid, "day": _today()},
+            )
+        conn.execute(
+            text("SELECT lo_truncate64(lo_open(CAST(:oid AS oid), :mode), :at)"),
+            {"oid": oid, "mode": _INV_WRITE, "at": offset},
+        )
+        copied = 0
+        while copied < length and (chunk := body.read(min(LO_CHUNK, length - copied))):
+            conn.execute(_PUT, {"oid": oid, "at": offset + copied, "data": chunk})
+            copied += len(chunk)
+        conn.execute(
+            text("UPDATE blob_objects SET size = :size, touched = :minute WHERE blob_id = :b"),
+            {"size": offset + copied, "minute": _this_minute(), "b": blob_id},
+        )
+        return copied
+
+    def settle(self, conn: Connection, blob_id: str) -> None:
+        """An upload's staged blob is filed: it keeps only the day, as every filed blob does."""
+        conn.execute(
+            text("UPDATE blob_objects SET touched = NULL, received_day = :day WHERE blob_id = :b"),
+            {"day": _today(), "b": blob_id},
+        )
+
+    def last_written(self, conn: Connection, blob_ids: Collection[str]) -> dict[str, dt.datetime]:
+        """When each of these staged blobs was last written to (to the minute, UTC), if it exists."""
+        if not blob_ids:
+            return {}
+        rows = conn.execute(
+            text(
+                "SELECT blob_id, touched FROM blob_objects WHERE blob_id = ANY(:ids) AND touched IS NOT NULL"
+            ),
+            {"ids": list(blob_ids)},
+        )
+        return {row.blob_id: row.touched.replace(tzinfo=dt.UTC) for row in rows}
+
+
+_ROW = text("SELECT oid, size FROM blob_objects WHERE blob_id = :blob_id")
+_PUT = text("SELECT lo_put(CAST(:oid AS oid), CAST(:at AS bigint), :data)")
+_GET = text("SELECT lo_get(CAST(:oid AS oid), CAST(:at AS bigint), CAST(:n AS integer))")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _this_minute() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(second=0, microsecond=0, tzinfo=None)
+
+
+class _LargeObjectWriter:
+    """Collects writes into LO_CHUNK pieces, each put into the large object as it fills."""
+
+    def __init__(self, conn: Connection, blob_id: str, oid: int) -> None:
+        self.blob_id = blob_id
+        self.size = 0
+        self._conn = conn
+        self._oid = oid
+        self._pending = bytearray()
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._pending += data
+        while len(self._pending) >= LO_CHUNK:
+            self._put(bytes(self._pending[:LO_CHUNK]))
+            del self._pending[:LO_CHUNK]
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._put(bytes(self._pending))
+            self._pending.clear()
+
+    def _put(self, chunk: bytes) -> None:
+        self._conn.execute(_PUT, {"oid": self._oid, "at": self.size, "data": chunk})
+        self.size += len(chunk)
+
+
+class _LargeObjectReader(io.RawIOBase):
+    """A large object read LO_CHUNK at a time on a connection of its own, given back on close."""
+
+    def __init__(self, conn: Connection, oid: int, size: int) -> None:
+        self._conn, self._oid, self._size, self._at = conn, oid, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        want = min(len(b), LO_CHUNK, self._size - self._at)
+        if want <= 0:
+            return 0
+        data = self._conn.scalar(_GET, {"oid": self._oid, "at": self._at, "n": want})
+        b[: len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+    def readall(self) -> bytes:
+        out = bytearray()
+        while chunk := self.read(LO_CHUNK):
+            out += chunk
+        return bytes(out)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._conn.close()
+        super().close()
+
+
+def open_store(cfg: Config, engine: Engine | None = None) -> BlobStore:
+    """The instance's blob store: files under DIR/blobs (the default), or PostgreSQL large objects in
+    the instance's database (`blob_store = "postgresql"`), on `engine` when the caller has one."""
+    if cfg.blob_store == "postgresql":
+        from . import db
+
+        return LargeObjectStore(engine or db.make_engine(cfg.database_url), cfg.blob_dir / "incoming")
+    return FileBlobStore(cfg.blob_dir)

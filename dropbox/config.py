@@ -101,6 +101,13 @@ class Config:
     notify_smtp_user: str = ""
     notify_webhook_url: str | dict = ""
     notify_cafile: str = ""  # PEM CAs for a relay or webhook with an in-house CA (default: the system's)
+    # Several instances on several machines (docs/operator-guide.md "Several instances"): blobs as
+    # large objects in the shared PostgreSQL database ("postgresql") instead of files in DIR/blobs
+    # ("files"); the budgets' counts and spent proof-of-work challenges in Redis at redis_url (e.g.
+    # redis://10.0.0.5:6379/0), its keys under redis_prefix. Without redis_url they stay in this process.
+    blob_store: str = "files"
+    redis_url: str = ""
+    redis_prefix: str = "sealdrop"
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -183,6 +190,26 @@ def checked(path: Path, data: dict) -> None:
     if data.get("default_language", "en") not in languages:
         raise ConfigError(f"{path}: default_language must be one of the languages")
     _check_notify(path, data)
+    _check_shared(path, data)
+
+
+BLOB_STORES = ("files", "postgresql")
+REDIS_URL = re.compile(r"(rediss?|unix)://\S+")
+REDIS_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
+
+
+def _check_shared(path: Path, data: dict) -> None:
+    """What several instances share: a blob store they all reach, and Redis."""
+    if data.get("blob_store", "files") not in BLOB_STORES:
+        raise ConfigError(f"{path}: blob_store must be one of {', '.join(BLOB_STORES)}")
+    if data.get("blob_store") == "postgresql" and not str(data.get("database_url")).startswith("postgresql"):
+        raise ConfigError(f"{path}: blob_store postgresql needs a PostgreSQL database_url")
+    redis_url = data.get("redis_url", "")
+    if redis_url and not (isinstance(redis_url, str) and REDIS_URL.fullmatch(redis_url)):
+        raise ConfigError(f"{path}: redis_url must be an address such as redis://127.0.0.1:6379/0")
+    prefix = data.get("redis_prefix", "sealdrop")
+    if not (isinstance(prefix, str) and REDIS_PREFIX.fullmatch(prefix)):
+        raise ConfigError(f"{path}: redis_prefix must be 1 to 40 letters, digits or _.:-")
 
 
 EMAIL_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
