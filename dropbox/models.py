@@ -216,6 +216,20 @@ class Upload(Base):
     created_day: Mapped[dt.date] = mapped_column(Date, default=today)
 
 
+class BlobObject(Base):
+    """A blob kept as a PostgreSQL large object (config `blob_store = "postgresql"`, dropbox/blobs.py,
+    LargeObjectStore), which several instances on several machines reach. Empty with the file store."""
+
+    __tablename__ = "blob_objects"
+    blob_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    oid: Mapped[int] = mapped_column(BigInteger, unique=True)  # the large object
+    size: Mapped[int] = mapped_column(BigInteger)
+    received_day: Mapped[dt.date] = mapped_column(Date)  # the day only, as a file blob's times
+    # An upload's staged bytes: the minute they were last written (the sweep of idle uploads); NULL
+    # once the upload is filed.
+    touched: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class Reply(Base):
     """An officer's answer, sealed to the reporter's reply key (arrives in a reply bundle)."""
 
