@@ -145,12 +145,13 @@ def _where(where: object, warnings: list[str]) -> dict:
         warnings.append(N_("The report gives coordinates that are not a place on Earth: they are ignored."))
     if mode == "place":
         return {"mode": "place", "place": one_line(where.get("place"), 200), **coords}
-    if mode == "device":
+    if mode in ("device", "map"):  # "map": tapped on one of the desk's map sheets
         if not coords:
             return {"mode": "none"}
         precision = where.get("precision") if where.get("precision") in PRECISIONS else "unknown"
         accuracy = _number(where.get("accuracy_m"), 0, 1e7)
-        return {"mode": "device", **coords, "precision": precision, "accuracy_m": accuracy}
+        sheet = {"sheet": one_line(where.get("sheet"), 64)} if mode == "map" else {}
+        return {"mode": mode, **sheet, **coords, "precision": precision, "accuracy_m": accuracy}
     if mode not in (None, "none"):
         warnings.append(N_("The report's place is in a form this viewer does not know."))
     return {"mode": "none"}

@@ -30,7 +30,7 @@ from pathlib import Path
 import crypto
 from crypto import bundle
 
-from . import documents
+from . import documents, mapsheet
 from .documents import Document
 from .errors import Refused
 from .i18n import _
@@ -68,11 +68,16 @@ def import_bundle(vault: Vault, path: Path, progress: Progress | None = None) ->
     with open(path, "rb") as f:
         manifest = refusing(lambda: bundle.read_manifest(f, "export", [key]), key)
         check_bundle(vault, manifest, key)
+        with vault.lock:
+            known = mapsheet.kept(vault.db)
+        # The desk's map sheets: checked, and re-encoded, before any item of the bundle is read.
+        sheets = mapsheet.from_manifest(manifest.data.get("map_sheets"), known)
         written: list[Path] = []
         try:
             with vault.change(reports=True, files=True) as db:
                 run = _Run(vault, db, manifest, written, progress)
                 refusing(lambda: run.read(f), key)
+                mapsheet.store(db, run.desk, sheets)
                 return run.result
         except BaseException:
             for p in written:

@@ -103,6 +103,23 @@ CREATE TABLE places (                 -- the desk's named places, from the signe
 CREATE VIRTUAL TABLE search USING fts5 (
     body, content='', tokenize='unicode61 remove_diacritics 2'
 );
+
+CREATE TABLE map_images (             -- map sheets' pictures as re-encoded here (viewer/mapsheet.py)
+    sha256 TEXT PRIMARY KEY,              -- of the picture as the server sent it
+    png BLOB NOT NULL                     -- written by Pillow here: the only bytes ever drawn on
+);
+CREATE TABLE map_sheets (             -- the desk's map sheets, from its latest signed bundle that had them
+    desk TEXT NOT NULL,
+    id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    names TEXT NOT NULL,                  -- JSON {language: name}
+    south REAL NOT NULL, west REAL NOT NULL, north REAL NOT NULL, east REAL NOT NULL,
+    width INTEGER NOT NULL, height INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,                 -- its picture in map_images
+    attribution TEXT NOT NULL, licence TEXT NOT NULL,
+    detail_of TEXT,
+    PRIMARY KEY (desk, id)
+);
 """
 
 STATE = """
@@ -159,6 +176,10 @@ UPGRADES = [
     REPORTS[REPORTS.index("CREATE TABLE places") : REPORTS.index("CREATE VIRTUAL TABLE search")].replace(
         "CREATE TABLE places", "CREATE TABLE IF NOT EXISTS places"
     ),
+    # vaults made before export bundles carried map sheets
+    REPORTS[
+        REPORTS.index("CREATE TABLE map_images") : REPORTS.index("PRIMARY KEY (desk, id)\n);") + 25
+    ].replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS "),
 ]
 
 

@@ -100,6 +100,7 @@ class Server:
     sequence: int = 0
     previous: str | None = None
     places: list[dict] | None = field(default_factory=lambda: list(DEMO_PLACES))  # None: no field
+    extra: dict = field(default_factory=dict)  # more manifest fields, e.g. map_sheets
 
     def bundle(
         self,
@@ -121,6 +122,7 @@ class Server:
         }
         if self.places is not None:
             fields["places"] = self.places
+        fields.update(self.extra)
         with tempfile.TemporaryDirectory() as tmp:
             entries = []
             for sub in subs:

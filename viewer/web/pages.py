@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from .. import hidden, images, labels, media, queries, recipients, triage
+from .. import geo, hidden, i18n, images, labels, mapsheet, media, queries, recipients, triage
 from ..errors import ViewerError
 from ..i18n import N_, _
 from . import vault
@@ -129,8 +130,60 @@ def case(number: str):
         REPORTER_WORDS=list(labels.REPORTER_WORDS),  # every status word, in the order a case goes
         REPORTER_STATUS=triage.REPORTER_STATUS,
         done=request.args.get("done", "")[:20],
+        maps=_report_maps(v, data),
         title=_("Case %(number)s", number=number),
     )
+
+
+def _report_maps(v, data: dict) -> dict[int, dict]:
+    """Per report that gives a position: the desk's sheet that shows it best (None: no sheet does),
+    whether the desk has sheets at all, and what the caption says."""
+    with v.lock:
+        found = mapsheet.sheets(v.db, data["case"]["desk"])
+    maps = {}
+    for r in data["reports"]:
+        w = r["where"]
+        if not r["opened"] or w.get("lat") is None:
+            continue
+        sheet = mapsheet.most_detailed(found, w["lat"], w["lon"])
+        maps[r["id"]] = {
+            "sheet": sheet,
+            "any": bool(found),
+            "name": sheet.name(i18n.current()) if sheet else "",
+            "size": mapsheet.view_size(sheet) if sheet else (),
+            "coords": geo.shown_coordinates(w["lat"], w["lon"], w.get("precision")),
+            "metres": round(mapsheet.radius_m(w)),
+        }
+    return maps
+
+
+def _png(data: bytes, name: str) -> Response:
+    """A picture drawn here by Pillow, shown inline, in a sandbox like every file the UI serves."""
+    response = Response(data, mimetype="image/png")
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@bp.get("/case/<number>/report/<int(max=9223372036854775807):report_id>/map.png")
+def report_map(number: str, report_id: int):
+    """The report's point on the desk's most detailed sheet that shows it, with its precision circle."""
+    v = vault()
+    with v.lock:
+        row = v.db.execute(
+            "SELECT r.where_json, c.desk, c.number FROM reports r JOIN cases c ON c.id = r.case_id"
+            " WHERE r.id = ? AND c.number = ? AND r.opened",
+            (report_id, number[:20]),
+        ).fetchone()
+        where = json.loads(row[0]) if row else {}
+        if where.get("lat") is None:
+            abort(404)
+        sheet = mapsheet.most_detailed(mapsheet.sheets(v.db, row[1]), where["lat"], where["lon"])
+        if sheet is None:
+            abort(404)
+        base = mapsheet.picture(v.db, sheet)
+    png = mapsheet.draw_point(base, sheet, where["lat"], where["lon"], mapsheet.radius_m(where))
+    return _png(png, f"case-{row[2]}-map.png")
 
 
 @bp.get("/recipients")
@@ -153,9 +206,45 @@ def hotspots():
         filters=filters,
         errors=errors,
         h=data,
+        chart=_hotspot_sheet(filters, data),
         choices=queries.choices(vault()),
         title=_("Hotspots"),
     )
+
+
+def _hotspot_sheet(filters: queries.Filters, data: dict) -> dict | None:
+    """The sheet the hotspots page draws on (asked for with ?sheet=ID, else the one that shows the
+    most reports) and the clusters on it, numbered in order; None when the desk has no sheet."""
+    v = vault()
+    with v.lock:
+        found = mapsheet.sheets(v.db, filters.desk)
+    if not found:
+        return None
+    everything = [dot["cluster"] for dot in data["plot"].dots]
+    wanted = request.args.get("sheet", "")[:64]
+    sheet = next((s for s in found if s.id == wanted), None) or mapsheet.overview(found, everything)
+    shown = mapsheet.on_sheet(sheet, everything)
+    return {
+        "sheet": sheet,
+        "name": sheet.name(i18n.current()),
+        "size": mapsheet.fitted(sheet),
+        "others": [(s.id, s.name(i18n.current())) for s in found if s is not sheet],
+        "clusters": shown,
+        "outside": sum(c.count for c in everything) - sum(c.count for c in shown),
+    }
+
+
+@bp.get("/hotspots/map.png")
+def hotspots_map():
+    """The hotspots page's picture: the same filters, the same sheet, the clusters numbered."""
+    filters, _errors = queries.Filters.parse(request.args)
+    chart = _hotspot_sheet(filters, queries.hotspots(vault(), filters))
+    if chart is None:
+        abort(404)
+    v = vault()
+    with v.lock:
+        base = mapsheet.picture(v.db, chart["sheet"])
+    return _png(mapsheet.draw_clusters(base, chart["sheet"], chart["clusters"]), "hotspots-map.png")
 
 
 @bp.get("/dashboard")
