@@ -82,7 +82,15 @@ def _export_fields(
         "created_day": created.isoformat(),
         "places": _places(desk),
         "categories": _categories(session, desk),
+        **_key_trust(session, desk, sequence),
     }
+
+
+def _key_trust(session: Session, desk: Desk, sequence: int) -> dict:
+    """`key_changes` since the last export and the desk's `recipients` (docs/key-trust.md)."""
+    from .desk import keytrust  # here: dropbox.desk imports this module
+
+    return keytrust.export_fields(session, desk, sequence)
 
 
 def _categories(session: Session, desk: Desk) -> list[dict]:
@@ -185,7 +193,7 @@ def import_replies(
     try:
         count = _store_replies(session, store, desk, path, manifest, verify_key, written)
         _confirm(session, desk, manifest.data.get("confirmations", []))
-        officer.reply_sequence, officer.reply_sha256 = manifest.sequence, manifest.sha256
+        _key_statements(session, desk, officer, manifest)
         session.commit()
     except BaseException:
         session.rollback()
@@ -193,6 +201,18 @@ def import_replies(
             store.delete(blob_id)
         raise
     return desk, count
+
+
+def _key_statements(session: Session, desk: Desk, officer: Officer, manifest: bundle.Manifest) -> None:
+    """Apply the key statements the bundle carries (docs/key-trust.md), then move the officer's reply
+    chain on (and a rotated-to key's with it): a refused statement refuses the whole bundle."""
+    from .desk import keytrust
+
+    try:
+        keytrust.from_bundle(session, desk, officer, manifest.data.get("key_statements"))
+    except keytrust.KeyTrustError as e:
+        raise BundleError("key_statement", f"a key statement in the reply bundle is refused: {e}") from None
+    keytrust.advance_chain(officer, manifest.sequence, manifest.sha256)
 
 
 def _peek(path: Path) -> dict:

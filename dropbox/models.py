@@ -88,8 +88,11 @@ class Officer(Base):
     # The chain of reply bundles this officer signed (docs/bundles.md): last accepted.
     reply_sequence: Mapped[int] = mapped_column(Integer, default=0)
     reply_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The key that replaced this one by a rotate statement (docs/key-trust.md), or None.
+    successor_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)
 
     desk: Mapped[Desk] = relationship(back_populates="officers", foreign_keys=[desk_id])
+    successor: Mapped[Officer | None] = relationship(remote_side=[id], foreign_keys=[successor_id])
 
     @classmethod
     def for_key(cls, desk: Desk, name: str, key: PublicKey, *, confirmed: bool) -> Officer:
@@ -322,3 +325,33 @@ class PlacementCount(Base):
     tag: Mapped[str] = mapped_column(String(40), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KeyChange(Base):
+    """A change to who can read a desk's reports (docs/key-trust.md): a key registered, confirmed,
+    rotated or retired, or a category routed to other readers. Carried, once, in the desk's next
+    export manifest (`exported_seq`), so the officers see every change, and who made it."""
+
+    __tablename__ = "key_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date, default=today)
+    # registered, confirmed, bootstrap, rotated, retired, removed, routing
+    action: Mapped[str] = mapped_column(String(20))
+    key_id: Mapped[str] = mapped_column(String(32), default="")
+    fingerprint: Mapped[str] = mapped_column(String(40), default="")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    actor: Mapped[str] = mapped_column(String(80))  # a desk user's name, "cli", or the signer's key id
+    by_officer: Mapped[bool] = mapped_column(default=False)  # signed by a confirmed officer of the desk
+    exported_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class KeyStatementSeen(Base):
+    """Every key statement a desk applied, by nonce and hash: the same one twice is a replay."""
+
+    __tablename__ = "key_statements"
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"))
+    day: Mapped[dt.date] = mapped_column(Date, default=today)

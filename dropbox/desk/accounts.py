@@ -201,13 +201,12 @@ def valid_name(name: str) -> bool:
 def create_user(
     session: Session, secret_key: bytes, name: str, role: str, password: str, desk: Desk | None = None
 ) -> NewSecret:
-    """Add a desk user (not committed). A clerk with a desk sees only that desk."""
+    """Add a desk user (not committed). A clerk with a desk sees only that desk; an admin with a desk
+    administers only that desk (docs/key-trust.md), one without administers every desk."""
     if not valid_name(name):
         raise AccountError(_("A user name has 1 to 80 letters, digits or . _ - @ and nothing else."))
     if role not in ROLES:
         raise AccountError(_("The role is one of %(roles)s."), roles=", ".join(ROLES))
-    if role == "admin" and desk is not None:
-        raise AccountError(_("An admin works on every desk: choose a desk for clerks only."))
     if session.scalar(select(DeskUser).where(DeskUser.name == name)):
         raise AccountError(_("A user named %(name)s already exists."), name=name)
     totp_secret = pyotp.random_base32()

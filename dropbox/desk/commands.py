@@ -75,8 +75,6 @@ def _login_addresses(cfg: config_mod.Config) -> list[str]:
 
 def cmd_user_add(args: argparse.Namespace) -> None:
     cfg = _config(args)
-    if args.role == "admin" and args.desk:  # before asking for a password
-        raise CommandError(_("an admin works on every desk: --desk is for clerks"))
     with db.standalone_session(cfg.database_url) as session:
         desk = desk_by_slug(session, args.desk) if args.desk else None
         if not accounts.valid_name(args.name):  # before asking for a password
@@ -275,7 +273,11 @@ def _user_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.A
     p.add_argument(
         "--role", required=True, choices=accounts.ROLES, help="admin (every desk, set-up) or clerk"
     )
-    p.add_argument("--desk", metavar="SLUG", help="a clerk's desk (default: every desk)")
+    p.add_argument(
+        "--desk",
+        metavar="SLUG",
+        help="a clerk's desk, or the one desk an admin administers (default: every desk)",
+    )
     p.set_defaults(run=cmd_user_add)
     p = user.add_parser("list", help="desk users: role, desk, enabled or not, language, open sessions")
     p.set_defaults(run=cmd_user_list)

@@ -4,10 +4,14 @@
     sealdrop officer list [--desk SLUG]
     sealdrop officer confirm NUMBER     asks for the fingerprint as the officer reads it aloud
     sealdrop officer retire NUMBER [--force]
+    sealdrop officer statement --desk SLUG FILE     apply a key statement an officer signed
 
 A key is confirmed only when the fingerprint the operator types, as the officer reads it from their
 own machine, matches the one the server computed from the .pub file: what the admin page's tick box
-asks for, made a check. A retired key gets no new report or addition; what was sealed to it before
+asks for, made a check. That confirms only the first key of a desk that never had one; after that a
+new key becomes a recipient only with a key statement signed by one of the desk's officers
+(docs/key-trust.md): `officer add` registers it pending, `officer statement` applies the statement
+(or it arrives in a reply bundle). A retired key gets no new report or addition; what was sealed to it before
 still opens in the viewer. Retiring a desk's last key would close the desk to reporters ("not open
 yet"), so that takes --force. Every change is in the audit log as done by "cli".
 """
@@ -24,7 +28,7 @@ from crypto import PublicKey
 
 from ..console import _
 from ..models import Officer
-from . import audit
+from . import audit, keytrust
 from .commands import ACTOR, CommandError, desk_by_slug
 from .setup_commands import MAX_NAME, all_desks, is_open, missing, open_session
 
@@ -51,28 +55,41 @@ def _state(officer: Officer) -> str:
     return f"{state}, DEMO ONLY" if officer.demo else state
 
 
+def _trust_error(e: keytrust.KeyTrustError) -> CommandError:
+    return CommandError(e.text(_))
+
+
 def cmd_officer_add(args: argparse.Namespace) -> None:
     _cfg, session = open_session(args)
     key = PublicKey.load(Path(args.public_key_file))
     name = " ".join(args.name.split())[:MAX_NAME]
     with session:
         desk = desk_by_slug(session, args.desk)
-        if any(o.key_id == key.recipient.key_id.hex() for o in desk.officers):
-            raise CommandError(_("this key is already registered for desk %(desk)s") % {"desk": desk.slug})
-        officer = Officer.for_key(desk, name, key, confirmed=args.confirmed)
-        session.add(officer)
+        try:
+            officer = keytrust.register(session, desk, name, key, ACTOR)
+            if args.confirmed:
+                keytrust.confirm_by_admin(session, officer, ACTOR)
+        except keytrust.KeyTrustError as e:
+            raise _trust_error(e) from None
         audit.record(session, ACTOR, "officer_registered", desk.slug, _detail(officer))
         if args.confirmed:
             audit.record(session, ACTOR, "officer_confirmed", desk.slug, _detail(officer))
         session.commit()
-        ident = officer.id
+        ident, bootstrap = officer.id, not keytrust.has_officers(desk, besides=officer)
     print(_("fingerprint: %(fingerprint)s") % {"fingerprint": key.fingerprint})
-    if not args.confirmed:
+    if args.confirmed:
+        return
+    if bootstrap:
         message = _(
             "officer number %(n)d: read the fingerprint back with the officer by phone, then "
             "sealdrop officer confirm %(n)d"
         )
-        print(message % {"n": ident})
+    else:
+        message = _(
+            "officer number %(n)d is pending: desk %(desk)s has officers, so the key becomes a recipient "
+            "only when one of them confirms it (sealview confirm-key, then sealdrop officer statement)"
+        )
+    print(message % {"n": ident, "desk": args.desk})
 
 
 def cmd_officer_list(args: argparse.Namespace) -> None:
@@ -113,6 +130,11 @@ def cmd_officer_confirm(args: argparse.Namespace) -> None:
         if officer.confirmed:
             print(_("officer number %(n)d is already confirmed") % {"n": officer.id})
             return
+        if keytrust.has_officers(officer.desk, besides=officer):  # before asking for the fingerprint
+            try:
+                keytrust.confirm_by_admin(session, officer, ACTOR)
+            except keytrust.KeyTrustError as e:
+                raise _trust_error(e) from None
         print(
             _("The officer on the phone should be %(name)s, of desk %(desk)s")
             % {"name": officer.name, "desk": officer.desk.slug}
@@ -121,7 +143,7 @@ def cmd_officer_confirm(args: argparse.Namespace) -> None:
             raise CommandError(
                 _("the fingerprints differ: not confirmed. Check that the officer sent this key file")
             )
-        officer.confirmed = True
+        keytrust.confirm_by_admin(session, officer, ACTOR)
         audit.record(session, ACTOR, "officer_confirmed", officer.desk.slug, _detail(officer))
         session.commit()
         print(
@@ -140,7 +162,7 @@ def cmd_officer_retire(args: argparse.Namespace) -> None:
         desks = all_desks(session)
         open_before = {d.id for d in desks if is_open(d)}
         readable_before = {c.id for d in desks for c in d.categories if c.recipients()}
-        officer.retired = True  # in this transaction only, until the checks below pass
+        keytrust.retire(session, officer, ACTOR)  # in this transaction only, until the checks below pass
         # A desk whose categories all go to this key's desk closes with it too, so every desk is asked.
         closing = [d for d in desks if d.id in open_before and not is_open(d)]
         if closing and not args.force:
@@ -168,6 +190,40 @@ def cmd_officer_retire(args: argparse.Namespace) -> None:
         for desk in closing:
             lacking = _("cannot take reports now, desk %(desk)s: %(missing)s")
             print("  ! " + lacking % {"desk": desk.slug, "missing": missing(desk)})
+
+
+def cmd_officer_statement(args: argparse.Namespace) -> None:
+    _cfg, session = open_session(args)
+    text = Path(args.file).read_text("utf-8", errors="replace")[: keytrust.st.MAX_TEXT + 1]
+    with session:
+        desk = desk_by_slug(session, args.desk)
+        try:
+            applied = keytrust.apply(session, desk, keytrust.parse(text))
+        except keytrust.KeyTrustError as e:
+            raise _trust_error(e) from None
+        s = applied.statement
+        audit.record(
+            session,
+            ACTOR,
+            f"key_{s.action}",
+            desk.slug,
+            f"{applied.officer.name}, key {s.subject_key_id[:16]}",
+        )
+        session.commit()
+        words = {
+            "admit": _(
+                "Confirmed by officer key %(signer)s: new reports to desk %(desk)s are sealed to %(name)s too"
+            ),
+            "rotate": _(
+                "Rotated by officer key %(signer)s: new reports to desk %(desk)s are sealed to the new key "
+                "of %(name)s"
+            ),
+            "retire": _(
+                "Retired by officer key %(signer)s: no new report to desk %(desk)s is sealed to %(name)s"
+            ),
+        }
+        print(words[s.action] % {"signer": s.signer[:16], "desk": desk.slug, "name": applied.officer.name})
+        print("  " + _("fingerprint: %(fingerprint)s") % {"fingerprint": applied.officer.fingerprint})
 
 
 # --- the parser ----------------------------------------------------------------------------------
@@ -202,3 +258,12 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     )
     p.add_argument("--force", action="store_true", help="even when it is a desk's last confirmed key")
     p.set_defaults(run=cmd_officer_retire)
+    p = group.add_parser(
+        "statement",
+        help="apply a key statement signed by an officer of the desk (admit, rotate, retire a key)",
+    )
+    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk the statement is for")
+    p.add_argument(
+        "file", metavar="FILE", help="the statement file (sealview confirm-key or rotate wrote it)"
+    )
+    p.set_defaults(run=cmd_officer_statement)

@@ -27,7 +27,7 @@ from .. import config as config_mod
 from .. import console, db
 from ..console import _
 from ..models import Category, Desk
-from . import audit
+from . import audit, keytrust
 from .admin.common import SLUG, not_ready
 from .commands import ACTOR, CommandError, desk_by_slug
 
@@ -174,6 +174,7 @@ def cmd_category_add(args: argparse.Namespace) -> None:
         category = Category(desk=desk, slug=args.category, names=names, position=position, route_desk=route)
         session.add(category)
         target = route or desk
+        keytrust.routing_changed(session, category, None, desk.slug, ACTOR)  # docs/key-trust.md
         audit.record(session, ACTOR, "category_added", desk.slug, f"{args.category} -> {target.slug}")
         session.commit()
         print(
@@ -240,8 +241,10 @@ def cmd_category_edit(args: argparse.Namespace) -> None:
         category.names = merged
         if args.position is not None:
             category.position = args.position
+        readers, target_before = keytrust.readers(category), category.target_desk.slug
         if args.route is not None:
             _change_route(session, category, args.route)
+        keytrust.routing_changed(session, category, readers, target_before, ACTOR)  # docs/key-trust.md
         target = category.target_desk
         audit.record(session, ACTOR, "category_changed", desk.slug, f"{category.slug} -> {target.slug}")
         session.commit()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from ... import db
 from ...models import Desk
 from ...parsing import MAX_ID, whole_number
-from .. import audit
+from .. import audit, keytrust
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 MAX_RETENTION = 3650
@@ -27,14 +27,34 @@ def record(action: str, desk: str | None = None, detail: str = "") -> None:
 
 
 def all_desks() -> list[Desk]:
-    return list(db_session().scalars(select(Desk).order_by(Desk.slug)))
+    """The desks the signed-in admin administers: every desk, or a desk admin's own one."""
+    query = select(Desk).order_by(Desk.slug)
+    if g.desk_user.desk_id is not None:
+        query = query.where(Desk.id == g.desk_user.desk_id)
+    return list(db_session().scalars(query))
+
+
+def is_global_admin() -> bool:
+    return g.desk_user.desk_id is None
+
+
+def require_global() -> None:
+    if not is_global_admin():
+        abort(403, description="other_desk")
+
+
+def require_desk(desk: Desk) -> Desk:
+    """`desk`, if the signed-in admin administers it (docs/key-trust.md, per-desk admins), else 403."""
+    if not keytrust.may_administer(g.desk_user, desk):
+        abort(403, description="other_desk")
+    return desk
 
 
 def desk_by_slug(slug: str) -> Desk:
     desk = db_session().scalar(select(Desk).where(Desk.slug == slug[:40]))
     if desk is None:
         abort(404, description="unknown_desk")
-    return desk
+    return require_desk(desk)
 
 
 def get_or_404(model, ident: int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from flask import current_app, render_template, request, send_file
+from flask import current_app, g, render_template, request, send_file
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -13,7 +13,16 @@ from sqlalchemy import func, select
 from ... import bundles, placements
 from ...models import AuditEntry, ExportLog, Submission
 from .. import admin_bp
-from .common import AUDIT_ROWS, all_desks, db_session, desk_by_slug, done, record, retention_from_form
+from .common import (
+    AUDIT_ROWS,
+    all_desks,
+    db_session,
+    desk_by_slug,
+    done,
+    record,
+    require_global,
+    retention_from_form,
+)
 
 # --- posters ---------------------------------------------------------------------------------------
 
@@ -126,6 +135,7 @@ def retention_save():
 
 @admin_bp.post("/retention/apply")
 def retention_apply():
+    require_global()  # it runs over every desk
     deleted = bundles.apply_retention(db_session(), current_app.extensions["sealdrop.blobs"])
     record("retention", None, f"{deleted} submissions deleted")
     db_session().commit()
@@ -174,5 +184,8 @@ def audit_detail(detail: str) -> str:
 
 @admin_bp.get("/audit")
 def audit_log():
-    entries = db_session().scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_ROWS))
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_ROWS)
+    if g.desk_user.desk_id is not None:  # a desk admin reads its own desk's entries
+        query = query.where(AuditEntry.desk == g.desk_user.desk.slug)
+    entries = db_session().scalars(query)
     return render_template("desk/admin/audit.html", entries=list(entries), audit_detail=audit_detail)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, g, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -10,7 +10,7 @@ from crypto import KeyFormatError, PublicKey
 
 from ...models import Category, Desk, Officer
 from ...parsing import MAX_ID, whole_number
-from .. import admin_bp
+from .. import admin_bp, keytrust
 from .common import (
     SLUG,
     all_desks,
@@ -22,6 +22,8 @@ from .common import (
     names_from_form,
     not_ready,
     record,
+    require_desk,
+    require_global,
     retention_from_form,
 )
 
@@ -47,6 +49,7 @@ def desks():
 
 @admin_bp.post("/desks")
 def desks_add():
+    require_global()  # a desk admin administers its own desk only
     errors: list[str] = []
     slug = request.form.get("slug", "").strip().lower()[:40]
     if not SLUG.match(slug):
@@ -112,8 +115,13 @@ def _officer_ids() -> list[int]:
 
 
 def _category_page(template: str, status: int = 200, **context):
+    visible = [d.id for d in all_desks()]
     officers = list(
-        db_session().scalars(select(Officer).where(Officer.confirmed).order_by(Officer.desk_id, Officer.name))
+        db_session().scalars(
+            select(Officer)
+            .where(Officer.confirmed, Officer.desk_id.in_(visible))
+            .order_by(Officer.desk_id, Officer.name)
+        )
     )
     context.setdefault("chosen", set(_officer_ids()))
     return render_template(
@@ -127,6 +135,8 @@ def _category_fields(errors: list[str], owner: Desk) -> tuple[dict, Desk | None,
     route = None
     if route_slug:
         route = db_session().scalar(select(Desk).where(Desk.slug == route_slug[:40]))
+        if route is not None and not keytrust.may_administer(g.desk_user, route) and route.id != owner.id:
+            route = None  # a desk admin sends its reports to no other desk
         if route is None:
             errors.append(_("Choose a desk to send these reports to."))
     target = route or owner
@@ -150,6 +160,7 @@ def categories_add():
         return _category_page(
             "desk/admin/categories.html", 400, errors=[_("Choose a desk.")], values=request.form
         )
+    require_desk(owner)
     slug = request.form.get("slug", "").strip().lower()[:40]
     if not SLUG.match(slug):
         errors.append(_("The short name has lower-case letters, digits and dashes, like graffiti."))
@@ -159,9 +170,11 @@ def categories_add():
     if errors:
         return _category_page("desk/admin/categories.html", 400, errors=errors, values=request.form)
     position = (max((c.position for c in owner.categories), default=-1)) + 1
-    db_session().add(
-        Category(desk=owner, slug=slug, names=names, position=position, route_desk=route, officers=chosen)
+    category = Category(
+        desk=owner, slug=slug, names=names, position=position, route_desk=route, officers=chosen
     )
+    db_session().add(category)
+    keytrust.routing_changed(db_session(), category, None, owner.slug, g.desk_user.name)
     record("category_added", owner.slug, f"{slug} -> {(route or owner).slug}, {len(chosen)} explicit keys")
     db_session().commit()
     return done("desk.admin.categories", "category_added")
@@ -170,6 +183,7 @@ def categories_add():
 @admin_bp.get("/categories/<int:ident>")
 def category_edit(ident: int):
     category = get_or_404(Category, ident)
+    require_desk(category.desk)
     values = {f"name_{k}": v for k, v in category.names.items()}
     values["route"] = category.route_desk.slug if category.route_desk else ""
     return _category_page(
@@ -184,6 +198,8 @@ def category_edit(ident: int):
 @admin_bp.post("/categories/<int:ident>")
 def category_save(ident: int):
     category = get_or_404(Category, ident)
+    require_desk(category.desk)
+    readers, target_before = keytrust.readers(category), category.target_desk.slug
     errors: list[str] = []
     names, route, chosen = _category_fields(errors, category.desk)
     if errors:
@@ -196,6 +212,7 @@ def category_save(ident: int):
             chosen={o.id for o in chosen},
         )
     category.names, category.route_desk, category.officers = names, route, chosen
+    keytrust.routing_changed(db_session(), category, readers, target_before, g.desk_user.name)
     target = route or category.desk
     record(
         "category_changed",
@@ -209,13 +226,21 @@ def category_save(ident: int):
 # --- officers --------------------------------------------------------------------------------------
 
 
-def _officers_page(status: int = 200, errors=(), values=None):
-    officers = list(db_session().scalars(select(Officer).order_by(Officer.desk_id, Officer.id)))
+def _officers_page(status: int = 200, errors=(), values=None, statement_errors=()):
+    desks = all_desks()
+    officers = list(
+        db_session().scalars(
+            select(Officer)
+            .where(Officer.desk_id.in_([d.id for d in desks]))
+            .order_by(Officer.desk_id, Officer.id)
+        )
+    )
     return render_template(
         "desk/admin/officers.html",
         officers=officers,
-        desks=all_desks(),
+        desks=desks,
         errors=list(errors),
+        statement_errors=list(statement_errors),
         values=values or {},
         msg=request.args.get("msg"),
     ), status
@@ -232,6 +257,8 @@ def officers_add():
     desk = db_session().scalar(select(Desk).where(Desk.slug == request.form.get("desk", "")[:40]))
     if desk is None:
         errors.append(_("Choose a desk."))
+    else:
+        require_desk(desk)
     name = " ".join(request.form.get("name", "").split())[:200]
     if not name:
         errors.append(_("Give the officer's name."))
@@ -248,27 +275,39 @@ def officers_add():
         errors.append(_("This key is already registered for this desk."))
     if errors:
         return _officers_page(400, errors, request.form)
-    officer = Officer.for_key(desk, name, key, confirmed=False)
-    db_session().add(officer)
+    pending = keytrust.has_officers(desk)  # then only the desk's own statement confirms it
+    officer = keytrust.register(db_session(), desk, name, key, g.desk_user.name)
     record("officer_registered", desk.slug, f"{name}, key {officer.key_id[:16]}")
     db_session().commit()
-    return done("desk.admin.officer", "registered", ident=officer.id)
+    return done("desk.admin.officer", "registered_pending" if pending else "registered", ident=officer.id)
 
 
 @admin_bp.get("/officers/<int:ident>")
 def officer(ident: int):
+    found = get_or_404(Officer, ident)
+    require_desk(found.desk)
     return render_template(
-        "desk/admin/officer.html", officer=get_or_404(Officer, ident), error=None, msg=request.args.get("msg")
-    )
+        "desk/admin/officer.html", officer=found, error=None, msg=request.args.get("msg"),
+        needs_statement=keytrust.has_officers(found.desk, besides=found),
+    )  # fmt: skip
 
 
 @admin_bp.post("/officers/<int:ident>/confirm")
 def officer_confirm(ident: int):
     officer = get_or_404(Officer, ident)
-    if request.form.get("read_back") != "yes":
+    require_desk(officer.desk)
+    needs_statement = keytrust.has_officers(officer.desk, besides=officer)
+    if request.form.get("read_back") != "yes" and not needs_statement:
         error = _("Tick the box only after the officer read every group back to you and all of them matched.")
-        return render_template("desk/admin/officer.html", officer=officer, error=error, msg=None), 400
-    officer.confirmed = True
+        return render_template(
+            "desk/admin/officer.html", officer=officer, error=error, msg=None, needs_statement=False
+        ), 400
+    try:
+        keytrust.confirm_by_admin(db_session(), officer, g.desk_user.name)
+    except keytrust.KeyTrustError as e:
+        return render_template(
+            "desk/admin/officer.html", officer=officer, error=e.text(_), msg=None, needs_statement=True
+        ), 409
     record("officer_confirmed", officer.desk.slug, f"{officer.name}, key {officer.key_id[:16]}")
     db_session().commit()
     return done("desk.admin.officer", "confirmed", ident=officer.id)
@@ -277,9 +316,34 @@ def officer_confirm(ident: int):
 @admin_bp.post("/officers/<int:ident>/remove")
 def officer_remove(ident: int):
     officer = get_or_404(Officer, ident)
+    require_desk(officer.desk)
     if officer.confirmed:
         abort(409, description="confirmed_officer")
+    keytrust.removed(db_session(), officer, g.desk_user.name)
     record("officer_removed", officer.desk.slug, f"{officer.name}, key {officer.key_id[:16]}")
     db_session().delete(officer)
     db_session().commit()
     return done("desk.admin.officers", "removed")
+
+
+@admin_bp.post("/officers/statement")
+def officers_statement():
+    """Apply a key statement an officer of the desk signed (docs/key-trust.md): the only way, besides a
+    reply bundle, that a desk which has officers takes a new recipient."""
+    desk = db_session().scalar(select(Desk).where(Desk.slug == request.form.get("desk", "")[:40]))
+    if desk is None:
+        return _officers_page(400, statement_errors=[_("Choose a desk.")], values=request.form)
+    require_desk(desk)
+    upload = request.files.get("statement_file")
+    text = request.form.get("statement_text", "")[: keytrust.st.MAX_TEXT + 1]
+    if upload is not None and upload.filename:
+        text = upload.read(keytrust.st.MAX_TEXT + 1).decode("utf-8", "replace")
+    try:
+        applied = keytrust.apply(db_session(), desk, keytrust.parse(text))
+    except keytrust.KeyTrustError as e:
+        db_session().rollback()
+        return _officers_page(400, statement_errors=[e.text(_)], values=request.form)
+    s = applied.statement
+    record(f"key_{s.action}", desk.slug, f"{applied.officer.name}, key {s.subject_key_id[:16]}")
+    db_session().commit()
+    return done("desk.admin.officer", f"statement_{s.action}", ident=applied.officer.id)

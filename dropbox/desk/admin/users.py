@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import segno
-from flask import current_app, g, render_template, request
+from flask import abort, current_app, g, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ...models import Desk, DeskUser
 from .. import accounts, admin_bp
-from .common import all_desks, db_session, done, get_or_404, record
+from .common import all_desks, db_session, done, get_or_404, record, require_desk
 
 # --- users -----------------------------------------------------------------------------------------
 
 
 def _users_page(status: int = 200, errors=(), values=None):
-    users = list(db_session().scalars(select(DeskUser).order_by(DeskUser.name)))
+    query = select(DeskUser).order_by(DeskUser.name)
+    if g.desk_user.desk_id is not None:  # a desk admin sees and manages its own desk's users only
+        query = query.where(DeskUser.desk_id == g.desk_user.desk_id)
+    users = list(db_session().scalars(query))
     return render_template(
         "desk/admin/users.html",
         users=users,
@@ -51,6 +54,10 @@ def users_add():
         desk = db_session().scalar(select(Desk).where(Desk.slug == request.form["desk"][:40]))
         if desk is None:
             errors.append(_("Choose a desk."))
+        else:
+            require_desk(desk)
+    elif g.desk_user.desk_id is not None:
+        desk = g.desk_user.desk  # a desk admin adds users to its own desk only
     password, again = request.form.get("password", "")[:1024], request.form.get("again", "")[:1024]
     if password != again:
         errors.append(_("The two passwords are not the same."))
@@ -72,7 +79,10 @@ def users_add():
 
 
 def _user(ident: int) -> DeskUser:
-    return get_or_404(DeskUser, ident)
+    user = get_or_404(DeskUser, ident)
+    if g.desk_user.desk_id is not None and user.desk_id != g.desk_user.desk_id:
+        abort(403, description="other_desk")
+    return user
 
 
 @admin_bp.post("/users/<int:ident>/totp")
