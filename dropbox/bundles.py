@@ -3,7 +3,8 @@
 export(session, store, desk, signing_key, dst)     every submission not yet exported, signed
 export_again(session, store, desk, seq, key, dst)  the same bundle again, until it is confirmed
 import_replies(session, store, path)               verified, chained, then stored in one commit
-apply_retention(session, store, today)             ciphertext gone N days after confirmation
+apply_retention(session, store, today, waits_for)  ciphertext gone N days after confirmation
+awaited_officers(log)                              who has yet to confirm an export bundle
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from crypto import SigningKey, VerifyKey, bundle
 from crypto.bundle import BundleError
 
 from .blobs import FileBlobStore
-from .models import Case, Category, Desk, ExportLog, Officer, Reply, Submission, today
+from .models import Case, Category, Desk, ExportConfirmation, ExportLog, Officer, Reply, Submission, today
 from .parsing import MAX_ID  # a sequence past it is a database error in PostgreSQL, not "unknown"
 
 MAX_REPLY = 1024 * 1024  # a reply is text; refuse anything that is not
+# Whose confirmation starts an export bundle's retention clock (config retention_waits_for).
+EVERY_OFFICER, ANY_OFFICER = "every_officer", "any_officer"
 
 
 class NothingToExport(Exception):
@@ -60,7 +63,8 @@ def export(
     sequence = (last.sequence if last else 0) + 1
     fields = _export_fields(session, desk, sequence, last.sha256 if last else None, today())
     manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
-    session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256))
+    awaited = [o for o in desk.officers if o.confirmed and not o.retired]
+    session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256, awaited=awaited))
     for sub in subs:
         sub.exported_seq = sequence
     try:
@@ -134,7 +138,8 @@ def export_again(
 ) -> bundle.Manifest:
     """Write export bundle `sequence` again, byte for byte, for a download that broke off: allowed
     until the viewer confirms it. Ed25519 signatures are deterministic, so the same manifest gives the
-    same file; anything else (a blob changed or gone) raises BundleError and `dst` must be discarded."""
+    same file; anything else (a blob changed or gone) raises BundleError and `dst` must be discarded.
+    "Confirmed" is every officer it waits for: a second officer may still need the file."""
     if not 0 < sequence <= MAX_ID:  # from a URL: past the column's range it is a database error, not "none"
         raise NothingToExport(f"desk {desk.slug} has no export bundle {sequence}")
     log = session.scalar(
@@ -192,7 +197,7 @@ def import_replies(
     written: list[str] = []
     try:
         count = _store_replies(session, store, desk, path, manifest, verify_key, written)
-        _confirm(session, desk, manifest.data.get("confirmations", []))
+        _confirm(session, desk, officer, manifest.data.get("confirmations", []))
         _key_statements(session, desk, officer, manifest)
         session.commit()
     except BaseException:
@@ -265,7 +270,10 @@ def _store_replies(
     return len(manifest.items)
 
 
-def _confirm(session: Session, desk: Desk, confirmations: object) -> None:
+def _confirm(session: Session, desk: Desk, officer: Officer, confirmations: object) -> None:
+    """Record that `officer`'s viewer imported the export bundles it confirms, and start a bundle's
+    retention clock once every officer it waits for has (the strictest rule: apply_retention may start
+    it sooner under "any_officer")."""
     if not isinstance(confirmations, list):
         raise BundleError("tampered", "the reply bundle's confirmations are malformed")
     for c in confirmations:
@@ -278,13 +286,69 @@ def _confirm(session: Session, desk: Desk, confirmations: object) -> None:
             raise BundleError(
                 "forked", f"the viewer confirms export bundle {c['sequence']} that this desk did not make"
             )
-        log.confirmed_day = log.confirmed_day or today()
+        if all(c.officer_id != officer.id for c in log.confirmations):
+            log.confirmations.append(ExportConfirmation(officer_id=officer.id, officer=officer, day=today()))
+        settle(log, EVERY_OFFICER)
 
 
-def apply_retention(session: Session, store: FileBlobStore, on: dt.date | None = None) -> int:
-    """Delete the ciphertext of submissions whose export was confirmed more than retention_days ago."""
+def awaited_officers(log: ExportLog) -> list[Officer]:
+    """The officers whose confirmation `log` still waits for: the desk's confirmed officers when it was
+    made, less those who confirmed it. A key rotated since (docs/key-trust.md) is waited for through
+    the key that replaced it, whose confirmation counts for it; a key retired without one no longer
+    blocks (its holder left the desk). One place decides this; the inbox shows it."""
+    confirmed = {c.officer_id for c in log.confirmations}
+    awaited: dict[int, Officer] = {}
+    for officer in log.awaited:
+        current = _stand_in(officer)
+        if current is not None and not {officer.id, current.id} & confirmed:
+            awaited.setdefault(current.id, current)
+    return list(awaited.values())
+
+
+def _stand_in(officer: Officer) -> Officer | None:
+    """The key `officer` confirms with today: itself, the key a rotation replaced it with (and so on),
+    or None once it is retired without a confirmed successor."""
+    seen: set[int] = set()
+    while officer is not None and officer.retired and officer.id not in seen:
+        seen.add(officer.id)
+        officer = getattr(officer, "successor", None)  # set by a rotate statement (desk/keytrust.py)
+    return officer if officer is not None and officer.confirmed and not officer.retired else None
+
+
+def clock_start(log: ExportLog, waits_for: str = EVERY_OFFICER) -> dt.date | None:
+    """The day `log`'s retention clock starts under `waits_for`, or None while it still waits."""
+    if log.confirmed_day is not None:  # started already (before 0008: at the first confirmation)
+        return log.confirmed_day
+    if not log.confirmations:
+        return None
+    if waits_for == ANY_OFFICER:
+        return min(c.day for c in log.confirmations)
+    if awaited_officers(log):
+        return None
+    waited_for = {o.id for o in log.awaited} | {s.id for o in log.awaited if (s := _stand_in(o))}
+    days = [c.day for c in log.confirmations if c.officer_id in waited_for]
+    return max(days or [c.day for c in log.confirmations])
+
+
+def settle(log: ExportLog, waits_for: str = EVERY_OFFICER) -> None:
+    """Start `log`'s retention clock if it may start: once started it stays (the deletion day it set
+    never moves later, whatever the setting becomes)."""
+    log.confirmed_day = clock_start(log, waits_for)
+
+
+def apply_retention(
+    session: Session, store: BlobStore, on: dt.date | None = None, waits_for: str = EVERY_OFFICER
+) -> int:
+    """Delete the ciphertext of submissions whose export was confirmed more than retention_days ago:
+    confirmed by every officer it waits for, or with `waits_for` "any_officer" by the first of them."""
     on = on or today()
     removed = 0
+    waiting = session.scalars(
+        select(ExportLog).where(ExportLog.confirmed_day.is_(None), ExportLog.confirmations.any())
+    )
+    for log in waiting:  # a key retired since the last run, or the setting, may start a clock now
+        settle(log, waits_for)
+    session.flush()
     rows = session.execute(
         select(Submission, ExportLog, Desk)
         .join(

@@ -101,6 +101,9 @@ class Config:
     notify_smtp_user: str = ""
     notify_webhook_url: str | dict = ""
     notify_cafile: str = ""  # PEM CAs for a relay or webhook with an in-house CA (default: the system's)
+    # Whose confirmation starts an export bundle's retention clock (docs/two-officers.md): the last of
+    # the desk's officers it waits for ("every_officer"), or the first that imports it ("any_officer").
+    retention_waits_for: str = "every_officer"
     # Several instances on several machines (docs/operator-guide.md "Several instances"): blobs as
     # large objects in the shared PostgreSQL database ("postgresql") instead of files in DIR/blobs
     # ("files"); the budgets' counts and spent proof-of-work challenges in Redis at redis_url (e.g.
@@ -162,6 +165,7 @@ class ConfigError(ValueError):
 
 ONION_ADDRESS = re.compile(r"(?:https?://)?[a-z2-7]{56}\.onion/?", re.IGNORECASE)
 PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[^\s]*)?")
+RETENTION_WAITS_FOR = ("every_officer", "any_officer")
 SETTABLE = {f.name: f.default for f in fields(Config) if f.name not in ("instance_dir", "testing")}
 
 
@@ -189,6 +193,8 @@ def checked(path: Path, data: dict) -> None:
         raise ConfigError(f"{path}: languages must be some of {', '.join(LANGUAGES)}")
     if data.get("default_language", "en") not in languages:
         raise ConfigError(f"{path}: default_language must be one of the languages")
+    if data.get("retention_waits_for", "every_officer") not in RETENTION_WAITS_FOR:
+        raise ConfigError(f"{path}: retention_waits_for must be one of {', '.join(RETENTION_WAITS_FOR)}")
     _check_notify(path, data)
     _check_shared(path, data)
 

@@ -246,6 +246,16 @@ class Reply(Base):
     case: Mapped[Case] = relationship(back_populates="replies")
 
 
+# The officers an export bundle waits for (docs/two-officers.md): the desk's confirmed, non-retired
+# officers when it was made. A key added later is not waited for; one retired later no longer is.
+export_awaits = Table(
+    "export_awaits",
+    Base.metadata,
+    Column("export_log_id", ForeignKey("export_log.id", ondelete="CASCADE"), primary_key=True),
+    Column("officer_id", ForeignKey("officers.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
 class ExportLog(Base):
     """Export bundles made for a desk: the chain the viewer checks, and confirmations coming back."""
 
@@ -256,7 +266,28 @@ class ExportLog(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+    # The day retention's clock started: when the last officer it waits for confirmed it (or the
+    # first, with retention_waits_for "any_officer"); None while it waits. bundles.settle sets it.
     confirmed_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+    awaited: Mapped[list[Officer]] = relationship(secondary=export_awaits, order_by="Officer.id")
+    confirmations: Mapped[list[ExportConfirmation]] = relationship(
+        back_populates="export", cascade="all, delete-orphan", order_by="ExportConfirmation.day"
+    )
+
+
+class ExportConfirmation(Base):
+    """One officer's viewer confirmed importing an export bundle (in a reply bundle it signed)."""
+
+    __tablename__ = "export_confirmations"
+    export_log_id: Mapped[int] = mapped_column(
+        ForeignKey("export_log.id", ondelete="CASCADE"), primary_key=True
+    )
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    export: Mapped[ExportLog] = relationship(back_populates="confirmations")
+    officer: Mapped[Officer] = relationship()
 
 
 # --- the desk: clerks and admins, their sessions, throttled logins, the audit log -----------------

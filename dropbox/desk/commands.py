@@ -138,7 +138,7 @@ def cmd_import_replies(args: argparse.Namespace) -> None:
             raise CommandError(_("refused, nothing imported: %(reason)s") % {"reason": e}) from None
         audit.record(session, ACTOR, "replies_imported", desk.slug, f"{count} replies")
         session.commit()
-        deleted = bundles.apply_retention(session, store)
+        deleted = bundles.apply_retention(session, store, waits_for=cfg.retention_waits_for)
         if deleted:
             audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
             session.commit()
@@ -154,7 +154,7 @@ def cmd_retention(args: argparse.Namespace) -> None:
         raise CommandError(_("--on takes a day, YYYY-MM-DD")) from None
     store = _store(cfg)
     with db.standalone_session(cfg.database_url) as session:
-        deleted = bundles.apply_retention(session, store, on)
+        deleted = bundles.apply_retention(session, store, on, cfg.retention_waits_for)
         audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
         session.commit()
         # The service sweeps these too, but only when a new upload starts: a quiet desk needs cron's.

@@ -50,13 +50,14 @@ class RetentionSchedule:
         self._engine = db.make_engine(cfg.database_url)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._store = FileBlobStore(cfg.blob_dir)
+        self._waits_for = cfg.retention_waits_for
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self, on: dt.date | None = None) -> int:
         """One retention run (as of day `on`, default today); returns how many submissions it deleted."""
         with self._sessions() as session:
-            deleted = bundles.apply_retention(session, self._store, on)
+            deleted = bundles.apply_retention(session, self._store, on, self._waits_for)
             if deleted:  # an hourly "0 deleted" would drown the audit log
                 audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
                 session.commit()

@@ -83,7 +83,16 @@ def _desk_summary(desk: Desk) -> dict:
         "total": total,
         "exports": logs,
         "confirmed": {log.sequence: log.confirmed_day for log in logs},
+        "officers": {log.sequence: _officers_of(log) for log in logs},
         "rows": rows,
+    }
+
+
+def _officers_of(log: ExportLog) -> dict:
+    """Which officers' viewers confirmed an export bundle (and when), and whom it still waits for."""
+    return {
+        "confirmed": [f"{c.officer.name} ({c.day.isoformat()})" for c in log.confirmations],
+        "awaited": [o.name for o in bundles.awaited_officers(log)],
     }
 
 
@@ -225,7 +234,9 @@ def replies_post():
         path.unlink(missing_ok=True)
     audit.record(session, user.name, "replies_imported", desk.slug, f"{count} replies")
     session.commit()
-    deleted = bundles.apply_retention(session, store)
+    deleted = bundles.apply_retention(
+        session, store, waits_for=current_app.config["SEALDROP"].retention_waits_for
+    )
     if deleted:
         audit.record(session, user.name, "retention", None, f"{deleted} submissions deleted")
         session.commit()

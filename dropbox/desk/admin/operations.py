@@ -136,7 +136,10 @@ def retention_save():
 @admin_bp.post("/retention/apply")
 def retention_apply():
     require_global()  # it runs over every desk
-    deleted = bundles.apply_retention(db_session(), current_app.extensions["sealdrop.blobs"])
+    waits_for = current_app.config["SEALDROP"].retention_waits_for
+    deleted = bundles.apply_retention(
+        db_session(), current_app.extensions["sealdrop.blobs"], waits_for=waits_for
+    )
     record("retention", None, f"{deleted} submissions deleted")
     db_session().commit()
     return done("desk.admin.retention", "applied", n=deleted)
