@@ -24,6 +24,7 @@ from crypto import SigningKey, VerifyKey, bundle
 from crypto.bundle import BundleError
 
 from .blobs import FileBlobStore
+from .maps import export_sheets
 from .models import Case, Category, Desk, ExportConfirmation, ExportLog, Officer, Reply, Submission, today
 from .parsing import MAX_ID  # a sequence past it is a database error in PostgreSQL, not "unknown"
 
@@ -86,6 +87,7 @@ def _export_fields(
         "created_day": created.isoformat(),
         "places": _places(desk),
         "categories": _categories(session, desk),
+        "map_sheets": export_sheets(session, desk),  # docs/maps.md: what the viewer draws reports on
         **_key_trust(session, desk, sequence),
     }
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict
 
+from . import maps
 from .intake import ReportFields
 from .models import Category, Desk
 from .parsing import MAX_ID, whole_number
@@ -14,9 +15,9 @@ from .scrub import Clean, RejectedFile, scrub
 
 MAX_WHAT = 20_000
 MAX_SHORT = 300
-WHERE_MODES = ("none", "typed", "place")
+WHERE_MODES = ("none", "typed", "place", "map")
 FORM_FIELDS = ("category", "what", "when", "where_mode", "where_text", "where_place", "contact",
-               "keep_metadata")  # fmt: skip
+               "keep_metadata", "map_sheet", "map_x", "map_y", "map_precision")  # fmt: skip
 
 
 @dataclass
@@ -73,6 +74,12 @@ def _where(desk: Desk, form: ImmutableMultiDict, lang: str, errors: dict) -> dic
             "lat": place.lat,
             "lon": place.lon,
         }
+    if mode == "map":  # a point on one of the desk's map sheets, rounded here, before sealing
+        where = maps.where_from_form(desk, form)
+        if where is None:
+            errors["where_map"] = "required"
+            return {"mode": "none"}
+        return where
     return {"mode": "none"}
 
 

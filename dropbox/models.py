@@ -151,6 +151,34 @@ class Place(Base):
         return self.names.get(lang) or self.names.get("en") or next(iter(self.names.values()), "")
 
 
+class MapSheet(Base):
+    """A georeferenced picture of part of the desk's town (docs/maps.md): a reporter taps the place on
+    it. The picture is a PNG re-encoded by sealdrop (dropbox/maps.py), kept here, served by sealdrop."""
+
+    __tablename__ = "map_sheets"
+    __table_args__ = {"sqlite_autoincrement": True}  # a removed sheet's id is never given again
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"), index=True)
+    names: Mapped[dict] = mapped_column(JSON)  # language -> name
+    # The edges in degrees (WGS 84); pixels are linear in longitude and latitude between them.
+    south: Mapped[float]
+    west: Mapped[float]
+    north: Mapped[float]
+    east: Mapped[float]
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    image: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only to serve or export it
+    attribution: Mapped[str] = mapped_column(String(300), default="")
+    licence: Mapped[str] = mapped_column(String(100), default="")
+    # A closer sheet inside another one (the zoom of the map's JavaScript).
+    detail_of_id: Mapped[int | None] = mapped_column(ForeignKey("map_sheets.id"), nullable=True)
+    created_day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names.get("en") or next(iter(self.names.values()), "")
+
+
 class Case(Base):
     __tablename__ = "cases"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -29,6 +29,7 @@ import crypto
 from crypto import Receipt, ReceiptError
 
 from . import db, i18n, intake, parsing
+from . import maps
 from . import pow as proof_of_work
 from .forms import FORM_FIELDS, MAX_WHAT, ReportForm, parse_report
 from .models import Case, Desk
@@ -109,6 +110,7 @@ def _form_page(desk: Desk, status: int = 200, form=None, template: str = "report
         targets={str(c.id): c.target_desk.slug for c in desk.categories},
         places={str(p.id): {"lat": p.lat, "lon": p.lon} for p in desk.places},
         challenge=_challenge(desk),
+        map_view=maps.page_view(desk, form.values if form else {}),  # the desk's map sheets (docs/maps.md)
     )
     return page, status
 
@@ -176,6 +178,25 @@ def submit(slug: str):
         return _already_received(desk, case)
     current_app.extensions["sealdrop.uploads"].sweep_if_due(session, store, intake.upload_max_age_s(cfg))
     return _receipt_page(desk, receipt.grouped(), case.number)
+
+
+@bp.post("/r/<slug>/map")
+def map_tap(slug: str):
+    """No-JS: a tap on the map sheet, or "choose again": the same form back with everything typed kept
+    and the point marked (nothing is filed). Files cannot come back in a file field: the page says so."""
+    desk = _desk(slug)
+    _require_form()
+    require_csrf(f"report:{desk.slug}", request.form.get("csrf_token", "")[:100])
+    typed = ReportForm(values={name: request.form.get(name, "")[:MAX_WHAT] for name in FORM_FIELDS})
+    maps.after_tap(desk, request.form, typed.values)
+    had_files = any(f.filename for f in request.files.getlist("files"))
+    return _form_page(desk, 200, typed, map_had_files=had_files)
+
+
+@bp.get("/r/<slug>/map/<int:sheet_id>-<digest>.png")
+def map_image(slug: str, sheet_id: int, digest: str):
+    """A map sheet's picture; its hash is in the address, so browsers keep it for a year."""
+    return maps.image_response(_desk(slug), sheet_id, digest)
 
 
 def _has_room(session, desk: Desk, plaintexts: list) -> bool:

@@ -158,8 +158,8 @@ def _headers(response: Response) -> Response:
     h.update(SECURITY_HEADERS)
     if request.path.startswith("/static/") and response.status_code == 200:
         h["Cache-Control"] = "public, max-age=3600"
-    else:
-        h.update(NO_STORE_HEADERS)
+    elif not (response.status_code == 200 and "immutable" in h.get("Cache-Control", "")):
+        h.update(NO_STORE_HEADERS)  # kept: a response whose address names its bytes (a map sheet's hash)
     h.pop("Server", None)
     onion = current_app.config["SEALDROP"].onion_address
     desk = request.path == "/desk" or request.path.startswith("/desk/")  # the desk has its own onion

@@ -5,6 +5,7 @@ import { generateReceipt, groupReceipt, receiptKeys, seal, supported } from "./e
 import { CannotClean, examineOffThread, prepare, startExaminer } from "./media.mjs";
 import { Link, fromHex, pieceSize, sealedSize, sendWhole, toBase64, toHex, uploadSealed } from "./upload.mjs";
 import { busyLine, startWork, withWork } from "./pow.mjs";
+import { mapProblem, mapWhere, setUpMap } from "./map.mjs";
 
 const $ = (id) => document.getElementById(id);
 const page = JSON.parse($("page-data").textContent);
@@ -158,6 +159,7 @@ function where(data) {
     return { mode, place: select.selectedOptions[0]?.textContent ?? "", place_id: Number(select.value),
              lat: known.lat, lon: known.lon };
   }
+  if (mode === "map") return mapWhere(data) ?? { mode: "none" }; // rounded on this device (map.mjs)
   if (mode === "device" && position) {
     const precision = $("geo-precision").value;
     const decimals = PRECISION[precision];
@@ -174,6 +176,7 @@ function problem(data) {
   if (!data.get("category")) return page.messages.choose_category;
   if (!data.get("what").trim()) return page.messages.required_what;
   if (data.get("where_mode") === "typed" && !data.get("where_text").trim()) return page.messages.required_where;
+  if (mapProblem(data)) return mapProblem(data);
   return "";
 }
 
@@ -359,6 +362,7 @@ function failure(err) {
 }
 
 async function main() {
+  setUpMap(); // the pin works even where the server seals: its point travels in the form's fields
   if (!(await supported())) {
     say($("js-fallback"), page.messages.unsupported);
     return; // the plain form stays: the server seals in memory
