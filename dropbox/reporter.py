@@ -28,7 +28,7 @@ from sqlalchemy import select
 import crypto
 from crypto import Receipt, ReceiptError
 
-from . import db, i18n, intake, parsing
+from . import db, i18n, intake, pagecache, parsing
 from . import maps
 from . import pow as proof_of_work
 from .forms import FORM_FIELDS, MAX_WHAT, ReportForm, parse_report
@@ -90,8 +90,21 @@ def keys_for_page(desk: Desk) -> dict[str, list[str]]:
     return out
 
 
-def _form_page(desk: Desk, status: int = 200, form=None, template: str = "report.html", **shown):
+def _page(slug: str) -> pagecache.DeskPage:
+    """The desk as the report page shows it, from this process's cache (dropbox/pagecache.py)."""
+    if len(slug) > 40:
+        abort(404, description="unknown_desk")
+    page = pagecache.for_app(current_app).get(db.session(), slug)
+    if page is None:
+        abort(404, description="unknown_desk")
+    g.desk_language = page.default_language
+    return page
+
+
+def _form_page(desk: Desk | pagecache.DeskPage, status: int = 200, form=None, template: str = "report.html",
+               **shown):  # fmt: skip
     lang = _lang()
+    desk = _page(desk.slug)  # names, categories, places and keys as the cache holds them, not lazy loads
     page = render_template(
         template,
         **shown,
@@ -103,11 +116,11 @@ def _form_page(desk: Desk, status: int = 200, form=None, template: str = "report
         csrf=csrf_token(f"report:{desk.slug}"),
         api_csrf=csrf_token(f"api:{desk.slug}"),
         piece_size=current_app.config["SEALDROP"].max_upload_piece,  # upload.mjs sends pieces this size
-        keys_json=json.dumps(keys_for_page(desk)),
+        keys_json=json.dumps(desk.keys()),
         max_files=current_app.config["SEALDROP"].max_attachments,
         categories_json={str(c.id): {"slug": c.slug, "name": c.name("en")} for c in desk.categories},
         # What the browser needs to write the same report document as the no-JS path (docs/report.md)
-        targets={str(c.id): c.target_desk.slug for c in desk.categories},
+        targets={str(c.id): c.target_slug for c in desk.categories},
         places={str(p.id): {"lat": p.lat, "lon": p.lon} for p in desk.places},
         challenge=_challenge(desk),
         map_view=maps.page_view(desk, form.values if form else {}),  # the desk's map sheets (docs/maps.md)
@@ -115,7 +128,7 @@ def _form_page(desk: Desk, status: int = 200, form=None, template: str = "report
     return page, status
 
 
-def _challenge(desk: Desk) -> dict:
+def _challenge(desk: Desk | pagecache.DeskPage) -> dict:
     """The first proof of work of the JS path, in the page itself (pow.mjs starts on it at once)."""
     cfg, budgets = current_app.config["SEALDROP"], _budgets()
     return proof_of_work.offer(cfg, desk.slug, budgets.pow_work_for(desk.slug))
@@ -123,16 +136,10 @@ def _challenge(desk: Desk) -> dict:
 
 @bp.get("/r/<slug>")
 def form(slug: str):
-    desk = _desk(slug)
-    if not _open_for_reports(desk):
+    desk = _page(slug)
+    if not desk.open_for_reports:  # a desk being set up says so, not a form nobody could read
         return render_template("not_open.html", desk=desk, lang=_lang()), 503
     return _form_page(desk)
-
-
-def _open_for_reports(desk: Desk) -> bool:
-    """Whether some category of the desk has an officer to read it (confirmed keys, docs/keys.md): a
-    desk being set up shows reporters that it is not open yet, not a form nobody could read."""
-    return any(category.recipients() for category in desk.categories)
 
 
 @bp.post("/r/<slug>")

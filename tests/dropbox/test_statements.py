@@ -1,0 +1,213 @@
+"""How many SQL statements each busy request costs (counted by SQLAlchemy's before_cursor_execute, so
+the counts are exact, not timings), on SQLite and PostgreSQL; and that the report page's cache
+(dropbox/pagecache.py) never outlives a change to what it shows, and is never what sealing uses."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event, select
+
+import crypto
+from dropbox import cli, config, create_app, db, pagecache
+from dropbox.models import Case, Desk, Officer
+from tests.dropbox.conftest import Reporter
+from tests.dropbox.test_api import Api, doc
+from tests.helpers import REPO, proof_of_work
+
+# Upper bounds, as measured when these were written (tell the reason in the commit if one must grow).
+REPORT_PAGE_CACHED = 1  # GET /r/<desk> while its cache entry is fresh: the map sheets (dropbox/maps.py)
+REPORT_PAGE_COLD = 7  # the same on a cold cache: the desk, its categories, officers, places (+ sheets)
+NO_JS_REPORT = 13  # POST /r/<desk>: the form token, desk, recipients, room, the case and its rows
+# PostgreSQL takes two advisory locks (db.lock_for_writing) where SQLite needs no statement for its lock.
+JS_REPORT_WHOLE = {"sqlite": 17, "postgresql": 19}  # POST /api/<desk>/reports, one request with its envelope
+UPLOAD_PIECE = 5  # PUT /api/<desk>/uploads/<id>?offset=k, a piece after the first
+RECEIPT_SIGNIN = 4  # POST /r/<desk>/check, a case without replies
+
+
+@pytest.fixture
+def app(instance):
+    # Budgets out of the way: this counts the database work of a report, not the refusals.
+    roomy = {name: 10**6 for name in ("budget_reports_per_desk", "budget_reports_overall")}
+    app = create_app(config.load(instance).with_overrides(**roomy))
+    yield app
+    app.extensions["sealdrop.engine"].dispose()
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def __str__(self) -> str:
+        return "\n".join(" ".join(s.split())[:160] for s in self.statements)
+
+
+@contextlib.contextmanager
+def counted(app) -> Iterator[Counter]:
+    counter = Counter()
+
+    def note(_conn, _cursor, statement, _params, _context, _many) -> None:
+        counter.statements.append(statement)
+
+    engine = app.extensions["sealdrop.engine"]
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_the_report_page_costs_no_statement_while_cached(app, client):
+    assert client.get("/r/demo?lang=en").status_code == 200  # fills the cache
+    with counted(app) as n:
+        assert client.get("/r/demo?lang=ru").status_code == 200
+    assert len(n) <= REPORT_PAGE_CACHED, str(n)
+    pagecache.bump()
+    with counted(app) as n:
+        assert client.get("/r/demo?lang=en").status_code == 200
+    assert 0 < len(n) <= REPORT_PAGE_COLD, str(n)  # not one more per category
+
+
+def test_a_no_js_report(app, client):
+    reporter = Reporter(client)
+    assert reporter.submit().status_code == 200  # the first one also runs the process's hourly sweep
+    html = reporter.form()
+    data = {"csrf_token": reporter.token(html), "category": reporter.category_id(html), "lang": "en",
+            "what": "Dealing behind the gym", "where_mode": "none"}  # fmt: skip
+    with counted(app) as n:
+        answer = client.post("/r/demo", data=data, content_type="multipart/form-data")
+    assert answer.status_code == 200 and b'id="case-number"' in answer.data
+    assert len(n) <= NO_JS_REPORT, str(n)
+
+
+def whole_report(api: Api) -> bytes:
+    envelope = crypto.seal_bytes(doc(), api.recipients(api.category))
+    receipt = crypto.Receipt.generate()
+    meta = json.dumps({
+        "category": int(api.category), "sizes": [len(envelope)],
+        "pow": proof_of_work(api.call("GET", "/challenge").json),
+        "lookup_id": base64.b64encode(receipt.lookup_id).decode(),
+        "reply_public": base64.b64encode(receipt.reply_recipient.public_bytes).decode(),
+    }).encode()  # fmt: skip
+    return len(meta).to_bytes(4, "big") + meta + envelope
+
+
+def test_a_js_report_and_an_upload_piece(app, client):
+    api = Api(client)
+    assert api.call("POST", "/reports", whole_report(api)).status_code == 201  # the sweep, as above
+    body = whole_report(api)
+    with counted(app) as n:
+        assert api.call("POST", "/reports", body).status_code == 201
+    assert len(n) <= JS_REPORT_WHOLE[app.extensions["sealdrop.engine"].dialect.name], str(n)
+
+    envelope = crypto.seal_bytes(b"x" * 3000, api.recipients(api.category))
+    started = api.call("POST", "/uploads", {"size": len(envelope)}).json["id"]
+    assert api.call("PUT", f"/uploads/{started}?offset=0", envelope[:1000]).status_code == 200
+    with counted(app) as n:
+        assert api.call("PUT", f"/uploads/{started}?offset=1000", envelope[1000:2000]).json == {
+            "received": 2000
+        }
+    assert len(n) <= UPLOAD_PIECE, str(n)
+
+
+def test_a_receipt_sign_in(app, client):
+    reporter = Reporter(client)
+    receipt = re.search(r'id="receipt"[^>]*>([^<]+)<', reporter.submit().get_data(as_text=True)).group(1)
+    html = client.get("/r/demo/check").get_data(as_text=True)
+    with counted(app) as n:
+        answer = client.post("/r/demo/check", data={"csrf_token": reporter.token(html), "receipt": receipt})
+    assert answer.status_code == 200
+    assert len(n) <= RECEIPT_SIGNIN, str(n)
+
+
+# --- the cache never outlives a change ------------------------------------------------------------
+
+
+def page_keys(client) -> set[str]:
+    """Every recipient key (hex) the report page hands the browser, over all categories."""
+    html = client.get("/r/demo?lang=en").get_data(as_text=True)
+    keys = json.loads(re.search(r'id="recipient-keys">(.*?)</script>', html, re.S).group(1))
+    return {key for per_category in keys.values() for key in per_category}
+
+
+def add_confirmed_officer(app, name: str) -> tuple[int, str]:
+    """A second confirmed key on desk demo, registered as the CLI and the admin page do
+    (Officer.for_key), in `app`'s process; its number and public key (hex)."""
+    with app.app_context():
+        session = db.session()
+        desk = session.scalar(select(Desk).where(Desk.slug == "demo"))
+        key = crypto.Identity.generate().public_key
+        officer = Officer.for_key(desk, name, key, confirmed=True)
+        session.add(officer)
+        session.commit()
+        return officer.id, key.recipient.public_bytes.hex()
+
+
+def sealdrop_in_another_process(instance, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "dropbox.cli", *args, "--dir", str(instance)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def sealed_to(app, case_number: str) -> set[str]:
+    """The key ids (hex) the case's report envelope is sealed to, read from its header."""
+    with app.app_context():
+        case = db.session().scalar(select(Case).where(Case.number == case_number))
+        with app.extensions["sealdrop.blobs"].open(case.submissions[0].parts[0].blob_id) as f:
+            return {key_id.hex() for key_id in crypto.recipient_key_ids(f)}
+
+
+def key_id(public_hex: str) -> str:
+    return crypto.RecipientKey(bytes.fromhex(public_hex)).key_id.hex()
+
+
+def test_a_change_committed_in_this_process_reaches_the_page_at_once(instance, app, client):
+    """The desk admin pages and the CLI's commands commit in the serving process: the bump on commit
+    makes the cache stale however long its TTL."""
+    pagecache.for_app(app).ttl = 3600.0
+    before = page_keys(client)
+    number, added = add_confirmed_officer(app, "Second reader")
+    assert page_keys(client) == before | {added}
+    assert cli.main(["officer", "retire", "--dir", str(instance), str(number)]) == 0
+    assert page_keys(client) == before
+    assert "Drug trade" not in client.get("/r/demo?lang=en").get_data(as_text=True)
+    assert cli.main(["category", "edit", "--dir", str(instance), "--desk", "demo", "drugs",
+                     "--name", "en=Drug trade"]) == 0  # fmt: skip
+    assert "Drug trade" in client.get("/r/demo?lang=en").get_data(as_text=True)
+
+
+def test_a_key_retired_by_another_process_is_never_sealed_to(instance, app, client):
+    """Another process (the CLI while serve runs, another worker) does not bump this one's cache: its
+    page may show a retired key until the TTL ends, but neither path seals or files with it."""
+    cache = pagecache.for_app(app)
+    cache.ttl = 3600.0  # as if the TTL had not run out yet: the page stays stale for this test
+    number, added = add_confirmed_officer(app, "Second reader")
+    api = Api(client)  # its page, with the key the browser will seal to
+    html = Reporter(client).form()
+    assert added in page_keys(client)
+    sealdrop_in_another_process(instance, "officer", "retire", str(number))
+    assert added in page_keys(client)  # stale, as the TTL allows ...
+
+    reporter = Reporter(client)
+    data = {"csrf_token": reporter.token(html), "category": reporter.category_id(html), "lang": "en",
+            "what": "Dealing behind the gym", "where_mode": "none"}  # fmt: skip
+    answer = client.post("/r/demo", data=data, content_type="multipart/form-data")
+    number_shown = re.search(r'id="case-number">([^<]+)<', answer.get_data(as_text=True)).group(1)
+    keys = sealed_to(app, number_shown)
+    assert key_id(added) not in keys and keys  # ... but sealing asked the database
+
+    refused = api.call("POST", "/reports", whole_report(api))  # sealed in the browser to the stale keys
+    assert (refused.status_code, refused.json["error"]) == (400, "wrong_recipients")
+
+    cache.ttl = 0.0  # the TTL ran out
+    assert added not in page_keys(client)
