@@ -261,7 +261,8 @@ def test_a_bad_sheet_is_refused_and_nothing_is_imported(vault, server, tmp_path,
 
 
 def test_a_field_that_is_not_a_list_or_too_many_sheets_is_refused(vault, server, tmp_path):
-    for claimed, match in [("map.png", "not a list"), ([sheet_field()] * 17, "at most 16")]:
+    too_many = [sheet_field()] * (mapsheet.MAX_SHEETS + 1)
+    for claimed, match in [("map.png", "not a list"), (too_many, f"at most {mapsheet.MAX_SHEETS}")]:
         server.extra = {"map_sheets": claimed}
         server.bundle(tmp_path / "bad", [Submission("BAD1-0001", report_doc())], advance=False)
         with pytest.raises(Refused, match=match):
