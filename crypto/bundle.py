@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -65,9 +65,16 @@ class Manifest:
         return self.data["items"]
 
 
-def _file_digest(path: Path) -> tuple[int, str]:
+Source = Path | Callable[[], BinaryIO]  # an item's bytes: a file, or what opens a stream of them
+
+
+def _open(source: Source) -> BinaryIO:
+    return source() if callable(source) else open(source, "rb")
+
+
+def _file_digest(path: Source) -> tuple[int, str]:
     h, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
+    with _open(path) as f:
         while chunk := f.read(_COPY):
             h.update(chunk)
             size += len(chunk)
@@ -75,10 +82,11 @@ def _file_digest(path: Path) -> tuple[int, str]:
 
 
 def write(
-    dst: BinaryIO, kind: str, fields: dict, entries: list[tuple[dict, Path]], key: SigningKey
+    dst: BinaryIO, kind: str, fields: dict, entries: list[tuple[dict, Source]], key: SigningKey
 ) -> Manifest:
     """Write a bundle of `kind` ("export" or "replies"): `fields` go into the manifest as they are,
-    each item is a (metadata, file) pair; the manifest adds name, size and sha256 to each."""
+    each item is a (metadata, file) pair, the file a path or a function that opens it (a blob store's
+    stream); the manifest adds name, size and sha256 to each."""
     listed = []
     for i, (meta, path) in enumerate(entries):
         size, digest = _file_digest(path)
@@ -87,7 +95,7 @@ def write(
     raw = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
     dst.write(MAGIC + _LEN.pack(len(raw)) + raw + key.sign(f"{kind}-bundle", raw))
     for _, path in entries:
-        with open(path, "rb") as f:
+        with _open(path) as f:
             while chunk := f.read(_COPY):
                 dst.write(chunk)
     return Manifest(raw, data)

@@ -12,11 +12,11 @@ import warnings
 
 from flask import Flask
 
-from . import db, desk, errors, i18n, placements, security
-from .blobs import FileBlobStore
+from . import db, desk, errors, i18n, placements, security, shared
+from .blobs import open_store
 from .budget import Budgets
 from .config import Config
-from .intake import UploadLimits, Uploads
+from .intake import UploadLimits
 from .noise import LIBRARY_NOISE  # what libraries said, counted only (dropbox/noise.py)
 
 AUDIENCES = ("reporter", "desk", "all")
@@ -61,14 +61,14 @@ def create_app(config: Config, audience: str = "all") -> Flask:
         SECRET_KEY=None,  # no Flask cookie sessions: reporters get no cookie at all
         JSON_SORT_KEYS=False,
     )
-    store = FileBlobStore(config.blob_dir)
-    app.extensions["sealdrop.blobs"] = store
-    app.extensions["sealdrop.uploads"] = Uploads(
-        config.blob_dir, config.max_envelope_bytes, UploadLimits.of(config), blob_key=config.secret_key
-    )
-    # In memory; `sealdrop serve` hands the reporter app's to the desk app, so the admin page sees it.
-    app.extensions["sealdrop.budgets"] = Budgets(config)
     db.init_app(app, config.database_url)
+    store = open_store(config, app.extensions["sealdrop.engine"])  # files, or PostgreSQL large objects
+    app.extensions["sealdrop.blobs"] = store
+    app.extensions["sealdrop.uploads"] = shared.uploads_for(config, store, UploadLimits.of(config))
+    # In memory (in Redis with redis_url); `sealdrop serve` hands the reporter app's to the desk app, so
+    # the admin page sees it.
+    app.extensions["sealdrop.budgets"] = Budgets(config)
+    shared.init_app(app)  # with redis_url: a solved proof of work is spent once across instances
     security.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)

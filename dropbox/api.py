@@ -333,7 +333,7 @@ def _drop(uploads: list[Upload]) -> None:
     session, manager = db.session(), current_app.extensions["sealdrop.uploads"]
     session.rollback()
     for upload in uploads:
-        manager.path(upload.id).unlink(missing_ok=True)
+        manager.discard(upload.id)
         if (row := session.get(Upload, upload.id)) is not None:
             session.delete(row)
     session.commit()

@@ -263,9 +263,10 @@ class LargeObjectStore:
         with self.engine.begin() as conn:
             self.delete_in(conn, blob_id)
 
-    def delete_in(self, conn: Connection, blob_id: str) -> None:
-        """Delete a blob in the caller's transaction (an upload swept with its row)."""
-        oid = conn.scalar(text("DELETE FROM blob_objects WHERE blob_id = :b RETURNING oid"), {"b": blob_id})
+    def delete_in(self, conn: Connection, blob_id: str, *, staged_only: bool = False) -> None:
+        """Delete a blob in the caller's transaction; with `staged_only`, only an upload's staged bytes
+        (an upload swept or dropped), never a filed blob of the same name."""
+        oid = conn.scalar(_DELETE_STAGED if staged_only else _DELETE, {"b": blob_id})
         if oid is not None:
             conn.execute(text("SELECT lo_unlink(CAST(:oid AS oid))"), {"oid": oid})
 
@@ -292,19 +293,33 @@ class LargeObjectStore:
 
     # An upload's staged bytes, in the caller's transaction (dropbox/shared.py, SharedUploads).
 
+    def stage(self, conn: Connection, blob_id: str) -> bool:
+        """Make the empty staged blob of a new upload, in the caller's transaction (the one that adds
+        the upload's row). True if it is there and staged; False if a filed blob has this name (an
+        upload id used again after its upload was filed: its bytes are not to be written to)."""
+        row = conn.execute(
+            text("SELECT touched FROM blob_objects WHERE blob_id = :b"), {"b": blob_id}
+        ).first()
+        if row is not None:
+            return row.touched is not None
+        conn.execute(
+            text("INSERT INTO blob_objects (blob_id, oid, size, received_day, touched) "
+                 "VALUES (:b, lo_create(0), 0, :day, :minute)"),
+            {"b": blob_id, "day": _today(), "minute": _this_minute()},
+        )  # fmt: skip
+        return True
+
     def write_at(self, conn: Connection, blob_id: str, offset: int, body: BinaryIO, length: int) -> int:
-        """Copy `length` bytes of `body` to `offset` of the staged blob `blob_id` (made by its first
-        piece), LO_CHUNK at a time; the blob ends after them. Returns the bytes copied: fewer than
-        `length` if the body ended early (the caller rolls back)."""
-        oid = conn.scalar(text("SELECT oid FROM blob_objects WHERE blob_id = :b FOR UPDATE"), {"b": blob_id})
+        """Copy `length` bytes of `body` to `offset` of the staged blob `blob_id`, LO_CHUNK at a time,
+        in the caller's transaction; the blob ends after them. Returns the bytes copied: fewer than
+        `length` if the body ended early (the caller rolls back). FileNotFoundError if no staged blob
+        has this name."""
+        oid = conn.scalar(
+            text("SELECT oid FROM blob_objects WHERE blob_id = :b AND touched IS NOT NULL FOR UPDATE"),
+            {"b": blob_id},
+        )
         if oid is None:
-            oid = conn.scalar(text("SELECT lo_create(0)"))
-            conn.execute(
-                text(
-                    "INSERT INTO blob_objects (blob_id, oid, size, received_day) VALUES (:b, :oid, 0, :day)"
-                ),
-                {"b": blob_id, "oid": oid, "day": _today()},
-            )
+            raise FileNotFoundError(f"no staged blob {blob_id}")
         conn.execute(
             text("SELECT lo_truncate64(lo_open(CAST(:oid AS oid), :mode), :at)"),
             {"oid": oid, "mode": _INV_WRITE, "at": offset},
@@ -339,6 +354,8 @@ class LargeObjectStore:
         return {row.blob_id: row.touched.replace(tzinfo=dt.UTC) for row in rows}
 
 
+_DELETE = text("DELETE FROM blob_objects WHERE blob_id = :b RETURNING oid")
+_DELETE_STAGED = text("DELETE FROM blob_objects WHERE blob_id = :b AND touched IS NOT NULL RETURNING oid")
 _ROW = text("SELECT oid, size FROM blob_objects WHERE blob_id = :blob_id")
 _PUT = text("SELECT lo_put(CAST(:oid AS oid), CAST(:at AS bigint), :data)")
 _GET = text("SELECT lo_get(CAST(:oid AS oid), CAST(:at AS bigint), CAST(:n AS integer))")

@@ -5,7 +5,7 @@ Counted in memory, in coarse buckets (a window of `budget_window_s` in
 `BUCKETS` slices): the database deliberately keeps no arrival times, and neither does this beyond the
 last window. Nothing about who sent anything is counted, only how many. The workers of one `sealdrop
 serve --workers N` share one set of counts (SharedWindowCounter, below); with several instances each
-counts its own; a later step moves these counters to Redis.
+counts its own unless `redis_url` is set: then every instance counts in Redis (dropbox/shared.py).
 
 A refused request learns when the oldest slice that keeps the count at its limit leaves the window.
 """
@@ -142,7 +142,12 @@ class Budgets:
         clock: Callable[[], float] = time.monotonic,
         counters: Mapping[str, WindowCounter | SharedWindowCounter] | None = None,
     ) -> None:
-        """`counters`: one per kind, from shared_counters() when several workers count together."""
+        """`counters`: one per kind, from shared_counters() when several workers count together;
+        with `redis_url` the Redis counters every instance shares, whatever is passed."""
+        if cfg.redis_url:
+            from .shared import redis_counters  # imports this module
+
+            counters = redis_counters(cfg)
         self.window_s = cfg.budget_window_s
         self.limits = {
             "reports": Limits(cfg.budget_reports_per_desk, cfg.budget_reports_overall),

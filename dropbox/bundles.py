@@ -10,6 +10,7 @@ awaited_officers(log)                              who has yet to confirm an exp
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import os
 from pathlib import Path
@@ -23,7 +24,7 @@ import crypto
 from crypto import SigningKey, VerifyKey, bundle
 from crypto.bundle import BundleError
 
-from .blobs import FileBlobStore
+from .blobs import BlobStore
 from .maps import export_sheets
 from .models import Case, Category, Desk, ExportConfirmation, ExportLog, Officer, Reply, Submission, today
 from .parsing import MAX_ID  # a sequence past it is a database error in PostgreSQL, not "unknown"
@@ -51,9 +52,7 @@ def pending(session: Session, desk: Desk) -> list[Submission]:
     )
 
 
-def export(
-    session: Session, store: FileBlobStore, desk: Desk, key: SigningKey, dst: BinaryIO
-) -> bundle.Manifest:
+def export(session: Session, store: BlobStore, desk: Desk, key: SigningKey, dst: BinaryIO) -> bundle.Manifest:
     """Write the next export bundle of `desk` to `dst` and record it; raises NothingToExport."""
     subs = pending(session, desk)
     if not subs:
@@ -117,7 +116,7 @@ def _places(desk: Desk) -> list[dict]:
     ]
 
 
-def _entries(store: FileBlobStore, subs: list[Submission]) -> list[tuple[dict, Path]]:
+def _entries(store: BlobStore, subs: list[Submission]) -> list[tuple[dict, bundle.Source]]:
     entries = []
     for sub in subs:
         first = sub.case.submissions[0].id == sub.id
@@ -131,12 +130,12 @@ def _entries(store: FileBlobStore, subs: list[Submission]) -> list[tuple[dict, P
                 "received_day": sub.received_day.isoformat(),
                 "reply_public": sub.case.reply_public.hex(),
             }
-            entries.append((meta, store.path(part.blob_id)))
+            entries.append((meta, functools.partial(store.open, part.blob_id)))  # streamed from the store
     return entries
 
 
 def export_again(
-    session: Session, store: FileBlobStore, desk: Desk, sequence: int, key: SigningKey, dst: BinaryIO
+    session: Session, store: BlobStore, desk: Desk, sequence: int, key: SigningKey, dst: BinaryIO
 ) -> bundle.Manifest:
     """Write export bundle `sequence` again, byte for byte, for a download that broke off: allowed
     until the viewer confirms it. Ed25519 signatures are deterministic, so the same manifest gives the
@@ -178,7 +177,7 @@ def _signer(session: Session, desk: Desk, officer_key_id: object) -> Officer:
 
 
 def import_replies(
-    session: Session, store: FileBlobStore, path: Path, only_desk: str | None = None
+    session: Session, store: BlobStore, path: Path, only_desk: str | None = None
 ) -> tuple[Desk, int]:
     """Import a reply bundle whole or not at all. Returns the desk and the number of replies.
     With `only_desk`, a bundle for any other desk is refused (`wrong_desk`)."""
@@ -241,7 +240,7 @@ def _peek(path: Path) -> dict:
 
 def _store_replies(
     session: Session,
-    store: FileBlobStore,
+    store: BlobStore,
     desk: Desk,
     path: Path,
     manifest: bundle.Manifest,

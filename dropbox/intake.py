@@ -35,7 +35,7 @@ import crypto
 from crypto import PublicKey, Receipt, RecipientKey
 
 from . import db
-from .blobs import FileBlobStore
+from .blobs import BlobStore, FileBlobStore
 from .config import Config
 from .models import Case, Category, Desk, Officer, Part, Reply, Submission, SubmissionToken, Upload, today
 from .scrub import Clean
@@ -127,7 +127,7 @@ def sweep_form_tokens(session: Session) -> int:
     return result.rowcount or 0
 
 
-def case_recipients(session: Session, store: FileBlobStore, case: Case) -> list[RecipientKey]:
+def case_recipients(session: Session, store: BlobStore, case: Case) -> list[RecipientKey]:
     """Additions go to the keys the case's first report was sealed to, read from its envelope header
     (the server does not store the category), less any officer removed since. Once retention has
     deleted the first report's ciphertext, the oldest submission still held (sealed to the same keys)."""
@@ -203,7 +203,7 @@ def plaintext_bytes(plaintexts: Sequence[bytes | Clean]) -> int:
 
 
 def seal_on_server(
-    store: FileBlobStore, keys: Sequence[RecipientKey], plaintexts: Sequence[bytes | Clean]
+    store: BlobStore, keys: Sequence[RecipientKey], plaintexts: Sequence[bytes | Clean]
 ) -> list[str]:
     """Seal each plaintext (the report document, then each cleaned file, read piece by piece) from
     memory straight into the blob store; returns the blob ids. If one fails, the blobs already
@@ -222,7 +222,7 @@ def seal_on_server(
 
 def seal_and_file(
     session: Session,
-    store: FileBlobStore,
+    store: BlobStore,
     case: Case,
     desk: Desk,
     keys: Sequence[RecipientKey],
@@ -243,7 +243,7 @@ def seal_and_file(
 
 def seal_then_file(
     session: Session,
-    store: FileBlobStore,
+    store: BlobStore,
     desk: Desk,
     keys: Sequence[RecipientKey],
     plaintexts: Sequence[bytes | Clean],
@@ -269,13 +269,13 @@ def seal_then_file(
         raise
 
 
-def _delete_blobs(store: FileBlobStore, blob_ids: Sequence[str]) -> None:
+def _delete_blobs(store: BlobStore, blob_ids: Sequence[str]) -> None:
     for blob_id in blob_ids:
         store.delete(blob_id)
 
 
 def file_submission(
-    session: Session, store: FileBlobStore, case: Case, desk: Desk, blob_ids: Sequence[str], sealed_by: str
+    session: Session, store: BlobStore, case: Case, desk: Desk, blob_ids: Sequence[str], sealed_by: str
 ) -> Submission:
     """Record blobs that are already durable in the store as one submission, and commit."""
     parts = [Part(position=i, blob_id=b, size=store.size(b)) for i, b in enumerate(blob_ids)]
@@ -378,6 +378,17 @@ class Uploads:
     def path(self, upload_id: str) -> Path:
         return self.root / f"{upload_id}.part"
 
+    def _stage(self, session: Session, upload_id: str) -> None:
+        """Where a new upload's pieces will go (dropbox/shared.py keeps them in the shared store)."""
+        self.path(upload_id).touch(mode=0o600)
+
+    def _read(self, upload_id: str) -> BinaryIO:
+        return open(self.path(upload_id), "rb")
+
+    def discard(self, upload_id: str) -> None:
+        """Drop the pieces of an upload that will never be filed (its row goes with the caller)."""
+        self.path(upload_id).unlink(missing_ok=True)
+
     def blob_id(self, upload_id: str) -> str:
         """The name a finished upload gets in the blob store: one its row leads back to after a crash
         (`put_back_moved`), keyed with the instance secret so that the browser, which chose the upload
@@ -394,7 +405,7 @@ class Uploads:
         with self._admitting:
             self._admit(session, desk, size)
             upload = Upload(id=upload_id or secrets.token_hex(16), desk_id=desk.id, size=size)
-            self.path(upload.id).touch(mode=0o600)
+            self._stage(session, upload.id)
             session.add(upload)
             session.commit()
         return upload
@@ -460,7 +471,7 @@ class Uploads:
         if upload.received != upload.size:
             raise IntakeError("incomplete_upload")
         try:
-            with open(self.path(upload.id), "rb") as f:
+            with self._read(upload.id) as f:
                 sealed_to = set(crypto.recipient_key_ids(f))
         except crypto.EnvelopeError:
             raise IntakeError("not_an_envelope") from None
@@ -511,7 +522,7 @@ class Uploads:
             store.give_back(blob_id, path)
             os.utime(path)  # written to just now, as far as the sweep of idle uploads should know
 
-    def sweep_if_due(self, session: Session, store: FileBlobStore, max_age_s: float) -> int:
+    def sweep_if_due(self, session: Session, store: BlobStore, max_age_s: float) -> int:
         """Sweep at most once per SWEEP_EVERY per process, and never in two threads at once."""
         if time.monotonic() < self._next_sweep or not self._sweeping.acquire(blocking=False):
             return 0
@@ -521,7 +532,7 @@ class Uploads:
         finally:
             self._sweeping.release()
 
-    def sweep_abandoned(self, session: Session, store: FileBlobStore, max_age_s: float) -> int:
+    def sweep_abandoned(self, session: Session, store: BlobStore, max_age_s: float) -> int:
         """Abandoned uploads (`sweep`), the temporary files a crashed blob writer left, the blobs a crash
         left without a row (once two days old), and old filed forms' tokens. Returns how many of
         these it deleted."""

@@ -13,7 +13,9 @@ than the reporter's phone; several proofs because one alone has a long tail (1 p
 wait three times the mean).
 
 A challenge expires (config `pow_max_age_s`) and is spent once: the keyed hash of a solved challenge
-is kept with the case it opened (`submission_tokens`, as a no-JS form's token is). The work asked rises
+is kept with the case it opened (`submission_tokens`, as a no-JS form's token is); with `redis_url` it
+is also claimed in Redis as the report call arrives, so a solution replayed on another instance is
+refused before anything is stored (dropbox/shared.py). The work asked rises
 with the desk's recent reports (counted in memory, dropbox/budget.py) and falls back when it is quiet;
 a challenge solved at a lower level than the current one is refused as stale, and the page solves a
 fresh one.
@@ -150,9 +152,13 @@ def refusal(
 def check(cfg: Config, desk_slug: str, sent: object, required_work: int) -> str:
     """The challenge's token if `sent` solves a valid one; else the request ends in a 403 with why
     (pow_required, pow_invalid, pow_expired, pow_stale), and the page asks for a fresh challenge."""
+    from .shared import claim_challenge  # imports what imports this module
+
     why = refusal(cfg, desk_slug, sent, required_work)
     if why is not None:
         abort(403, description=why)
+    if not claim_challenge(spent_key(desk_slug), sent["challenge"]):
+        abort(400, description="pow_reused")  # claimed by a report call on this or another instance
     return sent["challenge"]
 
 

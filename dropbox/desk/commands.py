@@ -28,7 +28,7 @@ from crypto import SigningKey
 from crypto import cli as crypto_cli
 from crypto.bundle import BundleError
 
-from .. import bundles, db, intake, onions
+from .. import bundles, db, intake, onions, shared
 from .. import config as config_mod
 from ..console import _
 from ..models import Desk, DeskSession, DeskUser
@@ -158,7 +158,7 @@ def cmd_retention(args: argparse.Namespace) -> None:
         audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
         session.commit()
         # The service sweeps these too, but only when a new upload starts: a quiet desk needs cron's.
-        uploads = intake.Uploads(cfg.blob_dir, cfg.max_envelope_bytes, blob_key=cfg.secret_key)
+        uploads = shared.uploads_for(cfg, store)
         abandoned = uploads.sweep_abandoned(session, store, intake.upload_max_age_s(cfg))
         session.commit()
     done = _("Retention: submissions deleted: %(n)d; abandoned uploads and orphan blobs removed: %(removed)d")
@@ -242,9 +242,9 @@ def cmd_user_remove(args: argparse.Namespace) -> None:
 
 
 def _store(cfg: config_mod.Config):
-    from ..blobs import FileBlobStore
+    from ..blobs import open_store
 
-    return FileBlobStore(cfg.blob_dir)
+    return open_store(cfg)
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:

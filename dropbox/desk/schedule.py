@@ -20,7 +20,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import sessionmaker
 
 from .. import bundles, db
-from ..blobs import FileBlobStore
+from ..blobs import open_store
 from ..config import Config
 from . import audit
 
@@ -49,7 +49,7 @@ class RetentionSchedule:
         self.seconds = minutes * 60
         self._engine = db.make_engine(cfg.database_url)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._store = FileBlobStore(cfg.blob_dir)
+        self._store = open_store(cfg, self._engine)
         self._waits_for = cfg.retention_waits_for
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
