@@ -365,3 +365,55 @@ def test_hotspots_follow_the_filter_and_fall_back_to_the_plot_without_sheets(vau
     page = get(c, "/hotspots").get_data(as_text=True)
     assert 'id="map"' in page and 'id="sheet-map"' not in page and 'id="hotspot-table"' in page
     assert c.get("/hotspots/map.png", base_url=HOST).status_code == 404
+
+
+# -- across the air gap, with the real server ----------------------------------------------------------
+
+
+def test_a_sheet_and_a_tap_from_a_real_export_are_drawn(tmp_path, monkeypatch):
+    """`sealdrop map add`, a reporter's no-JS tap on the sheet, `bundles.export`: the viewer imports the
+    sheet from the signed manifest and draws the tapped point where the server placed it."""
+    from sqlalchemy import select
+
+    import crypto
+    from dropbox import bundles, config, create_app, db
+    from dropbox import cli as sealdrop
+    from dropbox.blobs import FileBlobStore
+    from dropbox.models import Desk
+    from tests.dropbox.conftest import Reporter
+    from tests.helpers import make_instance
+    from viewer.vault import Vault
+
+    instance = make_instance(tmp_path / "instance")
+    (tmp_path / "town.png").write_bytes(street_map((800, 600)))
+    bounds = "42.69,23.31,42.70,23.33"
+    assert sealdrop.main(["map", "add", "--dir", str(instance), "--desk", "demo", "--image",
+                          str(tmp_path / "town.png"), "--bounds", bounds, "--name", "en=Centre",
+                          "--attribution", "Test streets", "--licence", "CC0-1.0"]) == 0  # fmt: skip
+    app = create_app(config.load(instance))
+    try:
+        sent = Reporter(app.test_client()).submit(
+            {"where_mode": "map", "map_sheet": "1", "map_x": "250", "map_y": "187", "map_precision": "exact"}
+        )
+        assert sent.status_code == 200
+        cfg, key = config.load(instance), crypto.SigningKey.load(instance / config.SIGNING_KEY_FILE)
+        with db.standalone_session(cfg.database_url) as s, open(tmp_path / "export.bundle", "wb") as f:
+            desk = s.scalar(select(Desk).where(Desk.slug == "demo"))
+            bundles.export(s, FileBlobStore(cfg.blob_dir), desk, key, f)
+    finally:
+        app.extensions["sealdrop.engine"].dispose()
+
+    officer = crypto.Identity.load(instance / "demo-officer.identity", "")  # DEMO ONLY: empty passphrase
+    with Vault.create(tmp_path / "vault", "pw", officer) as v:
+        v.pin(key.verify_key, ["demo"])
+    with Vault.open(tmp_path / "vault", "pw", write=True) as vault:
+        assert importer.import_bundle(vault, tmp_path / "export.bundle").reports == 1
+        [sheet] = mapsheet.sheets(vault.db, "demo")
+        assert (sheet.width, sheet.height, sheet.attribution) == (800, 600, "Test streets")
+        number, report, where = vault.db.execute(
+            "SELECT c.number, r.id, r.where_json FROM reports r JOIN cases c ON c.id = r.case_id"
+        ).fetchone()
+        assert '"mode": "map"' in where
+        png = get(client(vault), f"/case/{number}/report/{report}/map.png").data
+    mx, my = centroid(pixels_of(png, mapsheet.MARKER))
+    assert abs(mx - 250.5) <= 2 and abs(my - 187.5) <= 2  # the centre of the pixel the reporter tapped
