@@ -30,7 +30,7 @@ MAGIC = b"sealdrop-bundle\x00"
 SIG_LEN = 64
 MAX_MANIFEST = 16 * 1024 * 1024
 MAX_ITEM = 1 << 62  # bytes in one item: beyond any disk, below what file.read() can be asked for
-KINDS = {"export": "sealdrop-export/1", "replies": "sealdrop-replies/1"}
+KINDS = {"export": "sealdrop-export/1", "replies": "sealdrop-replies/1", "state": "sealdrop-state/1"}
 _LEN = struct.Struct(">I")
 _COPY = 1 << 20
 

@@ -37,6 +37,9 @@ HISTORY_ACTIONS = {
     "forwarded": N_("forwarded"),
     "language": N_("language"),
     "added police recipient": N_("added police recipient"),
+    "added colleague": N_("added colleague"),
+    "exported state bundle": N_("exported state bundle"),
+    "imported state bundle": N_("imported state bundle"),
 }
 
 

@@ -1,0 +1,198 @@
+"""Two officers, two vaults, one desk (issue 14 item 4, docs/two-officers.md): officer A closes one
+case and forwards another, writes a state bundle; officer B imports it and sees both, "by A" in the
+history. A tampered, replayed, unknown-signer, wrong-desk or foreign state bundle is refused with a clear
+error and changes nothing in B's vault."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import crypto
+from crypto import Identity, bundle
+from tests.viewer.bundles import Server, Submission, case_numbers, report_doc
+from tests.viewer.conftest import PASSPHRASE
+from viewer import cli, colleagues, forward, importer, triage
+from viewer.errors import Refused
+from viewer.vault import Vault
+
+
+class Desk:
+    """One server, one desk, two officers whose vaults imported the same export bundle."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.ids = {"A": Identity.generate(), "B": Identity.generate()}
+        self.server = Server(self.ids["A"].public_key.recipient)
+        self.cases = case_numbers(3)
+        both = [i.public_key.recipient for i in self.ids.values()]
+        subs = [Submission(n, report_doc(what=f"case {n}"), recipients=both) for n in self.cases]
+        self.server.bundle(tmp / "export.bundle", subs)
+        for who, identity in self.ids.items():
+            with Vault.create(self.dir(who), PASSPHRASE, identity, name=f"Officer {who}") as v:
+                v.pin(self.server.key.verify_key, ["demo"])
+                importer.import_bundle(v, tmp / "export.bundle")
+
+    def dir(self, who: str) -> Path:
+        return self.tmp / f"vault-{who}"
+
+    def vault(self, who: str) -> Vault:
+        return Vault.open(self.dir(who), PASSPHRASE, write=True)
+
+    def sealview(self, who: str, *argv) -> int:
+        return cli.main(["--vault", str(self.dir(who)), *[str(a) for a in argv]])
+
+    def keep(self, who: str, other: str, **kw) -> None:
+        """`who` keeps `other` as a colleague, the fingerprint read aloud."""
+        fp = kw.pop("fingerprint", self.ids[other].fingerprint)
+        pub = self.dir(other) / "officer.pub"
+        assert self.sealview(who, "colleague", "add", pub, "--name", f"Officer {other}", "--fingerprint", fp) == 0
+
+    def snapshot(self, who: str) -> dict:
+        """Everything a state import may change."""
+        with Vault.open(self.dir(who), PASSPHRASE) as v:
+            return {
+                t: v.db.execute(f"SELECT * FROM state.{t} ORDER BY 1, 2").fetchall()
+                for t in ("triage", "history", "forwards", "notes")
+            } | {"colleagues": [tuple(c.__dict__.values()) for c in colleagues.listed(v)]}
+
+
+@pytest.fixture
+def desk(tmp_path, passphrase_env):
+    return Desk(tmp_path)
+
+
+def test_b_sees_what_a_closed_and_forwarded_by_a(desk, capsys):
+    closed, forwarded, untouched = desk.cases
+    desk.keep("A", "B")
+    desk.keep("B", "A")
+    police = Identity.generate().public_key
+    with desk.vault("A") as a:
+        triage.set_state(a, closed, "closed")
+        forward.forward(a, forwarded, police, "District police")
+        triage.add_note(a, closed, "Private hunch about the neighbour.")
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "state-1.bundle") == 0
+    assert "state bundle demo #1 for Officer B" in capsys.readouterr().out
+    assert desk.sealview("B", "state", "import", desk.tmp / "state-1.bundle") == 0
+    assert "2 cases changed, 1 forwarding" in capsys.readouterr().out
+    with desk.vault("B") as b:
+        assert triage.state_of(b, closed) == ("closed", None)
+        assert triage.state_of(b, forwarded) == ("forwarded", None)
+        assert triage.state_of(b, untouched) == ("new", None)
+        history = b.db.execute(
+            "SELECT actor, action, detail FROM state.history WHERE case_number = ?", (closed,)
+        ).fetchall()
+        a_actor = f"Officer A ({desk.ids['A'].fingerprint})"
+        assert (a_actor, "state", "closed") in [tuple(h) for h in history]
+        forwards = b.db.execute("SELECT actor, recipient, fingerprint, file FROM state.forwards").fetchall()
+        assert [tuple(f) for f in forwards] == [(a_actor, "District police", police.fingerprint, None)]
+        notes = b.db.execute("SELECT count(*) FROM state.notes").fetchone()[0]
+        assert notes == 0, "notes are private: they never travel"
+    # Nothing new since: A has nothing to send, and B's merged changes are not B's to send back.
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "state-2.bundle") == 1
+    assert "nothing to send" in capsys.readouterr().err and not (desk.tmp / "state-2.bundle").exists()
+    assert desk.sealview("B", "state", "export", "-o", desk.tmp / "state-b.bundle") == 1
+
+
+def test_the_later_change_wins_and_the_earlier_one_is_said(desk, capsys):
+    case = desk.cases[0]
+    desk.keep("A", "B")
+    desk.keep("B", "A")
+    with desk.vault("A") as a:
+        triage.set_state(a, case, "credible")
+        a.db.execute("UPDATE state.triage SET updated_at = '2026-01-01T09:00+00:00'")  # A was first
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "a1.bundle") == 0
+    with desk.vault("B") as b:
+        triage.set_state(b, case, "not credible")  # now: later than A's
+    assert desk.sealview("B", "state", "import", desk.tmp / "a1.bundle") == 0
+    assert f"case {case}: your own later change stays" in capsys.readouterr().out
+    with desk.vault("B") as b:
+        assert triage.state_of(b, case) == ("not credible", None)
+    assert desk.sealview("B", "state", "export", "-o", desk.tmp / "b1.bundle") == 0
+    assert desk.sealview("A", "state", "import", desk.tmp / "b1.bundle") == 0
+    with desk.vault("A") as a:
+        assert triage.state_of(a, case) == ("not credible", None)  # both settle on the later change
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+
+
+def refused(desk: Desk, path: Path, capsys) -> str:
+    """B imports `path`: refused with one clear line, and B's vault unchanged."""
+    before = desk.snapshot("B")
+    capsys.readouterr()
+    assert desk.sealview("B", "state", "import", path) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert desk.snapshot("B") == before, "a refused state bundle changed something"
+    with desk.vault("B") as b:
+        with pytest.raises(Refused) as info:
+            colleagues.import_state(b, path)
+    return info.value.reason
+
+
+def test_bad_state_bundles_are_refused_and_change_nothing(desk, capsys):
+    desk.keep("A", "B")
+    desk.keep("B", "A")
+    with desk.vault("A") as a:
+        triage.set_state(a, desk.cases[0], "closed")
+    good = desk.tmp / "good.bundle"
+    assert desk.sealview("A", "state", "export", "-o", good) == 0
+    data = good.read_bytes()
+    damaged = {
+        "item changed": (_flip(data, len(data) - 5), "tampered"),
+        "manifest changed": (data.replace(b'"sequence": 1', b'"sequence": 2'), "bad_signature"),
+        "truncated": (data[:-9], "truncated"),
+        "bytes added": (data + b"\0", "tampered"),
+        "not a bundle": (b"hello", "not_a_bundle"),
+    }
+    for label, (content, reason) in damaged.items():
+        path = desk.tmp / "damaged.bundle"
+        path.write_bytes(content)
+        assert refused(desk, path, capsys) == reason, label
+
+    # A stranger's bundle (an officer B never kept), and one of theirs that claims to be A's.
+    desk.ids["C"] = Identity.generate()
+    stranger = desk.tmp / "stranger.bundle"
+    state_bundle(stranger, desk.ids["C"], desk.ids["B"])
+    assert refused(desk, stranger, capsys) == "unknown_colleague"
+    posing = desk.tmp / "posing.bundle"
+    state_bundle(posing, desk.ids["C"], desk.ids["B"], officer=desk.ids["A"].fingerprint)
+    assert refused(desk, posing, capsys) == "bad_signature"
+
+    # Signed by A, but for a desk B does not share with A.
+    other_desk = desk.tmp / "other-desk.bundle"
+    state_bundle(other_desk, desk.ids["A"], desk.ids["B"], desk="elsewhere")
+    assert refused(desk, other_desk, capsys) == "wrong_desk"
+
+    # The good one imports; again, it is a replay.
+    assert desk.sealview("B", "state", "import", good) == 0
+    assert refused(desk, good, capsys) == "replayed"
+
+
+def test_a_colleague_whose_fingerprint_was_misheard_is_not_kept(desk, capsys):
+    wrong = "".join("1" if ch == "0" else "0" if ch.isdigit() else ch for ch in desk.ids["A"].fingerprint)
+    pub = desk.dir("A") / "officer.pub"
+    assert desk.sealview("B", "colleague", "add", pub, "--name", "Officer A", "--fingerprint", wrong) == 1
+    assert "differs" in capsys.readouterr().err
+    assert desk.sealview("B", "colleague", "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def state_bundle(path: Path, signer: Identity, to: Identity, *, desk="demo", officer=None) -> None:
+    """A state bundle as `sealview state export` writes it, with the manifest's claims chosen."""
+    fields = {
+        "desk": desk,
+        "officer": officer or signer.fingerprint,
+        "sequence": 1,
+        "previous": None,
+        "created_at": "2026-01-01T10:00+00:00",
+        "to": [to.fingerprint],
+    }
+    change = {"case": "X1", "state": "closed", "duplicate_of": None, "at": "2026-01-01T10:00+00:00"}
+    item = path.with_suffix(".item")
+    document = json.dumps({"states": [change], "forwards": []}).encode()
+    item.write_bytes(crypto.seal_bytes(document, [to.public_key.recipient]))
+    with open(path, "wb") as f:
+        bundle.write(f, "state", fields, [({"content": "changes"}, item)], signer.signing_key)
