@@ -228,7 +228,9 @@ def _reencoded(n: int, data: bytes, width: int, height: int) -> bytes:
             if im.size != (width, height):
                 raise _refuse(n, _("its picture is not the size the sheet claims"))
             im.load()
-            rgb = im.convert("RGB")
+            rgba = im.convert("RGBA")
+        rgb = Image.new("RGB", rgba.size, (255, 255, 255))  # what is transparent is paper, not black
+        rgb.paste(rgba, mask=rgba.getchannel("A"))
         out = io.BytesIO()
         rgb.save(out, "PNG", optimize=False)
     except Refused:

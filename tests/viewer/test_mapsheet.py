@@ -279,6 +279,18 @@ def test_the_kept_picture_is_re_encoded_not_the_one_sent(vault, server, tmp_path
     assert Image.open(io.BytesIO(kept)).tobytes() == Image.open(io.BytesIO(sent)).convert("RGB").tobytes()
 
 
+def test_transparent_parts_of_a_sheet_are_kept_as_white_paper(vault, server, tmp_path):
+    im = Image.new("RGBA", (64, 48), (0, 0, 0, 0))
+    ImageDraw.Draw(im).line((0, 24, 64, 24), fill=(*STREET, 255), width=4)
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    import_with(vault, server, tmp_path, [], [sheet_field(out.getvalue(), size=(64, 48))])
+    kept = Image.open(io.BytesIO(vault.db.execute("SELECT png FROM map_images").fetchone()[0]))
+    assert (
+        kept.mode == "RGB" and kept.getpixel((5, 5)) == (255, 255, 255) and kept.getpixel((5, 24)) == STREET
+    )
+
+
 # -- per desk, newest wins, kept once ------------------------------------------------------------------
 
 
