@@ -59,11 +59,9 @@ def sheet(share: Share, desk: str, fingerprint: str) -> str:
         "",
         _("What this is"),
         _(
-            "One part of the escrow key of desk %(desk)s. Any %(k)d of the %(n)d parts together "
-            "open every report sealed to this key; fewer than %(k)d open nothing.",
+            "One share of the escrow key of desk %(desk)s. As many shares as this sheet says, put "
+            "together, open every report sealed to this key; fewer open nothing.",
             desk=desk,
-            k=share.threshold,
-            n=share.count,
         ),
         "",
         _("How to keep it"),
@@ -75,10 +73,9 @@ def sheet(share: Share, desk: str, fingerprint: str) -> str:
         "",
         _("How it is used"),
         _(
-            "Only when the officers' own keys are lost, on the desk head's written request, with "
-            "%(k)d holders present. On the offline machine each share is typed into a text file "
-            "exactly as printed (letters, digits, spaces and CHECK) and the officer runs:",
-            k=share.threshold,
+            "Only when the officers' own keys are lost, on the desk head's written request, with as "
+            "many holders present as this sheet says. On the offline machine each share is typed into a "
+            "text file exactly as printed (letters, digits, spaces and CHECK) and the officer runs:"
         ),
         "  sealview escrow recover --share FILE --share FILE ... -o escrow.identity",
         _("Check that the fingerprint it prints is the one on this sheet."),
@@ -129,7 +126,7 @@ def cmd_create(args) -> None:
         shutil.rmtree(work, ignore_errors=True)
         raise
     print(_("escrow key fingerprint: %(fp)s", fp=identity.fingerprint))
-    print(_("%(n)d shares, any %(k)d of which recover the key: %(path)s", n=n, k=k, path=target))
+    print(_("shares made: %(n)d; needed to recover the key: %(k)d; in %(path)s", n=n, k=k, path=target))
     print(
         _(
             "register it as an officer of the desk: sealdrop officer add --desk %(desk)s %(file)s",
@@ -184,7 +181,7 @@ def recover(files: list[str]) -> Identity:
     except ShareError as e:
         if e.kind == "too_few":
             raise ViewerError(
-                _("%(needed)d different shares are needed, %(given)d given", needed=e.needed, given=e.given)
+                _("not enough shares: %(given)d given, %(needed)d needed", needed=e.needed, given=e.given)
             ) from None
         if e.kind == "conflict":
             raise ViewerError(_("two of these files say they are the same share but differ")) from None

@@ -91,7 +91,7 @@ def test_the_sheet_speaks_the_officers_language(tmp_path, capsys):
     assert code == 0, err
     sheet = (tmp_path / "e" / "sheet-1.txt").read_text("utf-8")
     assert "SHARE 1 OF 2" in sheet  # the share itself is the same in every language
-    assert "Desk: demo" not in sheet and "Отдел" in sheet
+    assert "Desk: demo" not in sheet and "Служба: demo" in sheet
 
 
 def test_three_shares_open_a_report_sealed_to_the_officer_and_the_escrow_key(
@@ -163,7 +163,7 @@ def test_two_shares_are_refused_and_no_identity_is_written(shares_dir, tmp_path,
         "-o",
         tmp_path / "x.identity",
     )
-    assert "3 different shares are needed, 2 given" in err
+    assert "not enough shares: 2 given, 3 needed" in err
     assert not (tmp_path / "x.identity").exists()
 
 
