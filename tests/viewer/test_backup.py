@@ -112,7 +112,7 @@ def test_backup_wipe_restore_gives_back_every_case_and_attachment(filled, tmp_pa
     assert (tmp_path / "vault.backup").stat().st_mode & 0o777 == 0o600
     shutil.rmtree(filled)  # the machine is lost
 
-    (tmp_path / "new").mkdir()  # an empty folder is fine, like a missing one
+    (tmp_path / "new" / "vault").mkdir(parents=True)  # an empty folder is fine, like a missing one
     code, out, err = run(capsys, "--vault", tmp_path / "new" / "vault", "restore", tmp_path / "vault.backup")
     assert code == 0, err
     assert "restored to" in out and "3 cases, 3 attachments" in out
