@@ -148,6 +148,8 @@ def cmd_config(args) -> None:
         stored = vault.language
         name = i18n.NAMES[stored] if stored in i18n.NAMES else _("not set (English)")
         print(_("language: %(language)s", language=name))
+        print(_("officer fingerprint: %(fp)s", fp=vault.officer.fingerprint))
+        keytrust.print_recipients(vault)  # who else can read the desk's reports
 
 
 def _progress():
@@ -209,6 +211,8 @@ def cmd_import(args) -> None:
                 r.damaged,
             )
         )
+    for change in r.key_warnings:  # no officer of the desk signed these (docs/key-trust.md)
+        print(_("warning: %(text)s", text=keytrust.describe(change)))
 
 
 def cmd_list(args) -> None:

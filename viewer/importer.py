@@ -34,7 +34,7 @@ from . import documents, mapsheet
 from .documents import Document
 from .errors import Refused
 from .i18n import _
-from .manifest import check_bundle, desk_categories, desk_places, refusing
+from .manifest import check_bundle, desk_categories, desk_key_changes, desk_places, desk_recipients, refusing
 from .streaming import Feed, Opener
 from .vault import Vault, now
 
@@ -52,6 +52,7 @@ class ImportResult:
     attachments: int = 0
     not_for_us: int = 0
     damaged: int = 0
+    key_warnings: list[dict] = field(default_factory=list)  # key changes no officer of the desk signed
 
 
 def import_bundle(vault: Vault, path: Path, progress: Progress | None = None) -> ImportResult:
@@ -149,7 +150,7 @@ class _Run:
     def __init__(self, vault, db, manifest, written, progress, desk: str | None = None) -> None:
         self.vault, self.db, self.manifest = vault, db, manifest
         self.written, self.progress = written, progress
-        self.keys = [vault.officer.decryption_key]
+        self.keys = vault.decryption_keys  # the officer's keys before a rotation too (docs/key-trust.md)
         self.desk = manifest.data["desk"] if manifest else desk
         self.sequence = manifest.sequence if manifest else 0
         self.result = ImportResult(self.desk, self.sequence)
@@ -306,6 +307,15 @@ class _Run:
             names.update(found)
             self.vault.set_meta(self.db, "category_names", json.dumps(names, ensure_ascii=False))
 
+    def _store_key_changes(self, claimed_changes: object, claimed_recipients: object) -> None:
+        """Who can read the desk's reports, and what changed since the last export (docs/key-trust.md)."""
+        from . import keytrust
+
+        found = desk_key_changes(claimed_changes)
+        listed = None if claimed_recipients is None else desk_recipients(claimed_recipients)
+        keytrust.store_import(self.vault, self.db, self.desk, self.sequence, found, listed)
+        self.result.key_warnings = [c for c in found if not c["by_officer"]]
+
     def _finish(self, sub: _Submission) -> None:
         meta, doc = sub.meta, sub.doc or Document()
         case = self._case(meta)
@@ -445,6 +455,7 @@ class _Run:
         m = self.manifest
         self._store_places(m.data.get("places"))
         self._store_category_names(m.data.get("categories"))
+        self._store_key_changes(m.data.get("key_changes"), m.data.get("recipients"))
         self.db.execute(
             "INSERT INTO imports (desk, sequence, sha256, created_day, imported_at, items)"
             " VALUES (?, ?, ?, ?, ?, ?)",

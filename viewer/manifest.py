@@ -152,6 +152,46 @@ def desk_categories(claimed: object) -> dict[str, dict[str, str]]:
     return found
 
 
+MAX_KEY_CHANGES = 200
+KEY_ACTIONS = frozenset({"registered", "bootstrap", "confirmed", "rotated", "retired", "removed", "routing"})
+KEY_ID = re.compile(r"^[0-9a-f]{32}$")
+FINGERPRINT = re.compile(r"^\d{5}( \d{5}){4}$")
+
+
+def _key_fields(entry: dict) -> dict:
+    key_id, fp = entry.get("key_id"), entry.get("fingerprint")
+    return {
+        "key_id": key_id if isinstance(key_id, str) and KEY_ID.match(key_id) else "",
+        "fingerprint": fp if isinstance(fp, str) and FINGERPRINT.match(fp) else "",
+        "name": documents.one_line(entry.get("name"), 200),
+    }
+
+
+def desk_key_changes(claimed: object) -> list[dict]:
+    """The optional `key_changes` of a signed manifest (docs/key-trust.md), coerced: each with an
+    action we know, a day, and who did it; `by_officer` only when it is exactly true."""
+    found = []
+    for c in claimed[:MAX_KEY_CHANGES] if isinstance(claimed, list) else []:
+        if not isinstance(c, dict) or c.get("action") not in KEY_ACTIONS:
+            continue
+        day = c.get("day") if isinstance(c.get("day"), str) and DAY.match(c["day"]) else ""
+        found.append(
+            {"action": c["action"], "day": day, **_key_fields(c),
+             "detail": documents.one_line(c.get("detail"), 200), "by": documents.one_line(c.get("by"), 80),
+             "by_officer": c.get("by_officer") is True}
+        )  # fmt: skip
+    return found
+
+
+def desk_recipients(claimed: object) -> list[dict]:
+    """The optional `recipients` of a signed manifest: the keys the desk's reports are sealed to now."""
+    found = []
+    for r in claimed[:MAX_KEY_CHANGES] if isinstance(claimed, list) else []:
+        if isinstance(r, dict) and (fields := _key_fields(r))["key_id"]:
+            found.append(fields)
+    return found
+
+
 def _check_items(items: list[dict]) -> None:
     for i, item in enumerate(items):
         ok = (

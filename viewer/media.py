@@ -53,7 +53,7 @@ def plaintext(vault: Vault, row, limit: int) -> bytes | None:
     envelope = vault.read_envelope(row["file"])
     sink = _Capped(limit)
     try:
-        crypto.unseal(io.BytesIO(envelope), sink, [vault.officer.decryption_key])
+        crypto.unseal(io.BytesIO(envelope), sink, vault.decryption_keys)  # old keys too (a rotation)
     except _TooLarge:
         return None
     except crypto.EnvelopeError as e:
@@ -65,7 +65,7 @@ def stream(vault: Vault, row, chunk: int = 1 << 16) -> Iterator[bytes]:
     """The attachment's plaintext in chunks, decrypted in a thread into a pipe. If the consumer stops
     early, the thread stops at its next write."""
     path = vault.check_envelope_file(row["file"])
-    keys = [vault.officer.decryption_key]
+    keys = vault.decryption_keys
     r, w = os.pipe()
     failed: list[BaseException] = []
 

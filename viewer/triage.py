@@ -14,6 +14,7 @@ from pathlib import Path
 import crypto
 from crypto import RecipientKey, bundle
 
+from . import keytrust
 from .errors import NotFound, Refused, ViewerError
 from .i18n import _
 from .vault import Vault, locked, now, today
@@ -231,7 +232,9 @@ def export_replies(vault: Vault, desk: str | None = None) -> tuple[Path, bundle.
         " ORDER BY sequence",
         (desk,),
     ).fetchall()
-    if not replies and not confirmations:
+    statements = keytrust.queued(vault, desk)  # key statements ride along (docs/key-trust.md)
+    signer = keytrust.reply_signer(vault, desk)  # the key the desk knows
+    if not replies and not confirmations and not statements:
         raise ViewerError(
             _("nothing to send to desk %(desk)s: no new replies, no bundles to confirm", desk=desk)
         )
@@ -241,11 +244,12 @@ def export_replies(vault: Vault, desk: str | None = None) -> tuple[Path, bundle.
     sequence = chain[0] + 1
     fields = {
         "desk": desk,
-        "officer": vault.officer.public_key.recipient.key_id.hex(),
+        "officer": signer.public_key.recipient.key_id.hex(),
         "sequence": sequence,
         "previous": chain[1],
         "created_day": today(),
         "confirmations": [{"sequence": s, "sha256": h} for s, h in confirmations],
+        **({"key_statements": [q["text"] for q in statements]} if statements else {}),
     }
     outbox = vault.path / "outbox"
     target = outbox / f"replies-{desk}-{sequence}.bundle"
@@ -259,7 +263,7 @@ def export_replies(vault: Vault, desk: str | None = None) -> tuple[Path, bundle.
             entries.append(({"case_number": r["case_number"]}, item))
         partial = Path(tmp) / "bundle.partial"
         with open(partial, "wb") as f:
-            manifest = bundle.write(f, "replies", fields, entries, vault.officer.signing_key)
+            manifest = bundle.write(f, "replies", fields, entries, signer.signing_key)
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, target)
@@ -277,6 +281,7 @@ def export_replies(vault: Vault, desk: str | None = None) -> tuple[Path, bundle.
                 "UPDATE state.confirmations SET reply_sequence = ? WHERE desk = ? AND sequence = ?",
                 [(sequence, desk, s) for s, _ in confirmations],
             )
+            keytrust.mark_sent(vault, db, desk, sequence)
             for r in replies:
                 vault.history(db, r["case_number"], "reply sent", f"in reply bundle {desk} #{sequence}")
             vault.history(db, None, "exported reply bundle", f"{desk} #{sequence}: {len(replies)} reply(ies)")

@@ -271,6 +271,19 @@ class Vault:
             demo=bool(self.meta("officer_demo")),
         )
 
+    def reload_officer(self) -> None:
+        """After the officer's keys changed in a committed change (keytrust.rotate)."""
+        self._load_officer()
+
+    @property
+    def decryption_keys(self) -> list[DecryptionKey]:
+        """Every key this vault's officer has held, newest first: what was sealed to a key before a
+        rotation (docs/key-trust.md) still opens. keytrust.py keeps the earlier ones."""
+        keys = [self.officer.decryption_key]
+        for entry in reversed(json.loads(self.meta("previous_officers") or "[]")):
+            keys.append(DecryptionKey.from_private_bytes(bytes.fromhex(entry["x25519"])))
+        return keys
+
     # -- writing -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -384,13 +397,7 @@ class Vault:
             self.history(db, None, "language", language)
         info = read_info(self.path)
         info["language"] = language
-        tmp = self.path / ".vault.json.partial"
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(json.dumps(info, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path / "vault.json")
-        fsync_dir(self.path)
+        write_info(self.path, info)
 
     @property
     def category_names(self) -> dict[str, dict[str, str]]:
@@ -465,6 +472,17 @@ class Vault:
         if h.hexdigest() != name:
             raise ViewerError(_("this attachment's file in the vault was altered"))
         return path
+
+
+def write_info(path: Path, info: dict) -> None:
+    """Replace vault.json (public facts, never trusted) atomically."""
+    tmp = Path(path) / ".vault.json.partial"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(json.dumps(info, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, Path(path) / "vault.json")
+    fsync_dir(Path(path))
 
 
 def read_info(path: Path) -> dict:

@@ -132,13 +132,19 @@ def test_categories_route_and_choose_keys(admin_app, admin):
 
 
 def test_officer_keys_are_used_only_after_the_fingerprint_is_confirmed(admin_app, admin, tmp_path):
+    # A desk's first key is confirmed by phone; once it has officers, only they admit others
+    # (docs/key-trust.md, tests/dropbox/test_keytrust.py). So a new desk with one category.
+    town = {"slug": "town", "name_en": "Town", "retention_days": "5"}
+    assert post(admin, "/desk/admin/desks", town).status_code == 303
+    litter = {"desk": "town", "slug": "litter", "name_en": "Litter"}
+    assert post(admin, "/desk/admin/categories", litter).status_code == 303
     officer = crypto.Identity.generate()
     key_text = officer.public_key.to_file_text()
     response = post(
         admin,
         "/desk/admin/officers",
         {
-            "desk": "demo",
+            "desk": "town",
             "name": "Officer Petrova",
             "key_file": (io.BytesIO(key_text.encode()), "petrova.pub"),
         },
@@ -151,20 +157,20 @@ def test_officer_keys_are_used_only_after_the_fingerprint_is_confirmed(admin_app
     assert "Not confirmed" in page and "by phone" in page.replace("\n", " ")
     key_hex = officer.public_key.recipient.public_bytes.hex()
     with admin_app.test_request_context():
-        desk = db.session().scalar(select(Desk).where(Desk.slug == "demo"))
+        desk = db.session().scalar(select(Desk).where(Desk.slug == "town"))
         assert all(key_hex not in keys for keys in keys_for_page(desk).values())
     # The same key pasted again is refused; a broken one is refused.
     again = post(
         admin,
         "/desk/admin/officers",
-        {"desk": "demo", "name": "x", "key_text": key_text},
+        {"desk": "town", "name": "x", "key_text": key_text},
         content_type="multipart/form-data",
     )
     assert again.status_code == 400 and "already registered" in again.get_data(as_text=True)
     broken = post(
         admin,
         "/desk/admin/officers",
-        {"desk": "demo", "name": "x", "key_text": "hello"},
+        {"desk": "town", "name": "x", "key_text": "hello"},
         content_type="multipart/form-data",
     )
     assert broken.status_code == 400 and "not a sealdrop officer public key" in broken.get_data(as_text=True)
@@ -173,18 +179,18 @@ def test_officer_keys_are_used_only_after_the_fingerprint_is_confirmed(admin_app
     assert unticked.status_code == 400
     assert post(admin, confirm_url, {"read_back": "yes"}, page=response.location).status_code == 303
     with admin_app.test_request_context():
-        desk = db.session().scalar(select(Desk).where(Desk.slug == "demo"))
+        desk = db.session().scalar(select(Desk).where(Desk.slug == "town"))
         assert all(
             key_hex in keys
             for cid, keys in keys_for_page(desk).items()
-            if db.session().get(Category, int(cid)).target_desk.slug == "demo"
+            if db.session().get(Category, int(cid)).target_desk.slug == "town"
         )
     assert actions(admin_app)[-2:] == ["officer_registered", "officer_confirmed"]
     # Only an unconfirmed key can be removed.
     other = post(
         admin,
         "/desk/admin/officers",
-        {"desk": "demo", "name": "Mistake", "key_text": crypto.Identity.generate().public_key.encode()},
+        {"desk": "town", "name": "Mistake", "key_text": crypto.Identity.generate().public_key.encode()},
         content_type="multipart/form-data",
     )
     other_id = other.location.split("?")[0].rsplit("/", 1)[1]

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 import crypto
+from crypto import statement
 from dropbox import cli, config, console, create_app, db, intake
 from dropbox.models import AuditEntry, Case, Category, Desk, DeskSession, DeskUser, Officer
 from tests.desk_helpers import add_user, login
@@ -228,26 +229,31 @@ def test_category_remove_keeps_cases_and_refuses_to_close_a_desk(run, site):
 
 
 def test_officer_add_list_confirm_after_the_read_back(run, site, tmp_path):
+    # Read back by phone: a new desk's first key (a desk with officers admits others itself,
+    # tests/dropbox/test_keytrust.py).
+    assert run("desk", "add", "town", "--name", "en=Town")[0] == 0
+    assert run("category", "add", "--desk", "town", "litter", "--name", "en=Litter")[0] == 0
     key, fingerprint = new_key_file(tmp_path)
-    code, out, _err = run("officer", "add", "--desk", "demo", "--name", "Officer Petrova", str(key))
+    code, out, _err = run("officer", "add", "--desk", "town", "--name", "Officer Petrova", str(key))
     assert code == 0 and f"fingerprint: {fingerprint}" in out and "sealdrop officer confirm 3" in out
-    listed = run("officer", "list", "--desk", "demo")[1].splitlines()
+    listed = run("officer", "list")[1].splitlines()
     assert listed == [
         f"1\tdemo\tDemo officer\t{officer_fingerprint(site, 1)}\tconfirmed, DEMO ONLY",
-        f"3\tdemo\tOfficer Petrova\t{fingerprint}\tnot confirmed",
+        f"2\tdemo-internal\tDemo internal-security officer\t{officer_fingerprint(site, 2)}"
+        "\tconfirmed, DEMO ONLY",
+        f"3\ttown\tOfficer Petrova\t{fingerprint}\tnot confirmed",
     ]
     wrong = fingerprint[:-1] + str((int(fingerprint[-1]) + 1) % 10)
     assert "fingerprints differ" in fails(run("officer", "confirm", "3", stdin=wrong + "\n"))
     assert "no fingerprint typed" in fails(run("officer", "confirm", "3", stdin=""))
     read_aloud = fingerprint.replace(" ", "-")  # as the operator may type what they hear
     code, out, _err = run("officer", "confirm", "3", stdin=read_aloud + "\n")
-    assert code == 0 and "Confirmed" in out and "should be Officer Petrova, of desk demo" in out
+    assert code == 0 and "Confirmed" in out and "should be Officer Petrova, of desk town" in out
     assert "already confirmed" in run("officer", "confirm", "3")[1]
     with session_for(site) as s:
-        demo = s.scalar(select(Desk).where(Desk.slug == "demo"))
-        drugs = next(c for c in demo.categories if c.slug == "drugs")
-        assert {o.name for o in drugs.recipients()} == {"Demo officer", "Officer Petrova"}
-    assert audit_actions(site) == ["officer_registered", "officer_confirmed"]
+        town = s.scalar(select(Desk).where(Desk.slug == "town"))
+        assert {o.name for o in town.categories[0].recipients()} == {"Officer Petrova"}
+    assert audit_actions(site)[-2:] == ["officer_registered", "officer_confirmed"]
 
 
 def officer_fingerprint(instance: Path, ident: int) -> str:
@@ -321,7 +327,13 @@ def test_a_desk_routed_to_the_key_closes_with_it(run):
 
 def test_retiring_one_of_two_keys_needs_no_force(run, site, tmp_path):
     key, _fingerprint = new_key_file(tmp_path)
-    run("officer", "add", "--desk", "demo", "--name", "Second", str(key), "--confirmed")
+    # Desk demo has an officer: it admits the second key itself, with a signed key statement.
+    first = crypto.Identity.load(site / "demo-officer.identity", "")
+    admit = statement.sign(
+        first.signing_key, first.public_key, "demo", "admit", crypto.PublicKey.load(key), name="Second"
+    )
+    (tmp_path / "admit.statement").write_text(admit.encode())
+    assert run("officer", "statement", "--desk", "demo", str(tmp_path / "admit.statement"))[0] == 0
     code, out, _err = run("officer", "retire", "1")
     assert code == 0 and "take no reports" not in out
     with session_for(site) as s:

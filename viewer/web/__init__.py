@@ -135,13 +135,14 @@ def create_app(vault: Vault, token: str, hosts: set[str] | None = None, language
             "error.html", title=_("Internal error"), message=_("sealview could not show this page.")
         ), 500
 
-    from . import actions, files, pages, templating
+    from . import actions, files, keys, pages, templating
 
     i18n.init_app(app, language)
     templating.init(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(files.bp)
+    app.register_blueprint(keys.bp)
     return app
 
 
