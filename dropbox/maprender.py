@@ -25,11 +25,12 @@ from .maps import OSM_ATTRIBUTION, Bounds, MapError
 
 MAX_OSM_BYTES = 512 * 1024 * 1024
 MAX_HEIGHT = 2000
+DRAWN_FOR = 400  # CSS pixels: widths and letters are sized to read at about this width on a phone
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 # The palette: index -> colour. Index 0 is the paper.
 PALETTE = [
-    (247, 245, 240),  # 0 paper
+    (236, 232, 224),  # 0 paper
     (120, 120, 125),  # 1 casing of streets
     (255, 255, 255),  # 2 small streets
     (252, 214, 164),  # 3 main streets
@@ -104,6 +105,7 @@ def render_osm(path: Path, bounds: Bounds, width: int = 900) -> bytes:
     """A palette PNG of the streets of `path` inside `bounds`, `width` pixels wide."""
     nodes, ways = _read(path)
     width, height = _size(bounds, width)
+    scale = width / DRAWN_FOR  # a phone shows the sheet 240-560 CSS pixels wide: draw for that
 
     def xy(node: int) -> tuple[float, float] | None:
         found = nodes.get(node)
@@ -126,19 +128,19 @@ def render_osm(path: Path, bounds: Bounds, width: int = 900) -> bytes:
         if kind in ("park", "building") or (kind == "water" and points[0] == points[-1]):
             draw.polygon(points, fill={"park": PARK, "building": BUILDING, "water": WATER}[kind])
         elif kind == "water":
-            draw.line(points, fill=WATER, width=6, joint="curve")
+            draw.line(points, fill=WATER, width=round(6 * scale), joint="curve")
     roads = [(ROADS[t["highway"]], t, p) for t, p in shapes if _kind(t) == "road"]
     roads.sort(key=lambda road: road[0][0])  # narrow streets first, wide ones over them
     for (road_width, _fill), _tags, points in roads:
         if road_width > 2:
-            draw.line(points, fill=CASING, width=road_width + 2, joint="curve")
+            draw.line(points, fill=CASING, width=round(road_width * scale) + 2, joint="curve")
     for (road_width, fill), _tags, points in roads:
-        draw.line(points, fill=fill, width=road_width, joint="curve")
+        draw.line(points, fill=fill, width=max(1, round(road_width * scale)), joint="curve")
     for tags, points in shapes:
         if _kind(tags) == "rail":
-            draw.line(points, fill=RAIL, width=2)
-    _names(img, [(t.get("name", ""), p) for (w, _f), t, p in roads if w >= 5])
-    _attribution(img)
+            draw.line(points, fill=RAIL, width=max(2, round(2 * scale)))
+    _names(img, [(t.get("name", ""), p) for (w, _f), t, p in roads if w >= 5], round(11 * scale))
+    _attribution(img, round(10 * scale))
     out = io.BytesIO()
     img.save(out, "PNG", optimize=True)
     return out.getvalue()
@@ -151,9 +153,9 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default(size)
 
 
-def _names(img: Image.Image, named: list[tuple[str, list]]) -> None:
+def _names(img: Image.Image, named: list[tuple[str, list]], size: int) -> None:
     """Each street's name once, along its longest straight piece, where it does not cover another."""
-    font, taken, done = _font(12), [], set()
+    font, taken, done = _font(size), [], set()
     for name, points in sorted(named, key=lambda n: -_longest(n[1])[0]):
         if not name or name in done:
             continue
@@ -184,9 +186,9 @@ def _longest(points: list) -> tuple[float, tuple]:
     return math.dist(*best), best
 
 
-def _attribution(img: Image.Image) -> None:
+def _attribution(img: Image.Image, size: int) -> None:
     """© OpenStreetMap contributors in the corner, so the picture carries it wherever it goes."""
-    font = _font(11)
+    font = _font(size)
     left, top, right, bottom = font.getbbox(OSM_ATTRIBUTION)
     x, y = img.width - (right - left) - 6, img.height - (bottom - top) - 5
     ImageDraw.Draw(img).rectangle((x - 3, y - 2, img.width, img.height), fill=PAPER)

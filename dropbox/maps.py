@@ -419,7 +419,7 @@ def cmd_list(args: argparse.Namespace) -> None:
         for desk in desks:
             for s in sheets_of(session, desk):
                 shown += 1
-                detail = f"\t{_('detail of %(sheet)s') % {'sheet': s.detail_of_id}}" if s.detail_of_id else ""
+                detail = "\t" + _("detail of %(sheet)s") % {"sheet": s.detail_of_id} if s.detail_of_id else ""
                 print(
                     f"{s.id}\t{desk.slug}\t{s.name(language())}\t{s.width}×{s.height}\t"
                     f"{s.south},{s.west},{s.north},{s.east}\t{s.attribution}{detail}"

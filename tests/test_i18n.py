@@ -34,7 +34,9 @@ SAMPLE = {"n": 5, "desk": "Desk", "done": 1, "total": 2, "sent": "1 MB", "left":
           "missing": "no category", "names": "Anna, Boris", "path": "/tmp/x.bundle", "problem": "a problem",
           "reason": "tampered", "removed": 0, "role": "clerk", "user": "anna", "what": "--slug",
           "all": 600, "forms": 1, "iterations": 1000, "js": 2, "runs": 16, "s": 600, "signins": 3, "step": 40,
-          "steps": 6, "work": 32}  # fmt: skip
+          "steps": 6, "work": 32,
+          "deg": 0.5, "mb": 8, "w": 800, "h": 600, "side": 2400, "kb": 300, "max": 1024, "sheet": 3,
+          "attribution": "© OpenStreetMap contributors", "licence": "ODbL-1.0"}  # fmt: skip
 DEMO_DESK = {"en": "Demo municipality", "bg": "Демо община", "ru": "Демо-муниципалитет", "kk": "Демо әкімдік"}
 
 

@@ -49,8 +49,8 @@ export function mapProblem(form) {
 
 function place(x, y, announce = true) {
   const sheet = sheetNow();
-  x = Math.min(sheet.width - 1, Math.max(0, Math.round(x)));
-  y = Math.min(sheet.height - 1, Math.max(0, Math.round(y)));
+  x = Math.min(sheet.width - 1, Math.max(0, Math.floor(x))); // the pixel under the point, as the server takes it
+  y = Math.min(sheet.height - 1, Math.max(0, Math.floor(y)));
   $("map_x").value = x;
   $("map_y").value = y;
   const pin = $("map-pin");

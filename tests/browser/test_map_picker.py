@@ -1,0 +1,158 @@
+"""The map step of the report form in real Chromium on a phone-sized screen (docs/maps.md).
+
+JavaScript off: a tap on the sheet posts the form and it comes back as typed with the point marked;
+Send seals the place, rounded to the chosen precision. JavaScript on: a click places the pin, arrow
+keys move it, Enter confirms, the browser seals, and its `where` is the server's to the last bit.
+Either way the page fits 390 CSS pixels without scrolling sideways and asks nothing of another host.
+Screenshots of both paths go to /tmp/map-shots/.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dropbox import config, db, maps
+from dropbox.models import MapSheet
+from tests.dropbox.test_maps import BOUNDS_ARG, write_osm
+from tests.helpers import live_server, make_instance, open_all_envelopes
+
+pytestmark = pytest.mark.browser
+SHOTS = Path("/tmp/map-shots")
+PHONE = {"width": 390, "height": 844}
+TEXT = "Someone sells drugs behind the gym every day around two"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from dropbox import cli
+
+    root = tmp_path_factory.mktemp("maps")
+    (root / "tmp").mkdir()
+    instance = make_instance(root / "instance")
+    write_osm(root / "town.osm")  # a street grid, drawn by `sealdrop map render` as an operator would
+    render = ["map", "render", "--dir", str(instance), "--desk", "demo", "--osm", str(root / "town.osm")]
+    assert (
+        cli.main([*render, "--bounds", BOUNDS_ARG, "-o", str(root / "town.png"), "--name", "en=Centre"]) == 0
+    )
+    closer = ["--bounds", "42.692,23.315,42.697,23.325", "-o", str(root / "closer.png"), "--detail-of", "1"]
+    assert cli.main([*render, *closer]) == 0
+    SHOTS.mkdir(exist_ok=True)
+    with live_server(instance, root / "tmp") as (base, _proc):
+        yield base, instance
+
+
+def sheet(instance: Path, sheet_id: int = 1) -> MapSheet:
+    with db.standalone_session(config.load(instance).database_url) as s:
+        return s.get(MapSheet, sheet_id)
+
+
+def last_where(instance: Path) -> dict:
+    return json.loads(open_all_envelopes(instance)[-1])["where"]
+
+
+def phone(browser, javascript: bool):
+    context = browser.new_context(java_script_enabled=javascript, viewport=PHONE)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    sent, sizes = [], {}
+    page.on("request", lambda r: sent.append(r.url))
+    page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())) if "/map/" in r.url else None)
+    return context, page, sent, sizes
+
+
+def fits_the_screen(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def only_our_host(sent: list[str], base: str) -> None:
+    assert sent and all(url.startswith(base + "/") for url in sent), [
+        u for u in sent if not u.startswith(base)
+    ]
+
+
+def test_without_javascript_tap_then_send(browser, served):
+    base, instance = served
+    context, page, sent, sizes = phone(browser, javascript=False)
+    page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
+    page.check("input[name=category] >> nth=0")
+    page.fill("#what", TEXT)
+    page.fill("#contact", "only on Tuesdays")
+    assert page.is_visible("input.map-w320") and not page.is_visible("input.map-w560")  # 390 px: 320 shown
+    assert fits_the_screen(page)
+    page.click("input.map-w320", position={"x": 100, "y": 75})  # sheet pixel (281.25, 210.9) -> (281, 210)
+    page.wait_for_load_state("domcontentloaded")
+    assert page.url.startswith(f"{base}/r/demo/map")
+    assert page.input_value("#map_x") == "281" and page.input_value("#map_y") == "210"
+    assert page.input_value("#what") == TEXT and page.input_value("#contact") == "only on Tuesdays"
+    assert page.is_visible("#map-pin") and page.is_checked("input[name=where_mode][value=map]")
+    assert page.is_checked("input[name=map_precision][value='100m']")
+    assert fits_the_screen(page)
+    page.screenshot(path=str(SHOTS / "no-js-marked.png"), full_page=True)
+    page.click("#send")
+    page.wait_for_selector("#receipt")
+    page.screenshot(path=str(SHOTS / "no-js-receipt.png"))
+    expected = maps.where_on_sheet(sheet(instance), 281, 210, "100m")
+    assert last_where(instance) == expected and (expected["lat"], expected["lon"]) == (42.697, 23.316)
+    only_our_host(sent, base)
+    [(url, size)] = sizes.items()  # the sheet was fetched once, then came from the cache
+    print(f"sheet {url.rsplit('/', 1)[1]}: {size} bytes")
+    assert size < 300_000
+    context.close()
+
+
+def test_with_javascript_click_keys_and_send(browser, served):
+    base, instance = served
+    context, page, sent, _sizes = phone(browser, javascript=True)
+    page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
+    page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    page.check("input[name=category] >> nth=0")
+    page.fill("#what", TEXT)
+    page.click("input.map-w320", position={"x": 100, "y": 75})
+    assert page.url == f"{base}/r/demo?lang=en"  # no round trip: the pin is placed on the page
+    x, y = int(page.input_value("#map_x")), int(page.input_value("#map_y"))
+    assert abs(x - 281) <= 3 and abs(y - 210) <= 3  # the mouse's sub-pixel place decides the last pixel
+    page.focus("input.map-w320")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")  # confirms; does not send
+    step = round(sheet(instance).width / 100)
+    assert page.input_value("#map_x") == str(x + 2 * step) and page.input_value("#map_y") == str(y + step)
+    assert not page.is_visible("#receipt") and page.is_visible("#map-pin")
+    page.check("input[name=map_precision][value=exact]")
+    assert fits_the_screen(page)
+    page.screenshot(path=str(SHOTS / "js-marked.png"), full_page=True)
+    page.click("#send")
+    page.wait_for_selector("#receipt", timeout=60_000)
+    page.screenshot(path=str(SHOTS / "js-receipt.png"))
+    assert last_where(instance) == maps.where_on_sheet(sheet(instance), x + 2 * step, y + step, "exact")
+    only_our_host(sent, base)
+    context.close()
+
+
+def test_with_javascript_the_closer_sheet_keeps_the_place(browser, served):
+    base, instance = served
+    context, page, sent, _sizes = phone(browser, javascript=True)
+    page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
+    page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    page.click("input.map-w320", position={"x": 160, "y": 120})  # the middle: inside the detail sheet
+    before = maps.where_on_sheet(
+        sheet(instance), int(page.input_value("#map_x")), int(page.input_value("#map_y")), "exact"
+    )
+    assert page.is_visible("#map-closer") and not page.is_visible("#map-wider")
+    page.click("#map-closer")
+    assert page.input_value("#map_sheet") == "2" and "/map/2-" in page.get_attribute("input.map-w320", "src")
+    detail = sheet(instance, 2)
+    after = maps.where_on_sheet(
+        detail, int(page.input_value("#map_x")), int(page.input_value("#map_y")), "exact"
+    )
+    metres = maps.pixel_metres(maps.bounds_of(detail), detail.width, detail.height)
+    assert abs(after["lat"] - before["lat"]) * 111_320 <= 2 * metres + 3
+    assert abs(after["lon"] - before["lon"]) * 111_320 * 0.74 <= 2 * metres + 3
+    page.screenshot(path=str(SHOTS / "js-closer.png"), full_page=True)
+    page.click("#map-wider")
+    assert page.input_value("#map_sheet") == "1"
+    assert fits_the_screen(page)
+    only_our_host(sent, base)
+    context.close()
