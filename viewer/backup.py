@@ -145,14 +145,16 @@ def write_backup(vault: Vault, out, recipients: list[PublicKey]) -> dict:
         "vault_key": (vault.path / "vault.key").read_text("ascii"),
         "to": [p.fingerprint for p in recipients],
     }
+    head = MAGIC + json.dumps(header, sort_keys=True).encode("ascii") + b"\n"
     manifest = {
         "format": FORMAT,
         "vault": vault.head["vault"],
         "generation": vault.head["generation"],
+        "header": hashlib.sha256(head).hexdigest(),  # the header is outside the envelope: bound here
         "vault_key": _key_record(key),
         "files": [],
     }
-    _write_all(out, MAGIC + json.dumps(header, sort_keys=True).encode("ascii") + b"\n")
+    _write_all(out, head)
     pieces = _archive(vault.path, vault_files(vault.path), manifest)
     crypto.seal(_Source(pieces), out, [key.decryption_key.recipient, *(p.recipient for p in recipients)])
     return manifest
@@ -167,8 +169,9 @@ def _write_all(out, data: bytes) -> None:
 # -- reading ---------------------------------------------------------------------------------------
 
 
-def read_header(f) -> dict:
-    """The backup's header line, from a buffered binary file positioned at its start."""
+def read_header(f) -> tuple[dict, str]:
+    """The backup's header line, from a buffered binary file positioned at its start, and the SHA-256
+    of the header's bytes (the manifest inside the envelope names it)."""
     if f.read(len(MAGIC)) != MAGIC:
         raise ViewerError(_("this is not a sealview backup (or one of another version)"))
     line = f.readline(MAX_HEADER)
@@ -178,7 +181,7 @@ def read_header(f) -> dict:
             raise ValueError
     except (ValueError, KeyError):
         raise ViewerError(_("the backup's header is damaged")) from None
-    return header
+    return header, hashlib.sha256(MAGIC + line).hexdigest()
 
 
 class _Unpacker:
@@ -283,7 +286,7 @@ class _Unpacker:
         return self.manifest
 
 
-def _unseal(src, sink: _Unpacker, keys: list[DecryptionKey], who: str) -> dict:
+def _unseal(src, sink: _Unpacker, keys: list[DecryptionKey], who: str, header_sha256: str) -> dict:
     try:
         crypto.unseal(src, sink, keys)
     except crypto.NoMatch:
@@ -292,7 +295,10 @@ def _unseal(src, sink: _Unpacker, keys: list[DecryptionKey], who: str) -> dict:
         raise ViewerError(_("the backup is damaged or was altered: %(reason)s", reason=e)) from None
     finally:
         sink.close()
-    return sink.finish()
+    manifest = sink.finish()
+    if manifest.get("header") != header_sha256:
+        raise ViewerError(_("the backup's header was altered"))
+    return manifest
 
 
 class _FdReader(io.RawIOBase):
@@ -314,9 +320,9 @@ class _FdReader(io.RawIOBase):
 def verify_written(fd: int, key: Identity, written: dict) -> _Unpacker:
     """Read the backup just written back from the disk: its header, its envelope, every file's hash."""
     with io.BufferedReader(_FdReader(fd), _READ) as f:
-        header = read_header(f)
+        header, digest = read_header(f)
         sink = _Unpacker(None)
-        manifest = _unseal(f, sink, [key.decryption_key], _("this vault's key"))
+        manifest = _unseal(f, sink, [key.decryption_key], _("this vault's key"), digest)
     if header.get("vault") != written["vault"] or manifest != written:
         raise ViewerError(_("the backup read back from the disk differs from what was written"))
     return sink
@@ -399,7 +405,7 @@ def cmd_restore(args) -> None:
     source = Path(args.file)
     _check_target(target)
     with open(source, "rb", buffering=_READ) as f:
-        header = read_header(f)
+        header, digest = read_header(f)
         officer = header.get("officer") or "?"
         new_passphrase = None
         if args.identity:
@@ -428,7 +434,7 @@ def cmd_restore(args) -> None:
         work.mkdir(mode=0o700)
         try:
             sink = _Unpacker(work)
-            manifest = _unseal(f, sink, keys, who)
+            manifest = _unseal(f, sink, keys, who, digest)
             vault_key = _key_from(manifest.get("vault_key"))
             if new_passphrase is None and vault_key.fingerprint != key.fingerprint:
                 raise ViewerError(_("the backup's manifest is damaged"))

@@ -194,6 +194,17 @@ def test_a_tampered_byte_is_refused_and_nothing_is_left(backup_file, tmp_path, c
     assert left_behind(tmp_path, "r") == []
 
 
+def test_an_altered_header_is_refused(backup_file, tmp_path, capsys):
+    data = backup_file.read_bytes()
+    head_end = data.index(b"\n", len(b"sealview-backup/1\n"))
+    header = json.loads(data[len(b"sealview-backup/1\n") : head_end])
+    header["officer"] = "00000 00000 00000 00000 00000"  # another name on the envelope
+    forged = json.dumps(header, sort_keys=True).encode()
+    backup_file.write_bytes(data[: len(b"sealview-backup/1\n")] + forged + data[head_end:])
+    assert "header was altered" in refused(capsys, "--vault", tmp_path / "r", "restore", backup_file)
+    assert left_behind(tmp_path, "r") == []
+
+
 def test_a_truncated_backup_is_refused_and_nothing_is_left(backup_file, tmp_path, capsys):
     data = backup_file.read_bytes()
     for cut in (len(data) * 2 // 3, len(data) - 1, 30):
