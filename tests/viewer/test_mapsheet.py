@@ -370,6 +370,8 @@ def test_hotspots_follow_the_filter_and_fall_back_to_the_plot_without_sheets(vau
     c = client(vault)
     page = get(c, "/hotspots?since=2030-01-01").get_data(as_text=True)  # no case in the filter
     assert "No report falls on this sheet." in page
+    form = re.search(r'<form method="get".*?</form>', page, re.S)[0]
+    assert re.search(r'<input type="hidden" name="sheet" value="[^"]+">', form)  # Apply keeps the sheet
     src = re.search(r'<img src="(/hotspots/map\.png[^"]*)"', page)[1].replace("&amp;", "&")
     assert "since=2030-01-01" in src
     assert components(pixels_of(get(c, src).data, mapsheet.MARKER)) == 0
