@@ -429,6 +429,7 @@ def cmd_restore(args) -> None:
                     )
                 ) from None
             keys, who = [key.decryption_key], _("this passphrase's vault key")
+        made = _missing_ancestor(target.parent)  # folders made for it go too if the restore fails
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         work = target.parent / f".{target.name}.restoring-{os.urandom(4).hex()}"
         work.mkdir(mode=0o700)
@@ -447,7 +448,7 @@ def cmd_restore(args) -> None:
             os.rename(work, target)  # onto a missing or empty folder: all at once
             fsync_dir(target.parent)
         except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(made or work, ignore_errors=True)
             raise
     attachments = sum(1 for e in manifest["files"] if e["path"].startswith("files/"))
     print(
@@ -460,6 +461,16 @@ def cmd_restore(args) -> None:
         )
     )
     _warn(problems)
+
+
+def _missing_ancestor(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None: it all exists)."""
+    missing = None
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def _check_restored(path: Path, passphrase: str) -> tuple[int, int]:

@@ -3,12 +3,14 @@ restored all or nothing; tampered, truncated, wrong-passphrase and wrong-key bac
 nothing behind; memory bounded whatever the size of an attachment."""
 
 import hashlib
+import http.cookiejar
 import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import urllib.request
 
 import pytest
 
@@ -17,7 +19,6 @@ from tests.viewer.bundles import Submission, jpeg, listed, report_doc
 from tests.viewer.conftest import PASSPHRASE, make_vault
 from viewer import backup, cli, media, triage
 from viewer.vault import Vault
-from viewer.web import create_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -122,12 +123,23 @@ def test_backup_wipe_restore_gives_back_every_case_and_attachment(filled, tmp_pa
     assert left_behind(tmp_path / "new", "vault") == ["vault"]
     assert (restored / "vault.key").stat().st_mode & 0o777 == 0o600
 
-    # The restored vault is a working vault: the UI opens it and shows a case, changes are kept.
+    # The restored vault is a working vault: `sealview open` serves it, and a change is kept.
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "viewer.cli", "--vault", str(restored), "open", "--no-browser"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = ui.stdout.readline().split()[-1]
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        browser.open(url, timeout=60).read()  # the token sets the cookie
+        page = browser.open(url.split("/?")[0] + "/case/BK01-0001", timeout=60).read().decode()
+        assert "Vitosha" in page
+    finally:
+        ui.terminate()
+        ui.wait(60)
     with Vault.open(restored, PASSPHRASE, write=True) as v:
-        c = create_app(v, "s3cret", hosts={"127.0.0.1:8765"}).test_client()
-        c.get("/dashboard?token=s3cret", base_url="http://127.0.0.1:8765")
-        page = c.get("/case/BK01-0001", base_url="http://127.0.0.1:8765")
-        assert page.status_code == 200 and "Vitosha" in page.get_data(as_text=True)
         triage.add_note(v, "BK01-0003", "Restored and still writable.")
     code, out, _ = run(capsys, "--vault", restored, "show", "BK01-0003")
     assert code == 0 and "Restored and still writable." in out
@@ -192,6 +204,8 @@ def test_a_tampered_byte_is_refused_and_nothing_is_left(backup_file, tmp_path, c
     err = refused(capsys, "--vault", tmp_path / "r", "restore", backup_file)
     assert "damaged or was altered" in err
     assert left_behind(tmp_path, "r") == []
+    err = refused(capsys, "--vault", tmp_path / "new" / "folders" / "r", "restore", backup_file)
+    assert not (tmp_path / "new").exists()  # nor the folders made for it
 
 
 def test_an_altered_header_is_refused(backup_file, tmp_path, capsys):
