@@ -346,7 +346,7 @@ def cmd_backup(args) -> None:
             checked = verify_written(out.fileno(), vault._key, manifest)
             size = os.fstat(out.fileno()).st_size
         cases = vault.db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
-        problems = attachment_problems(vault)
+        problems = attachment_problems(vault, checked.files)
     attachments = sum(1 for f in checked.files if f["path"].startswith("files/"))
     print(
         _(
@@ -363,16 +363,12 @@ def cmd_backup(args) -> None:
     _warn(problems)
 
 
-def attachment_problems(vault: Vault) -> int:
-    """How many attachment files the vault's database names are missing or altered on disk."""
+def attachment_problems(vault: Vault, files: list[dict]) -> int:
+    """How many attachment files the vault's database names are missing from `files` (a manifest's
+    list) or do not hash to their name there: damage the vault had before it was backed up."""
+    hashes = {f["path"]: f["sha256"] for f in files}
     names = [r[0] for r in vault.db.execute("SELECT DISTINCT file FROM attachments WHERE file IS NOT NULL")]
-    bad = 0
-    for name in names:
-        try:
-            vault.check_envelope_file(name)
-        except (ViewerError, FileNotFoundError):
-            bad += 1
-    return bad
+    return sum(1 for name in names if hashes.get(f"files/{name[:2]}/{name}") != name)
 
 
 def _warn(problems: int) -> None:
@@ -442,7 +438,7 @@ def cmd_restore(args) -> None:
             if new_passphrase is not None:  # the vault key, locked under the new passphrase
                 (work / "vault.key").unlink(missing_ok=True)
                 write_secret_file(work / "vault.key", _vault_key_text(vault_key, new_passphrase))
-            cases, problems = _check_restored(work, passphrase)
+            cases, problems = _check_restored(work, passphrase, manifest["files"])
             syncfs(work)
             _check_target(target)  # still empty: nobody wrote there meanwhile
             os.rename(work, target)  # onto a missing or empty folder: all at once
@@ -473,11 +469,12 @@ def _missing_ancestor(path: Path) -> Path | None:
     return missing
 
 
-def _check_restored(path: Path, passphrase: str) -> tuple[int, int]:
-    """Open the restored vault as sealview will: head signature, databases, attachments."""
+def _check_restored(path: Path, passphrase: str, files: list[dict]) -> tuple[int, int]:
+    """Open the restored vault as sealview will (head signature, databases); its attachments were
+    hashed as they were unpacked, and match the manifest."""
     with contextlib.closing(Vault.open(path, passphrase, write=False)) as vault:
         cases = vault.db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
-        return cases, attachment_problems(vault)
+        return cases, attachment_problems(vault, files)
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:

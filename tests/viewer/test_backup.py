@@ -336,3 +336,18 @@ def test_backup_and_restore_memory_does_not_grow_with_the_attachment(tmp_path, p
     assert os.path.getsize(tmp_path / "b") > 112 << 20
     print("peak RSS growth (KiB) for backup, restore:", growth)
     assert all(g < 64 * 1024 for g in growth), growth
+
+
+def test_a_vault_already_damaged_is_backed_up_as_it_is_and_says_so(filled, tmp_path, capsys):
+    envelope = next(p for p in (filled / "files").rglob("*") if p.is_file())
+    data = bytearray(envelope.read_bytes())
+    data[-1] ^= 0x01  # the disk rotted one attachment before any backup
+    envelope.write_bytes(data)
+    code, out, err = run(capsys, "--vault", filled, "backup", "-o", tmp_path / "b")
+    assert code == 0, err
+    assert "warning: 1 attachment file the vault names is missing or altered" in out
+    code, out, err = run(capsys, "--vault", tmp_path / "r", "restore", tmp_path / "b")
+    assert code == 0, err
+    assert "warning: 1 attachment file the vault names is missing or altered" in out
+    restored = next(p for p in (tmp_path / "r" / "files").rglob(envelope.name))
+    assert restored.read_bytes() == bytes(data)  # what there was, no more and no less
