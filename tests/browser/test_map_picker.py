@@ -156,3 +156,52 @@ def test_with_javascript_the_closer_sheet_keeps_the_place(browser, served):
     assert fits_the_screen(page)
     only_our_host(sent, base)
     context.close()
+
+
+@pytest.mark.parametrize("js", [False, True], ids=["js-off", "js-on"])
+def test_the_map_step_passes_axe(browser, served, js):
+    from tests.browser.test_accessibility import AXE, axe_problems
+
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make setup` (npm ci)")
+    base, _instance = served
+    context = browser.new_context(java_script_enabled=js, bypass_csp=True, viewport=PHONE)  # axe needs it
+    page = context.new_page()
+    page.goto(f"{base}/r/demo?lang=bg", wait_until="domcontentloaded")
+    if js:
+        page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    problems = axe_problems(page, js, "map step")
+    page.click("input.map-w320", position={"x": 50, "y": 50})
+    page.wait_for_selector("#map-chosen:not([hidden])")
+    problems += axe_problems(page, js, "map step with a point")
+    assert problems == []
+    context.close()
+
+
+@pytest.mark.firefox
+def test_in_firefox_at_tor_browsers_safest_a_tap_and_send(served):
+    """Tor Browser's engine with Safest's prefs (no JavaScript, no SVG, no remote fonts): the image button
+    sends the tap, the ring shows it, Send seals the place the tap chose."""
+    from tests.firefox.bidi import SAFEST_PREFS, launch
+    from tests.firefox.reporter_pages import send
+
+    base, instance = served
+    with launch(SAFEST_PREFS) as firefox:
+        tab = firefox.new_tab()
+        tab.goto(f"{base}/r/demo?lang=en")
+        tab.click("input[name=category]")
+        tab.type("#what", TEXT)
+        shown = tab.call("() => [...document.querySelectorAll('.map-sheet')].find((e) => e.offsetWidth > 0)")
+        box = tab.call("(e) => [e.offsetWidth, e.offsetHeight, e.name]", shown)
+        tab.click(shown)  # its middle
+        tab.wait_for("() => location.pathname.endsWith('/map') && document.querySelector('#map_x')?.value")
+        x, y = (int(tab.call(f"() => document.querySelector('#map_{a}').value")) for a in "xy")
+        drawn = sheet(instance)
+        assert abs(x - drawn.width // 2) <= 3 and abs(y - drawn.height // 2) <= 3, (box, x, y)
+        assert tab.call("() => document.querySelector('#what').value") == TEXT
+        assert tab.call("() => getComputedStyle(document.querySelector('#map-pin')).display") != "none"
+        send(tab)
+        assert tab.query("#receipt")
+        requests = [r.url for r in tab.requests()]
+    assert last_where(instance) == maps.where_on_sheet(drawn, x, y, "100m")
+    assert requests and all(url.startswith(base + "/") for url in requests)
