@@ -4,7 +4,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBIAN := tor chromium firefox-esr age gpg pdftoppm ffmpeg
+DEBIAN := tor chromium firefox-esr age gpg pdftoppm ffmpeg onionbalance
 # firefox-esr (Tor Browser's engine) is for the tests only: tests/firefox drive it over WebDriver BiDi.
 # ffmpeg (with ffprobe) is for the tests only: they make phone-shaped media and check that what was
 # cleaned still plays. The service never runs it.

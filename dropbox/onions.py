@@ -1,10 +1,13 @@
 """The instance's onions, for `sealdrop`: `serve --onion`, `onion status|new-address|hash-password`,
-`desk-access add|list|revoke`.
+`onion balance ...` (one address over several machines, docs/operations.md), `desk-access add|list|revoke`.
 
 Two onions, keys in DIR/onion/ (docs/onion.md):
     reporter/   the public address on posters and in Onion-Location
     desk/       the desk's address, reachable only with a key from `desk-access add` (v3 client auth);
                 not published at all while no clerk has one, so it is never open to everyone
+    backend/    on each of several machines behind onionbalance: that machine's own onion (its key and
+                tor's `ob_config` naming the reporter address), published instead of the reporter onion
+    balance/    on the machine that holds the reporter key: the backends onionbalance balances over
 A running `serve --onion` keeps DIR/onion/status.json current for `onion status`.
 
 Neither address ever changes by itself: once the instance has printed a reporter address (config.json's
@@ -25,11 +28,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import onion
+from onion import balance
 
 from . import config as config_mod
 from . import parsing
 
-REPORTER, DESK = "reporter", "desk"
+REPORTER, DESK, BACKEND = "reporter", "desk", "backend"
+BACKENDS_FILE = Path("balance") / "backends"
 STATUS_FILE = "status.json"
 RESTART = "restart `sealdrop serve --onion` for tor to learn it"
 
@@ -102,7 +107,9 @@ def published(
     if not (args.onion or args.tor_control):
         yield cfg
         return
-    reporter_key(cfg)  # a missing, broken or different key fails before tor starts
+    frontend = balance.frontend_of(cfg.onion_dir / BACKEND)  # None unless `onion balance backend` ran
+    if frontend is None:
+        reporter_key(cfg)  # a missing, broken or different key fails before tor starts
     clients = desk_clients(cfg).public_keys()
     if clients:
         desk_key(cfg)  # never a new desk address behind the clerks' backs
@@ -113,11 +120,18 @@ def published(
         _stop_on_sigterm()
         target = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104 (a comparison)
         pow_queue = {"pow_queue_rate": cfg.onion_pow_queue_rate, "pow_queue_burst": cfg.onion_pow_queue_burst}
-        reporter = tor.publish(
-            REPORTER, key_file(cfg, REPORTER), reporter_port, target_host=target, **pow_queue
-        )
+        if frontend:  # this machine is one of several behind onionbalance, which holds the reporter key
+            reporter = balance.publish_backend(
+                tor, BACKEND, cfg.onion_dir / BACKEND, reporter_port, target_host=target, **pow_queue
+            )
+            print(f"backend onion: http://{reporter.address}/r/<desk> (onionbalance instance of the "
+                  f"reporter onion http://{frontend}/r/<desk>)", flush=True)  # fmt: skip
+        else:
+            reporter = tor.publish(
+                REPORTER, key_file(cfg, REPORTER), reporter_port, target_host=target, **pow_queue
+            )
+            print(f"reporter onion: http://{reporter.address}/r/<desk>", flush=True)
         services.append(reporter)
-        print(f"reporter onion: http://{reporter.address}/r/<desk>", flush=True)
         if clients:
             desk = tor.publish(
                 DESK,
@@ -133,8 +147,8 @@ def published(
             )
         else:
             print("desk onion: not published until a clerk has access (sealdrop desk-access add NAME)")
-        if reporter.address != cfg.onion_address:
-            cfg = cfg.with_overrides(onion_address=reporter.address)
+        if (frontend or reporter.address) != cfg.onion_address:
+            cfg = cfg.with_overrides(onion_address=frontend or reporter.address)
             config_mod.save(cfg)  # Onion-Location, posters
         _report_progress(status_file, tor, services)
         yield cfg
@@ -161,6 +175,8 @@ def _report_progress(status_file: Path, tor: onion.Tor, services: list[onion.Oni
 
 def cmd_onion_status(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
+    backend = cfg.onion_dir / BACKEND
+    frontend = balance.frontend_of(backend)
     addresses = {
         name: onion.OnionKey.load(key_file(cfg, name)).address
         for name in (REPORTER, DESK)
@@ -174,6 +190,8 @@ def cmd_onion_status(args: argparse.Namespace) -> None:
         print("server: not running with --onion (`sealdrop serve --onion` publishes these onions)")
     paths = {REPORTER: "/r/<desk>", DESK: "/desk/"}
     for name in (REPORTER, DESK):
+        if name == REPORTER and frontend and name not in addresses:
+            continue  # a backend behind onionbalance does not hold the reporter key, on purpose
         if name not in addresses:
             made_by = "`desk-access add NAME`" if name == DESK else "the first `serve --onion`"
             print(f"{name}: no key yet (made by {made_by})")
@@ -186,6 +204,12 @@ def cmd_onion_status(args: argparse.Namespace) -> None:
         else:
             detail = "not published"
         print(f"{name}: http://{addresses[name]}{paths[name]}  {detail}")
+    if frontend is not None:
+        address = onion.OnionKey.load(backend / onion.SECRET_KEY_FILE).address
+        addresses[BACKEND] = address
+        known = state.get("services", {}).get(BACKEND, {})
+        detail = known["summary"] if running and known.get("address") == address else "not published"
+        print(f"backend: http://{address}/r/<desk>  {detail}; onionbalance instance of {frontend}")
     if args.tor_control:
         with attach(args.tor_control) as tor:
             for name, address in addresses.items():
@@ -236,6 +260,87 @@ def _ask_password() -> str:
     return first
 
 
+def _frontend_key(cfg: config_mod.Config) -> onion.OnionKey:
+    """The key onionbalance publishes the reporter address with: the instance's reporter key, so the
+    address on every poster stays when one machine becomes several."""
+    if not os.path.lexists(key_file(cfg, REPORTER)) and not recorded_address(cfg):
+        raise ValueError("no reporter onion key yet: run `sealdrop onion balance init` first")
+    return reporter_key(cfg)
+
+
+def cmd_balance_init(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    key = reporter_key(cfg)  # made now if this instance never published; never a different one
+    if key.address != cfg.onion_address:
+        config_mod.save(cfg.with_overrides(onion_address=key.address))
+    print(f"frontend (reporter) onion: http://{key.address}/r/<desk>")
+    print(
+        "On each backend machine: sealdrop onion balance backend --frontend "
+        f"{key.address}; then here: sealdrop onion balance add-backend ADDRESS --name NAME",
+        file=sys.stderr,
+    )
+
+
+def onion_backends(cfg: config_mod.Config) -> balance.Backends:
+    return balance.Backends(cfg.onion_dir / BACKENDS_FILE)
+
+
+def cmd_balance_add_backend(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    frontend = _frontend_key(cfg).address
+    added = onion_backends(cfg).add(args.address, args.name, frontend)
+    print(f"backend {added.name}: {added.address}; regenerate onionbalance's configuration "
+          "(sealdrop onion balance config -o DIR) and reload onionbalance")  # fmt: skip
+
+
+def cmd_balance_remove_backend(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    removed = onion_backends(cfg).remove(args.backend)
+    print(f"backend {removed.name} ({removed.address}) removed; regenerate onionbalance's configuration")
+
+
+def cmd_balance_list(args: argparse.Namespace) -> None:
+    cfg = config_mod.load(Path(args.dir))
+    entries = onion_backends(cfg).entries()
+    for entry in entries:
+        print(f"{entry.name} {entry.address}")
+    if not entries:
+        print("no backends (sealdrop onion balance add-backend ADDRESS --name NAME)", file=sys.stderr)
+
+
+def cmd_balance_config(args: argparse.Namespace) -> None:
+    """onionbalance's config.yaml and the frontend key, for the machine that runs onionbalance."""
+    cfg = config_mod.load(Path(args.dir))
+    _frontend_key(cfg)
+    written = balance.write_config(Path(args.output), key_file(cfg, REPORTER), onion_backends(cfg).entries())
+    for path in written:
+        print(path)
+    print(
+        f"Both files are 0600 and {written[0].name} is the reporter address's secret key: give them to "
+        f"onionbalance's user only, then run onionbalance -c {written[1]} (-p PORT or -s SOCKET: its tor's "
+        "control port). Stop `serve --onion` publishing the reporter onion itself before you start it.",
+        file=sys.stderr,
+    )
+
+
+def cmd_balance_backend(args: argparse.Namespace) -> None:
+    """Make this instance a backend: its own onion key and tor's ob_config naming the frontend."""
+    cfg = config_mod.load(Path(args.dir))
+    frontend = balance.parse_address(args.frontend) if args.frontend else recorded_address(cfg)
+    if frontend is None:
+        raise ValueError("which reporter address? give --frontend ADDRESS (`balance init` printed it)")
+    key = balance.prepare_backend(cfg.onion_dir / BACKEND, frontend)
+    if cfg.onion_address != frontend:
+        config_mod.save(cfg.with_overrides(onion_address=frontend))  # Onion-Location, posters
+    print(key.address)
+    print(
+        f"This machine's backend onion. On the machine that holds the reporter key: sealdrop onion balance "
+        f"add-backend {key.address} --name NAME. From now on `serve --onion` here publishes this onion "
+        f"for {frontend}, not the reporter onion itself.",
+        file=sys.stderr,
+    )
+
+
 def cmd_desk_access_add(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
     desk = desk_key(cfg)
@@ -281,6 +386,7 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
         help=f"the torrc HashedControlPassword line for the password in ${onion.PASSWORD_ENV} (or asked)",
     )
     p.set_defaults(run=cmd_onion_hash_password)
+    _add_balance_parsers(status, parser_class)
     access = sub.add_parser("desk-access", help="which clerks can reach the desk onion").add_subparsers(
         dest="access_command", required=True, parser_class=parser_class
     )
@@ -292,6 +398,29 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     p = access.add_parser("revoke", help="take one clerk's access away")
     p.add_argument("name", metavar="NAME", help="the name given to desk-access add")
     p.set_defaults(run=cmd_desk_access_revoke)
+
+
+def _add_balance_parsers(onion_sub: argparse._SubParsersAction, parser_class: type) -> None:
+    sub = onion_sub.add_parser(
+        "balance", help="one reporter address over several machines with onionbalance (docs/operations.md)"
+    ).add_subparsers(dest="balance_command", required=True, parser_class=parser_class)
+    p = sub.add_parser("init", help="use this instance's reporter onion key as onionbalance's frontend")
+    p.set_defaults(run=cmd_balance_init)
+    p = sub.add_parser("add-backend", help="balance over one more backend onion")
+    p.add_argument("address", metavar="ADDRESS", help="what `onion balance backend` printed on that machine")
+    p.add_argument("--name", required=True, help="a short name for the machine, to list and remove it by")
+    p.set_defaults(run=cmd_balance_add_backend)
+    p = sub.add_parser("remove-backend", help="stop balancing over a backend")
+    p.add_argument("backend", metavar="NAME|ADDRESS")
+    p.set_defaults(run=cmd_balance_remove_backend)
+    p = sub.add_parser("list", help="the backends")
+    p.set_defaults(run=cmd_balance_list)
+    p = sub.add_parser("config", help="write onionbalance's config.yaml and frontend key (0600) into DIR")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_balance_config)
+    p = sub.add_parser("backend", help="make this instance a backend: prints its own onion address")
+    p.add_argument("--frontend", metavar="ADDRESS", help="the reporter address (default: config.json's)")
+    p.set_defaults(run=cmd_balance_backend)
 
 
 def add_serve_options(p: argparse.ArgumentParser) -> None:

@@ -147,8 +147,8 @@ class Tor:
 
     def close(self) -> None:
         """Remove our onions, drop the control connection and, if we launched tor, see it exit."""
-        for bare in list(self._services):
-            self._remove(bare)
+        for service in list(self._services.values()):
+            service.remove()  # DEL_ONION, or for a backend of onionbalance its own way (balance.py)
         self._controller.close()
         if self._process is not None:
             _launch.stop(self._process)
