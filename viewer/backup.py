@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import crypto
@@ -47,6 +47,36 @@ MAX_RECORD = 64 << 20  # a record's JSON: the manifest of a vault with a few hun
 _LENGTH = struct.Struct(">I")
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,3}")
 _READ = 1 << 20
+
+Step = Callable[[int], None]  # told how many more bytes of the vault's files went by
+Progress = Callable[[str, int], Step]  # (what is being done, how many bytes in all) -> a Step
+
+
+def _no_step(n: int) -> None:
+    pass
+
+
+def _quiet(stage: str, total: int) -> Step:
+    return _no_step
+
+
+def _bar():
+    """The progress bar `sealview import` shows (rich, on a terminal only), and a Progress for it."""
+    from .cli import _progress
+
+    bar, update = _progress()
+
+    def progress(stage: str, total: int) -> Step:
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            update(stage, done, total)
+
+        return step
+
+    return bar, progress
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -94,7 +124,7 @@ class _Source(io.RawIOBase):
         return n
 
 
-def _archive(path: Path, files: list[str], manifest: dict) -> Iterator[bytes]:
+def _archive(path: Path, files: list[str], manifest: dict, step: Step) -> Iterator[bytes]:
     """The archive's bytes; `manifest["files"]` is filled as each file is read and hashed."""
     yield ARCHIVE_MAGIC
     for rel in files:
@@ -108,6 +138,7 @@ def _archive(path: Path, files: list[str], manifest: dict) -> Iterator[bytes]:
                     raise ViewerError(_("%(file)s changed while it was backed up", file=rel))
                 digest.update(chunk)
                 left -= len(chunk)
+                step(len(chunk))
                 yield chunk
         manifest["files"].append({"path": rel, "size": size, "sha256": digest.hexdigest()})
     yield _frame({"manifest": manifest})
@@ -132,11 +163,13 @@ def _key_from(record: object) -> Identity:
         raise ViewerError(_("the backup's manifest is damaged")) from None
 
 
-def write_backup(vault: Vault, out, recipients: list[PublicKey]) -> dict:
+def write_backup(vault: Vault, out, recipients: list[PublicKey], progress: Progress = _quiet) -> dict:
     """Write the whole vault to `out` (a raw file): header line, then the envelope. Returns the
     manifest. The caller holds the vault for writing, so nothing changes while it is read."""
     key = vault._key  # the vault key: sealview's own module, the one other place that needs it
     info = json.loads((vault.path / "vault.json").read_text("utf-8"))
+    files = vault_files(vault.path)
+    size = sum((vault.path / rel).stat().st_size for rel in files)
     header = {
         "format": FORMAT,
         "vault": vault.head["vault"],
@@ -144,6 +177,7 @@ def write_backup(vault: Vault, out, recipients: list[PublicKey]) -> dict:
         "made": today(),
         "vault_key": (vault.path / "vault.key").read_text("ascii"),
         "to": [p.fingerprint for p in recipients],
+        "size": size,  # of the vault's files, for the restore's progress bar
     }
     head = MAGIC + json.dumps(header, sort_keys=True).encode("ascii") + b"\n"
     manifest = {
@@ -155,7 +189,7 @@ def write_backup(vault: Vault, out, recipients: list[PublicKey]) -> dict:
         "files": [],
     }
     _write_all(out, head)
-    pieces = _archive(vault.path, vault_files(vault.path), manifest)
+    pieces = _archive(vault.path, files, manifest, progress(_("writing"), size))
     crypto.seal(_Source(pieces), out, [key.decryption_key.recipient, *(p.recipient for p in recipients)])
     return manifest
 
@@ -188,8 +222,8 @@ class _Unpacker:
     """Takes the archive's bytes as crypto.unseal writes them, checks them, and writes each file under
     `into` (or only hashes them when `into` is None: the check after a backup)."""
 
-    def __init__(self, into: Path | None) -> None:
-        self.into = into
+    def __init__(self, into: Path | None, step: Step = _no_step) -> None:
+        self.into, self._step = into, step
         self.files: list[dict] = []
         self._paths: set[str] = set()
         self.manifest: dict | None = None
@@ -210,6 +244,7 @@ class _Unpacker:
                 if self._file is not None:
                     self._file.write(part)
                 self._left -= len(part)
+                self._step(len(part))
                 view = view[len(part) :]
                 if not self._left:
                     self._end_file()
@@ -317,11 +352,11 @@ class _FdReader(io.RawIOBase):
         return n
 
 
-def verify_written(fd: int, key: Identity, written: dict) -> _Unpacker:
+def verify_written(fd: int, key: Identity, written: dict, progress: Progress = _quiet) -> _Unpacker:
     """Read the backup just written back from the disk: its header, its envelope, every file's hash."""
     with io.BufferedReader(_FdReader(fd), _READ) as f:
         header, digest = read_header(f)
-        sink = _Unpacker(None)
+        sink = _Unpacker(None, progress(_("verifying"), header.get("size", 0)))
         manifest = _unseal(f, sink, [key.decryption_key], _("this vault's key"), digest)
     if header.get("vault") != written["vault"] or manifest != written:
         raise ViewerError(_("the backup read back from the disk differs from what was written"))
@@ -340,10 +375,11 @@ def cmd_backup(args) -> None:
     if target.resolve().is_relative_to(vault_path):
         raise CliError(_("write the backup outside the vault folder"))
     with _open(args, write=True) as vault:  # holds the vault's lock: no change while we read it
-        with atomic_output(str(target), binary_to_tty_ok=False) as out:
-            manifest = write_backup(vault, out, recipients)
+        bar, progress = _bar()
+        with bar, atomic_output(str(target), binary_to_tty_ok=False) as out:
+            manifest = write_backup(vault, out, recipients, progress)
             os.fsync(out.fileno())
-            checked = verify_written(out.fileno(), vault._key, manifest)
+            checked = verify_written(out.fileno(), vault._key, manifest, progress)
             size = os.fstat(out.fileno()).st_size
         cases = vault.db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
         problems = attachment_problems(vault, checked.files)
@@ -396,61 +432,77 @@ def _vault_key_text(key: Identity, passphrase: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _Unlocked:
+    """What opens a backup: the keys to try, who they are (for the error), the passphrase the restored
+    vault will have, and the vault key when the passphrase gave it (None with --identity)."""
+
+    def __init__(self, keys: list[DecryptionKey], who: str, passphrase: str, vault_key: Identity | None):
+        self.keys, self.who, self.passphrase, self.vault_key = keys, who, passphrase, vault_key
+
+
+def _unlock(header: dict, identity_file: str | None) -> _Unlocked:
+    officer = header.get("officer") or "?"
+    if identity_file:
+        identity = Identity.load(
+            Path(identity_file), read_passphrase(_("Passphrase for %(file)s: ", file=identity_file))
+        )
+        new_passphrase = read_passphrase(_("New passphrase for the restored vault: "), confirm=True)
+        if not new_passphrase:
+            raise ViewerError(_("the passphrase must not be empty"))
+        who = _("officer %(fp)s", fp=identity.fingerprint)
+        return _Unlocked([identity.decryption_key], who, new_passphrase, None)
+    passphrase = read_passphrase(_("Passphrase for the vault of officer %(fp)s: ", fp=officer))
+    try:
+        key = Identity.decode(header["vault_key"], passphrase)
+    except crypto.WrongPassphrase:
+        raise ViewerError(
+            _("wrong passphrase for this backup (officer %(fp)s), or its header was altered", fp=officer)
+        ) from None
+    return _Unlocked([key.decryption_key], _("this passphrase's vault key"), passphrase, key)
+
+
+def restore(source, target: Path, unlocked: _Unlocked, digest: str, step: Step) -> tuple[dict, int, int]:
+    """Unpack the backup's envelope from `source` into a hidden sibling of `target`, check it whole,
+    then rename it to `target`. Returns the manifest, the number of cases and of damaged attachments."""
+    made = _missing_ancestor(target.parent)  # folders made for it go too if the restore fails
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work = target.parent / f".{target.name}.restoring-{os.urandom(4).hex()}"
+    work.mkdir(mode=0o700)
+    try:
+        manifest = _unseal(source, _Unpacker(work, step), unlocked.keys, unlocked.who, digest)
+        vault_key = _key_from(manifest.get("vault_key"))
+        if unlocked.vault_key is None:  # --identity: the vault key, locked under the new passphrase
+            (work / "vault.key").unlink(missing_ok=True)
+            write_secret_file(work / "vault.key", _vault_key_text(vault_key, unlocked.passphrase))
+        elif vault_key.fingerprint != unlocked.vault_key.fingerprint:
+            raise ViewerError(_("the backup's manifest is damaged"))
+        cases, problems = _check_restored(work, unlocked.passphrase, manifest["files"])
+        syncfs(work)
+        _check_target(target)  # still empty: nobody wrote there meanwhile
+        os.rename(work, target)  # onto a missing or empty folder: all at once
+        fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(made or work, ignore_errors=True)
+        raise
+    return manifest, cases, problems
+
+
 def cmd_restore(args) -> None:
     target = Path(args.vault)
-    source = Path(args.file)
     _check_target(target)
-    with open(source, "rb", buffering=_READ) as f:
+    with open(Path(args.file), "rb", buffering=_READ) as f:
         header, digest = read_header(f)
-        officer = header.get("officer") or "?"
-        new_passphrase = None
-        if args.identity:
-            identity = Identity.load(
-                Path(args.identity), read_passphrase(_("Passphrase for %(file)s: ", file=args.identity))
+        unlocked = _unlock(header, args.identity)
+        bar, progress = _bar()
+        with bar:
+            manifest, cases, problems = restore(
+                f, target, unlocked, digest, progress(_("restoring"), header.get("size", 0))
             )
-            keys, who = [identity.decryption_key], _("officer %(fp)s", fp=identity.fingerprint)
-            new_passphrase = read_passphrase(_("New passphrase for the restored vault: "), confirm=True)
-            if not new_passphrase:
-                raise ViewerError(_("the passphrase must not be empty"))
-            passphrase = new_passphrase
-        else:
-            passphrase = read_passphrase(_("Passphrase for the vault of officer %(fp)s: ", fp=officer))
-            try:
-                key = Identity.decode(header["vault_key"], passphrase)
-            except crypto.WrongPassphrase:
-                raise ViewerError(
-                    _(
-                        "wrong passphrase for this backup (officer %(fp)s), or its header was altered",
-                        fp=officer,
-                    )
-                ) from None
-            keys, who = [key.decryption_key], _("this passphrase's vault key")
-        made = _missing_ancestor(target.parent)  # folders made for it go too if the restore fails
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        work = target.parent / f".{target.name}.restoring-{os.urandom(4).hex()}"
-        work.mkdir(mode=0o700)
-        try:
-            sink = _Unpacker(work)
-            manifest = _unseal(f, sink, keys, who, digest)
-            vault_key = _key_from(manifest.get("vault_key"))
-            if new_passphrase is None and vault_key.fingerprint != key.fingerprint:
-                raise ViewerError(_("the backup's manifest is damaged"))
-            if new_passphrase is not None:  # the vault key, locked under the new passphrase
-                (work / "vault.key").unlink(missing_ok=True)
-                write_secret_file(work / "vault.key", _vault_key_text(vault_key, new_passphrase))
-            cases, problems = _check_restored(work, passphrase, manifest["files"])
-            syncfs(work)
-            _check_target(target)  # still empty: nobody wrote there meanwhile
-            os.rename(work, target)  # onto a missing or empty folder: all at once
-            fsync_dir(target.parent)
-        except BaseException:
-            shutil.rmtree(made or work, ignore_errors=True)
-            raise
     attachments = sum(1 for e in manifest["files"] if e["path"].startswith("files/"))
     print(
         _(
             "vault of officer %(fp)s restored to %(path)s: %(cases)s, %(attachments)s",
-            fp=officer,
+            fp=header.get("officer") or "?",
             path=target,
             cases=ngettext("%(num)d case", "%(num)d cases", cases),
             attachments=ngettext("%(num)d attachment", "%(num)d attachments", attachments),
