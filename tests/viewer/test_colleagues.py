@@ -100,7 +100,8 @@ def test_the_later_change_wins_and_the_earlier_one_is_said(desk, capsys):
     desk.keep("B", "A")
     with desk.vault("A") as a:
         triage.set_state(a, case, "credible")
-        a.db.execute("UPDATE state.triage SET updated_at = '2026-01-01T09:00+00:00'")  # A was first
+        with a.change() as db:  # A was first
+            db.execute("UPDATE state.triage SET updated_at = '2026-01-01T09:00+00:00'")
     assert desk.sealview("A", "state", "export", "-o", desk.tmp / "a1.bundle") == 0
     with desk.vault("B") as b:
         triage.set_state(b, case, "not credible")  # now: later than A's
