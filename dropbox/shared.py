@@ -15,6 +15,7 @@ throttles are rows in the shared PostgreSQL database, blobs are large objects in
   (submission_tokens), as on one machine.
 - SharedUploads: resumable uploads whose bytes live in the shared blob store and whose offset lives in
   the shared row, so a piece sent through one instance and the next through another continue one upload.
+- NotifyState: "N new reports wait" sent once per period for all instances, not once by each.
 
 Only counts and keyed hashes go to Redis: never a desk's reports, an address or a receipt.
 """
@@ -22,6 +23,7 @@ Only counts and keyed hashes go to Redis: never a desk's reports, an address or 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -292,3 +294,33 @@ def uploads_for(cfg: Config, store: BlobStore, limits: UploadLimits | None = Non
     if isinstance(store, LargeObjectStore):
         return SharedUploads(store, cfg.max_envelope_bytes, limits, blob_key=cfg.secret_key)
     return Uploads(cfg.blob_dir, cfg.max_envelope_bytes, limits, blob_key=cfg.secret_key)
+
+
+# --- Notices: one per period across instances ----------------------------------------------------------
+
+
+class NotifyState:
+    """What dropbox/desk/notify.py last announced per desk and channel, kept in Redis instead of
+    DIR/notify-state.json when several instances run: each instance's beat would otherwise announce
+    the same reports once per instance. A notice is claimed for its period (SET NX) before it is sent,
+    so one instance sends it; what was sent is recorded for all."""
+
+    def __init__(self, cfg: Config) -> None:
+        self._redis = client(cfg)
+        self._state = f"{cfg.redis_prefix}:notify:state"
+        self._claims = f"{cfg.redis_prefix}:notify:claim:"
+        self._keep_s = 2 * cfg.notify_every_s + 60
+
+    def load(self) -> dict:
+        state: dict = {}
+        for field, value in self._redis.hgetall(self._state).items():
+            slug, _, channel = field.decode("utf-8").partition("\0")
+            state.setdefault(slug, {})[channel] = json.loads(value)
+        return state
+
+    def claim(self, slug: str, channel: str, period: int) -> bool:
+        key = f"{self._claims}{slug}\0{channel}\0{period}"
+        return bool(self._redis.set(key, b"1", nx=True, ex=self._keep_s))
+
+    def record(self, slug: str, channel: str, last: list) -> None:
+        self._redis.hset(self._state, f"{slug}\0{channel}", json.dumps(last))

@@ -298,6 +298,11 @@ class Notifier:
         if cfg.notify_webhook_url:
             self.channels.append(WebhookChannel(cfg))
         self.state_path = cfg.instance_dir / STATE_FILE
+        self.shared = None  # with redis_url: the state in Redis, each notice sent by one instance only
+        if cfg.redis_url:
+            from ..shared import NotifyState
+
+            self.shared = NotifyState(cfg)
         self.sent: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self._engine = db.make_engine(cfg.database_url)
@@ -320,8 +325,12 @@ class Notifier:
             for channel in self.channels:
                 if not channel.recipients(w.slug) or not _due(state, w, channel.name, period):
                     continue
+                if self.shared is not None and not self.shared.claim(w.slug, channel.name, period):
+                    continue  # another instance sends this one
                 if self._send(channel, w, period) is None:
                     state.setdefault(w.slug, {})[channel.name] = [period, w.count, w.newest]
+                    if self.shared is not None:
+                        self.shared.record(w.slug, channel.name, [period, w.count, w.newest])
                     sent += 1
         if sent:
             _write_private(self.state_path, json.dumps(state, sort_keys=True))
@@ -340,6 +349,8 @@ class Notifier:
         return None
 
     def load_state(self) -> dict:
+        if self.shared is not None:
+            return self.shared.load()
         try:
             state = json.loads(self.state_path.read_text("utf-8"))
         except (OSError, ValueError):  # none yet, or damaged: at worst one notice is repeated

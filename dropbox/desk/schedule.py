@@ -57,6 +57,8 @@ class RetentionSchedule:
     def run_once(self, on: dt.date | None = None) -> int:
         """One retention run (as of day `on`, default today); returns how many submissions it deleted."""
         with self._sessions() as session:
+            # Several instances each run the schedule: one run at a time, seeing what the last deleted.
+            db.lock_for_writing(session, "retention")
             deleted = bundles.apply_retention(session, self._store, on, self._waits_for)
             if deleted:  # an hourly "0 deleted" would drown the audit log
                 audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
