@@ -105,13 +105,15 @@ class Share:
             part = self.data[start : start + LINE_BYTES]
             chars = _b32(part)
             groups = " ".join(chars[i : i + 4] for i in range(0, len(chars), 4))
-            lines.append(f"{n} {groups} CHECK {self._check(n, part)}")
+            last = start + LINE_BYTES >= len(self.data)
+            lines.append(f"{n} {groups} CHECK {self._check(n, part, last)}")
         return "\n".join(lines) + "\n"
 
-    def _check(self, line: int, data: bytes) -> str:
+    def _check(self, line: int, data: bytes, last: bool = False) -> str:
         """Line 0 is the header: its check covers the id, index, count and threshold; every data line's
-        covers those too, its number and its bytes (a line typed into the wrong share or place fails)."""
-        fields = bytes([VERSION, self.index, self.count, self.threshold, line])
+        covers those too, its number, its bytes and whether it is the last (a line typed into the wrong
+        share or place fails, and so does a share whose last lines were left out)."""
+        fields = bytes([VERSION, self.index, self.count, self.threshold, line, last])
         digest = hashlib.sha256(_LABEL + b"check\x00" + self.secret_id + fields + data).digest()
         return _b32(digest)[:CHECK_CHARS]
 
@@ -144,7 +146,13 @@ class Share:
                 part = _unb32(m[2])
             except ValueError:
                 raise ShareError("checksum", f"line {n + 1} of the share has a typo", line=n + 1) from None
-            if not _same(_clean(m[3]), share._check(n, part)):
+            last = n == len(lines) - 1
+            check = _clean(m[3])
+            if not _same(check, share._check(n, part, last)):
+                if last and _same(check, share._check(n, part, False)):
+                    raise ShareError(
+                        "missing_line", f"the share goes on after line {n + 1}: a line is missing", line=n + 2
+                    )
                 raise ShareError(
                     "checksum", f"line {n + 1} of the share has a typo (its check does not match)", line=n + 1
                 )

@@ -171,6 +171,9 @@ def test_a_line_left_out_or_a_strange_text_is_named():
         Share.parse("\n".join(lines[:2] + lines[3:]))
     assert e.value.kind == "missing_line" and e.value.line == 3
     with pytest.raises(ShareError) as e:
+        Share.parse("\n".join(lines[:-1]))  # the last line left out
+    assert e.value.kind == "missing_line" and e.value.line == len(lines)
+    with pytest.raises(ShareError) as e:
         Share.parse("hello")
     assert e.value.kind == "format"
     with pytest.raises(ShareError) as e:
