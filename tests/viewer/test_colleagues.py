@@ -12,9 +12,11 @@ import crypto
 from crypto import Identity, bundle
 from tests.viewer.bundles import Server, Submission, case_numbers, report_doc
 from tests.viewer.conftest import PASSPHRASE
+from tests.viewer.test_web import client, get
 from viewer import cli, colleagues, forward, importer, triage
 from viewer.errors import Refused
 from viewer.vault import Vault
+from viewer.web import create_app
 
 
 class Desk:
@@ -46,7 +48,10 @@ class Desk:
         """`who` keeps `other` as a colleague, the fingerprint read aloud."""
         fp = kw.pop("fingerprint", self.ids[other].fingerprint)
         pub = self.dir(other) / "officer.pub"
-        assert self.sealview(who, "colleague", "add", pub, "--name", f"Officer {other}", "--fingerprint", fp) == 0
+        assert (
+            self.sealview(who, "colleague", "add", pub, "--name", f"Officer {other}", "--fingerprint", fp)
+            == 0
+        )
 
     def snapshot(self, who: str) -> dict:
         """Everything a state import may change."""
@@ -88,6 +93,11 @@ def test_b_sees_what_a_closed_and_forwarded_by_a(desk, capsys):
         assert [tuple(f) for f in forwards] == [(a_actor, "District police", police.fingerprint, None)]
         notes = b.db.execute("SELECT count(*) FROM state.notes").fetchone()[0]
         assert notes == 0, "notes are private: they never travel"
+    with desk.vault("B") as b:  # B's case page (the loopback UI) says it, under A's name
+        page = get(client(create_app(b, "s3cret", hosts={"127.0.0.1:8765"})), f"/case/{forwarded}")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "forwarded to District police" in html
+        assert f"by Officer A ({desk.ids['A'].fingerprint})." in html
     # Nothing new since: A has nothing to send, and B's merged changes are not B's to send back.
     assert desk.sealview("A", "state", "export", "-o", desk.tmp / "state-2.bundle") == 1
     assert "nothing to send" in capsys.readouterr().err and not (desk.tmp / "state-2.bundle").exists()
@@ -127,9 +137,8 @@ def refused(desk: Desk, path: Path, capsys) -> str:
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert desk.snapshot("B") == before, "a refused state bundle changed something"
-    with desk.vault("B") as b:
-        with pytest.raises(Refused) as info:
-            colleagues.import_state(b, path)
+    with desk.vault("B") as b, pytest.raises(Refused) as info:
+        colleagues.import_state(b, path)
     return info.value.reason
 
 
