@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from flask import Response, abort, url_for
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 from werkzeug.datastructures import MultiDict
 
@@ -44,6 +44,9 @@ MAX_STORED_BYTES = 1024 * 1024  # after re-encoding: every reporter downloads it
 MAX_SPAN_DEG = 0.5  # about 55 km north-south: a town, where "linear in degrees" holds
 DISPLAY_WIDTHS = (240, 320, 440, 560)  # CSS pixels; css/map.css shows one per screen width
 MAX_SHEETS_PER_DESK = 20
+# Every export bundle's signed manifest carries the desk's sheets in base64, and a manifest is at most
+# crypto.bundle.MAX_MANIFEST (16 MiB): 6 MiB of pictures (8 in base64) leaves room for the rest.
+MAX_DESK_BYTES = 6 * 1024 * 1024
 PRECISION = {"exact": None, "100m": 3, "1km": 2}  # decimals kept, as the device mode (docs/report.md)
 ROUNDING_M = {"exact": 0, "100m": 110, "1km": 1100}
 METRES_PER_DEGREE = 111_320
@@ -322,6 +325,14 @@ def add_sheet(
     image, width, height = reencode(png)
     if len(sheets_of(session, desk)) >= MAX_SHEETS_PER_DESK:
         raise MapError(_("a desk has at most %(n)d map sheets") % {"n": MAX_SHEETS_PER_DESK})
+    stored = session.scalar(
+        select(func.coalesce(func.sum(func.length(MapSheet.image)), 0)).where(MapSheet.desk_id == desk.id)
+    )
+    if stored + len(image) > MAX_DESK_BYTES:
+        raise MapError(
+            _("a desk's map sheets weigh at most %(mb)d MB together (they travel in every export)")
+            % {"mb": MAX_DESK_BYTES // 2**20}
+        )
     if detail_of is not None and not _inside(bounds, bounds_of(detail_of)):
         raise MapError(_("a detail sheet must lie inside the sheet it details"))
     sheet = MapSheet(

@@ -89,6 +89,8 @@ def test_without_javascript_tap_then_send(browser, served):
     assert page.is_checked("input[name=map_precision][value='100m']")
     assert fits_the_screen(page)
     page.screenshot(path=str(SHOTS / "no-js-marked.png"), full_page=True)
+    page.click("#map-ok")  # "That's the place": on to the files, on the same page
+    assert page.url.endswith("#step-files") and page.input_value("#map_x") == "281"
     page.click("#send")
     page.wait_for_selector("#receipt")
     page.screenshot(path=str(SHOTS / "no-js-receipt.png"))
@@ -112,6 +114,14 @@ def test_with_javascript_click_keys_and_send(browser, served):
     assert page.url == f"{base}/r/demo?lang=en"  # no round trip: the pin is placed on the page
     x, y = int(page.input_value("#map_x")), int(page.input_value("#map_y"))
     assert abs(x - 281) <= 3 and abs(y - 210) <= 3  # the mouse's sub-pixel place decides the last pixel
+    pin = page.locator("#map-pin").bounding_box()
+    page.mouse.move(pin["x"] + pin["width"] / 2, pin["y"] + pin["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(pin["x"] + pin["width"] / 2 + 32, pin["y"] + pin["height"] / 2 + 16, steps=4)
+    page.mouse.up()  # dragged 32 and 16 CSS pixels: 90 and 45 pixels of the 900-wide sheet
+    dragged = int(page.input_value("#map_x")), int(page.input_value("#map_y"))
+    assert abs(dragged[0] - x - 90) <= 3 and abs(dragged[1] - y - 45) <= 3, (x, y, dragged)
+    x, y = dragged
     page.focus("input.map-w320")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")

@@ -141,6 +141,19 @@ def test_map_add_refuses_bad_input_clearly_and_stores_nothing(
     assert captured.out == "" and sheets(sqlite_instance) == []
 
 
+def test_a_desks_sheets_fit_in_an_export_manifest(sqlite_instance, tmp_path, capsys, monkeypatch):
+    add_town(sqlite_instance, tmp_path)
+    with db.standalone_session(config.load(sqlite_instance).database_url) as s:
+        stored = len(s.scalars(select(MapSheet)).one().image)
+    monkeypatch.setattr(maps, "MAX_DESK_BYTES", stored * 3 // 2)  # room for one such sheet, not two
+    capsys.readouterr()
+    assert run("map", "add", "--dir", sqlite_instance, "--desk", "demo", "--image", tmp_path / "town.png",
+               "--bounds", BOUNDS_ARG) == 1  # fmt: skip
+    assert "travel in every export" in capsys.readouterr().err and len(sheets(sqlite_instance)) == 1
+    # 6 MiB of pictures is 8 MiB in base64: with the rest of a manifest, under what bundles may hold.
+    assert 4 * maps.MAX_DESK_BYTES / 3 < crypto.bundle.MAX_MANIFEST / 2
+
+
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(sqlite_instance, tmp_path, capsys):
     path = tmp_path / "bomb.png"
     Image.new("1", (20_000, 20_000)).save(path)  # 400 megapixels in a few kilobytes
