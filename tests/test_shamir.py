@@ -132,6 +132,20 @@ def test_typed_back_loosely_it_still_reads():
     assert Share.parse("\n".join([head, *lines])) == share
 
 
+@settings(max_examples=40, deadline=None)
+@given(a=st.binary(min_size=16, max_size=64), b=st.binary(min_size=16, max_size=64), data=st.data())
+def test_any_mix_of_two_secrets_shares_is_refused(a, b, data):
+    if a == b:
+        return
+    count = data.draw(st.integers(3, 8))
+    threshold = data.draw(st.integers(2, count - 1))
+    ours, theirs = shamir.split(a, count, threshold), shamir.split(b, count, threshold)
+    mixed = data.draw(st.permutations(ours[: threshold - 1] + theirs[threshold - 1 : threshold]))
+    with pytest.raises(ShareError) as e:
+        shamir.combine(mixed)
+    assert e.value.kind == "mixed"
+
+
 def test_shares_of_two_secrets_never_mix():
     a = shamir.split(b"A" * 64, 5, 3)
     b = shamir.split(b"B" * 64, 5, 3)
