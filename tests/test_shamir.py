@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from crypto import shamir
@@ -135,8 +135,7 @@ def test_typed_back_loosely_it_still_reads():
 @settings(max_examples=40, deadline=None)
 @given(a=st.binary(min_size=16, max_size=64), b=st.binary(min_size=16, max_size=64), data=st.data())
 def test_any_mix_of_two_secrets_shares_is_refused(a, b, data):
-    if a == b:
-        return
+    assume(a != b)
     count = data.draw(st.integers(3, 8))
     threshold = data.draw(st.integers(2, count - 1))
     ours, theirs = shamir.split(a, count, threshold), shamir.split(b, count, threshold)
