@@ -273,6 +273,7 @@ class SharedUploads(Uploads):
         their rows. Returns how many were deleted."""
         now = time.time() if now is None else now
         cutoff = dt.datetime.fromtimestamp(now - max_age_s, dt.UTC)
+        db.lock_for_writing(session, "uploads.sweep")  # instances sweep one at a time, each seeing the last
         rows = list(session.scalars(select(Upload)))
         names = {row.id: self.blob_id(row.id) for row in rows}
         written = self.store.last_written(session.connection(), list(names.values()))
