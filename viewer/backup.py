@@ -542,7 +542,7 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     )
     p.set_defaults(run=cmd_backup)
     p = sub.add_parser("restore", help=_("restore a backup into a new, empty vault folder"))
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help=_("the backup file (from `sealview backup`)"))
     p.add_argument(
         "--identity", metavar="FILE", help=_("open it with this officer identity (from `backup --to`)")
     )
