@@ -312,7 +312,7 @@ def _stand_in(officer: Officer) -> Officer | None:
     seen: set[int] = set()
     while officer is not None and officer.retired and officer.id not in seen:
         seen.add(officer.id)
-        officer = getattr(officer, "successor", None)  # set by a rotate statement (desk/keytrust.py)
+        officer = officer.successor  # set by a rotate statement (desk/keytrust.py)
     return officer if officer is not None and officer.confirmed and not officer.retired else None
 
 
