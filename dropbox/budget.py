@@ -371,7 +371,9 @@ def describe(cfg: Config, live: dict | None) -> list[str]:
     """The lines of `sealdrop budgets`, in the operator's language (dropbox/console.py): the limits in
     the config, then a running serve's counts."""
     lines = [
-        _("Window: %(s)s s, counted in memory by `sealdrop serve`, once for all its workers")
+        (_("Window: %(s)s s, counted in Redis, once for every `sealdrop serve` on every machine")
+         if cfg.redis_url else
+         _("Window: %(s)s s, counted in memory by `sealdrop serve`, once for all its workers"))
         % {"s": cfg.budget_window_s},
         _("Reports, with and without JavaScript (each): %(desk)s per desk, %(all)s overall; past it a "
           "report without JavaScript is refused for now, one with JavaScript pays the top level of "
