@@ -77,7 +77,8 @@ class Colleague:
 
 def _tables(vault: Vault) -> None:
     """The tables, made in memory on first use (saved with the next change, as schema.upgrade does)."""
-    vault.db.executescript(TABLES)
+    for statement in TABLES.split(";")[:-1]:  # execute, not executescript: that would COMMIT first
+        vault.db.execute(statement)
 
 
 # --- colleagues --------------------------------------------------------------------------------------
@@ -304,10 +305,9 @@ def import_state(vault: Vault, path: Path) -> Merged:
     changed, kept, recorded = [], [], 0
     with vault.change() as db:
         for change in states:
-            if _take(vault, db, colleague, change):
-                changed.append(change["case"])
-            else:
-                kept.append(change["case"])
+            taken = _take(vault, db, colleague, change)
+            if taken is not None:
+                (changed if taken else kept).append(change["case"])
         for fwd in forwards:
             recorded += _record_forward(vault, db, colleague, fwd)
         db.execute(
@@ -454,16 +454,17 @@ def _forward_ok(f: object) -> bool:
     return key.fingerprint == f.get("fingerprint")
 
 
-def _take(vault: Vault, db, colleague: Colleague, change: dict) -> bool:
+def _take(vault: Vault, db, colleague: Colleague, change: dict) -> bool | None:
     """Apply one state change unless this vault's own is later (by the changes' own times; a tie goes
-    to the higher fingerprint, so both vaults settle on the same state). Returns whether it was taken."""
+    to the higher fingerprint, so both vaults settle on the same state). Returns whether it was taken,
+    or None when the case is in that state already."""
     number, at = change["case"], _when(change["at"])
     local = db.execute(
         "SELECT state, duplicate_of, updated_at FROM state.triage WHERE case_number = ?", (number,)
     ).fetchone()
     if local is not None:
         if (local[0], local[1]) == (change["state"], change["duplicate_of"]):
-            return False
+            return None
         mine = _when(local[2])
         if mine is not None and (
             mine > at or (mine == at and vault.officer.fingerprint > colleague.fingerprint)

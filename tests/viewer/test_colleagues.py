@@ -120,7 +120,10 @@ def test_the_later_change_wins_and_the_earlier_one_is_said(desk, capsys):
     with desk.vault("B") as b:
         assert triage.state_of(b, case) == ("not credible", None)
     assert desk.sealview("B", "state", "export", "-o", desk.tmp / "b1.bundle") == 0
+    capsys.readouterr()
     assert desk.sealview("A", "state", "import", desk.tmp / "b1.bundle") == 0
+    out = capsys.readouterr().out
+    assert "1 case changed" in out and "stays" not in out
     with desk.vault("A") as a:
         assert triage.state_of(a, case) == ("not credible", None)  # both settle on the later change
 
