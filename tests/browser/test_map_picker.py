@@ -215,3 +215,15 @@ def test_in_firefox_at_tor_browsers_safest_a_tap_and_send(served):
         requests = [r.url for r in tab.requests()]
     assert last_where(instance) == maps.where_on_sheet(drawn, x, y, "100m")
     assert requests and all(url.startswith(base + "/") for url in requests)
+
+
+def test_without_javascript_enter_in_a_field_sends_the_form_not_a_tap(browser, served):
+    """Enter in a text field presses the form's first submit button: an off-screen Send, not the map."""
+    base, _instance = served
+    context, page, _sent, _sizes = phone(browser, javascript=False)
+    page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
+    page.fill("#contact", "only on Tuesdays")
+    page.press("#contact", "Enter")
+    page.wait_for_selector("#error-summary")  # the form came back from Send: nothing chosen yet
+    assert page.url.startswith(f"{base}/r/demo?") and page.input_value("#map_x") == ""
+    context.close()
