@@ -46,13 +46,13 @@ def sheet(share: Share, desk: str, fingerprint: str) -> str:
     rule = "=" * 72
     lines = [
         rule,
-        _("SEALDROP ESCROW KEY: SHARE %(i)d OF %(n)d", i=share.index, n=share.count),
+        _("SEALDROP ESCROW KEY: SHARE %(i)s OF %(n)d", i=share.index, n=share.count),
         rule,
         "",
         _("Desk: %(desk)s", desk=desk),
         _("Escrow key fingerprint: %(fp)s", fp=fingerprint),
         _("Made on: %(day)s", day=today()),
-        _("Shares needed to recover the key: %(k)d of %(n)d", k=share.threshold, n=share.count),
+        _("Shares needed to recover the key: %(k)s of %(n)d", k=share.threshold, n=share.count),
         _("Held by: ______________________________"),
         "",
         *share.to_text().splitlines(),
@@ -126,7 +126,7 @@ def cmd_create(args) -> None:
         shutil.rmtree(work, ignore_errors=True)
         raise
     print(_("escrow key fingerprint: %(fp)s", fp=identity.fingerprint))
-    print(_("shares made: %(n)d; needed to recover the key: %(k)d; in %(path)s", n=n, k=k, path=target))
+    print(_("shares made: %(n)d; needed to recover the key: %(k)s; in %(path)s", n=n, k=k, path=target))
     print(
         _(
             "register it as an officer of the desk: sealdrop officer add --desk %(desk)s %(file)s",
@@ -139,12 +139,12 @@ def cmd_create(args) -> None:
 
 def _share_problem(e: ShareError, file: str) -> str:
     if e.kind == "checksum":
-        return _("%(file)s: line %(line)d has a typo (its check does not match)", file=file, line=e.line)
+        return _("%(file)s: line %(line)s has a typo (its check does not match)", file=file, line=e.line)
     if e.kind == "missing_line":
-        return _("%(file)s: line %(line)d is out of order or a line is missing", file=file, line=e.line)
+        return _("%(file)s: line %(line)s is out of order or a line is missing", file=file, line=e.line)
     if e.kind == "version":
         return _("%(file)s: this share was made by another version of sealview", file=file)
-    return _("%(file)s: this is not a sealdrop share (line %(line)d)", file=file, line=e.line or 1)
+    return _("%(file)s: this is not a sealdrop share (line %(line)s)", file=file, line=e.line or 1)
 
 
 def read_shares(files: list[str]) -> list[Share]:
@@ -181,7 +181,7 @@ def recover(files: list[str]) -> Identity:
     except ShareError as e:
         if e.kind == "too_few":
             raise ViewerError(
-                _("not enough shares: %(given)d given, %(needed)d needed", needed=e.needed, given=e.given)
+                _("not enough shares: %(given)s given, %(needed)s needed", needed=e.needed, given=e.given)
             ) from None
         if e.kind == "conflict":
             raise ViewerError(_("two of these files say they are the same share but differ")) from None
