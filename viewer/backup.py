@@ -443,9 +443,13 @@ class _Unlocked:
 def _unlock(header: dict, identity_file: str | None) -> _Unlocked:
     officer = header.get("officer") or "?"
     if identity_file:
-        identity = Identity.load(
-            Path(identity_file), read_passphrase(_("Passphrase for %(file)s: ", file=identity_file))
-        )
+        passphrase = read_passphrase(_("Passphrase for %(file)s: ", file=identity_file))
+        try:
+            identity = Identity.load(Path(identity_file), passphrase)
+        except crypto.WrongPassphrase:
+            raise ViewerError(
+                _("wrong passphrase for %(file)s, or the file was altered", file=identity_file)
+            ) from None
         new_passphrase = read_passphrase(_("New passphrase for the restored vault: "), confirm=True)
         if not new_passphrase:
             raise ViewerError(_("the passphrase must not be empty"))

@@ -172,6 +172,17 @@ def test_a_second_officer_restores_with_their_identity_under_a_new_passphrase(
     assert f"not sealed to officer {stranger.fingerprint}" in err
     assert left_behind(tmp_path, "r") == []
 
+    err = refused(
+        capsys,
+        "--vault",
+        tmp_path / "r",
+        "restore",
+        tmp_path / "b",
+        "--identity",
+        tmp_path / "colleague.identity",
+    )
+    assert "wrong passphrase for" in err and "colleague.identity" in err  # the vault's is not theirs
+    assert left_behind(tmp_path, "r") == []
     answers = iter(["colleague's own passphrase", "the colleague's new vault passphrase"])
     monkeypatch.setattr(backup, "read_passphrase", lambda prompt, confirm=False: next(answers))
     code, out, err = run(
