@@ -196,8 +196,8 @@ def apply(session: Session, desk: Desk, statement: st.Statement, *, from_bundle:
     """Apply a statement to `desk` in the caller's transaction (the caller commits), or raise."""
     if statement.desk != desk.slug:
         raise KeyTrustError(
-            "wrong_desk", _("this key statement is for desk %(other)s, not %(desk)s"),
-            other=statement.desk, desk=desk.slug,
+            "wrong_desk", _("this key statement is for desk %(given)s, not %(desk)s"),
+            given=statement.desk, desk=desk.slug,
         )  # fmt: skip
     seen = session.get(KeyStatementSeen, statement.nonce)
     if seen is None:

@@ -212,17 +212,17 @@ def cmd_officer_statement(args: argparse.Namespace) -> None:
         session.commit()
         words = {
             "admit": _(
-                "Confirmed by officer key %(signer)s: new reports to desk %(desk)s are sealed to %(name)s too"
+                "Confirmed by officer key %(key)s: new reports to desk %(desk)s are sealed to %(name)s too"
             ),
             "rotate": _(
-                "Rotated by officer key %(signer)s: new reports to desk %(desk)s are sealed to the new key "
+                "Rotated by officer key %(key)s: new reports to desk %(desk)s are sealed to the new key "
                 "of %(name)s"
             ),
             "retire": _(
-                "Retired by officer key %(signer)s: no new report to desk %(desk)s is sealed to %(name)s"
+                "Retired by officer key %(key)s: no new report to desk %(desk)s is sealed to %(name)s"
             ),
         }
-        print(words[s.action] % {"signer": s.signer[:16], "desk": desk.slug, "name": applied.officer.name})
+        print(words[s.action] % {"key": s.signer[:16], "desk": desk.slug, "name": applied.officer.name})
         print("  " + _("fingerprint: %(fingerprint)s") % {"fingerprint": applied.officer.fingerprint})
 
 
