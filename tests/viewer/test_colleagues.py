@@ -179,6 +179,11 @@ def test_bad_state_bundles_are_refused_and_change_nothing(desk, capsys):
     state_bundle(other_desk, desk.ids["A"], desk.ids["B"], desk="elsewhere")
     assert refused(desk, other_desk, capsys) == "wrong_desk"
 
+    # Signed by A, but sealed to someone else.
+    not_for_b = desk.tmp / "not-for-b.bundle"
+    state_bundle(not_for_b, desk.ids["A"], desk.ids["C"])
+    assert refused(desk, not_for_b, capsys) == "not_for_you"
+
     # The good one imports; again, it is a replay.
     assert desk.sealview("B", "state", "import", good) == 0
     assert refused(desk, good, capsys) == "replayed"
