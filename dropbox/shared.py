@@ -22,8 +22,10 @@ Only counts and keyed hashes go to Redis: never a desk's reports, an address or 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -31,20 +33,23 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 import redis
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from flask.wrappers import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import ServiceUnavailable
 
 from crypto import RecipientKey
 
 from . import db
 from .blobs import BlobStore, LargeObjectStore
-from .budget import BUCKETS, KINDS
+from .budget import BUCKETS, KINDS, CountsUnavailable
 from .config import Config
-from .intake import IntakeError, UploadLimits, Uploads, _lock_all, _reread
+from .intake import BUSY_RETRY_AFTER_S, IntakeError, UploadLimits, Uploads, _lock_all, _reread
 from .models import Upload
 from .security import once_hash
+
+log = logging.getLogger("sealdrop")
 
 # KEYS: one hash per counted key (slice number -> count). ARGV: slice length (s), slices in a window,
 # expiry (s), how many to add, then a limit per key (-1: none). Adds to every key only if each is
@@ -114,10 +119,13 @@ class RedisWindowCounter:
 
     def _run(self, keys: Sequence[str], limits: Sequence[int], amount: int) -> tuple[float, list[int]]:
         args = [self.slice_s, BUCKETS, self._ttl, amount, *limits]
-        wait, *totals = self._script(keys=[self._prefix + key for key in keys], args=args)
-        if amount and not float(wait):
-            self._redis.sadd(self._seen, *keys)  # for the admin page's list of desks counted lately
-            self._redis.expire(self._seen, self._ttl)
+        try:
+            wait, *totals = self._script(keys=[self._prefix + key for key in keys], args=args)
+            if amount and not float(wait):
+                self._redis.sadd(self._seen, *keys)  # for the admin page's list of desks counted lately
+                self._redis.expire(self._seen, self._ttl)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise CountsUnavailable from None
         return float(wait), [int(n) for n in totals]
 
     def add(self, key: str, count: int = 1) -> None:
@@ -133,7 +141,10 @@ class RedisWindowCounter:
         return self._run([key for key, _ in limits], [limit for _, limit in limits], 1)[0]
 
     def seen(self) -> list[str]:
-        return sorted(m.decode("utf-8") for m in self._redis.smembers(self._seen))
+        try:
+            return sorted(m.decode("utf-8") for m in self._redis.smembers(self._seen))
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise CountsUnavailable from None
 
 
 def redis_counters(cfg: Config) -> dict[str, RedisWindowCounter]:
@@ -185,7 +196,18 @@ def init_app(app: Flask) -> None:
         solution may be sent again. One filed (201) keeps its claim."""
         claimed = g.pop("sealdrop_claimed", None)
         if claimed is not None and response.status_code != 201:
-            app.extensions["sealdrop.spent"].give_back(claimed)
+            with contextlib.suppress(redis.RedisError):  # lost, it costs the page one more solving
+                app.extensions["sealdrop.spent"].give_back(claimed)
+        return response
+
+    @app.errorhandler(CountsUnavailable)
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _redis_away(_e: Exception):
+        """Redis unreachable: nothing was counted or stored; the client is asked to come back."""
+        log.error("redis unreachable in %s", request.endpoint)  # the endpoint only, as for a crash
+        response = app.make_response(app.handle_http_exception(ServiceUnavailable(description="try_again")))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
         return response
 
 

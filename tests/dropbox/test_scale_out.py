@@ -492,3 +492,37 @@ def test_a_notice_goes_out_once_for_all_instances(tmp_path):
         assert sent == [("demo", 3, START), ("demo", 5, START + 2 * HOUR)]
         for notifier in notifiers:
             notifier.close()
+
+
+def test_without_redis_the_service_says_try_again_and_stores_nothing(tmp_path):
+    from dropbox import create_app
+    from tests.dropbox.test_api import Api
+    from tests.dropbox.test_api import doc as report_doc
+    from tests.helpers import free_port
+
+    instance = make_instance(tmp_path / "instance")
+    cfg = config.load(instance).with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(cfg)
+    client = app.test_client()
+    api = Api(client)  # the report page opens: it asks the top level of work while Redis is away
+    assert api.call("GET", "/challenge").json["work"] == cfg.pow_work << cfg.pow_max_steps
+    receipt = crypto.Receipt.generate()
+    envelope = crypto.seal_bytes(report_doc(), api.recipients(api.category))
+    reply_public = receipt.reply_recipient.public_bytes
+    meta = json.dumps({"category": int(api.category), "sizes": [len(envelope)],
+                       "pow": proof_of_work(api.call("GET", "/challenge").json),
+                       "lookup_id": base64.b64encode(receipt.lookup_id).decode(),
+                       "reply_public": base64.b64encode(reply_public).decode()}).encode()  # fmt: skip
+    answer = api.call("POST", "/reports", len(meta).to_bytes(4, "big") + meta + envelope)
+    assert (answer.status_code, answer.json["error"]) == (503, "try_again") and answer.headers["Retry-After"]
+    signin = api.call("POST", "/case", {"lookup_id": base64.b64encode(receipt.lookup_id).decode()})
+    assert (signin.status_code, signin.json["error"]) == (503, "try_again")
+    form = client.get("/r/demo?lang=en").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    category = re.search(r'value="(\d+)"[^>]*> Drug dealing', form).group(1)
+    posted = client.post("/r/demo", data={"csrf_token": token, "category": category, "lang": "en",
+                                          "what": report_doc().decode(), "where_mode": "none"})  # fmt: skip
+    assert posted.status_code == 503
+    with db.standalone_session(cfg.database_url) as s:
+        assert s.execute(text("SELECT count(*) FROM cases")).scalar() == 0
+    app.extensions["sealdrop.engine"].dispose()
