@@ -214,3 +214,18 @@ def state_bundle(path: Path, signer: Identity, to: Identity, *, desk="demo", off
     item.write_bytes(crypto.seal_bytes(document, [to.public_key.recipient]))
     with open(path, "wb") as f:
         bundle.write(f, "state", fields, [({"content": "changes"}, item)], signer.signing_key)
+
+
+def test_state_bundles_are_imported_in_order(desk, capsys):
+    desk.keep("A", "B")
+    desk.keep("B", "A")
+    for i, (case, state) in enumerate([(desk.cases[0], "checking"), (desk.cases[1], "credible")], 1):
+        with desk.vault("A") as a:
+            triage.set_state(a, case, state)
+        assert desk.sealview("A", "state", "export", "-o", desk.tmp / f"a{i}.bundle") == 0
+    assert refused(desk, desk.tmp / "a2.bundle", capsys) == "withheld"
+    assert desk.sealview("B", "state", "import", desk.tmp / "a1.bundle") == 0
+    assert desk.sealview("B", "state", "import", desk.tmp / "a2.bundle") == 0
+    with desk.vault("B") as b:
+        assert triage.state_of(b, desk.cases[0])[0] == "checking"
+        assert triage.state_of(b, desk.cases[1])[0] == "credible"
