@@ -97,6 +97,13 @@ def pixel_to_point(bounds: Bounds, width: int, height: int, x: int, y: int) -> t
     return lat, lon
 
 
+def point_to_pixel(bounds: Bounds, width: int, height: int, lat: float, lon: float) -> tuple[int, int]:
+    """The pixel (x, y) holding (lat, lon); outside the sheet when the point is (map.mjs: the same)."""
+    x = math.floor((lon - bounds.west) / (bounds.east - bounds.west) * width)
+    y = math.floor((bounds.north - lat) / (bounds.north - bounds.south) * height)
+    return x, y
+
+
 def round_to(value: float, decimals: int | None) -> float:
     """`value` rounded half away from zero, as JavaScript's toFixed rounds (the browser's path)."""
     if decimals is None:
@@ -256,6 +263,10 @@ def after_tap(desk: Desk, form: MultiDict, values: dict) -> None:
     values["map_x"] = values["map_y"] = ""
     if sheet is None or form.get("map_clear"):
         return
+    target = _sheet(sheets, form.get("map_show", ""))  # "Closer map" or "Whole map"
+    if target is not None and target.id != sheet.id:
+        _switch(sheet, target, form, values)
+        return
     for shown in DISPLAY_WIDTHS:
         tap_x = whole_number(form.get(f"map_w{shown}.x", ""), 0, 10 * MAX_SIDE)
         tap_y = whole_number(form.get(f"map_w{shown}.y", ""), 0, 10 * MAX_SIDE)
@@ -263,6 +274,28 @@ def after_tap(desk: Desk, form: MultiDict, values: dict) -> None:
             values["map_x"] = str(min(sheet.width - 1, tap_x * sheet.width // shown))
             values["map_y"] = str(min(sheet.height - 1, tap_y * sheet.width // shown))
             return
+
+
+def _switch(sheet: MapSheet, target: MapSheet, form: MultiDict, values: dict) -> None:
+    """Show `target` instead of `sheet`, keeping the marked point where it falls inside it."""
+    values["map_sheet"] = str(target.id)
+    point = _point(sheet, form)
+    if point is None:
+        return
+    lat, lon = pixel_to_point(bounds_of(sheet), sheet.width, sheet.height, *point)
+    x, y = point_to_pixel(bounds_of(target), target.width, target.height, lat, lon)
+    if 0 <= x < target.width and 0 <= y < target.height:
+        values["map_x"], values["map_y"] = str(x), str(y)
+
+
+def _closer(sheets: list[MapSheet], sheet: MapSheet, point: tuple[int, int] | None) -> MapSheet | None:
+    """A detail sheet of `sheet`: the one holding the point, if any does, else the first."""
+    details = [s for s in sheets if s.detail_of_id == sheet.id]
+    if point is not None:
+        lat, lon = pixel_to_point(bounds_of(sheet), sheet.width, sheet.height, *point)
+        holding = [s for s in details if s.south <= lat <= s.north and s.west <= lon <= s.east]
+        details = holding or details
+    return next(iter(details), None)
 
 
 def page_view(desk: Desk, values: dict) -> dict | None:
@@ -280,6 +313,8 @@ def page_view(desk: Desk, values: dict) -> dict | None:
         "precision": _precision(values),
         "point": None,
         "js": {str(s.id): _for_script(desk, s) for s in sheets},
+        "closer": getattr(_closer(sheets, sheet, point), "id", None),
+        "wider": sheet.detail_of_id,
     }
     if point is not None:
         where = where_on_sheet(sheet, *point, "exact")

@@ -227,3 +227,29 @@ def test_without_javascript_enter_in_a_field_sends_the_form_not_a_tap(browser, s
     page.wait_for_selector("#error-summary")  # the form came back from Send: nothing chosen yet
     assert page.url.startswith(f"{base}/r/demo?") and page.input_value("#map_x") == ""
     context.close()
+
+
+def test_without_javascript_the_closer_sheet_is_one_tap_away(browser, served):
+    base, instance = served
+    context, page, sent, _sizes = phone(browser, javascript=False)
+    page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
+    page.fill("#what", TEXT)
+    page.click("input.map-w320", position={"x": 160, "y": 109})  # about the middle: inside the detail
+    page.wait_for_load_state("domcontentloaded")
+    before = maps.where_on_sheet(
+        sheet(instance), int(page.input_value("#map_x")), int(page.input_value("#map_y")), "exact"
+    )
+    page.click("#map-closer")
+    page.wait_for_load_state("domcontentloaded")
+    assert page.input_value("#map_sheet") == "2" and "/map/2-" in page.get_attribute("input.map-w320", "src")
+    after = maps.where_on_sheet(
+        sheet(instance, 2), int(page.input_value("#map_x")), int(page.input_value("#map_y")), "exact"
+    )
+    assert abs(after["lat"] - before["lat"]) < 2e-5 and abs(after["lon"] - before["lon"]) < 4e-5
+    assert page.input_value("#what") == TEXT and page.is_visible("#map-pin") and fits_the_screen(page)
+    page.screenshot(path=str(SHOTS / "no-js-closer.png"), full_page=True)
+    page.click("#map-wider")
+    page.wait_for_load_state("domcontentloaded")
+    assert page.input_value("#map_sheet") == "1"
+    only_our_host(sent, base)
+    context.close()

@@ -222,6 +222,51 @@ def test_a_tap_comes_back_as_typed_and_the_rounded_place_is_sealed(instance, app
     assert doc["where"]["lat"] == 42.697 and doc["where"]["lon"] == 23.316
 
 
+def test_without_javascript_closer_and_whole_map_keep_the_point(sqlite_instance, tmp_path):
+    from dropbox import create_app
+    from tests.dropbox.conftest import Reporter
+
+    add_town(sqlite_instance, tmp_path)
+    detail_args = ["--bounds", "42.6925,23.315,42.6975,23.325", "--detail-of", "1"]  # a quarter of it
+    assert (
+        run(
+            "map",
+            "add",
+            "--dir",
+            sqlite_instance,
+            "--desk",
+            "demo",
+            "--image",
+            tmp_path / "town.png",
+            *detail_args,
+        )
+        == 0
+    )
+    add_town(sqlite_instance, tmp_path)  # a sheet of its own: never offered as the first one's detail
+    app = create_app(config.load(sqlite_instance))
+    client, reporter = app.test_client(), Reporter(app.test_client())
+    html = _form(client)
+    assert (
+        'id="map-closer" name="map_show" value="2"' in html
+        and 'id="map-wider" name="map_show" value=""' in html
+    )
+    fields = {**_fields(html, reporter), "map_sheet": "1", "map_x": "400", "map_y": "300"}
+    closer = client.post("/r/demo/map?lang=en", data={**fields, "map_show": "2"}).get_data(as_text=True)
+    lat, lon = maps.pixel_to_point(BOUNDS, WIDTH, HEIGHT, 400, 300)
+    x, y = maps.point_to_pixel(maps.Bounds(42.6925, 23.315, 42.6975, 23.325), WIDTH, HEIGHT, lat, lon)
+    assert abs(x - 400) <= 1 and abs(y - 300) <= 1  # the middle stays the middle
+    assert (
+        'id="map_sheet" value="2"' in closer and f'id="map_x" value="{x}"' in closer and "/map/2-" in closer
+    )
+    assert "Продават наркотици зад салона" in closer and 'id="map-wider" name="map_show" value="1"' in closer
+    fields.update(map_sheet="2", map_x="0", map_y="0")  # a corner of the detail: inside the whole map too
+    wider = client.post("/r/demo/map?lang=en", data={**fields, "map_show": "1"}).get_data(as_text=True)
+    lat, lon = maps.pixel_to_point(maps.Bounds(42.6925, 23.315, 42.6975, 23.325), WIDTH, HEIGHT, 0, 0)
+    x, y = maps.point_to_pixel(BOUNDS, WIDTH, HEIGHT, lat, lon)
+    assert 'id="map_sheet" value="1"' in wider and f'id="map_x" value="{x}"' in wider and (x, y) == (200, 150)
+    app.extensions["sealdrop.engine"].dispose()
+
+
 def test_map_mode_without_a_point_or_off_the_sheet_is_an_error_that_keeps_the_text(sqlite_instance, tmp_path):
     from dropbox import create_app
     from tests.dropbox.conftest import Reporter

@@ -17,6 +17,7 @@ function pixelToPoint(sheet, x, y) {
   return [n - (y + 0.5) / sheet.height * (n - s), w + (x + 0.5) / sheet.width * (e - w)];
 }
 
+/** The pixel holding (lat, lon), as maps.point_to_pixel. */
 function pointToPixel(sheet, lat, lon) {
   const [s, w, n, e] = sheet.bounds;
   return [Math.floor((lon - w) / (e - w) * sheet.width), Math.floor((n - lat) / (n - s) * sheet.height)];
@@ -171,8 +172,16 @@ export function setUpMap() {
     input.addEventListener("keydown", onKey);
   }
   setUpDrag($("map-pin"));
-  $("map-closer").addEventListener("click", () => { const id = closer(); if (id) showSheet(id); });
-  $("map-wider").addEventListener("click", () => { const up = sheetNow().detail_of; if (up) showSheet(up); });
+  $("map-closer").addEventListener("click", (event) => { // here, not in a round trip to the server
+    event.preventDefault();
+    const id = closer();
+    if (id) showSheet(id);
+  });
+  $("map-wider").addEventListener("click", (event) => {
+    event.preventDefault();
+    const up = sheetNow().detail_of;
+    if (up) showSheet(up);
+  });
   $("map-again").addEventListener("click", (event) => { // "choose again" without a round trip
     event.preventDefault();
     $("map_x").value = $("map_y").value = "";
