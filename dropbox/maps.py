@@ -42,6 +42,7 @@ MAX_SIDE = 2400  # pixels, each way: a sheet is for a phone screen, a detail she
 MIN_SIDE = 100
 MAX_STORED_BYTES = 1024 * 1024  # after re-encoding: every reporter downloads it, often over Tor
 MAX_SPAN_DEG = 0.5  # about 55 km north-south: a town, where "linear in degrees" holds
+MIN_SPAN_DEG = 0.001  # about 110 m: less is no map (and the viewer refuses sheets under 0.0001)
 DISPLAY_WIDTHS = (240, 320, 440, 560)  # CSS pixels; css/map.css shows one per screen width
 MAX_SHEETS_PER_DESK = 20
 # Every export bundle's signed manifest carries the desk's sheets in base64, and a manifest is at most
@@ -83,6 +84,10 @@ def parse_bounds(text: str) -> Bounds:
         raise MapError(_("--bounds: south must be below north and west left of east (S,W,N,E)"))
     if north - south > MAX_SPAN_DEG or east - west > MAX_SPAN_DEG:
         raise MapError(_("--bounds: a sheet covers at most %(deg)s degrees each way") % {"deg": MAX_SPAN_DEG})
+    if north - south < MIN_SPAN_DEG or east - west < MIN_SPAN_DEG:
+        raise MapError(
+            _("--bounds: a sheet covers at least %(deg)s degrees each way") % {"deg": MIN_SPAN_DEG}
+        )
     return Bounds(south, west, north, east)
 
 

@@ -123,12 +123,23 @@ def test_map_add_list_and_remove(sqlite_instance, tmp_path, capsys):
         (town_png(), "42.69,23.31,42.70", "four numbers"),
         (town_png(), "42.69,23.31,43.70,23.33", "at most 0.5 degrees"),
         (town_png(), "nan,23.31,42.70,23.33", "four numbers"),
+        (town_png(), "42.69,23.31,42.6901,23.33", "at least 0.001 degrees"),
         (b"this is not a picture", BOUNDS_ARG, "not a picture"),
         (town_png(3000, 200), BOUNDS_ARG, "at most 2400"),
         (town_png(50, 50), BOUNDS_ARG, "too small"),
         (town_png()[:400], BOUNDS_ARG, "not a picture"),  # truncated
     ],
-    ids=["upside-down", "three-numbers", "too-wide", "nan", "text", "huge", "tiny", "truncated"],
+    ids=[
+        "upside-down",
+        "three-numbers",
+        "too-wide",
+        "nan",
+        "too-narrow",
+        "text",
+        "huge",
+        "tiny",
+        "truncated",
+    ],
 )
 def test_map_add_refuses_bad_input_clearly_and_stores_nothing(
     sqlite_instance, tmp_path, capsys, picture, bounds, says
