@@ -299,6 +299,7 @@ def test_map_mode_without_a_point_or_off_the_sheet_is_an_error_that_keeps_the_te
 
 def test_the_export_manifest_carries_the_sheets(instance, app, reporter, tmp_path):
     add_town(instance, tmp_path)
+    add_town(instance, tmp_path, "--detail-of", "1")  # the same bounds: inside, so a valid detail
     assert reporter.submit().status_code == 200
     cfg = config.load(instance)
     key = crypto.SigningKey.load(instance / config.SIGNING_KEY_FILE)
@@ -307,8 +308,17 @@ def test_the_export_manifest_carries_the_sheets(instance, app, reporter, tmp_pat
         bundles.export(s, FileBlobStore(cfg.blob_dir), desk, key, f)
     with open(tmp_path / "export.bundle", "rb") as f:
         manifest = crypto.bundle.read_manifest(f, "export", [key.verify_key])
-    [sheet] = sheets(instance)
-    [carried] = manifest.data["map_sheets"]
+    sheet, detail = sheets(instance)
+    carried, carried_detail = manifest.data["map_sheets"]
+    assert carried_detail["detail_of"] == str(sheet.id) == "1"
+    # The viewer takes them as they are (viewer/mapsheet.py, the other side of this contract).
+    from viewer import mapsheet
+
+    taken = mapsheet.from_manifest(manifest.data["map_sheets"])
+    assert [(s.id, s.detail_of, s.width, s.sha256) for s in taken] == [
+        ("1", None, WIDTH, sheet.sha256),
+        ("2", "1", WIDTH, detail.sha256),
+    ]
     data = base64.b64decode(carried.pop("data"))
     assert hashlib.sha256(data).hexdigest() == sheet.sha256
     assert carried == {"id": str(sheet.id), "names": {"en": "Centre", "bg": "Център"}, "bounds": list(BOUNDS),
