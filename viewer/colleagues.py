@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS state.colleagues (   -- other officers of a desk, kep
 );
 CREATE TABLE IF NOT EXISTS state.state_exports (  -- this officer's state bundles, per desk
     desk TEXT PRIMARY KEY, sequence INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    officer TEXT NOT NULL,                          -- the fingerprint of the key that signed them
     history_id INTEGER NOT NULL, forward_id INTEGER NOT NULL  -- what they carried up to
 );
 """
@@ -192,9 +193,12 @@ def write(vault: Vault, out, desk: str | None = None) -> Export:
             )
         )
     last = vault.db.execute(
-        "SELECT sequence, sha256, history_id, forward_id FROM state.state_exports WHERE desk = ?", (desk,)
-    ).fetchone() or (0, None, 0, 0)
+        "SELECT sequence, sha256, history_id, forward_id, officer FROM state.state_exports WHERE desk = ?",
+        (desk,),
+    ).fetchone() or (0, None, 0, 0, None)
     states, forwards, history_id, forward_id = _changes(vault, desk, last[2], last[3])
+    if last[4] != vault.officer.fingerprint:  # a new key (sealview rotate) starts a chain of its own
+        last = (0, None)
     if not states and not forwards:
         raise ViewerError(
             _(
@@ -226,21 +230,18 @@ def write(vault: Vault, out, desk: str | None = None) -> Export:
 
 def _changes(vault: Vault, desk: str, history_id: int, forward_id: int) -> tuple[list, list, int, int]:
     """The officer's own state changes and forwardings on `desk` since the given marks, and the new marks.
-    A state goes as it is now (the case's latest), with the time it was set."""
-    own = vault.actor
+    A state goes as it is now (the case's latest), with the time it was set. "Own": made under this
+    officer's key or one it replaced (a colleague's merged change carries the colleague's name)."""
+    marks = [m for fp in _own_fingerprints(vault) for m in (f"({fp})", f"officer {fp}")]  # Vault.actor
+    mine = lambda actor: any(actor.endswith(m) for m in marks)  # noqa: E731
     top = vault.db.execute("SELECT coalesce(max(id), 0) FROM state.history").fetchone()[0]
-    touched = [
-        r[0]
-        for r in vault.db.execute(
-            "SELECT DISTINCT h.case_number FROM state.history h JOIN cases c ON c.number = h.case_number"
-            " WHERE h.id > ? AND h.id <= ? AND h.actor = ? AND c.desk = ?"
-            " AND h.action IN ('state', 'forwarded')"
-            " ORDER BY h.case_number",
-            (history_id, top, own, desk),
-        )
-    ]
+    rows = vault.db.execute(
+        "SELECT h.case_number, h.actor FROM state.history h JOIN cases c ON c.number = h.case_number"
+        " WHERE h.id > ? AND h.id <= ? AND c.desk = ? AND h.action IN ('state', 'forwarded')",
+        (history_id, top, desk),
+    )
     states = []
-    for number in touched:
+    for number in sorted({number for number, actor in rows if mine(actor)}):
         row = vault.db.execute(
             "SELECT state, duplicate_of, updated_at FROM state.triage WHERE case_number = ?", (number,)
         ).fetchone()
@@ -250,11 +251,12 @@ def _changes(vault: Vault, desk: str, history_id: int, forward_id: int) -> tuple
     forwards = [
         {"case": r[0], "at": r[1], "recipient": r[2], "fingerprint": r[3], "public_key": r[4]}
         for r in vault.db.execute(
-            "SELECT f.case_number, f.at, f.recipient, f.fingerprint, f.public_key FROM state.forwards f"
-            " JOIN cases c ON c.number = f.case_number"
-            " WHERE f.id > ? AND f.id <= ? AND f.actor = ? AND c.desk = ? ORDER BY f.id",
-            (forward_id, last_forward, own, desk),
+            "SELECT f.case_number, f.at, f.recipient, f.fingerprint, f.public_key, f.actor"
+            " FROM state.forwards f JOIN cases c ON c.number = f.case_number"
+            " WHERE f.id > ? AND f.id <= ? AND c.desk = ? ORDER BY f.id",
+            (forward_id, last_forward, desk),
         )
+        if mine(r[5])
     ]
     return states, forwards, top, last_forward
 
@@ -264,12 +266,13 @@ def record(vault: Vault, export: Export) -> None:
     """The state bundle reached its file: the next one starts after it."""
     with vault.change() as db:
         db.execute(
-            "INSERT OR REPLACE INTO state.state_exports (desk, sequence, sha256, history_id, forward_id)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO state.state_exports"
+            " (desk, sequence, sha256, officer, history_id, forward_id) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 export.desk,
                 export.manifest.sequence,
                 export.manifest.sha256,
+                export.manifest.data["officer"],
                 export.history_id,
                 export.forward_id,
             ),
@@ -336,7 +339,7 @@ def _verified(vault: Vault, path: Path) -> tuple[Colleague, bundle.Manifest]:
             _("this state bundle is for desk %(desk)s, which %(name)s does not share with you here",
               desk=str(desk)[:40], name=colleague.name),
         )  # fmt: skip
-    if vault.officer.fingerprint not in (manifest.data.get("to") or []):
+    if not set(_own_fingerprints(vault)) & set(manifest.data.get("to") or []):
         raise Refused(
             "not_for_you",
             _("this state bundle is not sealed to you: ask %(name)s to add your key", name=colleague.name),
@@ -376,6 +379,13 @@ def _unknown() -> Refused:
     )
 
 
+def _own_fingerprints(vault: Vault) -> list[str]:
+    """This officer's key, and the keys it replaced (sealview rotate): a colleague who has not yet
+    kept the new key seals to the old one."""
+    earlier = json.loads(vault.meta("previous_officers") or "[]")
+    return [vault.officer.fingerprint, *(e.get("fingerprint") for e in earlier)]
+
+
 def _refused(e: BundleError) -> Refused:
     """A crypto.bundle refusal in the officer's language."""
     words = {
@@ -402,7 +412,7 @@ def _opened(vault: Vault, path: Path, manifest: bundle.Manifest) -> dict:
         for _meta, reader in bundle.items(f, manifest):
             sealed = reader.read()
     try:
-        plain = crypto.unseal_bytes(sealed, [vault.officer.decryption_key])
+        plain = crypto.unseal_bytes(sealed, vault.decryption_keys)  # a key rotated away opens too
         return json_object(plain, MAX_STATE)
     except crypto.EnvelopeError:
         raise Refused("not_for_you", _("this state bundle does not open with your key")) from None

@@ -229,3 +229,31 @@ def test_state_bundles_are_imported_in_order(desk, capsys):
     with desk.vault("B") as b:
         assert triage.state_of(b, desk.cases[0])[0] == "checking"
         assert triage.state_of(b, desk.cases[1])[0] == "credible"
+
+
+def test_after_a_rotation_the_new_key_starts_its_own_chain(desk, capsys):
+    from viewer import keytrust
+
+    desk.keep("A", "B")
+    desk.keep("B", "A")
+    with desk.vault("A") as a:
+        triage.set_state(a, desk.cases[0], "checking")
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "a1.bundle") == 0
+    assert desk.sealview("B", "state", "import", desk.tmp / "a1.bundle") == 0
+    with desk.vault("A") as a:
+        new, _statements = keytrust.rotate(a)
+        triage.set_state(a, desk.cases[1], "credible")
+    # B still seals to A's old key: A's vault opens it with the key it rotated away from.
+    with desk.vault("B") as b:
+        triage.set_state(b, desk.cases[2], "closed")
+    assert desk.sealview("B", "state", "export", "-o", desk.tmp / "b1.bundle") == 0
+    assert desk.sealview("A", "state", "import", desk.tmp / "b1.bundle") == 0
+    # A's next bundle is signed by the new key: refused until B keeps it (a new name: one key per name).
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "a2.bundle") == 0
+    assert refused(desk, desk.tmp / "a2.bundle", capsys) == "unknown_colleague"
+    pub = desk.dir("A") / "officer.pub"
+    args = ("colleague", "add", pub, "--name", "Officer A, new key", "--fingerprint", new.fingerprint)
+    assert desk.sealview("B", *args) == 0
+    assert desk.sealview("B", "state", "import", desk.tmp / "a2.bundle") == 0  # sequence 1 of the new key
+    with desk.vault("B") as b:
+        assert triage.state_of(b, desk.cases[1])[0] == "credible"
