@@ -315,3 +315,50 @@ def test_a_rotation_in_a_reply_bundle_carries_the_chain_to_the_new_key(app, inst
         _reply_bundle(tmp_path / "2.bundle", new, [], sequence=2, previous=first.sha256)
         bundles.import_replies(db.session(), store, tmp_path / "2.bundle")
     assert officer(app, old.public_key).retired and officer(app, new.public_key).reply_sequence == 2
+
+
+def test_a_rotation_applied_from_a_file_first_then_arriving_in_the_bundle(app, instance, tmp_path, capsys):
+    old, new = officer_identity(instance), crypto.Identity.generate()
+    rotate = statement(old, "rotate", new.public_key, desk="demo")
+    path = tmp_path / "rotate.statement"
+    path.write_text(rotate.encode())
+    assert cli.main(["officer", "statement", "--desk", "demo", str(path), "--dir", str(instance)]) == 0
+    store = app.extensions["sealdrop.blobs"]
+    with app.app_context():
+        # The viewer's queued bundle still carries it, signed by the old key: the same bytes are
+        # skipped, not refused as a replay, and both keys' chains move on.
+        first = _reply_bundle(tmp_path / "1.bundle", old, [rotate.encode()])
+        bundles.import_replies(db.session(), store, tmp_path / "1.bundle")
+        second = _reply_bundle(tmp_path / "2.bundle", new, [], sequence=2, previous=first.sha256)
+        bundles.import_replies(db.session(), store, tmp_path / "2.bundle")
+        # A different statement with a nonce already used is a replay even inside a bundle.
+        again = st.sign(
+            new.signing_key,
+            new.public_key,
+            "demo",
+            "retire",
+            old.public_key,
+            nonce=bytes.fromhex(rotate.nonce),
+        )
+        _reply_bundle(tmp_path / "3.bundle", new, [again.encode()], sequence=3, previous=second.sha256)
+        with pytest.raises(BundleError) as info:
+            bundles.import_replies(db.session(), store, tmp_path / "3.bundle")
+        assert info.value.reason == "key_statement" and "already applied" in str(info.value)
+    assert officer(app, new.public_key).reply_sequence == 2 and not officer(app, new.public_key).retired
+
+
+def test_routing_a_category_to_another_desk_is_recorded_for_both_desks(app, instance):
+    admin = client_of(app, instance)
+    (drugs,) = rows(app, select(Category).where(Category.slug == "drugs"))
+    page = f"/desk/admin/categories/{drugs.id}"
+    moved = post(admin, page, {"name_en": "Drug dealing", "route": INTERNAL}, page=page)
+    assert moved.status_code == 303
+    changes = rows(app, select(KeyChange).where(KeyChange.action == "routing").order_by(KeyChange.id))
+    desks = {d.id: d.slug for d in rows(app, select(Desk))}
+    assert [(desks[c.desk_id], c.by_officer) for c in changes] == [("demo", False), (INTERNAL, False)]
+    assert "drugs -> demo-internal" in changes[0].detail
+    # A desk admin of demo may not send its reports to a desk it does not administer.
+    mine = client_of(app, instance, desk="demo")
+    (noise,) = rows(app, select(Category).where(Category.slug == "noise"))
+    page = f"/desk/admin/categories/{noise.id}"
+    assert post(mine, page, {"name_en": "Noise", "route": INTERNAL}, page=page).status_code == 400
