@@ -248,7 +248,9 @@ class SharedUploads(Uploads):
             _reread(session, upload)
             if offset != upload.received:
                 if offset < upload.received and offset + length <= upload.received:
-                    return upload.received  # a retry of a piece we already hold
+                    received = upload.received
+                    session.rollback()  # lets the upload's lock go
+                    return received  # a retry of a piece we already hold
                 raise IntakeError("wrong_offset")
             if upload.received + length > upload.size:
                 raise IntakeError("too_large")
