@@ -13,7 +13,7 @@ from crypto import Identity, bundle
 from tests.viewer.bundles import Server, Submission, case_numbers, report_doc
 from tests.viewer.conftest import PASSPHRASE
 from tests.viewer.test_web import client, get
-from viewer import cli, colleagues, forward, importer, triage
+from viewer import cli, colleagues, forward, importer, statebundle, triage
 from viewer.errors import Refused
 from viewer.vault import Vault
 from viewer.web import create_app
@@ -141,7 +141,7 @@ def refused(desk: Desk, path: Path, capsys) -> str:
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert desk.snapshot("B") == before, "a refused state bundle changed something"
     with desk.vault("B") as b, pytest.raises(Refused) as info:
-        colleagues.import_state(b, path)
+        statebundle.import_state(b, path)
     return info.value.reason
 
 
