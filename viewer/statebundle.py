@@ -283,10 +283,13 @@ def _opened(vault: Vault, path: Path, manifest: bundle.Manifest) -> dict:
     items = manifest.items
     if len(items) != 1 or items[0]["size"] > MAX_STATE:
         raise Refused("tampered", _("the state bundle was altered after it was signed"))
-    with open(path, "rb") as f:
-        bundle.read_manifest(f, "state", [find(vault, manifest.data["officer"]).key.verify_key])
-        for _meta, reader in bundle.items(f, manifest):
-            sealed = reader.read()
+    try:  # read again, hashes checked again: a stick changed since the first read still fails
+        with open(path, "rb") as f:
+            bundle.read_manifest(f, "state", [find(vault, manifest.data["officer"]).key.verify_key])
+            for _meta, reader in bundle.items(f, manifest):
+                sealed = reader.read()
+    except BundleError as e:
+        raise _refused(e) from None
     try:
         plain = crypto.unseal_bytes(sealed, vault.decryption_keys)  # a key rotated away opens too
         return json_object(plain, MAX_STATE)
