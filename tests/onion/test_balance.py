@@ -246,7 +246,18 @@ def test_one_address_reaches_both_backends_and_survives_losing_one(tmp_path, cli
             print(f"both backends answered through the frontend {time.monotonic() - started:.0f} s after "
                   f"onionbalance started ({tries} requests)")  # fmt: skip
 
+            def status(n: int) -> str:
+                where = f"127.0.0.1:{tors[n].control_port}"
+                return cli("onion", "status", "--dir", str(backs[n]), "--tor-control", where).stdout
+
+            shown = status(0)
+            assert re.search(
+                r"^backend: http://\S+/r/<desk>  published: 2 of 2 descriptors accepted", shown, re.M
+            )
+            assert "holds a descriptor for the backend onion" in shown
+
             assert servers[0].stop() == 0  # backend a goes away: its onion leaves its tor
+            assert "does not hold a descriptor for the backend onion" in status(0)
             lost = time.monotonic()
             survivors, tries = [], 0
             while len(survivors) < 5:  # five in a row on fresh circuits, each reaching b
