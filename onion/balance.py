@@ -18,6 +18,9 @@ the running tor over the control connection (SETCONF, the same as torrc lines, n
 and takes them away again on `remove()`. tor reads the folder itself: it must be able to read and write
 it, which holds for a tor that sealdrop launches (`serve --onion`) and for any tor run by the same user.
 
+A backend goes into the Tor object's own table of services (this package's internals, on purpose), so
+HS_DESC events follow its publication and `Tor.close()` removes it, like every onion of ours.
+
 Nothing here runs onionbalance: `write_config` writes its config.yaml and the frontend key (0600) into a
 folder for it; `prepare_backend` writes a backend's key and `ob_config`.
 """
