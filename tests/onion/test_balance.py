@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 import crypto.keys
 import onion
@@ -102,19 +101,18 @@ def test_frontend_is_the_reporter_key_and_config_names_every_backend(tmp_path, c
         out / "frontend.key"
     ).read_bytes() == reporter_key.read_bytes()  # tor's format: onionbalance reads it
     assert mode(out / "frontend.key") == mode(out / "config.yaml") == 0o600 and mode(out) == 0o700
-    parsed = yaml.safe_load((out / "config.yaml").read_text())
-    assert parsed == {
-        "services": [
-            {
-                "key": "frontend.key",
-                "instances": [
-                    {"address": address, "name": "sofia-1"},
-                    {"address": second, "name": "sofia-2"},
-                ],
-            }
-        ]
-    }
-    assert frontend in (out / "config.yaml").read_text()  # as a comment, for the reader
+    assert (out / "config.yaml").read_text().splitlines()[
+        1:
+    ] == [  # what onionbalance reads (slow test below)
+        f"# frontend (the address on the posters): {frontend}",
+        "services:",
+        "  - key: frontend.key",
+        "    instances:",
+        f"      - address: {address}",
+        "        name: sofia-1",
+        f"      - address: {second}",
+        "        name: sofia-2",
+    ]
     assert "sofia-2" in run(front, "remove-backend", "sofia-2").stdout
     assert "no backend sofia-2" in one_line_error(run(front, "remove-backend", "sofia-2"))
     run(front, "config", "-o", str(out))  # regenerated in place
