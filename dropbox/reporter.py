@@ -197,7 +197,8 @@ def map_tap(slug: str):
     typed = ReportForm(values={name: request.form.get(name, "")[:MAX_WHAT] for name in FORM_FIELDS})
     maps.after_tap(desk, request.form, typed.values)
     had_files = any(f.filename for f in request.files.getlist("files"))
-    return _form_page(desk, 200, typed, map_had_files=had_files)
+    lang_base = url_for("report.form", slug=desk.slug)  # a language link must reach a page a GET can
+    return _form_page(desk, 200, typed, map_had_files=had_files, lang_base=lang_base)
 
 
 @bp.get("/r/<slug>/map/<int:sheet_id>-<digest>.png")

@@ -214,9 +214,8 @@ def test_a_tap_comes_back_as_typed_and_the_rounded_place_is_sealed(instance, app
     assert "Продават наркотици зад салона" in page and 'value="call me on Tuesdays"' in page
     assert 'name="map_x" id="map_x" value="250"' in page and 'name="map_y" id="map_y" value="187"' in page
     assert re.search(r'value="map" checked', page) and "pin-x-31 pin-y-31" in page
-    assert (
-        'id="map-files-lost"' in page
-    )  # the file chosen before the tap must be chosen again, and it says so
+    assert 'id="map-files-lost"' in page  # the file chosen before the tap: choose it again, it says
+    assert 'href="/r/demo?lang=bg"' in page  # a language link leads to the form, not to a GET of /map
     assert f'value="{fields["category"]}" required checked' in page
 
     again = client.post("/r/demo/map?lang=en", data={**fields, "map_sheet": str(sheet.id), "map_x": "250",
