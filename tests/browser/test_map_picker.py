@@ -253,3 +253,24 @@ def test_without_javascript_the_closer_sheet_is_one_tap_away(browser, served):
     assert page.input_value("#map_sheet") == "1"
     only_our_host(sent, base)
     context.close()
+
+
+def test_with_javascript_map_mode_without_a_point_says_so_and_sends_nothing(browser, served):
+    base, instance = served
+    stored = len(open_all_envelopes(instance))
+    context, page, _sent, _sizes = phone(browser, javascript=True)
+    page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
+    page.wait_for_selector("html[data-sealing=browser]", state="attached")
+    page.check("input[name=category] >> nth=0")
+    page.fill("#what", TEXT)
+    page.check("input[name=where_mode][value=map]")
+    page.click("#send")
+    page.wait_for_selector("#send-error:not([hidden])")
+    assert "Tap the map" in page.inner_text("#send-error") and len(open_all_envelopes(instance)) == stored
+    page.click("input.map-w320", position={"x": 10, "y": 10})
+    page.click("#map-again")  # "Choose again" on the page: the point is gone, and Send says so again
+    assert page.input_value("#map_x") == "" and not page.is_visible("#map-pin")
+    page.click("#send")
+    page.wait_for_selector("#send-error:not([hidden])")
+    assert "Tap the map" in page.inner_text("#send-error") and len(open_all_envelopes(instance)) == stored
+    context.close()
