@@ -5,6 +5,7 @@ import base64
 import hashlib
 import io
 import json
+import random
 import re
 from pathlib import Path
 
@@ -372,6 +373,47 @@ def test_map_render_draws_the_streets_small_and_adds_the_sheet(sqlite_instance, 
     assert rgb.getpixel((img.width // 2, img.height // 6)) == paper  # a block between streets
     [sheet] = sheets(sqlite_instance)
     assert (sheet.attribution, sheet.licence) == ("© OpenStreetMap contributors", "ODbL-1.0")
+
+
+def write_dense_osm(path: Path, streets: int = 500, buildings: int = 3000) -> None:
+    """A made-up town centre: crooked named streets of every kind, blocks of buildings, a few parks."""
+    rng = random.Random(16)
+    s, w, n, e = BOUNDS
+    nodes, ways, nid = [], [], 0
+
+    def node(lat: float, lon: float) -> int:
+        nonlocal nid
+        nid += 1
+        nodes.append(f'<node id="{nid}" lat="{lat:.7f}" lon="{lon:.7f}"/>')
+        return nid
+
+    kinds = ["residential"] * 6 + ["tertiary", "secondary", "primary", "footway", "service", "pedestrian"]
+    for i in range(streets):
+        lat, lon, refs = rng.uniform(s, n), rng.uniform(w, e), []
+        for _ in range(rng.randint(2, 8)):
+            refs.append(node(lat, lon))
+            lat, lon = lat + rng.uniform(-0.001, 0.001), lon + rng.uniform(-0.0015, 0.0015)
+        ways.append((refs, f'<tag k="highway" v="{rng.choice(kinds)}"/><tag k="name" v="улица {i}"/>'))
+    for i in range(buildings):
+        lat, lon, d = rng.uniform(s, n), rng.uniform(w, e), rng.uniform(0.00004, 0.00015)
+        refs = [node(lat + a, lon + b) for a, b in ((0, 0), (d, 0), (d, d * 1.3), (0, d * 1.3))]
+        tag = '<tag k="leisure" v="park"/>' if i % 200 == 0 else '<tag k="building" v="yes"/>'
+        ways.append(([*refs, refs[0]], tag))
+    body = [f'<way id="{k}">' + "".join(f'<nd ref="{r}"/>' for r in refs) + tags + "</way>"
+            for k, (refs, tags) in enumerate(ways, 1)]  # fmt: skip
+    path.write_text("\n".join(['<osm version="0.6">', *nodes, *body, "</osm>"]), encoding="utf-8")
+
+
+def test_a_town_centre_at_street_level_stays_small(sqlite_instance, tmp_path):
+    write_dense_osm(tmp_path / "centre.osm")
+    out = tmp_path / "centre.png"
+    assert run("map", "render", "--dir", sqlite_instance, "--osm", tmp_path / "centre.osm",
+               "--bounds", BOUNDS_ARG, "-o", out) == 0  # fmt: skip
+    size = out.stat().st_size
+    print(f"a made-up town centre (500 streets, 3000 buildings), 900 px wide: {size} bytes")
+    assert size < 300_000
+    rgb = Image.open(out).convert("RGB")
+    assert len(rgb.getcolors(1000) or ()) > 5  # streets, buildings, parks and names were drawn
 
 
 def test_map_render_refuses_what_is_not_osm_and_writes_nothing(sqlite_instance, tmp_path, capsys):
