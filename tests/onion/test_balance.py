@@ -5,6 +5,10 @@ backend sets on a real tor. The slow one runs everything for real on the private
 tornet.py: two `sealdrop serve` backends on two tors, Debian's onionbalance publishing the frontend
 (the instance's reporter address) on a third, and a reporter's tor that reaches both backends through
 that one address, and still reaches the survivor when one backend stops.
+
+onionbalance has no settings for its intervals: `--is-testnet` gives its shortest (instances fetched
+every 20 s, publication checked every 10 s and on every new consensus), but its first publication still
+waits its fixed 45 s. The slow test took 98-110 s here (docs/operations.md has the measured times).
 """
 
 from __future__ import annotations
@@ -171,11 +175,12 @@ def test_serve_on_a_backend_publishes_its_own_onion_and_announces_the_frontend(t
 # -- for real, on the private Tor network ---------------------------------------------------------
 
 
+RECIPIENT_KEYS = r'<script type="application/json" id="recipient-keys">(.*?)</script>'
+
+
 def recipient_keys(html: str) -> str:
     """The officers' keys the page embeds: different on every instance, so they say who answered."""
-    return re.search(r'<script type="application/json" id="recipient-keys">(.*?)</script>', html, re.S).group(
-        1
-    )
+    return re.search(RECIPIENT_KEYS, html, re.S).group(1)
 
 
 def fetch(client: tornet.Node, url: str, isolation: str) -> str | None:
