@@ -208,14 +208,16 @@ _INV_WRITE = 0x20000
 class LargeObjectStore:
     """Blobs as PostgreSQL large objects, for instances on several machines (config `blob_store =
     "postgresql"`). The table blob_objects (migration 0010) names each one: blob id, oid, size, the
-    day it arrived, and `touched`, the minute an upload's staged bytes were last written (NULL once
-    filed). Large objects are transactional: a writer's blob and its row appear together when its
-    transaction commits, and a writer killed half way leaves nothing behind. Written and read in
-    LO_CHUNK pieces with the server's lo_put and lo_get, never whole in memory.
+    day it arrived; and while it holds an upload's pieces, the upload's id and `touched`, the minute
+    they were last written (both NULL once filed). Large objects are transactional: a writer's blob
+    and its row appear together when its transaction commits, and a writer killed half way leaves
+    nothing behind. Written and read in LO_CHUNK pieces with the server's lo_put and lo_get, never
+    whole in memory.
 
-    An upload's pieces go straight into a blob under the name it will be filed under (`write_at`, in
-    the transaction that records the upload's new offset), so a piece appended on one instance and the
-    next on another continue one upload (dropbox/shared.py, SharedUploads)."""
+    An upload's pieces go straight into a staged blob, found by its upload id (`write_at`, in the
+    transaction that records the upload's new offset), so a piece appended on one instance and the
+    next on another continue one upload (dropbox/shared.py, SharedUploads); filing it only clears
+    the upload id (`settle`)."""
 
     def __init__(self, engine: Engine, incoming: Path) -> None:
         self.engine = engine
@@ -263,12 +265,11 @@ class LargeObjectStore:
         with self.engine.begin() as conn:
             self.delete_in(conn, blob_id)
 
-    def delete_in(self, conn: Connection, blob_id: str, *, staged_only: bool = False) -> None:
-        """Delete a blob in the caller's transaction; with `staged_only`, only an upload's staged bytes
-        (an upload swept or dropped), never a filed blob of the same name."""
-        oid = conn.scalar(_DELETE_STAGED if staged_only else _DELETE, {"b": blob_id})
+    def delete_in(self, conn: Connection, blob_id: str) -> None:
+        """Delete a blob in the caller's transaction."""
+        oid = conn.scalar(text("DELETE FROM blob_objects WHERE blob_id = :b RETURNING oid"), {"b": blob_id})
         if oid is not None:
-            conn.execute(text("SELECT lo_unlink(CAST(:oid AS oid))"), {"oid": oid})
+            conn.execute(_UNLINK, {"oid": oid})
 
     def sweep_incoming(self, max_age_s: float) -> int:
         """Bundles a crashed desk request left in incoming/. A crashed writer leaves no blob here: its
@@ -279,10 +280,8 @@ class LargeObjectStore:
         """As FileBlobStore.sweep_orphans: blobs no row names, ORPHAN_MIN_DAYS after their arrival day."""
         now = time.time() if now is None else now
         cutoff = dt.datetime.fromtimestamp(now - ORPHAN_MIN_DAYS * 86400, dt.UTC).date()
-        with self.engine.connect() as conn:
-            old = list(
-                conn.scalars(text("SELECT blob_id FROM blob_objects WHERE received_day <= :d"), {"d": cutoff})
-            )
+        with self.engine.connect() as conn:  # an open upload's staged blob is the uploads sweep's
+            old = list(conn.scalars(_OLD, {"d": cutoff}))
         if not old:
             return 0
         named = set(referenced())
@@ -293,69 +292,83 @@ class LargeObjectStore:
 
     # An upload's staged bytes, in the caller's transaction (dropbox/shared.py, SharedUploads).
 
-    def stage(self, conn: Connection, blob_id: str) -> bool:
-        """Make the empty staged blob of a new upload, in the caller's transaction (the one that adds
-        the upload's row). True if it is there and staged; False if a filed blob has this name (an
-        upload id used again after its upload was filed: its bytes are not to be written to)."""
-        row = conn.execute(
-            text("SELECT touched FROM blob_objects WHERE blob_id = :b"), {"b": blob_id}
-        ).first()
-        if row is not None:
-            return row.touched is not None
+    def stage(self, conn: Connection, upload_id: str, blob_id: str) -> None:
+        """Make the empty staged blob of a new upload, in the transaction that adds the upload's row,
+        under `blob_id` if that name is free, else under a random one (an upload id used again after
+        its first upload was filed: that blob is never written to again)."""
+        if conn.scalar(text("SELECT 1 FROM blob_objects WHERE upload_id = :u"), {"u": upload_id}):
+            return  # staged already: the same first piece, sent twice at once
+        if conn.scalar(text("SELECT 1 FROM blob_objects WHERE blob_id = :b"), {"b": blob_id}):
+            blob_id = secrets.token_hex(16)
         conn.execute(
-            text("INSERT INTO blob_objects (blob_id, oid, size, received_day, touched) "
-                 "VALUES (:b, lo_create(0), 0, :day, :minute)"),
-            {"b": blob_id, "day": _today(), "minute": _this_minute()},
+            text("INSERT INTO blob_objects (blob_id, oid, size, received_day, upload_id, touched) "
+                 "VALUES (:b, lo_create(0), 0, :day, :u, :minute)"),
+            {"b": blob_id, "day": _today(), "u": upload_id, "minute": _this_minute()},
         )  # fmt: skip
-        return True
 
-    def write_at(self, conn: Connection, blob_id: str, offset: int, body: BinaryIO, length: int) -> int:
-        """Copy `length` bytes of `body` to `offset` of the staged blob `blob_id`, LO_CHUNK at a time,
-        in the caller's transaction; the blob ends after them. Returns the bytes copied: fewer than
-        `length` if the body ended early (the caller rolls back). FileNotFoundError if no staged blob
-        has this name."""
-        oid = conn.scalar(
-            text("SELECT oid FROM blob_objects WHERE blob_id = :b AND touched IS NOT NULL FOR UPDATE"),
-            {"b": blob_id},
-        )
-        if oid is None:
-            raise FileNotFoundError(f"no staged blob {blob_id}")
+    def staged(self, upload_id: str) -> str | None:
+        """The blob id an upload's pieces are staged under, if it has any."""
+        with self.engine.connect() as conn:
+            return conn.scalar(_STAGED, {"u": upload_id})
+
+    def write_at(self, conn: Connection, upload_id: str, offset: int, body: BinaryIO, length: int) -> int:
+        """Copy `length` bytes of `body` to `offset` of the upload's staged blob, LO_CHUNK at a time, in
+        the caller's transaction; the blob ends after them. Returns the bytes copied: fewer than
+        `length` if the body ended early (the caller rolls back). FileNotFoundError if the upload has
+        no staged blob (swept)."""
+        row = conn.execute(
+            text("SELECT blob_id, oid FROM blob_objects WHERE upload_id = :u FOR UPDATE"), {"u": upload_id}
+        ).first()
+        if row is None:
+            raise FileNotFoundError(f"no staged blob for upload {upload_id}")
         conn.execute(
             text("SELECT lo_truncate64(lo_open(CAST(:oid AS oid), :mode), :at)"),
-            {"oid": oid, "mode": _INV_WRITE, "at": offset},
+            {"oid": row.oid, "mode": _INV_WRITE, "at": offset},
         )
         copied = 0
         while copied < length and (chunk := body.read(min(LO_CHUNK, length - copied))):
-            conn.execute(_PUT, {"oid": oid, "at": offset + copied, "data": chunk})
+            conn.execute(_PUT, {"oid": row.oid, "at": offset + copied, "data": chunk})
             copied += len(chunk)
         conn.execute(
             text("UPDATE blob_objects SET size = :size, touched = :minute WHERE blob_id = :b"),
-            {"size": offset + copied, "minute": _this_minute(), "b": blob_id},
+            {"size": offset + copied, "minute": _this_minute(), "b": row.blob_id},
         )
         return copied
 
-    def settle(self, conn: Connection, blob_id: str) -> None:
-        """An upload's staged blob is filed: it keeps only the day, as every filed blob does."""
-        conn.execute(
-            text("UPDATE blob_objects SET touched = NULL, received_day = :day WHERE blob_id = :b"),
-            {"day": _today(), "b": blob_id},
-        )
+    def settle(self, conn: Connection, upload_id: str) -> str:
+        """An upload's staged blob is filed: it keeps only the day, as every filed blob does, and its
+        blob id (returned) from now on names it alone."""
+        blob_id = conn.scalar(
+            text("UPDATE blob_objects SET upload_id = NULL, touched = NULL, received_day = :day "
+                 "WHERE upload_id = :u RETURNING blob_id"),
+            {"day": _today(), "u": upload_id},
+        )  # fmt: skip
+        if blob_id is None:
+            raise FileNotFoundError(f"no staged blob for upload {upload_id}")
+        return blob_id
 
-    def last_written(self, conn: Connection, blob_ids: Collection[str]) -> dict[str, dt.datetime]:
-        """When each of these staged blobs was last written to (to the minute, UTC), if it exists."""
-        if not blob_ids:
-            return {}
+    def delete_staged(self, conn: Connection, upload_id: str) -> None:
+        """Delete an upload's staged blob (an upload swept or dropped) in the caller's transaction."""
+        oid = conn.scalar(
+            text("DELETE FROM blob_objects WHERE upload_id = :u RETURNING oid"), {"u": upload_id}
+        )
+        if oid is not None:
+            conn.execute(_UNLINK, {"oid": oid})
+
+    def last_written(self, conn: Connection) -> dict[str, tuple[str, dt.datetime]]:
+        """By upload id: its staged blob and when it was last written to (to the minute, UTC)."""
         rows = conn.execute(
-            text(
-                "SELECT blob_id, touched FROM blob_objects WHERE blob_id = ANY(:ids) AND touched IS NOT NULL"
-            ),
-            {"ids": list(blob_ids)},
+            text("SELECT upload_id, blob_id, touched FROM blob_objects WHERE upload_id IS NOT NULL")
         )
-        return {row.blob_id: row.touched.replace(tzinfo=dt.UTC) for row in rows}
+        return {row.upload_id: (row.blob_id, row.touched.replace(tzinfo=dt.UTC)) for row in rows}
 
 
-_DELETE = text("DELETE FROM blob_objects WHERE blob_id = :b RETURNING oid")
-_DELETE_STAGED = text("DELETE FROM blob_objects WHERE blob_id = :b AND touched IS NOT NULL RETURNING oid")
+_OLD = text(
+    "SELECT blob_id FROM blob_objects WHERE received_day <= :d"
+    " AND (upload_id IS NULL OR upload_id NOT IN (SELECT id FROM uploads))"
+)
+_STAGED = text("SELECT blob_id FROM blob_objects WHERE upload_id = :u")
+_UNLINK = text("SELECT lo_unlink(CAST(:oid AS oid))")
 _ROW = text("SELECT oid, size FROM blob_objects WHERE blob_id = :blob_id")
 _PUT = text("SELECT lo_put(CAST(:oid AS oid), CAST(:at AS bigint), :data)")
 _GET = text("SELECT lo_get(CAST(:oid AS oid), CAST(:at AS bigint), CAST(:n AS integer))")

@@ -256,8 +256,9 @@ class BlobObject(Base):
     oid: Mapped[int] = mapped_column(BigInteger, unique=True)  # the large object
     size: Mapped[int] = mapped_column(BigInteger)
     received_day: Mapped[dt.date] = mapped_column(Date)  # the day only, as a file blob's times
-    # An upload's staged bytes: the minute they were last written (the sweep of idle uploads); NULL
-    # once the upload is filed.
+    # While it holds an upload's pieces: the upload, and the minute they were last written (the sweep
+    # of idle uploads); both NULL once the upload is filed.
+    upload_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
     touched: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 

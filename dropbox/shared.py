@@ -216,12 +216,12 @@ def init_app(app: Flask) -> None:
 
 class SharedUploads(Uploads):
     """intake.Uploads with its bytes in the shared blob store (LargeObjectStore) instead of a folder of
-    one machine. An upload's staged blob is made with its row, under the name it is filed as
-    (`blob_id`), and each piece is written into it in the transaction that records the new offset (the
-    offset and the bytes move together: a crash keeps both or neither). One writer per upload at a
-    time, across instances: a lock per upload in the database (db.lock_for_writing). Filing moves
-    nothing: the blob is settled and the upload's row deleted in the report's own transaction, so a
-    failed filing leaves the upload as it was, and there is nothing to put back after a crash."""
+    one machine. An upload's staged blob is made with its row (named as it will be filed, `blob_id`,
+    when that name is free) and each piece is written into it in the transaction that records the new
+    offset: the offset and the bytes move together, a crash keeps both or neither. One writer per
+    upload at a time, across instances: a lock per upload in the database (db.lock_for_writing).
+    Filing moves nothing: the blob is settled and the upload's row deleted in the report's own
+    transaction, so a failed filing leaves the upload as it was and a crash leaves nothing to put back."""
 
     def __init__(
         self, store: LargeObjectStore, max_size: int, limits: UploadLimits | None = None, *, blob_key: bytes
@@ -230,16 +230,22 @@ class SharedUploads(Uploads):
         self.store = store
 
     def _stage(self, session: Session, upload_id: str) -> None:
-        if not self.store.stage(session.connection(), self.blob_id(upload_id)):
-            session.rollback()
-            raise IntakeError("bad_request")  # an upload id used again after its upload was filed
+        self.store.stage(session.connection(), upload_id, self.blob_id(upload_id))
 
     def _read(self, upload_id: str) -> BinaryIO:
-        return self.store.open(self.blob_id(upload_id))
+        blob_id = self.store.staged(upload_id)
+        if blob_id is None:
+            raise FileNotFoundError(f"no staged blob for upload {upload_id}")  # filed or swept meanwhile
+        return self.store.open(blob_id)
 
     def discard(self, upload_id: str) -> None:
         with self.store.engine.begin() as conn:
-            self.store.delete_in(conn, self.blob_id(upload_id), staged_only=True)
+            self.store.delete_staged(conn, upload_id)
+
+    def named_blob_ids(self, session: Session) -> set[str]:
+        """Every blob a row leads to, with the staged blobs of open uploads."""
+        staged = self.store.last_written(session.connection()).values()
+        return super().named_blob_ids(session) | {blob_id for blob_id, _ in staged}
 
     def append(self, session: Session, upload: Upload, offset: int, body: BinaryIO, length: int) -> int:
         """As Uploads.append: `length` bytes at `offset`, a retried piece accepted again."""
@@ -255,9 +261,7 @@ class SharedUploads(Uploads):
             if upload.received + length > upload.size:
                 raise IntakeError("too_large")
             try:
-                copied = self.store.write_at(
-                    session.connection(), self.blob_id(upload.id), offset, body, length
-                )
+                copied = self.store.write_at(session.connection(), upload.id, offset, body, length)
             except FileNotFoundError:  # swept a moment ago
                 raise IntakeError("unknown_upload") from None
             if copied != length:  # the body ended early: nothing of it is kept, the client resends
@@ -280,9 +284,9 @@ class SharedUploads(Uploads):
             _reread(session, upload)  # filed by a twin request meanwhile: unknown_upload
             self.check(upload, keys)
         try:
-            blob_ids = [self.blob_id(upload.id) for upload in uploads]
-            for upload, blob_id in zip(uploads, blob_ids, strict=True):
-                self.store.settle(session.connection(), blob_id)
+            blob_ids = []
+            for upload in uploads:
+                blob_ids.append(self.store.settle(session.connection(), upload.id))
                 session.delete(upload)
             yield blob_ids
         except BaseException:
@@ -298,16 +302,14 @@ class SharedUploads(Uploads):
         now = time.time() if now is None else now
         cutoff = dt.datetime.fromtimestamp(now - max_age_s, dt.UTC)
         db.lock_for_writing(session, "uploads.sweep")  # instances sweep one at a time, each seeing the last
-        rows = list(session.scalars(select(Upload)))
-        names = {row.id: self.blob_id(row.id) for row in rows}
-        written = self.store.last_written(session.connection(), list(names.values()))
+        written = self.store.last_written(session.connection())
         removed = 0
-        for row in rows:
-            last = written.get(names[row.id])
+        for row in session.scalars(select(Upload)).all():
+            last = written.get(row.id, (None, None))[1]
             if last is None and row.created_day >= cutoff.date():
                 continue  # no staged blob (the row of a start that is still committing)
             if last is None or last <= cutoff:
-                self.store.delete_in(session.connection(), names[row.id], staged_only=True)
+                self.store.delete_staged(session.connection(), row.id)
                 session.delete(row)
                 removed += 1
         session.commit()

@@ -18,7 +18,7 @@ import crypto
 from crypto import bundle
 from dropbox import bundles, config, create_app, db
 from dropbox.blobs import FileBlobStore, LargeObjectStore, open_store
-from dropbox.models import Desk, ExportLog, Submission, Upload
+from dropbox.models import Desk, ExportLog, Part, Submission, Upload
 from dropbox.shared import SharedUploads
 from tests.dropbox.test_api import Api, doc
 from tests.helpers import REPO, extract, make_instance, postgres_database
@@ -210,7 +210,7 @@ def test_a_short_piece_and_a_wrong_offset_keep_nothing(lo_cfg, two_apps):
             uploads.append(session, upload, 100_000, _Short(envelope[100_000:150_000]), 100_000)
         session.refresh(upload)
         assert upload.received == 100_000
-        assert uploads.store.size(uploads.blob_id(upload_id)) == 100_000
+        assert uploads.store.size(uploads.store.staged(upload_id)) == 100_000
     assert api.call("PUT", f"/uploads/{upload_id}?offset=100000", envelope[100_000:]).status_code == 200
     assert api.report([upload_id]).status_code == 201
 
@@ -226,22 +226,54 @@ class _Short:
         return chunk
 
 
-def test_a_filed_blob_cannot_be_written_through_its_old_upload_id(lo_cfg, two_apps):
-    """Upload ids are the browser's; one used again after its upload was filed names a blob that is
-    filed now, and no piece may change a filed report."""
-    api = Api(two_apps[0].test_client())
-    envelope = crypto.seal_bytes(doc(), api.recipients(api.category))
-    upload_id = os.urandom(16).hex()
-    put = api.call("PUT", f"/uploads/{upload_id}?offset=0&size={len(envelope)}", envelope)
-    assert put.status_code == 200 and api.report([upload_id]).status_code == 201
+def test_an_upload_id_used_again_never_writes_to_a_filed_blob(lo_cfg, two_apps):
+    """Upload ids are the browser's: one used again after its upload was filed stages its pieces
+    under another name, and the filed report's blob never changes."""
+    one, two = (Api(app.test_client()) for app in two_apps)
     uploads = two_apps[0].extensions["sealdrop.uploads"]
     assert isinstance(uploads, SharedUploads)
+    first = crypto.seal_bytes(doc("first"), one.recipients(one.category))
+    upload_id = os.urandom(16).hex()
+    assert one.call("PUT", f"/uploads/{upload_id}?offset=0&size={len(first)}", first).status_code == 200
+    assert uploads.store.staged(upload_id) == uploads.blob_id(upload_id)  # the name it is filed under
+    assert one.report([upload_id]).status_code == 201
+    second = crypto.seal_bytes(doc("second"), one.recipients(one.category))
+    assert two.call("PUT", f"/uploads/{upload_id}?offset=0&size={len(second)}", second).status_code == 200
+    assert uploads.store.staged(upload_id) not in (None, uploads.blob_id(upload_id))
     with uploads.store.open(uploads.blob_id(upload_id)) as f:
-        filed = f.read()
-    again = api.call("PUT", f"/uploads/{upload_id}?offset=0&size={len(envelope)}", b"\0" * len(envelope))
-    assert (again.status_code, again.json["error"]) == (400, "bad_request")
+        assert f.read() == first
+    assert two.report([upload_id]).status_code == 201
     with uploads.store.open(uploads.blob_id(upload_id)) as f:
-        assert f.read() == filed == envelope
+        assert f.read() == first
+    assert sorted(json.loads(d)["what"] for d in _all_opened(lo_cfg)) == ["first", "second"]
+
+
+def test_an_addition_is_sealed_to_the_case_and_filed_once_over_both_instances(lo_cfg, two_apps):
+    """An addition's recipients come from the first report's envelope header, read from the store."""
+    one, two = (Api(app.test_client()) for app in two_apps)
+    receipt = crypto.Receipt.generate()
+    first = one.report([one.upload(crypto.seal_bytes(doc(), one.recipients(one.category)))], receipt=receipt)
+    assert first.status_code == 201
+    lookup = base64.b64encode(receipt.lookup_id).decode()
+    parts = [one.upload(crypto.seal_bytes(doc("more"), one.recipients(one.category)))]
+    added = two.call("POST", "/additions", {"lookup_id": lookup, "parts": parts})
+    again = one.call("POST", "/additions", {"lookup_id": lookup, "parts": parts})  # its answer was lost
+    assert (added.status_code, again.status_code) == (201, 200)
+    assert added.json["case_number"] == again.json["case_number"] == first.json["case_number"]
+    assert sorted(json.loads(d)["what"] for d in _all_opened(lo_cfg)) == ["more", "sealed in the browser"]
+
+
+def _all_opened(cfg: config.Config) -> list[bytes]:
+    identity = crypto.Identity.load(cfg.instance_dir / "demo-officer.identity", "")
+    store = open_store(cfg)
+    with db.standalone_session(cfg.database_url) as s:
+        ids = list(s.scalars(select(Part.blob_id)))
+    opened = []
+    for blob_id in ids:
+        with store.open(blob_id) as f:
+            opened.append(crypto.unseal_bytes(f.read(), [identity.decryption_key]))
+    store.engine.dispose()
+    return opened
 
 
 def test_sweeps_and_retention_delete_large_objects(lo_cfg, two_apps, tmp_path):

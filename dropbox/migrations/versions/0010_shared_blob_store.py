@@ -25,8 +25,9 @@ def upgrade() -> None:
         sa.Column("oid", sa.BigInteger, nullable=False, unique=True),  # the large object (PostgreSQL oid)
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("received_day", sa.Date, nullable=False),  # the day only, as a file blob's times
-        # An upload's staged bytes: the minute they were last written, for the sweep of idle uploads;
-        # NULL once the upload is filed.
+        # While the blob holds an upload's pieces: the upload, and the minute they were last written
+        # (the sweep of idle uploads); both NULL once the upload is filed.
+        sa.Column("upload_id", sa.String(32), nullable=True, unique=True),
         sa.Column("touched", sa.DateTime, nullable=True),
     )
 
