@@ -196,7 +196,8 @@ def map_tap(slug: str):
     require_csrf(f"report:{desk.slug}", request.form.get("csrf_token", "")[:100])
     typed = ReportForm(values={name: request.form.get(name, "")[:MAX_WHAT] for name in FORM_FIELDS})
     maps.after_tap(desk, request.form, typed.values)
-    had_files = any(f.filename for f in request.files.getlist("files"))
+    # The map's buttons post url-encoded (formenctype): a chosen file travels as its name only, not its bytes.
+    had_files = any(request.form.getlist("files")) or any(f.filename for f in request.files.getlist("files"))
     lang_base = url_for("report.form", slug=desk.slug)  # a language link must reach a page a GET can
     return _form_page(desk, 200, typed, map_had_files=had_files, lang_base=lang_base)
 

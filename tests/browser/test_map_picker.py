@@ -15,7 +15,7 @@ import pytest
 from dropbox import config, db, maps
 from dropbox.models import MapSheet
 from tests.dropbox.test_maps import BOUNDS_ARG, write_osm
-from tests.helpers import live_server, make_instance, open_all_envelopes
+from tests.helpers import jpeg_with_exif, live_server, make_instance, open_all_envelopes
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/map-shots")
@@ -80,8 +80,18 @@ def test_without_javascript_tap_then_send(browser, served):
     page.fill("#contact", "only on Tuesdays")
     assert page.is_visible("input.map-w320") and not page.is_visible("input.map-w560")  # 390 px: 320 shown
     assert fits_the_screen(page)
-    page.click("input.map-w320", position={"x": 100, "y": 75})  # sheet pixel (281.25, 210.9) -> (281, 210)
+    photo = jpeg_with_exif(size=(640, 480))  # chosen before the tap, against the hint's advice
+    page.set_input_files(
+        "#files", files=[{"name": "IMG_0042.jpg", "mimeType": "image/jpeg", "buffer": photo}]
+    )
+    with page.expect_request(lambda r: "/map?" in r.url) as tap:
+        page.click(
+            "input.map-w320", position={"x": 100, "y": 75}
+        )  # sheet pixel (281.25, 210.9) -> (281, 210)
     page.wait_for_load_state("domcontentloaded")
+    body = tap.value.post_data_buffer  # url-encoded: the file's name travels, never its bytes
+    assert b"files=IMG_0042.jpg" in body and photo[-64:] not in body and len(body) < 2000
+    assert page.is_visible("#map-files-lost") and page.input_value("#files") == ""
     assert page.url.startswith(f"{base}/r/demo/map")
     assert page.input_value("#map_x") == "281" and page.input_value("#map_y") == "210"
     assert page.input_value("#what") == TEXT and page.input_value("#contact") == "only on Tuesdays"

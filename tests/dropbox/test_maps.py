@@ -219,6 +219,14 @@ def test_a_tap_comes_back_as_typed_and_the_rounded_place_is_sealed(instance, app
     assert 'href="/r/demo?lang=bg"' in page  # a language link leads to the form, not to a GET of /map
     assert f'value="{fields["category"]}" required checked' in page
 
+    # As the page's map buttons send it (formenctype url-encoded): a chosen file is only its name.
+    named = client.post("/r/demo/map?lang=en", data={**fields, **tap, "files": "a.jpg"}).get_data(
+        as_text=True
+    )
+    assert 'id="map-files-lost"' in named and 'name="map_x" id="map_x" value="250"' in named
+    plain = client.post("/r/demo/map?lang=en", data={**fields, **tap}).get_data(as_text=True)
+    assert 'id="map-files-lost"' not in plain
+
     again = client.post("/r/demo/map?lang=en", data={**fields, "map_sheet": str(sheet.id), "map_x": "250",
                         "map_y": "187", "map_clear": "1"})  # fmt: skip
     assert 'name="map_x" id="map_x" value=""' in again.get_data(as_text=True)
