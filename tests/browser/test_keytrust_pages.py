@@ -14,6 +14,7 @@ from crypto import statement
 from dropbox import config, db
 from dropbox.models import Officer
 from tests.browser.desk_pages import Desk, LoginPage
+from tests.browser.test_accessibility import AXE, axe_problems
 from tests.browser.viewer_pages import running_viewer
 from tests.desk_helpers import PASSWORD, add_user, code, officer_identity
 from tests.helpers import demo_server
@@ -77,6 +78,8 @@ def test_the_desk_page_takes_a_statement_and_refuses_a_forged_one(context_for, s
     forged = statement.sign(stranger.signing_key, stranger.public_key, INTERNAL, "admit", newcomer.public_key)
     apply_statement(desk, forged.encode(), upload=False)
     assert "no officer of desk demo-internal" in desk.page.inner_text("#form-errors")
+    if AXE.exists():  # the officer keys page with the statement form and its error
+        assert axe_problems(desk.page, False, "officers") == []
     assert not confirmed(instance, newcomer.public_key)
 
     internal = officer_identity(instance, "demo-internal-officer.identity")
@@ -130,6 +133,10 @@ def test_the_viewer_warns_until_the_officer_has_read_it(context_for, tmp_path, j
         page.click("#key-warnings-link")
         page.wait_for_load_state("domcontentloaded")
         assert "Officer Petrova" in page.inner_text("#desk-recipients-demo")
+        if AXE.exists():  # the Keys page with its warning, as a screen reader meets it
+            assert (
+                axe_problems(page, False, "keys") == []
+            )  # injected by evaluate: the page's CSP allows no script tag
         with page.expect_navigation():
             page.click("#mark-seen")
         page.wait_for_load_state("domcontentloaded")
