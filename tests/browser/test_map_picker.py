@@ -57,6 +57,7 @@ def phone(browser, javascript: bool):
     page = context.new_page()
     sent, sizes = [], {}
     page.on("request", lambda r: sent.append(r.url))
+    page.on("pageerror", lambda error: sent.append(f"script error: {error}"))  # fails only_our_host
     page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())) if "/map/" in r.url else None)
     return context, page, sent, sizes
 
@@ -268,7 +269,7 @@ def test_without_javascript_the_closer_sheet_is_one_tap_away(browser, served):
 def test_with_javascript_map_mode_without_a_point_says_so_and_sends_nothing(browser, served):
     base, instance = served
     stored = len(open_all_envelopes(instance))
-    context, page, _sent, _sizes = phone(browser, javascript=True)
+    context, page, sent, _sizes = phone(browser, javascript=True)
     page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
     page.wait_for_selector("html[data-sealing=browser]", state="attached")
     page.check("input[name=category] >> nth=0")
@@ -283,4 +284,5 @@ def test_with_javascript_map_mode_without_a_point_says_so_and_sends_nothing(brow
     page.click("#send")
     page.wait_for_selector("#send-error:not([hidden])")
     assert "Tap the map" in page.inner_text("#send-error") and len(open_all_envelopes(instance)) == stored
+    only_our_host(sent, base)
     context.close()
