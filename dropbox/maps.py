@@ -274,6 +274,9 @@ def after_tap(desk: Desk, form: MultiDict, values: dict) -> None:
     for shown in DISPLAY_WIDTHS:
         tap_x = whole_number(form.get(f"map_w{shown}.x", ""), 0, 10 * MAX_SIDE)
         tap_y = whole_number(form.get(f"map_w{shown}.y", ""), 0, 10 * MAX_SIDE)
+        if tap_x == 0 and tap_y == 0:  # a keyboard pressed the image button: no place was pointed at
+            values["map_keyboard"] = "yes"
+            return
         if tap_x is not None and tap_y is not None:  # CSS pixels of the picture shown `shown` wide
             values["map_x"] = str(min(sheet.width - 1, tap_x * sheet.width // shown))
             values["map_y"] = str(min(sheet.height - 1, tap_y * sheet.width // shown))

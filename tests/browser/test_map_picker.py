@@ -229,10 +229,15 @@ def test_in_firefox_at_tor_browsers_safest_a_tap_and_send(served):
 
 
 def test_without_javascript_enter_in_a_field_sends_the_form_not_a_tap(browser, served):
-    """Enter in a text field presses the form's first submit button: an off-screen Send, not the map."""
+    """The image button pressed from the keyboard points at nothing, and the page says how else to say
+    where; Enter in a text field presses the form's first submit button: an off-screen Send, not the map."""
     base, _instance = served
     context, page, _sent, _sizes = phone(browser, javascript=False)
     page.goto(f"{base}/r/demo?lang=en", wait_until="domcontentloaded")
+    page.focus("input.map-w320")
+    page.keyboard.press("Enter")  # the image button pressed from the keyboard: no place pointed at
+    page.wait_for_selector("#map-keyboard")
+    assert page.input_value("#map_x") == "" and page.url.startswith(f"{base}/r/demo/map")
     page.fill("#contact", "only on Tuesdays")
     page.press("#contact", "Enter")
     page.wait_for_selector("#error-summary")  # the form came back from Send: nothing chosen yet

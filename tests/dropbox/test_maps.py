@@ -225,7 +225,11 @@ def test_a_tap_comes_back_as_typed_and_the_rounded_place_is_sealed(instance, app
     )
     assert 'id="map-files-lost"' in named and 'name="map_x" id="map_x" value="250"' in named
     plain = client.post("/r/demo/map?lang=en", data={**fields, **tap}).get_data(as_text=True)
-    assert 'id="map-files-lost"' not in plain
+    assert 'id="map-files-lost"' not in plain and 'id="map-keyboard"' not in plain
+    # A keyboard pressing the image button sends 0,0: not a place, and the page says how else to say where.
+    keys = {**fields, "map_sheet": str(sheet.id), "map_w320.x": "0", "map_w320.y": "0"}
+    pressed = client.post("/r/demo/map?lang=en", data=keys).get_data(as_text=True)
+    assert 'id="map-keyboard"' in pressed and 'name="map_x" id="map_x" value=""' in pressed
 
     again = client.post("/r/demo/map?lang=en", data={**fields, "map_sheet": str(sheet.id), "map_x": "250",
                         "map_y": "187", "map_clear": "1"})  # fmt: skip
