@@ -31,9 +31,9 @@ INBOX_ROWS = 200
 
 
 def visible_desks() -> list[Desk]:
-    """Admins and clerks without a desk see every desk; a clerk with a desk sees that one."""
+    """Admins and clerks without a desk see every desk; a clerk or an admin with a desk sees that one."""
     user = g.desk_user
-    if user.role != "admin" and user.desk_id is not None:
+    if user.desk_id is not None:
         return [user.desk]
     return list(db.session().scalars(select(Desk).order_by(Desk.slug)))
 
@@ -221,7 +221,7 @@ def replies_post():
     if upload is None or not upload.filename:
         return render_template("desk/replies.html", error="no_file", detail=None, result=None), 400
     session, store, user = db.session(), _store(), g.desk_user
-    only_desk = user.desk.slug if user.role != "admin" and user.desk is not None else None
+    only_desk = user.desk.slug if user.desk is not None else None
     path = _write_spool(lambda f: upload.save(f))
     try:
         desk, count = bundles.import_replies(session, store, path, only_desk=only_desk)

@@ -137,6 +137,9 @@ def test_a_new_desk_takes_its_first_key_from_the_admin_by_fingerprint(app, insta
 
 def test_a_desk_admin_administers_its_own_desk_only(app, instance):
     mine = client_of(app, instance, desk="demo")
+    inbox = mine.get("/desk/").get_data(as_text=True)
+    assert 'id="inbox-demo"' in inbox and f'id="inbox-{INTERNAL}"' not in inbox
+    assert post(mine, f"/desk/export/{INTERNAL}/make", {}, page="/desk/").status_code == 404
     listing = mine.get("/desk/admin/officers").get_data(as_text=True)
     assert "Demo officer" in listing and "Demo internal-security officer" not in listing
     key = crypto.Identity.generate().public_key.encode()
