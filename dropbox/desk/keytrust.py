@@ -295,8 +295,9 @@ def from_bundle(session: Session, desk: Desk, signer: Officer, claimed: object) 
     ):
         raise KeyTrustError("malformed", _("the reply bundle's key statements are malformed"))
     applied = []
-    for text in claimed:
-        statement = parse(text)
+    statements = [parse(text) for text in claimed]
+    # A rotation retires the bundle's signer: what else it signed in the same bundle goes first.
+    for statement in sorted(statements, key=lambda s: s.action == "rotate"):
         if statement.signer != signer.key_id:
             raise KeyTrustError(
                 "wrong_signer", _("a key statement in a reply bundle must be signed by the bundle's signer")

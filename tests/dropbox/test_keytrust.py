@@ -310,7 +310,10 @@ def test_a_rotation_in_a_reply_bundle_carries_the_chain_to_the_new_key(app, inst
         with pytest.raises(BundleError) as info:
             bundles.import_replies(db.session(), store, tmp_path / "bad.bundle")
         assert info.value.reason == "key_statement" and bad.sequence == 1
-        first = _reply_bundle(tmp_path / "1.bundle", old, [rotate.encode()])
+        # A colleague admitted in the same bundle, signed by the key the rotation retires: applied first.
+        colleague = crypto.Identity.generate().public_key
+        admit = statement(old, "admit", colleague, desk="demo", name="Colleague")
+        first = _reply_bundle(tmp_path / "1.bundle", old, [rotate.encode(), admit.encode()])
         bundles.import_replies(db.session(), store, tmp_path / "1.bundle")
         # The same bundle again is a replay of the chain; the next one is signed by the new key.
         with pytest.raises(BundleError):
@@ -318,6 +321,7 @@ def test_a_rotation_in_a_reply_bundle_carries_the_chain_to_the_new_key(app, inst
         _reply_bundle(tmp_path / "2.bundle", new, [], sequence=2, previous=first.sha256)
         bundles.import_replies(db.session(), store, tmp_path / "2.bundle")
     assert officer(app, old.public_key).retired and officer(app, new.public_key).reply_sequence == 2
+    assert officer(app, colleague).confirmed and officer(app, colleague).name == "Colleague"
 
 
 def test_a_rotation_applied_from_a_file_first_then_arriving_in_the_bundle(app, instance, tmp_path, capsys):
