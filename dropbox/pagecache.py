@@ -19,9 +19,11 @@ seals to the old keys, and the server refuses that report ("wrong_recipients") w
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import Flask
 from sqlalchemy import event, select
@@ -132,6 +134,27 @@ class _Entry:
     page: DeskPage | None  # None: no such desk (kept too: a flood of unknown slugs costs nothing)
     made: float
     generation: int
+    html: dict[str, str] = field(default_factory=dict)  # language -> the report page with MARKERS
+
+
+# Stand-ins for what differs on every request (the form tokens and the first proof of work) in a report
+# page rendered once per cache entry and language; random per process. The tokens are URL-safe base64,
+# the same text in HTML, in JSON and bare; the challenge is a JSON object put in place of its string.
+MARKERS = {name: f"sealdrop-{name}-{secrets.token_hex(8)}" for name in ("csrf", "api_csrf", "challenge")}
+
+
+def fill(html: str, csrf: str, api_csrf: str, challenge_json: str) -> str | None:
+    """A rendered page with this request's values in place of MARKERS; None if a stand-in is left over
+    (a template put one where it was escaped or cut): the caller renders the page whole instead."""
+    for value in (csrf, api_csrf):
+        if not value.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum():
+            return None  # not the token alphabet: it might need escaping
+    filled = (
+        html.replace(MARKERS["csrf"], csrf)
+        .replace(MARKERS["api_csrf"], api_csrf)
+        .replace(f'"{MARKERS["challenge"]}"', challenge_json)
+    )
+    return None if any(marker in filled for marker in MARKERS.values()) else filled
 
 
 class PageCache:
@@ -152,6 +175,17 @@ class PageCache:
                 self._entries.clear()  # unknown slugs cannot grow it without bound
             self._entries[slug] = entry  # one dict store: atomic under the GIL, no lock needed
         return entry.page
+
+    def html(self, page: DeskPage, language: str, render: Callable[[dict[str, str]], str]) -> str:
+        """The report page of `page` in `language`, rendered by `render(MARKERS)` once for as long as
+        `page` is the cached entry (the same staleness rules: TTL and bump)."""
+        entry = self._entries.get(page.slug)
+        if entry is None or entry.page is not page:  # reloaded meanwhile: this request's own rendering
+            return render(MARKERS)
+        html = entry.html.get(language)
+        if html is None:
+            html = entry.html[language] = render(MARKERS)
+        return html
 
 
 def load(session: Session, slug: str) -> DeskPage | None:

@@ -23,13 +23,13 @@ import json
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
+from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import select
 
 import crypto
 from crypto import Receipt, ReceiptError
 
-from . import db, i18n, intake, pagecache, parsing
-from . import maps
+from . import db, i18n, intake, maps, pagecache, parsing
 from . import pow as proof_of_work
 from .forms import FORM_FIELDS, MAX_WHAT, ReportForm, parse_report
 from .models import Case, Desk
@@ -102,9 +102,14 @@ def _page(slug: str) -> pagecache.DeskPage:
 
 
 def _form_page(desk: Desk | pagecache.DeskPage, status: int = 200, form=None, template: str = "report.html",
-               **shown):  # fmt: skip
+               tokens: dict | None = None, **shown):  # fmt: skip
+    """The report form (or a page built on it). `tokens`: what to show for the form tokens and the first
+    proof of work (pagecache.MARKERS when the page is rendered once for many requests)."""
     lang = _lang()
-    desk = _page(desk.slug)  # names, categories, places and keys as the cache holds them, not lazy loads
+    if not isinstance(desk, pagecache.DeskPage):  # names, categories, places and keys from the cache
+        desk = _page(desk.slug)
+    tokens = tokens or {"csrf": csrf_token(f"report:{desk.slug}"), "api_csrf": csrf_token(f"api:{desk.slug}"),
+                        "challenge": _challenge(desk)}  # fmt: skip
     page = render_template(
         template,
         **shown,
@@ -113,8 +118,7 @@ def _form_page(desk: Desk | pagecache.DeskPage, status: int = 200, form=None, te
         form=form,
         values=(form.values if form else {}),
         errors=(form.errors if form else {}),
-        csrf=csrf_token(f"report:{desk.slug}"),
-        api_csrf=csrf_token(f"api:{desk.slug}"),
+        **tokens,
         piece_size=current_app.config["SEALDROP"].max_upload_piece,  # upload.mjs sends pieces this size
         keys_json=json.dumps(desk.keys()),
         max_files=current_app.config["SEALDROP"].max_attachments,
@@ -122,7 +126,6 @@ def _form_page(desk: Desk | pagecache.DeskPage, status: int = 200, form=None, te
         # What the browser needs to write the same report document as the no-JS path (docs/report.md)
         targets={str(c.id): c.target_slug for c in desk.categories},
         places={str(p.id): {"lat": p.lat, "lon": p.lon} for p in desk.places},
-        challenge=_challenge(desk),
         map_view=maps.page_view(desk, form.values if form else {}),  # the desk's map sheets (docs/maps.md)
     )
     return page, status
@@ -139,7 +142,13 @@ def form(slug: str):
     desk = _page(slug)
     if not desk.open_for_reports:  # a desk being set up says so, not a form nobody could read
         return render_template("not_open.html", desk=desk, lang=_lang()), 503
-    return _form_page(desk)
+    # Rendered once per cache entry and language (most of a page's cost: 200 translated strings), then
+    # this request's own tokens and proof of work put in (dropbox/pagecache.py).
+    rendered = pagecache.for_app(current_app).html(desk, _lang(), lambda m: _form_page(desk, tokens=m)[0])
+    csrf, api_csrf = csrf_token(f"report:{desk.slug}"), csrf_token(f"api:{desk.slug}")
+    challenge = htmlsafe_json_dumps(_challenge(desk), dumps=current_app.json.dumps)  # as |tojson writes it
+    page = pagecache.fill(rendered, csrf, api_csrf, challenge)
+    return page if page is not None else _form_page(desk)
 
 
 @bp.post("/r/<slug>")

@@ -20,7 +20,7 @@ from dropbox import cli, config, create_app, db, pagecache
 from dropbox.models import Case, Desk, Officer
 from tests.dropbox.conftest import Reporter
 from tests.dropbox.test_api import Api, doc
-from tests.helpers import REPO, proof_of_work
+from tests.helpers import REPO, extract, proof_of_work
 
 # Upper bounds, as measured when these were written (tell the reason in the commit if one must grow).
 REPORT_PAGE_CACHED = 1  # GET /r/<desk> while its cache entry is fresh: the map sheets (dropbox/maps.py)
@@ -78,24 +78,30 @@ def test_the_report_page_costs_no_statement_while_cached(app, client):
     assert 0 < len(n) <= REPORT_PAGE_COLD, str(n)  # not one more per category
 
 
+def form_fields(html: str) -> dict[str, str]:
+    """What a browser without JavaScript posts from this report page."""
+    reporter = Reporter(None)
+    return {"csrf_token": reporter.token(html), "category": reporter.category_id(html), "lang": "en",
+            "what": "Dealing behind the gym", "where_mode": "none"}  # fmt: skip
+
+
 def test_a_no_js_report(app, client):
     reporter = Reporter(client)
     assert reporter.submit().status_code == 200  # the first one also runs the process's hourly sweep
-    html = reporter.form()
-    data = {"csrf_token": reporter.token(html), "category": reporter.category_id(html), "lang": "en",
-            "what": "Dealing behind the gym", "where_mode": "none"}  # fmt: skip
+    data = form_fields(reporter.form())
     with counted(app) as n:
         answer = client.post("/r/demo", data=data, content_type="multipart/form-data")
     assert answer.status_code == 200 and b'id="case-number"' in answer.data
     assert len(n) <= NO_JS_REPORT, str(n)
 
 
-def whole_report(api: Api) -> bytes:
+def whole_report(api: Api, challenge: dict | None = None) -> bytes:
+    """A JS report in one request, solving `challenge` (else a fresh one from the API)."""
     envelope = crypto.seal_bytes(doc(), api.recipients(api.category))
     receipt = crypto.Receipt.generate()
     meta = json.dumps({
         "category": int(api.category), "sizes": [len(envelope)],
-        "pow": proof_of_work(api.call("GET", "/challenge").json),
+        "pow": proof_of_work(challenge or api.call("GET", "/challenge").json),
         "lookup_id": base64.b64encode(receipt.lookup_id).decode(),
         "reply_public": base64.b64encode(receipt.reply_recipient.public_bytes).decode(),
     }).encode()  # fmt: skip
@@ -128,6 +134,42 @@ def test_a_receipt_sign_in(app, client):
         answer = client.post("/r/demo/check", data={"csrf_token": reporter.token(html), "receipt": receipt})
     assert answer.status_code == 200
     assert len(n) <= RECEIPT_SIGNIN, str(n)
+
+
+def test_a_page_rendered_once_carries_each_request_s_own_tokens(app, client):
+    pages = [client.get("/r/demo?lang=en").get_data(as_text=True) for _ in range(3)]
+    assert not any(marker in html for html in pages for marker in pagecache.MARKERS.values())
+    forms = {Reporter(client).token(html) for html in pages}
+    data = [json.loads(extract(html, "page-data")) for html in pages]
+    assert (
+        len(forms) == len({d["csrf"] for d in data}) == len({d["challenge"]["challenge"] for d in data}) == 3
+    )
+    # Each works: the page's own proof of work files a JS report, its form token a no-JS one.
+    api = Api(client)
+    api.csrf = data[0]["csrf"]
+    assert api.call("POST", "/reports", whole_report(api, data[0]["challenge"])).status_code == 201
+    answer = client.post("/r/demo", data=form_fields(pages[1]), content_type="multipart/form-data")
+    assert answer.status_code == 200 and b'id="case-number"' in answer.data
+
+
+def test_the_page_filled_in_is_the_page_rendered_whole(app, client):
+    from jinja2.utils import htmlsafe_json_dumps
+
+    from dropbox import reporter
+
+    tokens = {
+        "csrf": "form.token-1",
+        "api_csrf": "api_token.2",
+        "challenge": {"challenge": "c<1>", "work": 16},
+    }
+    for lang in ("en", "kk"):
+        with app.test_request_context(f"/r/demo?lang={lang}"):
+            page = pagecache.for_app(app).get(db.session(), "demo")
+            whole = reporter._form_page(page, tokens=tokens)[0]
+            once = pagecache.for_app(app).html(page, lang, lambda m: reporter._form_page(page, tokens=m)[0])
+            challenge = htmlsafe_json_dumps(tokens["challenge"], dumps=app.json.dumps)
+            assert pagecache.fill(once, tokens["csrf"], tokens["api_csrf"], challenge) == whole
+            assert pagecache.fill(once, "<script>", tokens["api_csrf"], challenge) is None  # never unescaped
 
 
 # --- the cache never outlives a change ------------------------------------------------------------
@@ -198,10 +240,7 @@ def test_a_key_retired_by_another_process_is_never_sealed_to(instance, app, clie
     sealdrop_in_another_process(instance, "officer", "retire", str(number))
     assert added in page_keys(client)  # stale, as the TTL allows ...
 
-    reporter = Reporter(client)
-    data = {"csrf_token": reporter.token(html), "category": reporter.category_id(html), "lang": "en",
-            "what": "Dealing behind the gym", "where_mode": "none"}  # fmt: skip
-    answer = client.post("/r/demo", data=data, content_type="multipart/form-data")
+    answer = client.post("/r/demo", data=form_fields(html), content_type="multipart/form-data")
     number_shown = re.search(r'id="case-number">([^<]+)<', answer.get_data(as_text=True)).group(1)
     keys = sealed_to(app, number_shown)
     assert key_id(added) not in keys and keys  # ... but sealing asked the database

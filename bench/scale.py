@@ -1,0 +1,518 @@
+"""Reports a second on this machine: `sealdrop serve` with 1 and 2 workers, SQLite and PostgreSQL, each
+against a bare waitress sink measured in the same run; and the report page's own server time.
+
+Run from the repository root: `python -m bench.scale` (about five minutes here; `--quick` for fewer
+reports). Children serve on 127.0.0.1: four `sealdrop serve` on demo instances of their own (SQLite
+and PostgreSQL, `--workers 1` and `--workers 2`), and the baseline, bench.ingest's sink: bare waitress
+with the same options, writing each body to a file with fsync. Load comes from CLIENTS client
+processes (one keep-alive connection each, as many browsers), not threads of this one, so the client
+side's interpreter lock does not cap what a server can show. Nothing is asserted; every answer is
+checked (a case number, the bytes the sink holds) and a broken run exits 1.
+
+Four kinds of report, each posted to every server in runs rotated between them, so that all see the
+same moods of a shared machine:
+- no-JS text: the report form, multipart, as a browser without JavaScript posts it;
+- no-JS photo: the same with a 3 MB JPEG (EXIF and GPS in it) that the server re-encodes and seals;
+- JS text: a report the browser sealed, in one request (octet-stream: the call and its envelope);
+- JS photo: its 3 MB envelope PUT as an upload (a first piece naming its size), then the report call.
+Every JS report carries a solved proof of work (solved before the timed run; the level is lowered to
+keep the clients' work small, the server's check of each proof costs what it costs).
+
+Then the report page (GET /r/demo) on PostgreSQL: its server time read inside the server process (a
+WSGI wrapper around the reporter app, from the call to the last byte handed to waitress), median and
+p95, with the page cache on and with it off (`page_cache_s` 0: every request reads the desk again).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench._util import BenchError, table, timed
+from bench.ingest import (
+    DESK,
+    HOST,
+    THREADS,
+    WHAT,
+    Http,
+    Page,
+    Server,
+    child_server,
+    free_port,
+    make_instance,
+    read_page,
+    report_form,
+    roomy_budgets,
+)
+
+if TYPE_CHECKING:
+    from dropbox.config import Config
+
+CLIENTS = 8  # client processes, one connection each (waitress serves 8 threads per process)
+REPS = 3
+PER_RUN = {"no-JS text": 240, "no-JS photo": 16, "JS text": 240, "JS photo": 16}
+QUICK = {"no-JS text": 40, "no-JS photo": 4, "JS text": 40, "JS photo": 4}
+PHOTO_BYTES = 3_000_000
+PAGE_REQUESTS, PAGE_WARMUP, PAGE_GOAL_MS = 300, 30, 5.0
+SEED_REPORTS_A_DAY = 10_000
+GOALS = {"one worker / sink, no-JS text": 0.2, "2 workers / 1 worker": 1.6}
+WORKERS = (1, 2)
+
+
+# ------------------------------------------------------------------------------ requests and clients
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+    expect: str  # "receipt" | "created" | "received:N" (the sink's or an upload's byte count)
+
+
+def _check(status: int, body: bytes, expect: str) -> str | None:
+    """What is wrong with an answer, or None."""
+    if expect == "receipt":
+        return None if status == 200 and b'id="case-number">' in body else f"HTTP {status}: {body[:200]!r}"
+    if expect == "created":
+        return None if status == 201 and b'"case_number"' in body else f"HTTP {status}: {body[:200]!r}"
+    wanted = int(expect.split(":")[1])
+    try:
+        received = json.loads(body).get("received")
+    except ValueError:
+        received = None
+    return None if status == 200 and received == wanted else f"HTTP {status}, received {received} of {wanted}"
+
+
+def _client(job: tuple[int, list[Request]]) -> tuple[float, float, str | None]:
+    """One client process: its requests in order on one connection; (start, end, first failure)."""
+    port, requests = job
+    failure = None
+    with Http(port) as http:
+        start = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes
+        for r in requests:
+            answer = http.call(r.method, r.path, r.body, r.headers)
+            failure = failure or _check(answer.status, answer.body, r.expect)
+        end = time.perf_counter()
+    return start, end, failure
+
+
+def _client_process() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not main's handler: Pool.terminate must end us
+
+
+@dataclass(frozen=True)
+class Run:
+    per_s: float  # reports a second, wall clock
+    cpu_ms: float  # CPU the server's processes spent per report (user + system), whoever else ran
+
+
+def run_load(pool, server: Server, reports: Sequence[list[Request]]) -> Run:
+    """`reports` (each a list of requests sent in order) shared among CLIENTS processes, all at once;
+    the rate from the first client's start to the last one's end, and the server's CPU per report."""
+    shares: list[list[Request]] = [[] for _ in range(CLIENTS)]
+    for i, report in enumerate(reports):
+        shares[i % CLIENTS].extend(report)
+    cpu_before = tree_cpu_s(server.proc.pid)
+    results = pool.map(_client, [(server.port, share) for share in shares if share], chunksize=1)
+    cpu = tree_cpu_s(server.proc.pid) - cpu_before
+    if failed := next((f for _, _, f in results if f), None):
+        raise BenchError(f"{server.name}: {failed}")
+    seconds = max(e for _, e, _ in results) - min(s for s, _, _ in results)
+    return Run(len(reports) / seconds, cpu * 1000 / len(reports))
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) `pid` and its live descendants have used, from /proc."""
+    total, stack, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while stack:
+        p = stack.pop()
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+    return total
+
+
+def for_sink(report: list[Request]) -> list[Request]:
+    """The same requests to the sink, which answers with the bytes it stored for each."""
+    sink = []
+    for r in report:
+        offset = "offset=" in r.path
+        length = len(r.body) + (int(r.path.split("offset=")[1].split("&")[0]) if offset else 0)
+        sink.append(Request(r.method, r.path, r.headers, r.body, f"received:{length}"))
+    return sink
+
+
+# --------------------------------------------------------------------------------- building reports
+
+
+def photo_jpeg(size: int = PHOTO_BYTES) -> bytes:
+    """A phone-sized JPEG (12 MP) of about `size` bytes, with EXIF and GPS for the server to remove."""
+    from PIL import Image
+
+    from tests.helpers import jpeg_with_exif
+
+    exif = Image.open(io.BytesIO(jpeg_with_exif())).getexif()
+    rng = Image.effect_noise((1000, 750), 40).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
+    gradient = Image.linear_gradient("L").convert("RGB").resize((4000, 3000))
+    picture = Image.blend(rng, gradient, 0.5)
+    best = b""
+    for quality in (70, 80, 88, 93, 96):
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=quality, exif=exif)
+        best = out.getvalue()
+        if len(best) >= size:
+            break
+    return best
+
+
+def multipart(fields: dict[str, str], photo: bytes | None) -> tuple[bytes, str]:
+    boundary = f"----sealdropbench{secrets.token_hex(8)}"
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    if photo is not None:
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="IMG_0001.jpg"\r\n'
+                "Content-Type: image/jpeg\r\n\r\n")  # fmt: skip
+        parts.append(head.encode() + photo + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def no_js_report(page: Page, photo: bytes | None) -> list[Request]:
+    if photo is None:
+        form = report_form(page)
+        body, content_type = form.body, form.content_type
+    else:
+        fields = {"csrf_token": page.form_token, "category": page.category, "lang": "en", "what": WHAT,
+                  "where_mode": "none"}  # fmt: skip
+        body, content_type = multipart(fields, photo)
+    return [Request("POST", f"/r/{DESK}", {"Content-Type": content_type}, body, "receipt")]
+
+
+def _report_call(page: Page, http: Http, sizes_or_parts: dict) -> dict:
+    import crypto
+    from tests.helpers import proof_of_work
+
+    receipt = crypto.Receipt.generate()
+    challenge = http.api("GET", "/challenge", page.api_token).json()
+    return {"category": page.category, **sizes_or_parts, "pow": proof_of_work(challenge),
+            "lookup_id": base64.b64encode(receipt.lookup_id).decode(),
+            "reply_public": base64.b64encode(receipt.reply_recipient.public_bytes).decode()}  # fmt: skip
+
+
+def js_text_report(page: Page, http: Http, envelope: bytes) -> list[Request]:
+    meta = json.dumps(_report_call(page, http, {"sizes": [len(envelope)]})).encode()
+    body = len(meta).to_bytes(4, "big") + meta + envelope
+    headers = {"X-Sealdrop-CSRF": page.api_token, "Content-Type": "application/octet-stream"}
+    return [Request("POST", f"/api/{DESK}/reports", headers, body, "created")]
+
+
+def js_photo_report(page: Page, http: Http, envelope: bytes) -> list[Request]:
+    upload_id = secrets.token_hex(16)
+    raw = {"X-Sealdrop-CSRF": page.api_token, "Content-Type": "application/octet-stream"}
+    put = Request("PUT", f"/api/{DESK}/uploads/{upload_id}?offset=0&size={len(envelope)}", raw, envelope,
+                  f"received:{len(envelope)}")  # fmt: skip
+    call = json.dumps(_report_call(page, http, {"parts": [upload_id]})).encode()
+    headers = {"X-Sealdrop-CSRF": page.api_token, "Content-Type": "application/json"}
+    return [put, Request("POST", f"/api/{DESK}/reports", headers, call, "created")]
+
+
+@dataclass
+class Target:
+    """One `sealdrop serve` and what it takes to build reports for it (its form tokens, its keys)."""
+
+    name: str
+    server: Server
+    text_envelope: bytes = b""
+    photo_envelope: bytes = b""
+
+    def reports(self, kind: str, count: int, photo: bytes) -> list[list[Request]]:
+        """`count` fresh reports of `kind`: a form token or a solved proof of work each, made now."""
+        import crypto
+
+        pages = [read_page(self.server.port) for _ in range(count if kind.startswith("no-JS") else 1)]
+        if not self.text_envelope:
+            keys = pages[0].keys
+            self.text_envelope = crypto.seal_bytes(json.dumps({"what": WHAT}).encode(), keys)
+            self.photo_envelope = crypto.seal_bytes(photo, keys)
+        if kind == "no-JS text":
+            return [no_js_report(p, None) for p in pages]
+        if kind == "no-JS photo":
+            return [no_js_report(p, photo) for p in pages]
+        with Http(self.server.port) as http:
+            if kind == "JS text":
+                return [js_text_report(pages[0], http, self.text_envelope) for _ in range(count)]
+            return [js_photo_report(pages[0], http, self.photo_envelope) for _ in range(count)]
+
+
+# ------------------------------------------------------------------------------------------ servers
+
+
+def bench_config(path: Path, database_url: str | None) -> Path:
+    """A demo instance with the report budgets out of the way and a low proof-of-work level (the clients
+    solve one per JS report; the server's check is unchanged: as many proofs, as many iterations)."""
+    from dropbox import config
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        instance = make_instance(path) if database_url is None else _make_pg_instance(path, database_url)
+    cfg = roomy_budgets(config.load(instance))
+    # decode_wait_s: CLIENTS photos at once queue for the max_decodes turns; past the wait a form would
+    # come back "busy" (a refusal this benchmark does not count), so the queue may be as long as it is.
+    config.save(cfg.with_overrides(pow_work=4, pow_reports_per_step=10**9, decode_wait_s=120.0))
+    return instance
+
+
+def _make_pg_instance(path: Path, url: str) -> Path:
+    from tests.helpers import make_instance as helper
+
+    return helper(path, url)
+
+
+def serve_argv(instance: Path, port: int, workers: int) -> list[str]:
+    argv = [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(instance), "--port", str(port),
+            "--desk-port", "0", "--threads", str(THREADS)]  # fmt: skip
+    return argv + (["--workers", str(workers)] if workers != 1 else [])
+
+
+def sink_argv(port: int, root: Path, instance: Path) -> list[str]:
+    """bench.ingest's sink, with the waitress options `sealdrop serve` gives `instance`."""
+    from dropbox import cli, config
+
+    options = cli.server_options(config.load(instance))
+    return [sys.executable, "-m", "bench.ingest", "--sink", str(port), str(root), json.dumps(options)]
+
+
+# ---------------------------------------------------------------------------- the report page's time
+
+
+def timed_app(instance: Path, cache_s: float) -> tuple[Callable, Config]:
+    """The reporter app wrapped so that it notes each request's server time; GET /__timings hands the
+    notes out (and forgets them)."""
+    from dropbox import config, create_app
+
+    cfg = config.load(instance)
+    app = create_app(cfg.with_overrides(extra={**cfg.extra, "page_cache_s": cache_s}), "reporter")
+    notes: list[float] = []
+
+    def wrapped(environ: dict, start_response: Callable) -> Iterator[bytes]:
+        if environ["PATH_INFO"] == "/__timings":
+            body = json.dumps(notes[:]).encode()
+            notes.clear()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return iter([body])
+        start = time.perf_counter()
+        result = app(environ, start_response)
+        try:
+            chunks = list(result)  # the whole page, as waitress would take it
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        notes.append(time.perf_counter() - start)
+        return iter(chunks)
+
+    return wrapped, cfg
+
+
+def serve_timed(instance: Path, port: int, cache_s: float) -> int:
+    from waitress import serve
+
+    from dropbox import cli
+
+    app, cfg = timed_app(instance, cache_s)
+    serve(app, host=HOST, port=port, threads=THREADS, **cli.server_options(cfg))
+    return 0
+
+
+def page_times(port: int) -> list[float]:
+    """Server seconds of PAGE_REQUESTS report pages, one after another on one connection."""
+    with Http(port) as http:
+        for _ in range(PAGE_WARMUP):
+            http.call("GET", f"/r/{DESK}?lang=en")
+        http.call("GET", "/__timings")
+        for i in range(PAGE_REQUESTS):
+            answer = http.call("GET", f"/r/{DESK}?lang={('en', 'ru', 'bg', 'kk')[i % 4]}")
+            if answer.status != 200:
+                raise BenchError(f"GET /r/{DESK}: HTTP {answer.status}")
+        return json.loads(http.call("GET", "/__timings").body)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+# -------------------------------------------------------------------------------------------- main
+
+
+def load_line() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Every run of every server for one kind of report; medians by server name."""
+
+    runs: dict[str, list[Run]]
+
+    def per_s(self, name: str) -> float:
+        return statistics.median(r.per_s for r in self.runs[name])
+
+    def cpu_ms(self, name: str) -> float:
+        return statistics.median(r.cpu_ms for r in self.runs[name])
+
+
+def measure_kind(pool, kind: str, targets: list[Target], sink: Server, count: int, photo: bytes) -> Measured:
+    """REPS runs on every server and on the sink, in an order rotated every round, so that all see the
+    same moods of the machine; each run with fresh form tokens and proofs of work, made beforehand."""
+    servers = {t.name: t.server for t in targets} | {"sink": sink}
+    runs: dict[str, list[Run]] = {name: [] for name in servers}
+    warm = {t.name: t.reports(kind, max(CLIENTS, count // 10), photo) for t in targets}
+    warm["sink"] = [for_sink(r) for r in warm[targets[0].name]]
+    for name, server in servers.items():
+        run_load(pool, server, warm[name])
+    names = [*servers]
+    for rep in range(REPS):
+        prepared = {t.name: t.reports(kind, count, photo) for t in targets}
+        prepared["sink"] = [for_sink(r) for r in prepared[targets[rep % len(targets)].name]]
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            os.sync()  # no run pays for an earlier run's writeback
+            runs[name].append(run_load(pool, servers[name], prepared[name]))
+    return Measured(runs)
+
+
+def print_kind(kind: str, m: Measured, count: int) -> None:
+    print(f"\n{kind}: {count} reports a run, {REPS} runs each, {CLIENTS} client processes  [{load_line()}]")
+    for name, runs in m.runs.items():
+        print(f"  {name:<20} {m.per_s(name):8.1f}/s ({' '.join(f'{r.per_s:.1f}' for r in runs)}), server CPU "
+              f"{m.cpu_ms(name):.2f} ms a report ({' '.join(f'{r.cpu_ms:.2f}' for r in runs)})")  # fmt: skip
+    sys.stdout.flush()
+
+
+def summary(results: dict[str, Measured]) -> None:
+    rows = []
+    for kind, m in results.items():
+        sink, sink_cpu = m.per_s("sink"), m.cpu_ms("sink")
+        for db in ("SQLite", "PostgreSQL"):
+            one, two = m.per_s(f"{db} 1 worker"), m.per_s(f"{db} 2 workers")
+            cpu = m.cpu_ms(f"{db} 1 worker")
+            capacity = 2 * 1000 / cpu * 86400  # both cores' CPU-seconds, spent on nothing else
+            rows.append([f"{kind}, {db}", f"{one:.1f}", f"{two:.1f}", f"{sink:.0f}", f"{one / sink:.3f}",
+                         f"{two / one:.2f}", f"{cpu:.2f}", f"{sink_cpu / cpu:.3f}",
+                         f"{capacity / 1e6:.2f} M", f"{SEED_REPORTS_A_DAY / capacity:.2%}"])  # fmt: skip
+    print(f"\nSummary: medians of {REPS} runs; the sink is one bare waitress process; CPU is the server's "
+          "own (user + system, all its processes), per report")  # fmt: skip
+    print(table(["report kind, database", "1w/s", "2w/s", "sink/s", "1w/sink", "2w/1w", "1w CPU ms",
+                 "sink/1w CPU", "a day, 2 cores", f"{SEED_REPORTS_A_DAY:,}/day is"], rows))  # fmt: skip
+    print(f"Goals (issue 15): no-JS text, 1 worker / sink >= {GOALS['one worker / sink, no-JS text']} "
+          f"(by rate: 1w/sink; by CPU: sink/1w CPU); 2 workers / 1 worker >= "
+          f"{GOALS['2 workers / 1 worker']}.\n"
+          "'a day, 2 cores' is what both cores' CPU would file if they did nothing else (2 x 86,400 s / the "
+          "CPU of one report), and the seed's 10,000 reports a day as a share of it.")  # fmt: skip
+
+
+def run(tmp: Path, quick: bool) -> None:
+    from tests.helpers import postgres_database
+
+    counts = QUICK if quick else PER_RUN
+    print(f"sealdrop scale benchmark: `sealdrop serve --workers 1|2` on SQLite and PostgreSQL against a "
+          f"bare waitress sink, threads={THREADS} each; {load_line()}", flush=True)  # fmt: skip
+    photo = photo_jpeg()
+    print(f"photo: {len(photo) / 1e6:.2f} MB JPEG, 4000x3000, with EXIF and GPS", flush=True)
+    with contextlib.ExitStack() as stack:
+        targets, instances = [], {}
+        for db in ("SQLite", "PostgreSQL"):
+            for workers in WORKERS:
+                url = stack.enter_context(postgres_database()) if db == "PostgreSQL" else None
+                name = f"{db} {workers} worker{'s' if workers > 1 else ''}"
+                instances[name] = instance = bench_config(tmp / name.replace(" ", "-"), url)
+                port = free_port()
+                argv = serve_argv(instance, port, workers)
+                targets.append(
+                    Target(name, stack.enter_context(child_server(name.replace(" ", "-"), argv, port, tmp)))
+                )
+        (tmp / "sink").mkdir()
+        sink_port = free_port()
+        argv = sink_argv(sink_port, tmp / "sink", instances["SQLite 1 worker"])
+        sink = stack.enter_context(child_server("sink", argv, sink_port, tmp))
+        pool = stack.enter_context(multiprocessing.get_context("fork").Pool(CLIENTS, _client_process))
+        results = {}
+        try:
+            for kind, count in counts.items():
+                results[kind] = measure_kind(pool, kind, targets, sink, count, photo)
+                print_kind(kind, results[kind], count)
+            pg_instance = instances["PostgreSQL 1 worker"]
+            page = {cache: page_server_time(tmp, pg_instance, cache) for cache in (None, 0.0)}
+        except (BenchError, OSError) as e:
+            logs = "\n".join(f"--- {t.name} ---\n{t.server.tail()}" for t in targets)
+            raise BenchError(f"{type(e).__name__}: {e}\n{logs}") from e
+    summary(results)
+    print_page(page)
+    print(f"\n{load_line()} at the end")
+
+
+def page_server_time(tmp: Path, instance: Path, cache: float | None) -> list[float]:
+    """The page's server times from a timed reporter app on `instance` (cache None: the default)."""
+    port = free_port()
+    label = "page-cached" if cache is None else "page-uncached"
+    cache_s = 5.0 if cache is None else cache
+    argv = [sys.executable, "-m", "bench.scale", "--timed-serve", str(instance), str(port), str(cache_s)]
+    with child_server(label, argv, port, tmp):
+        return page_times(port)
+
+
+def print_page(page: dict) -> None:
+    print(f"\nReport page GET /r/{DESK} on PostgreSQL, server time inside the process, {PAGE_REQUESTS} "
+          f"requests one after another (languages rotating); goal < {PAGE_GOAL_MS} ms")  # fmt: skip
+    rows = []
+    for cache, times in page.items():
+        ms = [t * 1000 for t in times]
+        label = "cache on (5 s)" if cache is None else "cache off (every request reads the desk)"
+        verdict = "ok" if statistics.median(ms) < PAGE_GOAL_MS else "OVER"
+        rows.append([label, f"{statistics.median(ms):.2f}", f"{percentile(ms, 0.95):.2f}", f"{max(ms):.2f}",
+                     verdict])  # fmt: skip
+    print(table(["page cache", "median ms", "p95 ms", "max ms", "median goal"], rows), flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--timed-serve"]:
+        return serve_timed(Path(argv[1]), int(argv[2]), float(argv[3]))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = Path(tempfile.mkdtemp(prefix="sealdrop-scale-", dir="/tmp"))
+    try:
+        print(f"\ntotal {timed(lambda: run(tmp, '--quick' in argv)):.0f} s")
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
