@@ -404,6 +404,8 @@ class KeyChange(Base):
     detail: Mapped[str] = mapped_column(String(200), default="")
     actor: Mapped[str] = mapped_column(String(80))  # a desk user's name, "cli", or the signer's key id
     by_officer: Mapped[bool] = mapped_column(default=False)  # signed by a confirmed officer of the desk
+    # The key statement it came from (crypto/statement.py): the viewer checks its signature itself.
+    statement: Mapped[str | None] = mapped_column(String(4096), nullable=True)
     exported_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 

@@ -313,8 +313,8 @@ class _Run:
 
         found = desk_key_changes(claimed_changes)
         listed = None if claimed_recipients is None else desk_recipients(claimed_recipients)
-        keytrust.store_import(self.vault, self.db, self.desk, self.sequence, found, listed)
-        self.result.key_warnings = [c for c in found if not c["by_officer"]]
+        warned = keytrust.store_import(self.vault, self.db, self.desk, self.sequence, found, listed)
+        self.result.key_warnings = warned
 
     def _finish(self, sub: _Submission) -> None:
         meta, doc = sub.meta, sub.doc or Document()

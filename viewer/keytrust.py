@@ -23,12 +23,12 @@ import os
 import sqlite3
 from pathlib import Path
 
-from crypto import DecryptionKey, Identity, PublicKey, SigningKey, statement
+from crypto import DecryptionKey, Identity, KeyFormatError, PublicKey, SigningKey, statement
 from crypto.cli import CliError, atomic_output
 
 from .errors import ViewerError
 from .i18n import N_, _
-from .vault import Vault, now, read_info, write_info
+from .vault import Vault, now, read_info, today, write_info
 
 PREVIOUS = "previous_officers"  # [{"x25519", "ed25519", "fingerprint", "key_id", "until"}]
 QUEUE = "key_statements"  # [{"desk", "action", "text", "sha256", "signer", "fingerprint", "name", "sent"}]
@@ -185,9 +185,13 @@ def confirm_key(
 # --- what the desk's export manifests said ---------------------------------------------------------
 
 
-def store_import(vault: Vault, db: sqlite3.Connection, desk: str, sequence: int, changes, recipients) -> None:
+def store_import(
+    vault: Vault, db: sqlite3.Connection, desk: str, sequence: int, changes, recipients
+) -> list[dict]:
     """Keep the key changes and the recipients an export manifest carried (already coerced by
-    manifest.py); `recipients` None (an older server) leaves the list as it was."""
+    manifest.py), after checking them (`check`); `recipients` None (an older server) leaves the list
+    as it was. Returns the changes to warn about."""
+    changes = check(vault, desk, changes, recipients)
     if changes:
         kept = _json(vault, CHANGES, [])
         kept.extend({**c, "desk": desk, "sequence": sequence, "seen": False} for c in changes)
@@ -196,6 +200,59 @@ def store_import(vault: Vault, db: sqlite3.Connection, desk: str, sequence: int,
         known = _json(vault, RECIPIENTS, {})
         known[desk] = recipients
         _set(vault, db, RECIPIENTS, known)
+    return [c for c in changes if not c["by_officer"]]
+
+
+def _trusted(vault: Vault, desk: str) -> dict[str, PublicKey]:
+    """Keys whose statements this vault can check: the officer's own, now and before, and the desk's
+    recipients as the previous export named them."""
+    keys = [vault.officer.public_key, *(i.public_key for i in previous_identities(vault))]
+    found = {statement.key_id_of(k): k for k in keys}
+    for r in recipients(vault).get(desk) or []:
+        try:
+            found.setdefault(r["key_id"], PublicKey.parse(r.get("public_key", "")))
+        except (KeyFormatError, KeyError):
+            continue
+    return found
+
+
+def _verified(change: dict, desk: str, trusted: dict[str, PublicKey]) -> statement.Statement | None:
+    """The statement behind a change the server says an officer signed, if this vault can check it."""
+    try:
+        made = statement.parse(change.get("statement") or "")
+        made.verify(trusted[made.signer])
+    except (statement.StatementError, KeyError):
+        return None
+    concerns = {made.subject_key_id} | ({made.signer} if made.action == "rotate" else set())
+    return made if made.desk == desk and change["key_id"] in concerns else None
+
+
+def check(vault: Vault, desk: str, changes: list[dict], listed: list[dict] | None) -> list[dict]:
+    """The server signs the manifest, but says on its own word which change an officer signed: each
+    such change must carry a statement this vault can check (signed by its own key, or by a key the
+    desk's previous export listed as a recipient). One that does not is a warning like any change
+    an admin made alone, and so is a recipient no change in this export explains."""
+    trusted, explained = _trusted(vault, desk), set()
+    before = {r["key_id"] for r in recipients(vault).get(desk) or []}
+    for c in changes:
+        if not c["by_officer"]:
+            explained.add(c["key_id"])
+            continue
+        made = _verified(c, desk, trusted)
+        if made is None:
+            c.update(by_officer=False, unchecked=True)
+        elif made.action in ("admit", "rotate"):
+            trusted[made.subject_key_id] = made.subject
+        explained.add(c["key_id"])
+    own = {statement.key_id_of(vault.officer.public_key)}
+    for r in listed or []:
+        if r["key_id"] not in own | before | explained:
+            changes.append(
+                {"action": "unexplained", "day": today(), "key_id": r["key_id"],
+                 "fingerprint": r["fingerprint"], "name": r["name"], "detail": "", "by": "",
+                 "by_officer": False, "statement": ""}
+            )  # fmt: skip
+    return changes
 
 
 def changes(vault: Vault) -> list[dict]:
@@ -240,11 +297,24 @@ _WORDS = {
     "retired": N_("%(who)s retired the key of %(name)s (fingerprint %(fp)s) on %(day)s."),
     "removed": N_("%(who)s removed the pending key of %(name)s (fingerprint %(fp)s) on %(day)s."),
     "routing": N_("%(who)s changed where a category's reports go on %(day)s: %(detail)s."),
+    "unexplained": N_(
+        "%(name)s (fingerprint %(fp)s) can read the desk's reports, and no change this vault could check "
+        "says who made them a recipient."
+    ),
 }
 
 
 def describe(change: dict) -> str:
     """One change in the officer's language."""
+    text = _describe(change)
+    if change.get("unchecked"):
+        text += " " + _(
+            "The server says an officer of the desk signed it, but this vault could not check that."
+        )
+    return text
+
+
+def _describe(change: dict) -> str:
     words = _WORDS.get(change.get("action"), N_("%(who)s changed the key of %(name)s (%(fp)s) on %(day)s."))
     who = change.get("by") or "?"
     if who.startswith("officer "):

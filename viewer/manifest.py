@@ -153,6 +153,7 @@ def desk_categories(claimed: object) -> dict[str, dict[str, str]]:
 
 
 MAX_KEY_CHANGES = 200
+MAX_STATEMENT = 4096  # crypto.statement.MAX_TEXT
 KEY_ACTIONS = frozenset({"registered", "bootstrap", "confirmed", "rotated", "retired", "removed", "routing"})
 KEY_ID = re.compile(r"^[0-9a-f]{32}$")
 FINGERPRINT = re.compile(r"^\d{5}( \d{5}){4}$")
@@ -175,10 +176,12 @@ def desk_key_changes(claimed: object) -> list[dict]:
         if not isinstance(c, dict) or c.get("action") not in KEY_ACTIONS:
             continue
         day = c.get("day") if isinstance(c.get("day"), str) and DAY.match(c["day"]) else ""
+        signed = c.get("statement")
         found.append(
             {"action": c["action"], "day": day, **_key_fields(c),
              "detail": documents.one_line(c.get("detail"), 200), "by": documents.one_line(c.get("by"), 80),
-             "by_officer": c.get("by_officer") is True}
+             "by_officer": c.get("by_officer") is True,
+             "statement": signed if isinstance(signed, str) and len(signed) <= MAX_STATEMENT else ""}
         )  # fmt: skip
     return found
 
@@ -188,6 +191,8 @@ def desk_recipients(claimed: object) -> list[dict]:
     found = []
     for r in claimed[:MAX_KEY_CHANGES] if isinstance(claimed, list) else []:
         if isinstance(r, dict) and (fields := _key_fields(r))["key_id"]:
+            public = r.get("public_key")
+            fields["public_key"] = public if isinstance(public, str) and len(public) <= 200 else ""
             found.append(fields)
     return found
 

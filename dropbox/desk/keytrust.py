@@ -73,8 +73,10 @@ def record(
     officer: Officer | None = None,
     by_officer: bool = False,
     detail: str = "",
+    statement: st.Statement | None = None,
 ) -> KeyChange:
     change = KeyChange(
+        statement=statement.encode() if statement else None,
         desk_id=desk.id, action=action, actor=actor[:80], by_officer=by_officer, detail=detail[:200],
         key_id=officer.key_id if officer else "", fingerprint=officer.fingerprint if officer else "",
         name=officer.name[:200] if officer else "",
@@ -116,9 +118,17 @@ def confirm_by_admin(session: Session, officer: Officer, actor: str) -> None:
     record(session, officer.desk, "bootstrap", actor, officer=officer)
 
 
-def retire(session: Session, officer: Officer, actor: str, *, by_officer: bool = False) -> None:
+def retire(session: Session, officer: Officer, actor: str, *, statement: st.Statement | None = None) -> None:
     officer.retired = True
-    record(session, officer.desk, "retired", actor, officer=officer, by_officer=by_officer)
+    record(
+        session,
+        officer.desk,
+        "retired",
+        actor,
+        officer=officer,
+        by_officer=bool(statement),
+        statement=statement,
+    )
 
 
 def removed(session: Session, officer: Officer, actor: str) -> None:
@@ -242,7 +252,7 @@ def _make_recipient(session: Session, desk: Desk, statement: st.Statement, name:
 
 def _admit(session, desk, statement, signer, actor) -> Officer:
     officer = _make_recipient(session, desk, statement, statement.name)
-    record(session, desk, "confirmed", actor, officer=officer, by_officer=True)
+    record(session, desk, "confirmed", actor, officer=officer, by_officer=True, statement=statement)
     return officer
 
 
@@ -256,10 +266,9 @@ def _rotate(session, desk, statement, signer, actor) -> Officer:
     # The viewer's chain of reply bundles goes on under the new key (docs/key-trust.md, "Rotation").
     new.reply_sequence, new.reply_sha256 = signer.reply_sequence, signer.reply_sha256
     signer.retired, signer.successor = True, new
-    record(session, desk, "rotated", actor, officer=new, by_officer=True, detail=f"replaces {signer.key_id}")
-    record(
-        session, desk, "retired", actor, officer=signer, by_officer=True, detail=f"rotated to {new.key_id}"
-    )
+    signed = {"by_officer": True, "statement": statement}
+    record(session, desk, "rotated", actor, officer=new, detail=f"replaces {signer.key_id}", **signed)
+    record(session, desk, "retired", actor, officer=signer, detail=f"rotated to {new.key_id}", **signed)
     return new
 
 
@@ -268,7 +277,7 @@ def _retire(session, desk, statement, signer, actor) -> Officer:
     if officer is None:
         raise KeyTrustError("unknown_key", _("desk %(desk)s has no such key to retire"), desk=desk.slug)
     if not officer.retired:
-        retire(session, officer, actor, by_officer=True)
+        retire(session, officer, actor, statement=statement)
     return officer
 
 
@@ -328,11 +337,12 @@ def export_fields(session: Session, desk: Desk, sequence: int) -> dict:
     return {
         "key_changes": [
             {"day": c.day.isoformat(), "action": c.action, "key_id": c.key_id, "fingerprint": c.fingerprint,
-             "name": c.name, "detail": c.detail, "by": c.actor, "by_officer": c.by_officer}
+             "name": c.name, "detail": c.detail, "by": c.actor, "by_officer": c.by_officer,
+             **({"statement": c.statement} if c.statement else {})}
             for c in changes[-MAX_CHANGES:]
         ],
         "recipients": [
-            {"key_id": o.key_id, "fingerprint": o.fingerprint, "name": o.name}
+            {"key_id": o.key_id, "fingerprint": o.fingerprint, "name": o.name, "public_key": o.public_key}
             for o in sorted(recipients(desk), key=lambda o: o.id)
         ],
     }  # fmt: skip

@@ -234,3 +234,56 @@ def test_key_statements_in_a_tampered_or_foreign_reply_bundle_are_refused_whole(
     assert info.value.reason == "key_statement"
     demo_officer = officers(instance)
     assert all(o.reply_sequence == 0 for o in demo_officer.values())  # nothing of the bundle was kept
+
+
+def test_a_server_claiming_an_officer_signed_is_checked_by_the_viewer(tmp_path):
+    """The server signs the manifest but says on its own word which changes an officer signed: the
+    viewer checks the statement behind each one, and a recipient nothing explains is a warning too."""
+    from tests.viewer.bundles import Submission, report_doc
+    from tests.viewer.conftest import make_vault
+    from viewer import importer
+
+    vault, officer, server = make_vault(tmp_path / "vault")
+    planted, stranger = crypto.Identity.generate(), crypto.Identity.generate()
+    forged = statement.sign(stranger.signing_key, stranger.public_key, "demo", "admit", planted.public_key)
+    own = statement.sign(officer.signing_key, officer.public_key, "demo", "admit", planted.public_key)
+    line = own.encode().splitlines()[2]
+    altered = own.encode().replace(line, line[:60] + ("A" if line[60] != "A" else "B") + line[61:])
+
+    def change(**extra):
+        return {"day": "2026-12-06", "action": "confirmed", "key_id": statement.key_id_of(planted.public_key),
+                "fingerprint": planted.fingerprint, "name": "Planted", "detail": "", "by": "officer x",
+                "by_officer": True, **extra}  # fmt: skip
+
+    def recipient(who: crypto.Identity, name: str) -> dict:
+        return {"key_id": statement.key_id_of(who.public_key), "fingerprint": who.fingerprint, "name": name,
+                "public_key": who.public_key.encode()}  # fmt: skip
+
+    cases = [
+        ([change()], "no statement at all"),
+        ([change(statement=forged.encode())], "signed by a key the vault does not know"),
+        ([change(statement=altered)], "altered after it was signed"),
+        ([], "no change at all, only a new recipient"),
+    ]
+    try:
+        for i, (changes, why) in enumerate(cases):
+            server.extra = {
+                "key_changes": changes,
+                "recipients": [recipient(officer, "Me"), recipient(planted, "Planted")],
+            }
+            server.bundle(tmp_path / f"{i}.bundle", [Submission(f"KEYS-000{i}", report_doc("x"))])
+            # Each time from the same recipients as before: forget what the previous one listed.
+            with vault.change() as dbc:
+                vault.set_meta(dbc, keytrust.RECIPIENTS, "{}")
+            result = importer.import_bundle(vault, tmp_path / f"{i}.bundle")
+            assert [w["fingerprint"] for w in result.key_warnings] == [planted.fingerprint], why
+        # Signed by the officer's own key: checked, no warning.
+        server.extra = {"key_changes": [change(statement=own.encode())],
+                        "recipients": [recipient(officer, "Me"), recipient(planted, "Planted")]}  # fmt: skip
+        server.bundle(tmp_path / "ok.bundle", [Submission("KEYS-0009", report_doc("x"))])
+        with vault.change() as dbc:
+            vault.set_meta(dbc, keytrust.RECIPIENTS, "{}")
+        assert importer.import_bundle(vault, tmp_path / "ok.bundle").key_warnings == []
+        assert "could not check" in keytrust.describe(keytrust.changes(vault)[0])
+    finally:
+        vault.close()

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.String(length=200), nullable=False),
         sa.Column("actor", sa.String(length=80), nullable=False),
         sa.Column("by_officer", sa.Boolean(), nullable=False),
+        sa.Column("statement", sa.String(length=4096), nullable=True),
         sa.Column("exported_seq", sa.Integer(), nullable=True),
     )
     op.create_index("ix_key_changes_desk_id", "key_changes", ["desk_id"])
