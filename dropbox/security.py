@@ -17,7 +17,7 @@ import os
 import struct
 import time
 from typing import IO
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -89,7 +89,18 @@ def same_site_request() -> bool:
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return False
     origin = request.headers.get("Origin")
-    return origin in (None, "null") or origin == request.host_url.rstrip("/")
+    return origin in (None, "null") or origin in (request.host_url.rstrip("/"), public_origin())
+
+
+def public_origin() -> str | None:
+    """The origin of the configured public address. Behind a TLS reverse proxy the browser sends
+    `Origin: https://host` while this process sees plain http: the operator's own address is the one
+    other origin a form may come from (a proxy header could be forged by anyone who reaches us)."""
+    url = current_app.config["SEALDROP"].public_url
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def require_csrf(purpose: str, token: str | None) -> None:

@@ -1,5 +1,6 @@
 """Hostile input: a clear 4xx page, never a 500, and nothing half-stored."""
 
+import dataclasses
 import io
 import logging
 
@@ -155,3 +156,30 @@ def test_a_crash_is_a_500_page_without_details(app, monkeypatch, caplog):
     assert response.status_code == 500
     assert "SECRET-WORDS" not in response.get_data(as_text=True) and "SECRET-WORDS" not in caplog.text
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_behind_a_tls_proxy_the_public_address_is_the_one_other_origin_accepted(sqlite_instance):
+    """A TLS reverse proxy makes the browser send `Origin: https://host` while the app sees http: the
+    configured public_url's origin is accepted, a look-alike is not, and no proxy header is trusted."""
+    cfg = dataclasses.replace(config.load(sqlite_instance), public_url="https://report.example.org/r/demo")
+    app = create_app(cfg)
+    try:
+        proxied = {"Host": "report.example.org"}
+        response = Reporter(app.test_client()).submit(
+            headers={**proxied, "Origin": "https://report.example.org"}
+        )
+        assert response.status_code == 200
+        for forged in (
+            "https://report.example.org.evil.example",
+            "http://evil.example",
+            "https://evil.example",
+        ):
+            headers = {
+                **proxied,
+                "Origin": forged,
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "evil.example",
+            }
+            assert Reporter(app.test_client()).submit(headers=headers).status_code == 400
+    finally:
+        app.extensions["sealdrop.engine"].dispose()
