@@ -6,6 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEBIAN := tor chromium firefox-esr age gpg pdftoppm ffmpeg onionbalance
 # firefox-esr (Tor Browser's engine) is for the tests only: tests/firefox drive it over WebDriver BiDi.
+# onionbalance lives in /usr/sbin, which a non-root PATH may lack: it is looked for there too.
 # ffmpeg (with ffprobe) is for the tests only: they make phone-shaped media and check that what was
 # cleaned still plays. The service never runs it.
 # The poster font is a file, not a command (dropbox/posters; Debian package fonts-dejavu-core).
@@ -24,7 +25,7 @@ VMO    := $(VPO:.po=.mo)
 .PHONY: setup run test lint bench clean translations fuzz faults viewer-bundle
 
 setup: $(STAMP) $(MO) $(VMO)
-	@missing=""; for p in $(DEBIAN); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEBIAN); do command -v $$p >/dev/null 2>&1 || test -x /usr/sbin/$$p || missing="$$missing $$p"; done; \
 	test -f $(FONT) || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
