@@ -116,8 +116,9 @@ def _queue(vault: Vault, db: sqlite3.Connection, made: statement.Statement, sign
     _set(vault, db, QUEUE, entries)
 
 
-def rotate(vault: Vault, desk: str | None = None) -> tuple[Identity, list[statement.Statement]]:
-    """A new officer identity for this vault; the old one is kept. Returns it and the statements."""
+def rotate(vault: Vault) -> tuple[Identity, list[statement.Statement]]:
+    """A new officer identity for this vault; the old one is kept. Returns it and the statements, one
+    per desk the vault serves: the key is the vault's, so every desk must learn of the new one."""
     if queued_rotation := [q for q in queued(vault) if q["action"] == "rotate"]:
         raise ViewerError(
             _(
@@ -126,7 +127,7 @@ def rotate(vault: Vault, desk: str | None = None) -> tuple[Identity, list[statem
                 desk=queued_rotation[0]["desk"],
             )
         )
-    desks = _desks(vault, desk)
+    desks = _desks(vault, None)
     old, new = vault.officer, Identity.generate()
     name = vault.officer_name
     made = [
@@ -339,10 +340,11 @@ def cmd_rotate(args) -> None:
     with _open(args, write=True) as vault:
         if args.statement_out and args.desk is None and len(vault.desks) != 1:
             raise CliError(_("this vault serves several desks: give --desk to write one statement file"))
+        _desks(vault, args.desk)  # an unknown desk is refused before anything changes
         old = vault.officer.fingerprint
-        new, made = rotate(vault, args.desk)
+        new, made = rotate(vault)
         if args.statement_out:
-            _write_statement(args.statement_out, made)
+            _write_statement(args.statement_out, [s for s in made if args.desk in (None, s.desk)])
     print(
         _(
             "new officer key: fingerprint %(fp)s (the old key %(old)s stays in the vault)",
@@ -407,7 +409,11 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     p = sub.add_parser(
         "rotate", help=_("replace your officer key by a new one; the old one keeps opening old reports")
     )
-    p.add_argument("--desk", metavar="SLUG", help=_("only for this desk (default: every desk of the vault)"))
+    p.add_argument(
+        "--desk",
+        metavar="SLUG",
+        help=_("the desk whose statement --statement-out writes (every desk is told)"),
+    )
     p.add_argument(
         "--statement-out", metavar="FILE", help=_("also write the key statement for the desk admin")
     )

@@ -24,6 +24,7 @@ from dropbox.models import Desk, Officer, Part, Submission
 from tests.dropbox.conftest import Reporter
 from tests.helpers import jpeg_with_exif, make_instance
 from viewer import cli, keytrust, media
+from viewer.errors import ViewerError
 from viewer.vault import Vault
 from viewer.web import create_app as viewer_app
 
@@ -285,5 +286,28 @@ def test_a_server_claiming_an_officer_signed_is_checked_by_the_viewer(tmp_path):
             vault.set_meta(dbc, keytrust.RECIPIENTS, "{}")
         assert importer.import_bundle(vault, tmp_path / "ok.bundle").key_warnings == []
         assert "could not check" in keytrust.describe(keytrust.changes(vault)[0])
+    finally:
+        vault.close()
+
+
+def test_a_rotation_tells_every_desk_and_each_desk_learns_it_in_its_own_bundle(tmp_path):
+    from tests.viewer.conftest import make_vault
+    from viewer import triage
+
+    vault, officer, _server = make_vault(tmp_path / "vault")
+    try:
+        vault.pin(None, ["other"])
+        new, made = keytrust.rotate(vault)
+        assert sorted(s.desk for s in made) == ["demo", "other"]
+        assert all(
+            keytrust.reply_signer(vault, d).fingerprint == officer.fingerprint for d in ("demo", "other")
+        )
+        _path, manifest, _count = triage.export_replies(vault, "demo")
+        assert manifest.data["officer"] == statement.key_id_of(officer.public_key)
+        assert [statement.parse(t).desk for t in manifest.data["key_statements"]] == ["demo"]
+        assert keytrust.reply_signer(vault, "demo").fingerprint == new.fingerprint  # sent: the new key now
+        assert keytrust.reply_signer(vault, "other").fingerprint == officer.fingerprint  # not yet told
+        with pytest.raises(ViewerError):
+            keytrust.rotate(vault)  # "other" has not been told of the first rotation yet
     finally:
         vault.close()
