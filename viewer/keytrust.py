@@ -38,8 +38,10 @@ MAX_KEPT_CHANGES = 1000
 
 
 def _json(vault: Vault, key: str, default):
+    with vault.lock:  # the UI's threads share one SQLite connection
+        text = vault.meta(key)
     try:
-        value = json.loads(vault.meta(key) or "null")
+        value = json.loads(text or "null")
     except ValueError:
         return default
     return value if isinstance(value, type(default)) else default
