@@ -280,7 +280,9 @@ class Vault:
         """Every key this vault's officer has held, newest first: what was sealed to a key before a
         rotation (docs/key-trust.md) still opens. keytrust.py keeps the earlier ones."""
         keys = [self.officer.decryption_key]
-        for entry in reversed(json.loads(self.meta("previous_officers") or "[]")):
+        with self.lock:  # the UI's threads share one SQLite connection
+            previous = json.loads(self.meta("previous_officers") or "[]")
+        for entry in reversed(previous):
             keys.append(DecryptionKey.from_private_bytes(bytes.fromhex(entry["x25519"])))
         return keys
 
