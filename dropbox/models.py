@@ -156,7 +156,7 @@ class MapSheet(Base):
     it. The picture is a PNG re-encoded by sealdrop (dropbox/maps.py), kept here, served by sealdrop."""
 
     __tablename__ = "map_sheets"
-    __table_args__ = {"sqlite_autoincrement": True}  # a removed sheet's id is never given again
+    __table_args__ = ({"sqlite_autoincrement": True},)  # a removed sheet's id is never given again
     id: Mapped[int] = mapped_column(primary_key=True)
     desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"), index=True)
     names: Mapped[dict] = mapped_column(JSON)  # language -> name
