@@ -270,6 +270,12 @@ class Vault:
             SigningKey.from_seed(bytes.fromhex(self.meta("officer_ed25519"))),
             demo=bool(self.meta("officer_demo")),
         )
+        # The keys before a rotation (keytrust.py keeps them), in memory like the officer's own: read
+        # here, never from the threads that open attachments while a caller holds the vault's lock.
+        self._previous_keys = [
+            DecryptionKey.from_private_bytes(bytes.fromhex(entry["x25519"]))
+            for entry in reversed(json.loads(self.meta("previous_officers") or "[]"))
+        ]
 
     def reload_officer(self) -> None:
         """After the officer's keys changed in a committed change (keytrust.rotate)."""
@@ -279,12 +285,7 @@ class Vault:
     def decryption_keys(self) -> list[DecryptionKey]:
         """Every key this vault's officer has held, newest first: what was sealed to a key before a
         rotation (docs/key-trust.md) still opens. keytrust.py keeps the earlier ones."""
-        keys = [self.officer.decryption_key]
-        with self.lock:  # the UI's threads share one SQLite connection
-            previous = json.loads(self.meta("previous_officers") or "[]")
-        for entry in reversed(previous):
-            keys.append(DecryptionKey.from_private_bytes(bytes.fromhex(entry["x25519"])))
-        return keys
+        return [self.officer.decryption_key, *self._previous_keys]
 
     # -- writing -------------------------------------------------------------------------------
 
