@@ -31,6 +31,8 @@ from .maps import (
 )
 from .models import Desk, MapSheet
 
+MIN_WIDTH, MAX_WIDTH = 400, 1600  # a phone shows 240-560 CSS pixels; past 1600 only the weight grows
+
 
 def _sheet_of_desk(session: Session, desk: Desk, raw: str) -> MapSheet:
     found = find_sheet(sheets_of(session, desk), raw)
@@ -130,6 +132,9 @@ def cmd_render(args: argparse.Namespace) -> None:
     from .maprender import render_osm
 
     bounds = parse_bounds(args.bounds)
+    folder = Path(args.output).parent
+    if not folder.is_dir():  # found before the drawing, and said plainly (not as a temporary file's name)
+        raise MapError(_("no such folder: %(path)s") % {"path": folder})
     png = render_osm(Path(args.osm), bounds, args.width)
     with atomic_output(args.output, binary_to_tty_ok=False) as out:
         out.write(png)
@@ -168,15 +173,27 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     p.add_argument("-o", "--output", required=True, metavar="FILE.png")
     p.add_argument(
         "--width",
-        type=int,
+        type=_width,
         default=900,
-        choices=range(400, 1601),
         metavar="PIXELS",
-        help="the picture's width (400-1600, default 900)",
+        help=f"the picture's width ({MIN_WIDTH}-{MAX_WIDTH}, default 900)",
     )
     p.add_argument("--desk", metavar="SLUG", help="also add the drawing to this desk as a sheet")
     _sheet_options(p, render=True)
     p.set_defaults(run=cmd_render)
+
+
+def _width(raw: str) -> int:
+    """--width: one short line when it is out of range (argparse's `choices` would list 1201 numbers)."""
+    try:
+        width = int(raw)
+    except ValueError:
+        width = 0
+    if not MIN_WIDTH <= width <= MAX_WIDTH:
+        raise argparse.ArgumentTypeError(
+            f"give a number of pixels from {MIN_WIDTH} to {MAX_WIDTH}, not {raw}"
+        )
+    return width
 
 
 def _sheet_options(p: argparse.ArgumentParser, *, render: bool = False) -> None:

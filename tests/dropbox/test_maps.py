@@ -450,3 +450,27 @@ def test_only_the_desks_own_sheets_are_served(sqlite_instance, tmp_path):
     with db.standalone_session(config.load(sqlite_instance).database_url) as s:
         assert s.scalar(select(func.count(MapSheet.id))) == 1
     app.extensions["sealdrop.engine"].dispose()
+
+
+def test_map_render_says_a_missing_folder_and_a_bad_width_in_one_short_line(
+    sqlite_instance, tmp_path, capsys
+):
+    write_osm(tmp_path / "town.osm")
+    render = [
+        "map",
+        "render",
+        "--dir",
+        sqlite_instance,
+        "--osm",
+        tmp_path / "town.osm",
+        "--bounds",
+        BOUNDS_ARG,
+    ]
+    assert run(*render, "-o", tmp_path / "no-folder" / "town.png") == 1
+    err = capsys.readouterr().err
+    assert err == f"error: no such folder: {tmp_path / 'no-folder'}\n"  # not a temporary file's name
+    for width in ("10", "100000", "wide"):
+        assert run(*render, "-o", tmp_path / "town.png", "--width", width) != 0
+        err = capsys.readouterr().err
+        assert "from 400 to 1600" in err and len(err) < 400, err  # not the 1201 allowed numbers
+    assert not (tmp_path / "town.png").exists() and list(tmp_path.glob(".*partial")) == []
