@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 
 import pytest
 from sqlalchemy import select
@@ -144,6 +145,14 @@ def test_rotate_in_the_viewer_and_reports_from_before_and_after_open(site, tmp_p
     with Vault.open(vault, "") as v:
         row = v.db.execute("SELECT * FROM attachments WHERE opened").fetchone()
         assert media.plaintext(v, row, 10**7)  # sealed to the old key, opened now
+    # Forwarded to the police, the case file holds the photo sealed to the old key too.
+    before = next(r["number"] for r in listed if r["excerpt"] == "Before the rotation")
+    police = crypto.Identity.generate()
+    (tmp_path / "police.pub").write_text(police.public_key.to_file_text())
+    sealed = tmp_path / "case.sealed"
+    assert sealview(vault, "forward", before, "--to", str(tmp_path / "police.pub"), "-o", str(sealed)) == 0
+    with zipfile.ZipFile(io.BytesIO(crypto.unseal_bytes(sealed.read_bytes(), [police.decryption_key]))) as z:
+        assert any(z.read(n) for n in z.namelist() if n.endswith(".jpg"))
 
     # The next reply bundle is signed by the new key, and the desk takes it.
     number = next(r["number"] for r in listed if r["excerpt"] == "After the rotation")
