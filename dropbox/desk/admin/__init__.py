@@ -1,4 +1,6 @@
-"""Admin pages under /desk/admin/ (role "admin"; every action is written to the audit log).
+"""Admin pages under /desk/admin/ (role "admin"; every action is written to the audit log). An admin
+with a desk administers that desk only (docs/key-trust.md); confirming a key by phone is for a desk's
+first key only.
 
 GET/POST /desk/admin/desks                     list, add
 GET/POST /desk/admin/desks/<slug>              names per language, default language, retention
@@ -8,6 +10,7 @@ GET/POST /desk/admin/officers                  list, register a public key (file
 GET      /desk/admin/officers/<id>             the fingerprint to read back by phone
 POST     /desk/admin/officers/<id>/confirm     only a confirmed key is ever sealed to
 POST     /desk/admin/officers/<id>/remove      an unconfirmed key only
+POST     /desk/admin/officers/statement        apply a key statement an officer of the desk signed
 GET/POST /desk/admin/users                     list, add (shows the TOTP set-up once)
 POST     /desk/admin/users/<id>/totp           new TOTP secret, shown once
 POST     /desk/admin/users/<id>/password       set a new password
