@@ -166,6 +166,8 @@ def test_a_desk_admin_administers_its_own_desk_only(app, instance):
     own = post(mine, "/desk/admin/officers", {"desk": "demo", "name": "New", "key_text": key})
     assert own.status_code == 303 and "registered_pending" in own.location
     assert "Demo internal-security officer" not in mine.get("/desk/admin/users").get_data(as_text=True)
+    assert 'id="add-desk"' not in mine.get("/desk/admin/desks").get_data(as_text=True)
+    assert "retention/apply" not in mine.get("/desk/admin/retention").get_data(as_text=True)
 
 
 def test_statements_signed_by_another_desk_or_nobody_replayed_or_altered_are_refused(
