@@ -326,8 +326,10 @@ def _unseal(src, sink: _Unpacker, keys: list[DecryptionKey], who: str, header_sh
         crypto.unseal(src, sink, keys)
     except crypto.NoMatch:
         raise ViewerError(_("this backup is not sealed to %(who)s", who=who)) from None
-    except crypto.EnvelopeError as e:
-        raise ViewerError(_("the backup is damaged or was altered: %(reason)s", reason=e)) from None
+    except crypto.EnvelopeError:  # its reason is English and technical (a chunk's number): one plain line
+        raise ViewerError(
+            _("the backup is damaged or was altered (cut short, changed or reordered)")
+        ) from None
     finally:
         sink.close()
     manifest = sink.finish()
@@ -371,6 +373,8 @@ def cmd_backup(args) -> None:
 
     recipients = [PublicKey.load(Path(p)) for p in args.to]
     target = Path(args.output)
+    if not target.parent.is_dir():  # said before the passphrase is asked, without a temporary file's name
+        raise CliError(_("no such folder: %(path)s", path=target.parent))
     vault_path = Path(args.vault).resolve()
     if target.resolve().is_relative_to(vault_path):
         raise CliError(_("write the backup outside the vault folder"))
@@ -494,6 +498,8 @@ def restore(source, target: Path, unlocked: _Unlocked, digest: str, step: Step) 
 def cmd_restore(args) -> None:
     target = Path(args.vault)
     _check_target(target)
+    if not Path(args.file).is_file():
+        raise CliError(_("no such file: %(path)s", path=args.file))
     with open(Path(args.file), "rb", buffering=_READ) as f:
         header, digest = read_header(f)
         unlocked = _unlock(header, args.identity)

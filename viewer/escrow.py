@@ -81,7 +81,8 @@ def sheet(share: Share, desk: str, fingerprint: str) -> str:
         _("Check that the fingerprint it prints is the one on this sheet."),
         "",
     ]
-    return "\n".join(textwrap.fill(line, 72) if len(line) > 72 else line for line in lines)
+    # Prose is wrapped for paper; the indented command is not, so it is typed as one line.
+    return "\n".join(textwrap.fill(line, 72) if len(line) > 72 and line[0] != " " else line for line in lines)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -138,10 +139,20 @@ def cmd_create(args) -> None:
 
 
 def _share_problem(e: ShareError, file: str) -> str:
+    """One line that points where the holder looks: the line's own printed number, not its place in the
+    file (comments, blank lines and the header come before it)."""
+    if e.kind == "checksum" and e.line == 1:
+        return _(
+            "%(file)s: the first line (SEALDROP-SHARE-1 ...) has a typo (its check does not match)", file=file
+        )
     if e.kind == "checksum":
-        return _("%(file)s: line %(line)s has a typo (its check does not match)", file=file, line=e.line)
+        return _(
+            "%(file)s: the line numbered %(n)s has a typo (its check does not match)", file=file, n=e.line - 1
+        )
     if e.kind == "missing_line":
-        return _("%(file)s: line %(line)s is out of order or a line is missing", file=file, line=e.line)
+        return _(
+            "%(file)s: the line numbered %(n)s is missing or out of order", file=file, n=(e.line or 2) - 1
+        )
     if e.kind == "version":
         return _("%(file)s: this share was made by another version of sealview", file=file)
     return _("%(file)s: this is not a sealdrop share (line %(line)s)", file=file, line=e.line or 1)
@@ -151,6 +162,8 @@ def read_shares(files: list[str]) -> list[Share]:
     """Every share file parsed and checked line by line; shares of different keys named."""
     shares: list[tuple[str, Share]] = []
     for file in files:
+        if not Path(file).is_file():
+            raise CliError(_("no such file: %(path)s", path=file))
         try:
             share = Share.parse(Path(file).read_text("utf-8", errors="replace"))
         except ShareError as e:
@@ -168,6 +181,15 @@ def read_shares(files: list[str]) -> list[Share]:
                         other=other_file,
                         id=share.id_text,
                         other_id=other.id_text,
+                    )
+                )
+            if other == share:  # two copies of one sheet would otherwise read as "2 given, 3 needed"
+                raise ViewerError(
+                    _(
+                        "%(file)s and %(other)s are the same share (number %(i)s): bring another holder's",
+                        file=file,
+                        other=other_file,
+                        i=share.index,
                     )
                 )
         shares.append((file, share))

@@ -362,3 +362,18 @@ def test_a_vault_already_damaged_is_backed_up_as_it_is_and_says_so(filled, tmp_p
     assert "warning: 1 attachment file the vault names is missing or altered" in out
     restored = next(p for p in (tmp_path / "r" / "files").rglob(envelope.name))
     assert restored.read_bytes() == bytes(data)  # what there was, no more and no less
+
+
+def test_a_missing_folder_or_file_and_a_damaged_backup_are_one_plain_translated_line(
+    filled, backup_file, tmp_path, capsys
+):
+    err = refused(capsys, "--vault", filled, "backup", "-o", tmp_path / "no-stick" / "v.backup")
+    assert err.strip() == f"error: no such folder: {tmp_path / 'no-stick'}"  # not a .partial's errno
+    assert not (tmp_path / "no-stick").exists()
+    err = refused(capsys, "--vault", tmp_path / "r", "restore", tmp_path / "no.backup")
+    assert err.strip() == f"error: no such file: {tmp_path / 'no.backup'}"
+    data = backup_file.read_bytes()
+    backup_file.write_bytes(data[: len(data) * 2 // 3])
+    code, _out, err = run(capsys, "--lang", "ru", "--vault", tmp_path / "r", "restore", backup_file)
+    assert code == 1 and "повреждена" in err and "chunk" not in err and len(err.splitlines()) == 1, err
+    assert left_behind(tmp_path, "r") == []

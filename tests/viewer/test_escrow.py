@@ -186,7 +186,7 @@ def test_a_mistyped_share_is_named_with_its_line(shares_dir, tmp_path, capsys):
         "-o",
         tmp_path / "x.identity",
     )
-    assert f"{tmp_path / 'share-3.txt'}: line 4 has a typo" in err  # line 1 is the header
+    assert f"{tmp_path / 'share-3.txt'}: the line numbered 3 has a typo" in err  # as printed on the sheet
     assert not (tmp_path / "x.identity").exists()
 
 
@@ -257,3 +257,37 @@ def test_a_server_key_is_not_a_share(tmp_path, capsys):
     (tmp_path / "s.txt").write_text(SigningKey.generate().verify_key.encode())
     err = refused(capsys, "escrow", "recover", "--share", tmp_path / "s.txt", "-o", tmp_path / "x")
     assert "is not a sealdrop share" in err
+
+
+def _recover(capsys, tmp_path, *files) -> str:
+    argv = [a for f in files for a in ("--share", f)]
+    return refused(capsys, "escrow", "recover", *argv, "-o", tmp_path / "x.identity")
+
+
+def test_the_same_share_twice_a_header_typo_a_lost_last_line_and_a_missing_file_are_named(
+    shares_dir, tmp_path, capsys
+):
+    one, two = shares_dir / "share-1.txt", shares_dir / "share-2.txt"
+    err = _recover(capsys, tmp_path, one, two, one)
+    assert f"{one} and {one} are the same share (number 1)" in err  # not "2 given, 3 needed"
+    lines = two.read_text().splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("SEALDROP-SHARE-1"))
+    typo = lines.copy()
+    typo[head] = typo[head].replace(" OF 5 ", " OF 6 ")
+    (tmp_path / "typo.txt").write_text("\n".join(typo))
+    assert "typo.txt: the first line (SEALDROP-SHARE-1 ...) has a typo" in _recover(
+        capsys, tmp_path, one, tmp_path / "typo.txt", shares_dir / "share-3.txt"
+    )
+    (tmp_path / "short.txt").write_text("\n".join(lines[:-1]))  # the last line, numbered 5, left out
+    assert "short.txt: the line numbered 5 is missing or out of order" in _recover(
+        capsys, tmp_path, one, tmp_path / "short.txt", shares_dir / "share-3.txt"
+    )
+    err = _recover(capsys, tmp_path, one, tmp_path / "gone.txt", two)
+    assert err.strip() == f"error: no such file: {tmp_path / 'gone.txt'}"
+    assert not (tmp_path / "x.identity").exists()
+
+
+def test_the_sheet_prints_the_recover_command_on_one_line(shares_dir):
+    sheet = (shares_dir / "sheet-1.txt").read_text()
+    assert "  sealview escrow recover --share FILE --share FILE ... -o escrow.identity\n" in sheet
+    assert max(len(line) for line in sheet.splitlines() if not line.startswith("  ")) <= 72
