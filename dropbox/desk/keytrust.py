@@ -23,6 +23,7 @@ from crypto import PublicKey
 from crypto import statement as st
 
 from ..models import Category, Desk, DeskUser, ExportLog, KeyChange, KeyStatementSeen, Officer
+from . import audit
 
 MAX_STATEMENTS = 20  # in one reply bundle
 MAX_CHANGES = 200  # carried in one export manifest; older ones stay in the database and audit log
@@ -311,7 +312,13 @@ def from_bundle(session: Session, desk: Desk, signer: Officer, claimed: object) 
             raise KeyTrustError(
                 "wrong_signer", _("a key statement in a reply bundle must be signed by the bundle's signer")
             )
-        applied.append(apply(session, desk, statement, from_bundle=True))
+        done = apply(session, desk, statement, from_bundle=True)
+        if not done.skipped:  # the audit log names it as the CLI and the admin page do
+            detail = f"{done.officer.name}, key {statement.subject_key_id[:16]}"
+            audit.record(
+                session, f"officer {signer.key_id[:16]}", f"key_{statement.action}", desk.slug, detail
+            )
+        applied.append(done)
     return applied
 
 

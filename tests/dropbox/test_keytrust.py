@@ -16,7 +16,7 @@ from crypto import bundle
 from crypto import statement as st
 from crypto.bundle import BundleError
 from dropbox import bundles, cli, config, create_app, db
-from dropbox.models import Category, Desk, KeyChange, Officer, Part, Submission
+from dropbox.models import AuditEntry, Category, Desk, KeyChange, Officer, Part, Submission
 from tests.desk_helpers import add_user, csrf, login, officer_identity
 
 INTERNAL = "demo-internal"
@@ -324,6 +324,10 @@ def test_a_rotation_in_a_reply_bundle_carries_the_chain_to_the_new_key(app, inst
         bundles.import_replies(db.session(), store, tmp_path / "2.bundle")
     assert officer(app, old.public_key).retired and officer(app, new.public_key).reply_sequence == 2
     assert officer(app, colleague).confirmed and officer(app, colleague).name == "Colleague"
+    logged = rows(
+        app, select(AuditEntry.action).where(AuditEntry.action.like("key_%")).order_by(AuditEntry.id)
+    )
+    assert logged == ["key_admit", "key_rotate"]
 
 
 def test_a_rotation_applied_from_a_file_first_then_arriving_in_the_bundle(app, instance, tmp_path, capsys):
