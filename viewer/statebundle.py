@@ -36,6 +36,7 @@ from .vault import Vault, locked, now
 MAX_STATE = 16 * 1024 * 1024  # the sealed changes: a few hundred bytes a case
 MAX_CHANGES = 100_000
 CASE = re.compile(r"[A-Z0-9-]{1,32}")
+ACTOR_FINGERPRINT = re.compile(r"\(([0-9 ]{20,40})\)$")  # Colleague.actor: "Name (fingerprint)"
 
 
 # --- exporting ---------------------------------------------------------------------------------------
@@ -122,7 +123,9 @@ def _changes(vault: Vault, desk: str, history_id: int, forward_id: int) -> tuple
             "SELECT state, duplicate_of, updated_at FROM state.triage WHERE case_number = ?", (number,)
         ).fetchone()
         if row is not None:
-            states.append({"case": number, "state": row[0], "duplicate_of": row[1], "at": row[2]})
+            change = {"case": number, "state": row[0], "duplicate_of": row[1], "at": row[2]}
+            seen = _seen_before(vault, number, mine)
+            states.append(change | ({"after": seen} if seen else {}))
     last_forward = vault.db.execute("SELECT coalesce(max(id), 0) FROM state.forwards").fetchone()[0]
     forwards = [
         {"case": r[0], "at": r[1], "recipient": r[2], "fingerprint": r[3], "public_key": r[4]}
@@ -135,6 +138,23 @@ def _changes(vault: Vault, desk: str, history_id: int, forward_id: int) -> tuple
         if mine(r[5])
     ]
     return states, forwards, top, last_forward
+
+
+def _seen_before(vault: Vault, number: str, mine) -> dict | None:
+    """The colleague's change this officer's latest change of the case replaced, if it replaced one:
+    {"officer", "at"}. The times are to the minute, so a change made just after reading a colleague's
+    can carry the same time; this tells the colleague's vault that ours came after theirs."""
+    seen = replaced = None
+    for actor, at in vault.db.execute(
+        "SELECT actor, at FROM state.history WHERE case_number = ? AND action = 'state' ORDER BY id",
+        (number,),
+    ):
+        if mine(actor):
+            replaced = seen
+        else:
+            m = ACTOR_FINGERPRINT.search(actor)
+            seen = {"officer": m[1], "at": at} if m else None
+    return replaced
 
 
 @locked
@@ -243,9 +263,14 @@ def _claimed_signer(path: Path) -> object:
             raise _refused(BundleError("truncated" if length < 0 else "tampered", "length"))
         raw = f.read(length)
     try:
-        return json_object(raw, bundle.MAX_MANIFEST).get("officer")
+        claimed = json_object(raw, bundle.MAX_MANIFEST)
     except NotAnObject:
         raise _refused(BundleError("truncated" if len(raw) < length else "tampered", "manifest")) from None
+    if claimed.get("format") == bundle.KINDS["export"]:  # the stick holds both: say which command it wants
+        raise Refused("wrong_kind", _("this is an export bundle: import it with sealview import"))
+    if claimed.get("format") != bundle.KINDS["state"]:
+        raise _refused(BundleError("wrong_kind", "not a state bundle"))
+    return claimed.get("officer")
 
 
 def _unknown() -> Refused:
@@ -323,10 +348,20 @@ def _case(value: object) -> bool:
     return isinstance(value, str) and bool(CASE.fullmatch(value))
 
 
+def _after_ok(after: object) -> bool:
+    """The optional `after` of a state change: the change of ours it replaced (officer, at)."""
+    if after is None:
+        return True
+    return (
+        isinstance(after, dict) and isinstance(after.get("officer"), str) and len(after["officer"]) <= 40
+        and _when(after.get("at")) is not None
+    )  # fmt: skip
+
+
 def _state_ok(s: object) -> bool:
     return (
         isinstance(s, dict) and _case(s.get("case")) and s.get("state") in STATES
-        and _when(s.get("at")) is not None
+        and _when(s.get("at")) is not None and _after_ok(s.get("after"))
         and (_case(s.get("duplicate_of")) if s.get("state") == "duplicate" else s.get("duplicate_of") is None)
     )  # fmt: skip
 
@@ -355,8 +390,16 @@ def _take(vault: Vault, db, colleague: Colleague, change: dict) -> bool | None:
         if (local[0], local[1]) == (change["state"], change["duplicate_of"]):
             return None
         mine = _when(local[2])
-        if mine is not None and (
-            mine > at or (mine == at and vault.officer.fingerprint > colleague.fingerprint)
+        after = change.get("after") or {}
+        saw_mine = (
+            after.get("officer") in _own_fingerprints(vault)
+            and mine is not None
+            and _when(after["at"]) >= mine
+        )
+        if (
+            not saw_mine  # the colleague changed it after reading this vault's change: theirs is later
+            and mine is not None
+            and (mine > at or (mine == at and vault.officer.fingerprint > colleague.fingerprint))
         ):
             return False
     db.execute(

@@ -257,3 +257,53 @@ def test_after_a_rotation_the_new_key_starts_its_own_chain(desk, capsys):
     assert desk.sealview("B", "state", "import", desk.tmp / "a2.bundle") == 0  # sequence 1 of the new key
     with desk.vault("B") as b:
         assert triage.state_of(b, desk.cases[1])[0] == "credible"
+
+
+def _at(desk: Desk, who: str, case: str, at: str) -> None:
+    """Set `who`'s current state of `case` to have been made at `at` (the same minute on both sides)."""
+    with desk.vault(who) as v, v.change() as db:
+        db.execute("UPDATE state.triage SET updated_at = ? WHERE case_number = ?", (at, case))
+
+
+def test_a_change_made_after_reading_the_colleagues_wins_in_the_same_minute(desk, capsys):
+    """High changes a case; Low imports it and changes it again within the minute. High's fingerprint
+    would win a plain tie, but Low's change came after reading High's: both vaults settle on Low's."""
+    case, minute = desk.cases[0], "2026-01-01T09:00+00:00"
+    high, low = sorted(desk.ids, key=lambda who: desk.ids[who].fingerprint, reverse=True)
+    desk.keep(high, low)
+    desk.keep(low, high)
+    with desk.vault(high) as v:
+        triage.set_state(v, case, "checking")
+    _at(desk, high, case, minute)
+    assert desk.sealview(high, "state", "export", "-o", desk.tmp / "h1.bundle") == 0
+    assert desk.sealview(low, "state", "import", desk.tmp / "h1.bundle") == 0
+    with desk.vault(low) as v:
+        triage.set_state(v, case, "credible")  # having read "checking"
+    _at(desk, low, case, minute)
+    assert desk.sealview(low, "state", "export", "-o", desk.tmp / "l1.bundle") == 0
+    capsys.readouterr()
+    assert desk.sealview(high, "state", "import", desk.tmp / "l1.bundle") == 0
+    assert "1 case changed" in capsys.readouterr().out
+    for who in (high, low):
+        with desk.vault(who) as v:
+            assert triage.state_of(v, case) == ("credible", None), who
+    # Without having read the other's, the plain tie still goes to the higher fingerprint on both sides.
+    other = desk.cases[1]
+    for who, state in ((high, "closed"), (low, "not credible")):
+        with desk.vault(who) as v:
+            triage.set_state(v, other, state)
+        _at(desk, who, other, minute)
+    assert desk.sealview(high, "state", "export", "-o", desk.tmp / "h2.bundle") == 0
+    assert desk.sealview(low, "state", "export", "-o", desk.tmp / "l2.bundle") == 0
+    assert desk.sealview(low, "state", "import", desk.tmp / "h2.bundle") == 0
+    assert desk.sealview(high, "state", "import", desk.tmp / "l2.bundle") == 0
+    for who in (high, low):
+        with desk.vault(who) as v:
+            assert triage.state_of(v, other) == ("closed", None), who
+
+
+def test_an_export_bundle_given_to_state_import_says_which_command_it_wants(desk, capsys):
+    desk.keep("B", "A")
+    assert refused(desk, desk.tmp / "export.bundle", capsys) == "wrong_kind"
+    assert desk.sealview("B", "state", "import", desk.tmp / "export.bundle") == 1
+    assert "this is an export bundle: import it with sealview import" in capsys.readouterr().err
