@@ -1,7 +1,7 @@
 """Shamir shares over GF(256) (crypto/shamir.py): known answers both ways, any k of n rebuild the secret,
 fewer are refused, shares of different secrets never mix, and a typo is caught and its line named.
 
-The vectors in tests/vectors/shamir.json come from `vectors()` below, whose randomness is a hash chain:
+The vectors in tests/vectors/other/shamir.json come from `vectors()` below, whose randomness is a hash chain:
 `python -m tests.test_shamir` writes them again (only when the format changes on purpose)."""
 
 import hashlib
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from crypto import shamir
 from crypto.shamir import Share, ShareError
 
-VECTORS = Path(__file__).parent / "vectors" / "shamir.json"
+VECTORS = Path(__file__).parent / "vectors" / "other" / "shamir.json"
 
 
 def chain(seed: bytes):

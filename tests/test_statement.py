@@ -8,7 +8,7 @@ import pytest
 from crypto import DecryptionKey, Identity, PublicKey, SigningKey
 from crypto import statement as st
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "statement.json").read_text("utf-8"))
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "other" / "statement.json").read_text("utf-8"))
 
 
 def identity(entry: dict) -> Identity:
