@@ -371,6 +371,7 @@ def verify_written(fd: int, key: Identity, written: dict, progress: Progress = _
 def cmd_backup(args) -> None:
     from .cli import _open  # the one way a command unlocks its vault (cli imports this module)
 
+    _must_exist(*args.to)
     recipients = [PublicKey.load(Path(p)) for p in args.to]
     target = Path(args.output)
     if not target.parent.is_dir():  # said before the passphrase is asked, without a temporary file's name
@@ -498,8 +499,7 @@ def restore(source, target: Path, unlocked: _Unlocked, digest: str, step: Step) 
 def cmd_restore(args) -> None:
     target = Path(args.vault)
     _check_target(target)
-    if not Path(args.file).is_file():
-        raise CliError(_("no such file: %(path)s", path=args.file))
+    _must_exist(args.file, *([args.identity] if args.identity else []))
     with open(Path(args.file), "rb", buffering=_READ) as f:
         header, digest = read_header(f)
         unlocked = _unlock(header, args.identity)
@@ -519,6 +519,13 @@ def cmd_restore(args) -> None:
         )
     )
     _warn(problems)
+
+
+def _must_exist(*files: str) -> None:
+    """A file named on the command line and not there: one translated line, before any passphrase."""
+    for file in files:
+        if not Path(file).is_file():
+            raise CliError(_("no such file: %(path)s", path=file))
 
 
 def _missing_ancestor(path: Path) -> Path | None:

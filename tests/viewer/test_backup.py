@@ -372,6 +372,14 @@ def test_a_missing_folder_or_file_and_a_damaged_backup_are_one_plain_translated_
     assert not (tmp_path / "no-stick").exists()
     err = refused(capsys, "--vault", tmp_path / "r", "restore", tmp_path / "no.backup")
     assert err.strip() == f"error: no such file: {tmp_path / 'no.backup'}"
+    err = refused(capsys, "--vault", tmp_path / "r", "restore", backup_file, "--identity", tmp_path / "no.id")
+    assert err.strip() == f"error: no such file: {tmp_path / 'no.id'}"
+    err = refused(
+        capsys, "--vault", filled, "backup", "-o", tmp_path / "v2.backup", "--to", tmp_path / "no.pub"
+    )
+    assert (
+        err.strip() == f"error: no such file: {tmp_path / 'no.pub'}" and not (tmp_path / "v2.backup").exists()
+    )
     data = backup_file.read_bytes()
     backup_file.write_bytes(data[: len(data) * 2 // 3])
     code, _out, err = run(capsys, "--lang", "ru", "--vault", tmp_path / "r", "restore", backup_file)
