@@ -135,6 +135,8 @@ def cmd_render(args: argparse.Namespace) -> None:
     folder = Path(args.output).parent
     if not folder.is_dir():  # found before the drawing, and said plainly (not as a temporary file's name)
         raise MapError(_("no such folder: %(path)s") % {"path": folder})
+    if args.desk:
+        _check_sheet_target(args)  # before drawing: a refused --desk, --name or --detail-of leaves no picture
     png = render_osm(Path(args.osm), bounds, args.width)
     with atomic_output(args.output, binary_to_tty_ok=False) as out:
         out.write(png)
@@ -150,6 +152,19 @@ def cmd_render(args: argparse.Namespace) -> None:
     if args.desk:
         args.image, args.attribution, args.licence = args.output, OSM_ATTRIBUTION, OSM_LICENCE
         cmd_add(args)
+
+
+def _check_sheet_target(args: argparse.Namespace) -> None:
+    """What `map add` would refuse about where the sheet goes, checked without storing anything."""
+    from .desk.commands import desk_by_slug
+    from .desk.setup_commands import open_session, parse_names
+
+    cfg, session = open_session(args)
+    parse_names(args.name, cfg.languages)
+    with session:
+        desk = desk_by_slug(session, args.desk)
+        if args.detail_of:
+            _sheet_of_desk(session, desk, args.detail_of)
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:

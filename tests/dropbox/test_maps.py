@@ -474,3 +474,28 @@ def test_map_render_says_a_missing_folder_and_a_bad_width_in_one_short_line(
         err = capsys.readouterr().err
         assert "from 400 to 1600" in err and len(err) < 400, err  # not the 1201 allowed numbers
     assert not (tmp_path / "town.png").exists() and list(tmp_path.glob(".*partial")) == []
+
+
+def test_map_render_checks_the_desk_names_and_parent_before_it_draws(sqlite_instance, tmp_path, capsys):
+    write_osm(tmp_path / "town.osm")
+    render = [
+        "map",
+        "render",
+        "--dir",
+        sqlite_instance,
+        "--osm",
+        tmp_path / "town.osm",
+        "--bounds",
+        BOUNDS_ARG,
+    ]
+    out = tmp_path / "town.png"
+    for more, said in (
+        (["--desk", "nodesk"], "no such desk: nodesk"),
+        (["--desk", "demo", "--name", "xx=Centre"], "--name takes LANG=TEXT"),
+        (["--desk", "demo", "--detail-of", "7"], "has no map sheet 7"),
+    ):
+        assert run(*render, "-o", out, *more) == 1
+        captured = capsys.readouterr()
+        assert said in captured.err and "Map drawn" not in captured.out, (more, captured)
+        assert not out.exists(), more  # the command failed: no picture that looks like its result
+    assert sheets(sqlite_instance) == []
