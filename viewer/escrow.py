@@ -135,6 +135,13 @@ def cmd_create(args) -> None:
             file=target / "escrow.pub",
         )
     )
+    print(
+        _(
+            "on a desk that has officers, one of them then confirms it (docs/key-trust.md): sealview "
+            "confirm-key %(file)s --name Escrow --statement-out escrow.statement",
+            file=target / "escrow.pub",
+        )
+    )
     print(_("print each sheet, give each to its holder, then delete the share and sheet files"))
 
 

@@ -44,6 +44,7 @@ def shares_dir(tmp_path, capsys, passphrase_env):
     key = PublicKey.load(tmp_path / "escrow" / "escrow.pub")
     assert f"escrow key fingerprint: {key.fingerprint}" in out
     assert "sealdrop officer add --desk demo" in out
+    assert f"sealview confirm-key {tmp_path / 'escrow' / 'escrow.pub'} --name Escrow" in out  # key trust
     return tmp_path / "escrow"
 
 
