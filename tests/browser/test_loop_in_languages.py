@@ -253,7 +253,7 @@ def test_the_whole_loop_without_an_english_sentence(browser, tmp_path, lang, jav
         reporter, clerk, officer = (c.new_page() for c in contexts)
         walk = Walk(lang, (), javascript)
         receipt, number = reporter_sends(reporter, base, lang, javascript, walk)
-        walk.data = (receipt, number)
+        walk.data = (receipt, number, "Demo officer")  # the demo officer's name (dropbox/demo.py) is data
         clerk_signs_in(clerk, process.desk_url, instance, lang, walk)
         vault = officer_sets_up(instance, tmp_path, lang, clerk_exports(clerk, process.desk_url, walk), walk)
         with sealview_open(vault, lang) as (url, line):
