@@ -9,6 +9,7 @@ awaited_officers(log)                              who has yet to confirm an exp
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import io
@@ -24,9 +25,22 @@ import crypto
 from crypto import SigningKey, VerifyKey, bundle
 from crypto.bundle import BundleError
 
+from . import db
 from .blobs import BlobStore
+from .intake import add_stored
 from .maps import export_sheets
-from .models import Case, Category, Desk, ExportConfirmation, ExportLog, Officer, Reply, Submission, today
+from .models import (
+    Case,
+    Category,
+    Desk,
+    ExportConfirmation,
+    ExportLog,
+    MapSheet,
+    Officer,
+    Reply,
+    Submission,
+    today,
+)
 from .parsing import MAX_ID  # a sequence past it is a database error in PostgreSQL, not "unknown"
 
 MAX_REPLY = 1024 * 1024  # a reply is text; refuse anything that is not
@@ -53,9 +67,11 @@ def pending(session: Session, desk: Desk) -> list[Submission]:
 
 
 def export(session: Session, store: BlobStore, desk: Desk, key: SigningKey, dst: BinaryIO) -> bundle.Manifest:
-    """Write the next export bundle of `desk` to `dst` and record it; raises NothingToExport."""
+    """Write the next export bundle of `desk` to `dst` and record it; raises NothingToExport. A change
+    to the desk's recipients not yet exported makes a bundle even with no report in it: the officers
+    must see it (invariant 8). Map sheets, places or categories changing alone do not."""
     subs = pending(session, desk)
-    if not subs:
+    if not subs and not _key_changes_waiting(session, desk):
         raise NothingToExport(f"nothing new to export for desk {desk.slug}")
     last = session.scalar(
         select(ExportLog).where(ExportLog.desk_id == desk.id).order_by(ExportLog.sequence.desc())
@@ -64,7 +80,10 @@ def export(session: Session, store: BlobStore, desk: Desk, key: SigningKey, dst:
     fields = _export_fields(session, desk, sequence, last.sha256 if last else None, today())
     manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
     awaited = [o for o in desk.officers if o.confirmed and not o.retired]
-    session.add(ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256, awaited=awaited))
+    kept = _without_pictures(fields)
+    session.add(
+        ExportLog(desk_id=desk.id, sequence=sequence, sha256=manifest.sha256, awaited=awaited, fields=kept)
+    )
     for sub in subs:
         sub.exported_seq = sequence
     try:
@@ -89,6 +108,34 @@ def _export_fields(
         "map_sheets": export_sheets(session, desk),  # docs/maps.md: what the viewer draws reports on
         **_key_trust(session, desk, sequence),
     }
+
+
+def _without_pictures(fields: dict) -> dict:
+    """The fields kept with the export's row: the map sheets' pictures by their sha256 only (up to
+    8 MiB a desk in base64, in every export), taken from the sheets again by `_with_pictures`."""
+    sheets = [{k: v for k, v in s.items() if k != "data"} for s in fields.get("map_sheets", [])]
+    return {**fields, "map_sheets": sheets} if "map_sheets" in fields else dict(fields)
+
+
+def _with_pictures(session: Session, desk: Desk, kept: dict, sequence: int) -> dict:
+    """The kept fields with each map sheet's picture again, as long as the sheet is there unchanged."""
+    if "map_sheets" not in kept:
+        return dict(kept)
+    sheets = []
+    for sheet in kept["map_sheets"]:
+        row = session.get(MapSheet, int(sheet["id"]))
+        if row is None or row.desk_id != desk.id or row.sha256 != sheet["sha256"]:
+            raise NothingToExport(
+                f"export bundle {sequence} can no longer be made again: a map sheet it carried was removed"
+            )
+        sheets.append({**sheet, "data": base64.b64encode(row.image).decode("ascii")})
+    return {**kept, "map_sheets": sheets}
+
+
+def _key_changes_waiting(session: Session, desk: Desk) -> int:
+    from .desk import keytrust  # here: dropbox.desk imports this module
+
+    return keytrust.waiting(session, desk)
 
 
 def _key_trust(session: Session, desk: Desk, sequence: int) -> dict:
@@ -140,7 +187,9 @@ def export_again(
     """Write export bundle `sequence` again, byte for byte, for a download that broke off: allowed
     until the viewer confirms it. Ed25519 signatures are deterministic, so the same manifest gives the
     same file; anything else (a blob changed or gone) raises BundleError and `dst` must be discarded.
-    "Confirmed" is every officer it waits for: a second officer may still need the file."""
+    "Confirmed" is every officer it waits for: a second officer may still need the file. The manifest's
+    fields are the ones kept when it was made (places, categories, map sheets, key changes, recipients
+    as they were then); a bundle made before migration 0011 kept none and reads them again."""
     if not 0 < sequence <= MAX_ID:  # from a URL: past the column's range it is a database error, not "none"
         raise NothingToExport(f"desk {desk.slug} has no export bundle {sequence}")
     log = session.scalar(
@@ -160,9 +209,12 @@ def export_again(
     previous = session.scalar(
         select(ExportLog.sha256).where(ExportLog.desk_id == desk.id, ExportLog.sequence == sequence - 1)
     )
-    if not subs or any(s.deleted_day for s in subs):
+    if any(s.deleted_day for s in subs) or (not subs and log.fields is None):
         raise NothingToExport(f"export bundle {sequence} can no longer be made again")
-    fields = _export_fields(session, desk, sequence, previous, log.created_day)
+    if log.fields is not None:
+        fields = _with_pictures(session, desk, log.fields, sequence)
+    else:  # made before 0011: rebuilt from the desk as it is now, refused below if that changed
+        fields = _export_fields(session, desk, sequence, previous, log.created_day)
     manifest = bundle.write(dst, "export", fields, _entries(store, subs), key)
     if manifest.sha256 != log.sha256:
         raise BundleError("tampered", f"export bundle {sequence} no longer matches what was exported")
@@ -194,9 +246,10 @@ def import_replies(
     manifest = bundle.verify(path, "replies", [verify_key])  # signature, hashes, exact length
     if manifest.data.get("desk") != desk.slug or manifest.data.get("officer") != officer.key_id:
         raise BundleError("tampered", "the reply bundle's manifest does not match its signer")
-    bundle.check_chain(manifest, officer.reply_sequence, officer.reply_sha256)
     written: list[str] = []
     try:
+        _lock_chain(session, officer)
+        bundle.check_chain(manifest, officer.reply_sequence, officer.reply_sha256)
         count = _store_replies(session, store, desk, path, manifest, verify_key, written)
         _confirm(session, desk, officer, manifest.data.get("confirmations", []))
         _key_statements(session, desk, officer, manifest)
@@ -207,6 +260,16 @@ def import_replies(
             store.delete(blob_id)
         raise
     return desk, count
+
+
+def _lock_chain(session: Session, officer: Officer) -> None:
+    """Make the chain check and the writes it allows one step: two imports of one bundle at once (two
+    clerks, two instances) must not both pass it. PostgreSQL: the officer's row, locked until the
+    commit (SELECT ... FOR UPDATE); SQLite: the database's write lock, taken now. Either way the row is
+    read again under the lock: the other import may have moved the chain on meanwhile."""
+    if session.get_bind().dialect.name == "sqlite":
+        db.lock_for_writing(session, "replies")
+    session.refresh(officer, with_for_update=True)
 
 
 def _key_statements(session: Session, desk: Desk, officer: Officer, manifest: bundle.Manifest) -> None:
@@ -360,13 +423,17 @@ def apply_retention(
         .where(Submission.deleted_day.is_(None), ExportLog.confirmed_day.is_not(None))
     ).all()
     doomed: list[str] = []
+    freed: dict[int, int] = {}
     for sub, log, desk in rows:
         if log.confirmed_day + dt.timedelta(days=desk.retention_days) <= on:
             for part in list(sub.parts):
                 doomed.append(part.blob_id)
                 session.delete(part)
             sub.deleted_day = on
+            freed[desk.id] = freed.get(desk.id, 0) + sub.size
             removed += 1
+    for desk_id, size in sorted(freed.items()):  # in one order: no deadlock with a filing
+        add_stored(session, desk_id, -size)
     # Rows first, files after: a crash in between leaves an orphan blob (ciphertext nothing points
     # at; no sweep finds those yet), never a row pointing at a file that is gone.
     session.commit()

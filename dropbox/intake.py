@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.orm import Session, selectinload
 
@@ -37,7 +39,19 @@ from crypto import PublicKey, Receipt, RecipientKey
 from . import db
 from .blobs import BlobStore, FileBlobStore
 from .config import Config
-from .models import Case, Category, Desk, Officer, Part, Reply, Submission, SubmissionToken, Upload, today
+from .models import (
+    Case,
+    Category,
+    Desk,
+    DeskStorage,
+    Officer,
+    Part,
+    Reply,
+    Submission,
+    SubmissionToken,
+    Upload,
+    today,
+)
 from .scrub import Clean
 
 REPORT_FORMAT = "sealdrop-report/1"
@@ -283,8 +297,24 @@ def file_submission(
         case=case, desk_id=desk.id, sealed_by=sealed_by, size=sum(p.size for p in parts), parts=parts
     )
     session.add(sub)
+    add_stored(session, desk.id, sub.size)
     session.commit()
     return sub
+
+
+def add_stored(session: Session, desk_id: int, size: int) -> None:
+    """Move the desk's running total of stored ciphertext by `size` (negative: deleted), in the caller's
+    transaction: one atomic upsert, never read-modify-write, so concurrent filings all count. The row
+    lock it takes on PostgreSQL is held until the caller commits (a filing's commit follows at once)."""
+    if not size:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    upsert = insert(DeskStorage).values(desk_id=desk_id, stored_bytes=size)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[DeskStorage.desk_id], set_={"stored_bytes": DeskStorage.stored_bytes + size}
+    )
+    session.execute(upsert)
 
 
 def upload_max_age_s(cfg: Config) -> float:
@@ -345,7 +375,7 @@ def _usage(
     with `held` the ciphertext the store holds or has promised to open uploads (the desk's, then
     everyone's; else zeros). One statement, not six: a report asks on every call."""
     counted, declared = select(func.count(Upload.id)), select(func.coalesce(func.sum(Upload.size), 0))
-    filed = select(func.coalesce(func.sum(Submission.size), 0)).where(Submission.deleted_day.is_(None))
+    filed = select(func.coalesce(func.sum(DeskStorage.stored_bytes), 0))  # a row per desk (add_stored)
     sums = [
         counted.where(Upload.desk_id == desk.id),
         declared.where(Upload.desk_id == desk.id),
@@ -353,7 +383,7 @@ def _usage(
         declared,
     ]
     if held:
-        sums += [filed.where(Submission.desk_id == desk.id), filed]
+        sums += [filed.where(DeskStorage.desk_id == desk.id), filed]
     row = [int(v) for v in session.execute(select(*(q.scalar_subquery() for q in sums))).one()]
     open_now = (row[0], row[1], row[2], row[3])
     return open_now, ((row[4] + row[1], row[5] + row[3]) if held else (0, 0))

@@ -298,6 +298,9 @@ class ExportLog(Base):
     # The day retention's clock started: when the last officer it waits for confirmed it (or the
     # first, with retention_waits_for "any_officer"); None while it waits. bundles.settle sets it.
     confirmed_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # The manifest's own fields as signed (bundles.export), so that export_again writes the same bytes
+    # whatever changed since; map sheet pictures by sha256 only (up to 8 MiB a desk). NULL before 0011.
+    fields: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     awaited: Mapped[list[Officer]] = relationship(secondary=export_awaits, order_by="Officer.id")
     confirmations: Mapped[list[ExportConfirmation]] = relationship(
@@ -417,3 +420,13 @@ class KeyStatementSeen(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"))
     day: Mapped[dt.date] = mapped_column(Date, default=today)
+
+
+class DeskStorage(Base):
+    """The ciphertext bytes a desk's filed submissions hold (not deleted by retention): a running total,
+    moved in the transaction that files or deletes (intake.add_stored), so the store's budget is read
+    in one small statement instead of summing every submission on every report."""
+
+    __tablename__ = "desk_storage"
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"), primary_key=True)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

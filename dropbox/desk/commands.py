@@ -120,6 +120,10 @@ def cmd_export(args: argparse.Namespace) -> None:
         session.commit()
     made = _("Export bundle %(n)d of desk %(desk)s: %(path)s, envelopes: %(count)d")
     print(made % {"n": manifest.sequence, "desk": args.desk, "path": output, "count": len(manifest.items)})
+    if changes := len(manifest.data.get("key_changes", [])):  # alone, they are why a bundle was made
+        print(
+            _("Changes to who can read the desk's reports, for the officers to check: %(n)d") % {"n": changes}
+        )
 
 
 def cmd_import_replies(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crypto import PublicKey
@@ -323,6 +323,14 @@ def from_bundle(session: Session, desk: Desk, signer: Officer, claimed: object) 
 
 
 # --- the export manifest ---------------------------------------------------------------------------
+
+
+def waiting(session: Session, desk: Desk) -> int:
+    """How many changes to the desk's recipients no export bundle has carried yet."""
+    query = select(func.count(KeyChange.id)).where(
+        KeyChange.desk_id == desk.id, KeyChange.exported_seq.is_(None)
+    )
+    return session.scalar(query) or 0
 
 
 def export_fields(session: Session, desk: Desk, sequence: int) -> dict:

@@ -25,7 +25,7 @@ from .. import bundles, db
 from ..config import SIGNING_KEY_FILE
 from ..models import Desk, ExportLog, Submission
 from ..parsing import MAX_ID, whole_number
-from . import audit, bp
+from . import audit, bp, keytrust
 
 INBOX_ROWS = 200
 
@@ -82,6 +82,7 @@ def _desk_summary(desk: Desk) -> dict:
         "deleted": deleted,
         "total": total,
         "exports": logs,
+        "key_changes": keytrust.waiting(session, desk),  # exported even with no new report (invariant 8)
         "confirmed": {log.sequence: log.confirmed_day for log in logs},
         "officers": {log.sequence: _officers_of(log) for log in logs},
         "rows": rows,
