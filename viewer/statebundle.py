@@ -445,6 +445,8 @@ def cmd_state_export(args) -> None:
     target = Path(args.output)
     if target.exists():
         raise CliError(_("the file %(path)s already exists: choose a new name", path=target))
+    if not target.parent.is_dir():  # one translated line, not the errno of a temporary file
+        raise CliError(_("no such folder: %(path)s", path=target.parent))
     with open_vault(args, write=True) as vault:
         with atomic_output(str(target), binary_to_tty_ok=False) as out:
             export = write(vault, out, args.desk)

@@ -307,3 +307,14 @@ def test_an_export_bundle_given_to_state_import_says_which_command_it_wants(desk
     assert refused(desk, desk.tmp / "export.bundle", capsys) == "wrong_kind"
     assert desk.sealview("B", "state", "import", desk.tmp / "export.bundle") == 1
     assert "this is an export bundle: import it with sealview import" in capsys.readouterr().err
+
+
+def test_state_export_into_a_missing_folder_is_one_line_and_moves_nothing_on(desk, capsys):
+    desk.keep("A", "B")
+    with desk.vault("A") as a:
+        triage.set_state(a, desk.cases[0], "closed")
+    capsys.readouterr()
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "gone" / "a1.bundle") == 1
+    assert capsys.readouterr().err == f"error: no such folder: {desk.tmp / 'gone'}\n"
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "a1.bundle") == 0  # still sequence 1
+    assert "state bundle demo #1" in capsys.readouterr().out
