@@ -47,6 +47,7 @@ MAX_RECORD = 64 << 20  # a record's JSON: the manifest of a vault with a few hun
 _LENGTH = struct.Struct(">I")
 _PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,3}")
 _READ = 1 << 20
+VAULT_FOLDERS = ("db", "files", "outbox")  # as Vault.create makes them, empty or not
 
 Step = Callable[[int], None]  # told how many more bytes of the vault's files went by
 Progress = Callable[[str, int], Step]  # (what is being done, how many bytes in all) -> a Step
@@ -485,6 +486,8 @@ def restore(source, target: Path, unlocked: _Unlocked, digest: str, step: Step) 
             write_secret_file(work / "vault.key", _vault_key_text(vault_key, unlocked.passphrase))
         elif vault_key.fingerprint != unlocked.vault_key.fingerprint:
             raise ViewerError(_("the backup's manifest is damaged"))
+        for sub in VAULT_FOLDERS:  # a backup holds files only: an empty outbox/ or files/ comes back too
+            (work / sub).mkdir(mode=0o700, exist_ok=True)
         cases, problems = _check_restored(work, unlocked.passphrase, manifest["files"])
         syncfs(work)
         _check_target(target)  # still empty: nobody wrote there meanwhile

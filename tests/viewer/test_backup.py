@@ -385,3 +385,20 @@ def test_a_missing_folder_or_file_and_a_damaged_backup_are_one_plain_translated_
     code, _out, err = run(capsys, "--lang", "ru", "--vault", tmp_path / "r", "restore", backup_file)
     assert code == 1 and "повреждена" in err and "chunk" not in err and len(err.splitlines()) == 1, err
     assert left_behind(tmp_path, "r") == []
+
+
+def test_a_restored_vault_has_its_empty_folders_and_writes_a_reply_bundle(tmp_path, capsys, passphrase_env):
+    """A backup holds files; an empty outbox/ must still come back, or export-replies fails after it."""
+    vault, _, _ = make_vault(tmp_path / "vault", [submissions()])  # nothing in its outbox yet
+    vault.close()
+    assert list((tmp_path / "vault" / "outbox").iterdir()) == []
+    code, _out, err = run(capsys, "--vault", tmp_path / "vault", "backup", "-o", tmp_path / "v.backup")
+    assert code == 0, err
+    code, _out, err = run(capsys, "--vault", tmp_path / "r", "restore", tmp_path / "v.backup")
+    assert code == 0, err
+    assert all((tmp_path / "r" / sub).is_dir() for sub in ("db", "files", "outbox"))
+    assert run(capsys, "--vault", tmp_path / "r", "reply", "BK01-0001", "--text", "Thank you.")[0] == 0
+    code, _out, err = run(
+        capsys, "--vault", tmp_path / "r", "export-replies", "-o", tmp_path / "replies.bundle"
+    )
+    assert code == 0 and (tmp_path / "replies.bundle").is_file(), err
