@@ -221,6 +221,8 @@ def cmd_recover(args) -> None:
     target = Path(args.output)
     if target.exists():
         raise CliError(_("%(file)s already exists; not overwriting an identity", file=target))
+    if not target.parent.is_dir():  # said before the shares are read and a passphrase chosen
+        raise CliError(_("no such folder: %(path)s", path=target.parent))
     identity = recover(args.share)
     passphrase = read_passphrase(_("Passphrase for the recovered identity: "), confirm=True)
     if not passphrase:

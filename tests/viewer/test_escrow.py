@@ -285,6 +285,9 @@ def test_the_same_share_twice_a_header_typo_a_lost_last_line_and_a_missing_file_
     )
     err = _recover(capsys, tmp_path, one, tmp_path / "gone.txt", two)
     assert err.strip() == f"error: no such file: {tmp_path / 'gone.txt'}"
+    argv = ["escrow", "recover", "--share", one, "--share", two, "--share", shares_dir / "share-3.txt"]
+    err = refused(capsys, *argv, "-o", tmp_path / "gone" / "x.identity")
+    assert err.strip() == f"error: no such folder: {tmp_path / 'gone'}"
     assert not (tmp_path / "x.identity").exists()
 
 
