@@ -40,6 +40,9 @@ HISTORY_ACTIONS = {
     "added colleague": N_("added colleague"),
     "exported state bundle": N_("exported state bundle"),
     "imported state bundle": N_("imported state bundle"),
+    "rotated key": N_("rotated key"),
+    "admitted key": N_("admitted key"),
+    "seen key changes": N_("seen key changes"),
 }
 
 
@@ -141,6 +144,14 @@ _DETAILS = {
         lambda m: _("to %(name)s (%(fp)s)", name=m["name"], fp=m["fp"]),
     ),
     "language": (r"(?P<code>bg|ru|kk|en)", lambda m: i18n.NAMES[m["code"]]),
+    "exported state bundle": (
+        r"(?P<desk>\S+) #(?P<n>\d+) to (?P<names>.*)",
+        lambda m: _("%(desk)s #%(n)s to %(names)s", desk=m["desk"], n=m["n"], names=m["names"]),
+    ),
+    "imported state bundle": (
+        r"(?P<desk>\S+) #(?P<n>\d+) from (?P<name>.*)",
+        lambda m: _("%(desk)s #%(n)s from %(name)s", desk=m["desk"], n=m["n"], name=m["name"]),
+    ),
 }
 
 
