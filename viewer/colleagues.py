@@ -163,6 +163,8 @@ def open_vault(args, *, write: bool) -> Vault:
 
 def cmd_colleague_add(args) -> None:
     path = Path(args.file)
+    if not path.is_file():
+        raise CliError(_("no such file: %(path)s", path=path))
     if path.stat().st_size > MAX_KEY_FILE:
         raise Refused("bad_key", _("this file is too large to be a sealdrop public key file"))
     key = parse_key(path.read_text("utf-8", errors="replace"))

@@ -318,3 +318,11 @@ def test_state_export_into_a_missing_folder_is_one_line_and_moves_nothing_on(des
     assert capsys.readouterr().err == f"error: no such folder: {desk.tmp / 'gone'}\n"
     assert desk.sealview("A", "state", "export", "-o", desk.tmp / "a1.bundle") == 0  # still sequence 1
     assert "state bundle demo #1" in capsys.readouterr().out
+
+
+def test_a_colleague_key_file_that_is_not_there_is_one_translated_line(desk, capsys):
+    args = ("colleague", "add", desk.tmp / "petrova.pub", "--name", "Petrova", "--fingerprint", "1")
+    assert desk.sealview("B", *args) == 1
+    assert capsys.readouterr().err == f"error: no such file: {desk.tmp / 'petrova.pub'}\n"
+    assert desk.sealview("B", "--lang", "bg", *args) == 1
+    assert capsys.readouterr().err.startswith("грешка: няма такъв файл: ")
