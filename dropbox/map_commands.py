@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -176,6 +177,7 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     p.add_argument("--image", required=True, metavar="FILE", help="PNG, JPEG, WebP or GIF; re-encoded as PNG")
     _sheet_options(p)
     p.set_defaults(run=cmd_add)
+    _negative_bounds(p)
     p = verbs.add_parser("list", help="the map sheets of every desk, or of one")
     p.add_argument("--desk", metavar="SLUG", help="only this desk's sheets")
     p.set_defaults(run=cmd_list)
@@ -196,6 +198,15 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     p.add_argument("--desk", metavar="SLUG", help="also add the drawing to this desk as a sheet")
     _sheet_options(p, render=True)
     p.set_defaults(run=cmd_render)
+    _negative_bounds(p)
+
+
+def _negative_bounds(p: argparse.ArgumentParser) -> None:
+    """South of the equator or west of Greenwich, `--bounds -33.93,18.41,-33.92,18.43` starts with a
+    minus: argparse takes only a lone number such as -33.9 for a value, and this for an unknown option
+    ("expected one argument"). These parsers have no option that looks like a number, so a dash then a
+    digit is a value here (argparse reads `_negative_number_matcher` for exactly this choice)."""
+    p._negative_number_matcher = re.compile(r"^-\.?\d[\d.,-]*$")
 
 
 def _width(raw: str) -> int:

@@ -499,3 +499,40 @@ def test_map_render_checks_the_desk_names_and_parent_before_it_draws(sqlite_inst
         assert said in captured.err and "Map drawn" not in captured.out, (more, captured)
         assert not out.exists(), more  # the command failed: no picture that looks like its result
     assert sheets(sqlite_instance) == []
+
+
+def test_bounds_south_of_the_equator_and_west_of_greenwich_are_taken_as_written(
+    sqlite_instance, tmp_path, capsys
+):
+    picture = tmp_path / "town.png"
+    picture.write_bytes(town_png())
+    south_west = "-33.93,-18.43,-33.92,-18.41"  # begins with a minus, as the docs' S,W,N,E says to write
+    assert (
+        run(
+            "map",
+            "add",
+            "--dir",
+            sqlite_instance,
+            "--desk",
+            "demo",
+            "--image",
+            picture,
+            "--bounds",
+            south_west,
+        )
+        == 0
+    )
+    [sheet] = sheets(sqlite_instance)
+    assert (sheet.south, sheet.west, sheet.north, sheet.east) == (-33.93, -18.43, -33.92, -18.41)
+    write_osm(tmp_path / "town.osm")
+    render = [
+        "map",
+        "render",
+        "--dir",
+        sqlite_instance,
+        "--osm",
+        tmp_path / "town.osm",
+        "-o",
+        tmp_path / "r.png",
+    ]
+    assert run(*render, "--bounds", south_west) == 0, capsys.readouterr().err
