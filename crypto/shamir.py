@@ -39,6 +39,9 @@ CHECK_CHARS = 4  # 20 bits per line: a typo slips through once in a million
 ID_BYTES = 5
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _LOOKALIKES = str.maketrans({"0": "O", "1": "I", "8": "B"})
+# Officers who write Bulgarian, Russian or Kazakh often type with a Cyrillic layout still on: these
+# capitals look like the Latin ones a share is printed with (and З like 3), so they are read as those.
+_CYRILLIC = str.maketrans(dict(zip("АВЕКМНОРСТХУҮІЗ", "ABEKMHOPCTXYYI3", strict=True)))
 _LABEL = b"sealdrop/shamir/v1/"
 
 # GF(2^8) with the AES polynomial; 3 generates its multiplicative group.
@@ -120,10 +123,11 @@ class Share:
     @classmethod
     def parse(cls, text: str) -> Share:
         """A share from its text as printed or typed back: case, extra spaces, dashes between groups,
-        blank lines and `#` comment lines do not matter; a typo is named by its line."""
+        blank lines, `#` comment lines and Cyrillic letters that look Latin do not matter; a typo is
+        named by its line."""
         lines = []
         for raw in text.splitlines():
-            line = " ".join(raw.replace("\t", " ").split()).upper()
+            line = " ".join(raw.replace("\t", " ").split()).upper().translate(_CYRILLIC)
             if line and not line.startswith("#"):
                 lines.append(line)
         if not lines or not lines[0].startswith(PREFIX):

@@ -207,3 +207,13 @@ def test_the_field_and_a_share_worked_by_hand():
 
 if __name__ == "__main__":
     VECTORS.write_text(json.dumps(vectors(), indent=1) + "\n")
+
+
+def test_typed_with_a_cyrillic_layout_it_still_reads():
+    """A holder in Sofia, Moscow or Almaty may type the Latin-looking letters on a Cyrillic layout."""
+    secret = bytes(range(64))
+    for share in shamir.split(secret, 3, 2):
+        text = share.to_text()
+        typed = text.translate(str.maketrans("ABEKMHOPCTXYI3", "АВЕКМНОРСТХУІЗ")).lower()
+        assert typed != text.lower()
+        assert Share.parse(typed) == share
