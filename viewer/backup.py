@@ -377,6 +377,8 @@ def cmd_backup(args) -> None:
     target = Path(args.output)
     if not target.parent.is_dir():  # said before the passphrase is asked, without a temporary file's name
         raise CliError(_("no such folder: %(path)s", path=target.parent))
+    if target.exists():  # an older backup may be the last good one: a new one never replaces it
+        raise CliError(_("the file %(path)s already exists: choose a new name", path=target))
     vault_path = Path(args.vault).resolve()
     if target.resolve().is_relative_to(vault_path):
         raise CliError(_("write the backup outside the vault folder"))

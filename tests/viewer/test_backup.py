@@ -402,3 +402,11 @@ def test_a_restored_vault_has_its_empty_folders_and_writes_a_reply_bundle(tmp_pa
         capsys, "--vault", tmp_path / "r", "export-replies", "-o", tmp_path / "replies.bundle"
     )
     assert code == 0 and (tmp_path / "replies.bundle").is_file(), err
+
+
+def test_a_backup_never_replaces_an_older_one(filled, backup_file, tmp_path, capsys):
+    """The older file may be the last good backup (the vault may be damaged since): keep it."""
+    before = backup_file.read_bytes()
+    err = refused(capsys, "--vault", filled, "backup", "-o", backup_file)
+    assert f"{backup_file} already exists: choose a new name" in err
+    assert backup_file.read_bytes() == before
