@@ -221,7 +221,10 @@ def import_state(vault: Vault, path: Path) -> Merged:
 def _verified(vault: Vault, path: Path) -> tuple[Colleague, bundle.Manifest]:
     """The bundle's colleague and manifest: signed by a colleague kept in this vault, for a desk it
     serves and they work on, sealed to this officer, next in that colleague's chain."""
-    colleague = next((c for c in listed(vault) if c.fingerprint == _claimed_signer(path)), None)
+    claimed = _claimed_signer(path)
+    if claimed in _own_fingerprints(vault):  # both officers' bundles travel on one stick
+        raise Refused("own_bundle", _("this is your own state bundle: it is for your colleagues' vaults"))
+    colleague = next((c for c in listed(vault) if c.fingerprint == claimed), None)
     if colleague is None:
         raise _unknown()
     try:

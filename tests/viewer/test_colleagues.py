@@ -326,3 +326,13 @@ def test_a_colleague_key_file_that_is_not_there_is_one_translated_line(desk, cap
     assert capsys.readouterr().err == f"error: no such file: {desk.tmp / 'petrova.pub'}\n"
     assert desk.sealview("B", "--lang", "bg", *args) == 1
     assert capsys.readouterr().err.startswith("грешка: няма такъв файл: ")
+
+
+def test_importing_ones_own_state_bundle_says_so(desk, capsys):
+    desk.keep("A", "B")
+    with desk.vault("A") as a:
+        triage.set_state(a, desk.cases[0], "closed")
+    assert desk.sealview("A", "state", "export", "-o", desk.tmp / "a1.bundle") == 0
+    capsys.readouterr()
+    assert desk.sealview("A", "state", "import", desk.tmp / "a1.bundle") == 1
+    assert "this is your own state bundle" in capsys.readouterr().err
