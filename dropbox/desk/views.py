@@ -23,7 +23,7 @@ from crypto.bundle import BundleError
 
 from .. import bundles, db
 from ..config import SIGNING_KEY_FILE
-from ..models import Desk, ExportLog, Submission
+from ..models import Desk, ExportLog, KeyChange, Submission
 from ..parsing import MAX_ID, whole_number
 from . import audit, bp, keytrust
 
@@ -115,7 +115,14 @@ def _ready_bundle(desk: Desk) -> dict | None:
     held = select(func.count(Submission.id)).where(
         Submission.desk_id == desk.id, Submission.exported_seq == sequence
     )
-    return {"sequence": sequence, "count": session.scalar(held) or 0}
+    changes = select(func.count(KeyChange.id)).where(
+        KeyChange.desk_id == desk.id, KeyChange.exported_seq == sequence
+    )
+    return {
+        "sequence": sequence,
+        "count": session.scalar(held) or 0,
+        "key_changes": session.scalar(changes) or 0,
+    }
 
 
 @bp.get("/")

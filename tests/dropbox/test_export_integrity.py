@@ -11,6 +11,7 @@ This test imports viewer: it is a test, not dropbox code.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -27,12 +28,10 @@ from dropbox import cli as sealdrop
 from dropbox.blobs import FileBlobStore
 from dropbox.desk import keytrust
 from dropbox.models import Category, Desk, ExportLog, MapSheet, Officer, Part, Reply, Submission
-from tests.desk_helpers import add_user, login, officer_identity, reply_bundle, upload_replies
+from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle, upload_replies
 from tests.dropbox.test_maps import add_town
 from tests.helpers import extract, make_instance, postgres_database
 from viewer import cli as sealview_cli
-from viewer import importer
-from viewer.vault import Vault
 
 NO_REPORT = "nothing new to export"
 
@@ -140,9 +139,11 @@ def test_a_key_change_on_a_quiet_desk_reaches_the_viewer(
     assert 'id="nothing-demo"' in clerk.get("/desk/").get_data(as_text=True)  # carried: nothing waits
 
     # sealview takes a bundle with no report, warns, and confirms it like any other.
-    with Vault.open(vault, "", write=True) as v:
-        result = importer.import_bundle(v, out)
-    assert (result.sequence, [w["fingerprint"] for w in result.key_warnings]) == (2, [colleague.fingerprint])
+    capsys.readouterr()
+    assert sealview(vault, "import", out) == 0
+    said = capsys.readouterr().out
+    assert "#2: 0 reports" in said and "Ivanova" in said and colleague.fingerprint in said
+    assert re.search(r"^warning: .*Ivanova", said, re.M)
     assert sealview(vault, "config") == 0
     assert "Ivanova" in capsys.readouterr().out
     assert sealview(vault, "export-replies", "-o", tmp_path / "r1.bundle") == 0
@@ -151,6 +152,32 @@ def test_a_key_change_on_a_quiet_desk_reaches_the_viewer(
         bundles.import_replies(s, store(instance), tmp_path / "r1.bundle")
     with session(instance) as s:
         assert s.scalar(select(ExportLog.confirmed_day).where(ExportLog.sequence == 2)) is not None
+
+
+def test_the_clerk_makes_and_downloads_a_bundle_of_a_key_change_on_the_inbox(
+    instance, app, reporter, tmp_path
+):
+    assert reporter.submit().status_code == 200
+    export(instance, tmp_path / "e1.bundle")
+    petrova = register_key(instance, "Petrova")
+    clerk = app.test_client()
+    assert login(clerk, *add_user(instance, "clerk", "demo")).status_code == 303
+    token = csrf(clerk.get("/desk/").get_data(as_text=True))
+    made = clerk.post("/desk/export/demo/make", data={"csrf_token": token})
+    assert made.status_code == 303 and made.location.endswith("ready=2#ready-demo")
+    ready = clerk.get(made.location).get_data(as_text=True)
+    assert "Export bundle 2 is ready" in ready
+    assert "It holds no report, only 1 change to who can read this desk's reports" in ready
+    download = clerk.post("/desk/export/demo/2", data={"csrf_token": token})
+    assert download.status_code == 200
+    (tmp_path / "e2.bundle").write_bytes(download.get_data())
+    pinned = crypto.VerifyKey.parse((instance / config.SIGNING_PUB_FILE).read_text())
+    manifest = bundle.verify(tmp_path / "e2.bundle", "export", [pinned])
+    assert manifest.items == [] and [c["fingerprint"] for c in manifest.data["key_changes"]] == [
+        petrova.fingerprint
+    ]
+    again = clerk.post("/desk/export/demo/make", data={"csrf_token": token})  # carried: nothing waits now
+    assert again.status_code == 303 and "msg=nothing_new" in again.location
 
 
 def test_a_map_sheet_alone_makes_no_bundle(instance, app, reporter, tmp_path):
