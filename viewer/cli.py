@@ -184,7 +184,7 @@ def cmd_import(args) -> None:
     with _open(args, write=True) as vault:
         bar, update = _progress()
         with bar:
-            r = importer.import_bundle(vault, bundle_path, update)
+            r = importer.import_bundle(vault, bundle_path, update, start_chain=args.start_chain)
     print(
         _(
             "imported export bundle %(desk)s #%(sequence)d: %(reports)s in %(cases)s, %(attachments)s",
@@ -472,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_config)
     p = sub.add_parser("import", help=_("verify an export bundle and import it, all or nothing"))
     p.add_argument("bundle", metavar="BUNDLE")
+    p.add_argument(
+        "--start-chain",
+        action="store_true",
+        help=_("a vault's first import: take this bundle as the first (your key joined the desk later)"),
+    )
     p.set_defaults(run=cmd_import)
     p = sub.add_parser("list", help=_("the cases, newest first"))
     p.add_argument("--json", action="store_true", help=_("print JSON"))

@@ -25,8 +25,11 @@ DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def check_bundle(vault: Vault, manifest: bundle.Manifest, key: crypto.VerifyKey) -> None:
-    """The signed manifest's claims, before any item is read: our desk, the next in its chain."""
+def check_bundle(
+    vault: Vault, manifest: bundle.Manifest, key: crypto.VerifyKey, *, start_chain: bool = False
+) -> None:
+    """The signed manifest's claims, before any item is read: our desk, the next in its chain (or,
+    with `start_chain` and nothing imported for the desk yet, the first of this vault's chain)."""
     desk = manifest.data.get("desk")
     if desk not in vault.desks:
         raise Refused(
@@ -42,7 +45,22 @@ def check_bundle(vault: Vault, manifest: bundle.Manifest, key: crypto.VerifyKey)
         "SELECT last_sequence, last_sha256 FROM state.desks WHERE slug = ?", (desk,)
     ).fetchone()
     chain = {"n": manifest.data.get("sequence"), "last": last[0], "missing": last[0] + 1}
-    refusing(lambda: bundle.check_chain(manifest, last[0], last[1]), key, chain)
+    if start_chain:
+        if last[0] != 0:
+            raise Refused(
+                "chain_started",
+                _(
+                    "refused: this vault has already imported bundles of desk %(desk)s (the last was "
+                    "#%(last)d): --start-chain is only for its first; nothing was imported",
+                    desk=desk,
+                    last=last[0],
+                ),
+            )
+        sequence = manifest.data.get("sequence")
+        start = sequence - 1 if isinstance(sequence, int) and sequence > 0 else 0
+        refusing(lambda: bundle.check_chain(manifest, start, manifest.data.get("previous")), key, chain)
+    else:
+        refusing(lambda: bundle.check_chain(manifest, last[0], last[1]), key, chain)
     _check_items(manifest.items)
 
 
@@ -85,6 +103,14 @@ def _refusal_words(e: BundleError, key, chain: dict) -> str:
         return _(
             "refused: bundle %(n)s was already imported (last imported: %(last)s); nothing was imported",
             **chain,
+        )
+    if reason == "withheld" and chain.get("last") == 0:
+        return _(
+            "refused: bundle %(n)s arrived and this vault has imported none before it; if the desk made "
+            "bundles 1 to %(before)s before your key joined it, start this vault's chain here with "
+            "`sealview import --start-chain`; nothing was imported",
+            n=chain["n"],
+            before=chain["n"] - 1,
         )
     if reason == "withheld":
         return _(

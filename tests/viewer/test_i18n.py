@@ -85,16 +85,13 @@ def test_every_message_translated_none_fuzzy(lang):
 
 @pytest.mark.parametrize("lang", TRANSLATED)
 def test_placeholders_match(lang):
-    sample = {"n": 1, "num": 2, "total": 3, "w": 4, "h": 5, "sequence": 6, "metres": 7}
     for m in entries(lang):
         ids = m.id if isinstance(m.id, tuple) else (m.id,)
         strings = m.string if isinstance(m.string, tuple) else (m.string,)
         wanted = Counter(PLACEHOLDER.findall(ids[-1]))
         for s in strings:
             assert Counter(PLACEHOLDER.findall(s)) == wanted, f"{lang}: {m.id!r} -> {s!r}"
-            names = dict.fromkeys(re.findall(r"%\(([^)]+)\)", s), "x") | {
-                k: v for k, v in sample.items() if f"%({k})d" in s
-            }
+            names = dict.fromkeys(re.findall(r"%\(([^)]+)\)", s), 2)  # a number: %(x)s and %(x)d both take it
             if "%(" in s:
                 s % names  # a stray % would break a page
             elif "%s" in s:

@@ -161,20 +161,36 @@ def test_tampered_and_truncated_bundles_are_refused(vault, server, tmp_path):
     assert importer.import_bundle(vault, tmp_path / "ok").reports == 1
 
 
-def test_a_bundle_with_nothing_for_this_officer_is_another_officers(vault, server, tmp_path):
+def test_a_bundle_with_nothing_for_this_officer_is_imported_listed_and_the_chain_goes_on(
+    vault, server, tmp_path
+):
+    """A desk's bundle sealed only to its other officers (or made before this officer's key joined) is
+    no refusal: refusing it would stop this vault's chain for good. Its cases are listed, unreadable."""
     other = Identity.generate()
     server.bundle(
-        tmp_path / "b",
+        tmp_path / "b1",
         [Submission("AAAA-0001", report_doc(), [jpeg()], recipients=[other.public_key.recipient])],
-        advance=False,
     )
-    refused(
-        vault,
-        tmp_path / "b",
-        "not_for_us",
-        f"nothing in this bundle is sealed to this vault's officer "
-        f"\\(fingerprint {vault.officer.fingerprint}\\)",
-    )
+    r = importer.import_bundle(vault, tmp_path / "b1")
+    assert (r.sequence, r.not_for_us) == (1, 2)  # its report and photo, listed unreadable
+    server.bundle(tmp_path / "b2", [Submission("AAAA-0002", report_doc())])
+    assert importer.import_bundle(vault, tmp_path / "b2").reports == 1  # the next one follows
+
+
+def test_an_officer_who_joined_later_starts_the_vaults_chain_at_a_later_bundle(vault, server, tmp_path):
+    """Bundles 1 and 2 were made before this officer's key joined the desk: bundle 3 is refused with a
+    hint, taken with start_chain, and the chain goes on from it; start_chain is for a first import only."""
+    for n in (1, 2):
+        server.bundle(tmp_path / f"b{n}", [Submission(f"OLD{n}-0001", report_doc())])
+    server.bundle(tmp_path / "b3", [Submission("NEW3-0001", report_doc())])
+    server.bundle(tmp_path / "b4", [Submission("NEW4-0001", report_doc())])
+    refused(vault, tmp_path / "b3", "withheld", "--start-chain")
+    assert importer.import_bundle(vault, tmp_path / "b3", start_chain=True).reports == 1
+    assert importer.import_bundle(vault, tmp_path / "b4").reports == 1
+    refused(vault, tmp_path / "b2", "replayed", "already imported")
+    with pytest.raises(Refused) as e:
+        importer.import_bundle(vault, tmp_path / "b4", start_chain=True)
+    assert e.value.reason == "chain_started"
 
 
 def test_a_malformed_manifest_item_is_refused(vault, server, tmp_path):
