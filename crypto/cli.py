@@ -89,6 +89,15 @@ def atomic_output(path: str | None, *, binary_to_tty_ok: bool) -> Iterator[Binar
         raise
 
 
+def os_error_path(error: OSError) -> str:
+    """The path an OSError is about, as the person named it: a failed write names the temporary
+    `.NAME.XXXX.partial` beside the target, whose folder is what is missing or not writable."""
+    name = str(error.filename or "")
+    if Path(name).name.startswith(".") and name.endswith(".partial"):
+        return str(Path(name).parent)
+    return name
+
+
 @contextlib.contextmanager
 def input_file(path: str | None) -> Iterator[BinaryIO]:
     if path is None or path == "-":

@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import functools
 import json
 import os
@@ -39,6 +40,7 @@ from pathlib import Path
 import sqlalchemy.exc
 
 from crypto import KeyFormatError, SigningKey
+from crypto.cli import os_error_path
 from crypto.keys import write_secret_file
 from onion import OnionError
 
@@ -468,10 +470,29 @@ def main(argv: list[str] | None = None) -> int:
         args = _add_dir_everywhere(build_parser()).parse_args(argv)
         console.init(args.messages_lang)
         args.run(args)
-    except (CliError, KeyFormatError, OnionError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (CliError, KeyFormatError, OnionError, ValueError) as e:
         print(_("error: %(problem)s") % {"problem": e}, file=sys.stderr)
         return 1
+    except OSError as e:
+        print(_("error: %(problem)s") % {"problem": _os_error_words(e)}, file=sys.stderr)
+        return 1
     return 0
+
+
+def _os_error_words(e: OSError) -> str:
+    """An operating system's refusal in the operator's language, naming the file or folder."""
+    words = {
+        errno.ENOENT: _("no such file or folder"),
+        errno.EEXIST: _("it exists already"),
+        errno.EACCES: _("permission denied"),
+        errno.EPERM: _("permission denied"),
+        errno.ENOSPC: _("the disk is full"),
+        errno.EROFS: _("the disk is read-only"),
+        errno.EISDIR: _("it is a folder, not a file"),
+        errno.ENOTDIR: _("a part of the path is not a folder"),
+    }.get(e.errno, e.strerror or str(e))
+    path = os_error_path(e)
+    return f"{path}: {words}" if path else words
 
 
 def _add_dir_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib.metadata
 import json
 import os
@@ -32,7 +33,7 @@ import sys
 from pathlib import Path
 
 from crypto import Identity, KeyFormatError, SealdropCryptoError, VerifyKey
-from crypto.cli import CliError, atomic_output, read_passphrase
+from crypto.cli import CliError, atomic_output, os_error_path, read_passphrase
 
 from . import backup, colleagues, escrow, hidden, i18n, importer, keytrust, queries, recipients, triage
 from .errors import ViewerError
@@ -381,9 +382,18 @@ def _copy_out(src: Path, target: str) -> None:
         shutil.copyfileobj(f, out, 1 << 20)
 
 
+def _check_output_folder(target: str) -> None:
+    """Refuse before the vault records anything (replies sent, a case forwarded) when the output's
+    folder is missing (a USB stick not mounted): the bundle would stay in the outbox unseen."""
+    folder = Path(target).parent
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(folder))
+
+
 def cmd_forward(args) -> None:
     from . import forward, pdf  # reportlab takes a while to import: only here
 
+    _check_output_folder(args.output)
     to_file = Path(args.to)
     key = forward.recipient(to_file.read_text("utf-8", errors="replace")) if to_file.is_file() else None
     with _open(args, write=True) as vault:
@@ -431,6 +441,7 @@ def cmd_recipient_list(args) -> None:
 
 
 def cmd_export_replies(args) -> None:
+    _check_output_folder(args.output)
     with _open(args, write=True) as vault:
         path, manifest, count = triage.export_replies(vault, args.desk)
         _copy_out(path, args.output)
@@ -615,6 +626,21 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv)
 
 
+def _os_error_words(e: OSError) -> str:
+    """An operating system's refusal in the officer's language, naming the file or folder."""
+    words = {
+        errno.ENOENT: _("no such file or folder"),
+        errno.EACCES: _("permission denied"),
+        errno.EPERM: _("permission denied"),
+        errno.ENOSPC: _("the disk is full"),
+        errno.EROFS: _("the disk is read-only"),
+        errno.EISDIR: _("it is a folder, not a file"),
+        errno.ENOTDIR: _("a part of the path is not a folder"),
+    }.get(e.errno, e.strerror or str(e))
+    path = os_error_path(e)
+    return f"{path}: {words}" if path else words
+
+
 def _run(argv: list[str]) -> int:
     try:
         with _argparse_speaks():
@@ -624,8 +650,7 @@ def _run(argv: list[str]) -> int:
         print(_("error: %(message)s", message=i18n.translated(str(e))), file=sys.stderr)
         return 1
     except OSError as e:
-        where = f": {e.filename}" if e.filename else ""
-        print(_("error: %(message)s", message=f"{e.strerror or e}{where}"), file=sys.stderr)
+        print(_("error: %(message)s", message=_os_error_words(e)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(_("error: interrupted"), file=sys.stderr)

@@ -97,6 +97,9 @@ def test_export_import_and_retention_from_the_command_line(sqlite_instance, repo
     assert "nothing new to export" in capsys.readouterr().err and not out.exists()
     page = reporter.submit().get_data(as_text=True)
     case_number = extract(page, "case-number")
+    missing = tmp_path / "no-such-folder"
+    assert cli.main(["export", "--desk", "demo", "-o", str(missing / "x.bundle"), "--dir", d]) == 1
+    assert capsys.readouterr().err == f"error: {missing}: no such file or folder\n"  # not the .partial's name
     assert cli.main(["export", "--desk", "demo", "-o", str(out), "--dir", d]) == 0
     pinned = VerifyKey.parse((sqlite_instance / config.SIGNING_PUB_FILE).read_text())
     manifest = bundle.verify(out, "export", [pinned])

@@ -129,6 +129,10 @@ def test_the_commands_of_a_working_day(tmp_path, capsys, env, vault_dir, server)
     assert run(capsys, *v, "note", "DAY0-0001", "Asked the school")[0] == 0
     assert "invalid choice" in one_line_error(capsys, *v, "triage", "DAY0-0001", "solved")
     assert run(capsys, *v, "reply", "DAY0-0001", "--text", "Thank you", "--status", "checking")[0] == 0
+    missing = tmp_path / "no-such-folder"  # a USB stick not mounted: the folder is named, nothing is written
+    assert f"{missing}: no such file or folder" in one_line_error(
+        capsys, *v, "export-replies", "-o", missing / "replies.bundle"
+    )
     code, out, _ = run(capsys, *v, "export-replies", "-o", tmp_path / "replies.bundle")
     assert code == 0 and "reply bundle demo #1: 1 reply, 1 confirmation" in out
     assert (tmp_path / "replies.bundle").read_bytes().startswith(crypto.bundle.MAGIC)
