@@ -39,6 +39,13 @@ from .streaming import Feed, Opener
 from .vault import Vault, now
 
 _READ = 1 << 20
+# A report sealed to a key the desk never listed: a server that was taken over could add a reader of
+# its own to the page's keys and leave it off the manifest (docs/threat-model.md).
+UNLISTED_RECIPIENT = (
+    "This report is also sealed to a key that the desk does not list among its recipients: someone "
+    "outside the desk may be able to read it. Ask the desk's operator which key it is."
+)
+
 
 Progress = Callable[[str, int, int], None]  # stage ("import"), bytes done, bytes in all
 
@@ -91,6 +98,34 @@ def import_bundle(
             raise
 
 
+class _HeaderTap:
+    """A reader that keeps the first bytes read through it: the envelope's header, whose recipient
+    stanzas say every key the report was sealed to (the officer's own stanza is only one of them)."""
+
+    KEEP = 64 * 1024  # far beyond a header of the most stanzas crypto reads
+
+    def __init__(self, reader) -> None:
+        self.reader, self.head = reader, bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.reader.read(n)
+        if len(self.head) < self.KEEP:
+            self.head += data[: self.KEEP - len(self.head)]
+        return data
+
+    def readinto(self, b) -> int:
+        n = self.reader.readinto(b)
+        if len(self.head) < self.KEEP:
+            self.head += bytes(memoryview(b)[: min(n, self.KEEP - len(self.head))])
+        return n
+
+    def recipient_key_ids(self) -> set[str]:
+        try:
+            return {k.hex() for k in crypto.recipient_key_ids(io.BytesIO(bytes(self.head)))}
+        except crypto.EnvelopeError:
+            return set()  # a damaged header is reported as such, not as a stranger
+
+
 class _CappedSink:
     def __init__(self, limit: int) -> None:
         self.buf, self.limit = io.BytesIO(), limit
@@ -131,6 +166,7 @@ class _Submission:
     opened: bool = False
     problem: str = ""
     attachments: list[_Attachment | _Pending] = field(default_factory=list)
+    sealed_to: set[str] = field(default_factory=set)  # the report envelope's recipient key ids (hex)
 
     def ready(self) -> bool:
         return all(
@@ -156,6 +192,7 @@ class _Run:
         self.vault, self.db, self.manifest = vault, db, manifest
         self.written, self.progress = written, progress
         self.keys = vault.decryption_keys  # the officer's keys before a rotation too (docs/key-trust.md)
+        self._recipient_ids: set[str] | None = None
         self.desk = manifest.data["desk"] if manifest else desk
         self.sequence = manifest.sequence if manifest else 0
         self.result = ImportResult(self.desk, self.sequence)
@@ -213,8 +250,12 @@ class _Run:
 
     def _open_document(self, sub: _Submission, reader) -> None:
         sink = _CappedSink(documents.MAX_DOCUMENT)
+        reader = _HeaderTap(reader)
         try:
-            crypto.unseal(reader, sink, self.keys)
+            try:
+                crypto.unseal(reader, sink, self.keys)
+            finally:
+                sub.sealed_to = reader.recipient_key_ids()
         except crypto.NoMatch:
             sub.problem = "This report is sealed to other officers, not to you."
             self.result.not_for_us += 1
@@ -304,6 +345,24 @@ class _Run:
             names = self.vault.category_names
             names.update(found)
             self.vault.set_meta(self.db, "category_names", json.dumps(names, ensure_ascii=False))
+
+    def _known_recipients(self) -> set[str] | None:
+        """Every key id this desk's reports may be sealed to: the vault's own keys (also from before a
+        rotation), the recipients this export and the earlier ones listed, and any key a key change
+        named (a key retired since a report was sealed). Anything else in an envelope is a reader the
+        desk never announced. None: the server listed none at all (an older one), nobody is unknown."""
+        if self._recipient_ids is None:
+            from . import keytrust
+
+            listed = desk_recipients(self.manifest.data.get("recipients"))
+            listed += keytrust.recipients(self.vault).get(self.desk) or []
+            if not listed:
+                return None
+            changed = desk_key_changes(self.manifest.data.get("key_changes"))
+            changed += [c for c in keytrust.changes(self.vault) if c.get("desk") == self.desk]
+            ids = {k.key_id.hex() for k in self.keys} | {r.get("key_id", "") for r in listed + changed}
+            self._recipient_ids = ids
+        return self._recipient_ids
 
     def _store_key_changes(self, claimed_changes: object, claimed_recipients: object) -> None:
         """Who can read the desk's reports, and what changed since the last export (docs/key-trust.md)."""
@@ -417,6 +476,9 @@ class _Run:
                     warnings.append(
                         f"Attachment {i + 1} is not the file the report lists (its SHA-256 differs)."
                     )
+        known = self._known_recipients()
+        if known is not None and sub.sealed_to - known:
+            warnings.append(UNLISTED_RECIPIENT)
         if meta.get("first") and doc.reply_public and doc.reply_public != meta["reply_public"]:
             self.db.execute(
                 "UPDATE cases SET reply_public = ?, reply_warning = ? WHERE id = ?",

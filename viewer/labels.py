@@ -217,6 +217,10 @@ STORED = (
         "The server's reply key for this case differs from the one sealed in the report: replies to it are "
         "held back until this is explained."
     ),
+    N_(
+        "This report is also sealed to a key that the desk does not list among its recipients: someone "
+        "outside the desk may be able to read it. Ask the desk's operator which key it is."
+    ),
 )
 # What queries.Filters.parse says about a filter it dropped (in English there), shown translated.
 FILTER_ERRORS = (

@@ -301,3 +301,41 @@ def refused_quietly(vault, path) -> Refused:
     with pytest.raises(Refused) as e:
         importer.import_bundle(vault, path)
     return e.value
+
+
+def test_a_report_sealed_to_a_key_the_desk_does_not_list_is_flagged(vault, server, tmp_path, officer):
+    """A server taken over could add a reader of its own to the page's keys and leave it off the
+    manifest: the envelope's header names every key it is sealed to, and a stranger among them is a
+    warning on the report. Keys the desk listed, or that a key change named, are no strangers."""
+    stranger, colleague, retired = Identity.generate(), Identity.generate(), Identity.generate()
+    mine, theirs = officer.public_key.recipient, stranger.public_key.recipient
+
+    def listing(*identities):
+        return [{"key_id": k.public_key.recipient.key_id.hex(), "fingerprint": k.fingerprint, "name": "x"}
+                for k in identities]  # fmt: skip
+
+    def flagged(number):
+        return importer.UNLISTED_RECIPIENT in queries.case(vault, number)["reports"][0]["warnings"]
+
+    # An older server lists no recipients: nothing to compare with, nothing flagged.
+    server.bundle(tmp_path / "b1", [Submission("OLDS-0001", report_doc(), recipients=[mine, theirs])])
+    importer.import_bundle(vault, tmp_path / "b1")
+    assert not flagged("OLDS-0001")
+    server.extra = {
+        "recipients": listing(officer, colleague),
+        "key_changes": [{"action": "retired", "day": "2025-05-01", **listing(retired)[0]}],
+    }
+    server.bundle(
+        tmp_path / "b2",
+        [
+            Submission("KNWN-0001", report_doc(), recipients=[mine, colleague.public_key.recipient]),
+            Submission("RTRD-0001", report_doc(), recipients=[mine, retired.public_key.recipient]),
+            Submission("STRG-0001", report_doc(), recipients=[mine, theirs]),
+        ],
+    )
+    importer.import_bundle(vault, tmp_path / "b2")
+    assert [flagged(n) for n in ("KNWN-0001", "RTRD-0001", "STRG-0001")] == [False, False, True]
+    server.extra = {}  # a later bundle without a list is compared with the list the vault keeps
+    server.bundle(tmp_path / "b3", [Submission("LATR-0001", report_doc(), recipients=[mine, theirs])])
+    importer.import_bundle(vault, tmp_path / "b3")
+    assert flagged("LATR-0001")
