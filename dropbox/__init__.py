@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 
-from flask import Flask
+from flask import Flask, Response
 
 from . import db, desk, errors, i18n, placements, security, shared
 from .blobs import open_store
@@ -82,4 +82,12 @@ def create_app(config: Config, audience: str = "all") -> Flask:
         placements.init_app(app)  # poster placement tags, counted per desk and day
     if audience in ("desk", "all"):
         desk.init_app(app)
+    app.add_url_rule("/favicon.ico", "favicon", _no_favicon)
     return app
+
+
+def _no_favicon() -> Response:
+    """Every browser asks for /favicon.ico on its own: without an answer it is a 404, an error in the
+    console and a wasted round trip over Tor. We have no icon, on purpose (nothing to fingerprint or
+    cache across sites): an empty answer, with the same headers as every response (security.py)."""
+    return Response(status=204)
