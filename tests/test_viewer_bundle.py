@@ -449,3 +449,41 @@ def test_the_real_bundle_installs_with_no_network_and_sealview_runs(real_bundle,
     assert imported.returncode == 0 and imported.stdout.strip() == "[]", imported.stderr
     installed = offline_run(str(prefix / "bin" / "python"), "-I", "-c", "import pip")
     assert installed.returncode != 0  # pip ran from the bundle's wheel; the venv holds only the viewer
+    _offline_import_and_reply(link, tmp_path, offline)
+
+
+def _offline_import_and_reply(sealview: Path, tmp_path: Path, offline: list[str]) -> None:
+    """The installed sealview, with no network, does an officer's loop: a new vault pinned to a
+    server key, an export bundle sealed to its officer imported, a reply queued, the signed reply
+    bundle written; the server side (here the test) verifies that bundle with the officer's key."""
+    from crypto import PublicKey, bundle
+    from tests.viewer.bundles import Server, Submission, jpeg, listed, report_doc
+
+    vault, work = tmp_path / "vault", tmp_path / "usb"
+    work.mkdir()
+    env = {"HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+           "SEALDROP_PASSPHRASE": "correct horse battery staple"}  # fmt: skip
+
+    def sealview_offline(*argv: str) -> str:
+        done = subprocess.run([*offline, str(sealview), "--vault", str(vault), *argv],
+                              capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    server_key = SigningKey.generate()
+    (work / "server-signing.pub").write_text(
+        f"# sealdrop server signing key\n{server_key.verify_key.encode()}\n"
+    )
+    sealview_offline(
+        "init", "--desk", "demo", "--server-key", str(work / "server-signing.pub"), "--name", "Petrova"
+    )
+    officer = PublicKey.load(vault / "officer.pub")
+    server = Server(officer.recipient, key=server_key)
+    photo = jpeg()
+    doc = report_doc("Offline install, then a report", attachments=[listed(photo, "p.jpg", "image/jpeg")])
+    server.bundle(work / "export.bundle", [Submission("OFFL-0001", doc, [photo])])
+    assert "OFFL-0001" in sealview_offline("import", str(work / "export.bundle")) + sealview_offline("list")
+    sealview_offline("reply", "OFFL-0001", "--text", "Thank you, we are checking", "--status", "checking")
+    sealview_offline("export-replies", "-o", str(work / "replies.bundle"))
+    manifest = bundle.verify(work / "replies.bundle", "replies", [officer.verify_key])
+    assert manifest.data["desk"] == "demo" and len(manifest.items) == 1
