@@ -26,6 +26,7 @@ from pathlib import Path
 from crypto import PublicKey
 from crypto.cli import CliError
 
+from . import recipients
 from .documents import one_line
 from .errors import Refused, ViewerError
 from .i18n import _, ngettext
@@ -111,16 +112,7 @@ def add(vault: Vault, key: PublicKey, name: str, desk: str | None = None) -> Col
     if key.fingerprint == vault.officer.fingerprint:
         raise Refused("own_key", _("this is your own key: add the public key of another officer"))
     ensure_tables(vault)
-    taken = vault.db.execute(
-        "SELECT fingerprint FROM state.colleagues WHERE lower(name) = lower(?) AND fingerprint != ?",
-        (name, key.fingerprint),
-    ).fetchone()
-    if taken:
-        raise Refused(
-            "name_taken",
-            _("the name %(name)s is already given to the key %(fingerprint)s: choose another name",
-              name=name, fingerprint=taken[0]),
-        )  # fmt: skip
+    recipients.refuse_a_taken_name(vault, "colleagues", name, key.fingerprint)
     with vault.change() as db:
         db.execute(
             "INSERT INTO state.colleagues (fingerprint, name, desk, public_key, added_at)"

@@ -56,22 +56,31 @@ def listed(vault: Vault) -> list[Recipient]:
     return [Recipient(*row) for row in rows]
 
 
-@locked
-def add(vault: Vault, key: PublicKey, name: str) -> Recipient:
-    """Keep `key` under `name`. The same key again is renamed; a name taken by another key is refused."""
-    name = one_line(name, MAX_NAME)
-    if not name:
-        raise Refused("bad_name", _("give the recipient a name (for example: District police)"))
-    taken = vault.db.execute(
-        "SELECT fingerprint FROM state.police WHERE lower(name) = lower(?) AND fingerprint != ?",
-        (name, key.fingerprint),
-    ).fetchone()
+_NAME_TAKEN = {
+    table: f"SELECT fingerprint FROM state.{table} WHERE lower(name) = lower(?) AND fingerprint != ?"  # noqa: S608
+    for table in ("police", "colleagues")  # fixed names, never from outside
+}
+
+
+def refuse_a_taken_name(vault: Vault, table: str, name: str, fingerprint: str) -> None:
+    """A name is one key's in a list of kept keys (`table`: "police" or "colleagues"): the same key
+    again is renamed, another key under a name already given is refused."""
+    taken = vault.db.execute(_NAME_TAKEN[table], (name, fingerprint)).fetchone()
     if taken:
         raise Refused(
             "name_taken",
             _("the name %(name)s is already given to the key %(fingerprint)s: choose another name",
               name=name, fingerprint=taken[0]),
         )  # fmt: skip
+
+
+@locked
+def add(vault: Vault, key: PublicKey, name: str) -> Recipient:
+    """Keep `key` under `name`. The same key again is renamed; a name taken by another key is refused."""
+    name = one_line(name, MAX_NAME)
+    if not name:
+        raise Refused("bad_name", _("give the recipient a name (for example: District police)"))
+    refuse_a_taken_name(vault, "police", name, key.fingerprint)
     with vault.change() as db:
         db.execute(
             "INSERT INTO state.police (fingerprint, name, public_key, added_at) VALUES (?, ?, ?, ?)"
