@@ -20,7 +20,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,6 +30,9 @@ from .keys import Identity, KeyFormatError, PublicKey
 
 PROG = "python -m crypto"
 PASSPHRASE_ENV = "SEALDROP_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+# 128 + SIGPIPE: what `sort`, `cat` and every tool killed by a closed pipe exit with, so a script with
+# `set -o pipefail` still learns the output was cut short; no message, since nobody is missing anything.
+BROKEN_PIPE_EXIT = 141
 
 
 class CliError(Exception):
@@ -96,6 +99,26 @@ def os_error_path(error: OSError) -> str:
     if Path(name).name.startswith(".") and name.endswith(".partial"):
         return str(Path(name).parent)
     return name
+
+
+def os_error_words(error: OSError, words: Mapping[int, str]) -> str:
+    """An operating system's refusal in a person's words: `words` maps errno to words from the caller's
+    own catalogue (sealdrop's or sealview's), else the system's text; the file or folder is named."""
+    said = words.get(error.errno or 0) or error.strerror or str(error)
+    path = os_error_path(error)
+    return f"{path}: {said}" if path else said
+
+
+def stdout_closed() -> int:
+    """What a command does when whoever read its output went away (`sealview list | head -1`): not an
+    error to tell anyone. stdout is pointed at /dev/null so that Python's own flush at exit does not
+    complain again; returns the exit status, BROKEN_PIPE_EXIT."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return BROKEN_PIPE_EXIT
 
 
 @contextlib.contextmanager

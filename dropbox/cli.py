@@ -40,7 +40,7 @@ from pathlib import Path
 import sqlalchemy.exc
 
 from crypto import KeyFormatError, SigningKey
-from crypto.cli import os_error_path
+from crypto.cli import os_error_words, stdout_closed
 from crypto.keys import write_secret_file
 from onion import OnionError
 
@@ -470,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         args = _add_dir_everywhere(build_parser()).parse_args(argv)
         console.init(args.messages_lang)
         args.run(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+    except BrokenPipeError:  # `sealdrop desk list | head -1`: the reader has all it wanted
+        return stdout_closed()
     except (CliError, KeyFormatError, OnionError, ValueError) as e:
         print(_("error: %(problem)s") % {"problem": e}, file=sys.stderr)
         return 1
@@ -490,9 +493,8 @@ def _os_error_words(e: OSError) -> str:
         errno.EROFS: _("the disk is read-only"),
         errno.EISDIR: _("it is a folder, not a file"),
         errno.ENOTDIR: _("a part of the path is not a folder"),
-    }.get(e.errno, e.strerror or str(e))
-    path = os_error_path(e)
-    return f"{path}: {words}" if path else words
+    }
+    return os_error_words(e, words)
 
 
 def _add_dir_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

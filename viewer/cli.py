@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 from crypto import Identity, KeyFormatError, SealdropCryptoError, VerifyKey
-from crypto.cli import CliError, atomic_output, os_error_path, read_passphrase
+from crypto.cli import CliError, atomic_output, os_error_words, read_passphrase, stdout_closed
 
 from . import backup, colleagues, escrow, hidden, i18n, importer, keytrust, queries, recipients, triage
 from .errors import ViewerError
@@ -636,9 +636,8 @@ def _os_error_words(e: OSError) -> str:
         errno.EROFS: _("the disk is read-only"),
         errno.EISDIR: _("it is a folder, not a file"),
         errno.ENOTDIR: _("a part of the path is not a folder"),
-    }.get(e.errno, e.strerror or str(e))
-    path = os_error_path(e)
-    return f"{path}: {words}" if path else words
+    }
+    return os_error_words(e, words)
 
 
 def _run(argv: list[str]) -> int:
@@ -646,6 +645,9 @@ def _run(argv: list[str]) -> int:
         with _argparse_speaks():
             args = _vault_everywhere(build_parser()).parse_args(argv)
         args.run(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+    except BrokenPipeError:  # `sealview list | head -1`: the reader has all it wanted
+        return stdout_closed()
     except (CliError, ViewerError, SealdropCryptoError, KeyFormatError, ValueError) as e:
         print(_("error: %(message)s", message=i18n.translated(str(e))), file=sys.stderr)
         return 1

@@ -1,5 +1,11 @@
 """Small things a person notices: the favicon request, a closed pipe, words in their language."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from crypto.cli import BROKEN_PIPE_EXIT
 from dropbox import config, create_app
 from dropbox.security import SECURITY_HEADERS
 
@@ -15,3 +21,31 @@ def test_favicon_is_an_empty_answer_with_the_usual_headers(sqlite_instance):
         for name, value in SECURITY_HEADERS.items():
             assert response.headers[name] == value
         app.extensions["sealdrop.engine"].dispose()
+
+
+def run_into_closed_pipe(argv: list[str]) -> subprocess.CompletedProcess:
+    """`argv` with its stdout a pipe nobody reads any more: what `... | head -1` becomes once head has
+    its line, without the race of head exiting before or after the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+
+
+def test_a_closed_stdout_is_no_error(sqlite_instance):
+    sealdrop = str(Path(sys.executable).with_name("sealdrop"))
+    done = run_into_closed_pipe([sealdrop, "desk", "list", "--dir", str(sqlite_instance)])
+    assert (done.returncode, done.stderr) == (BROKEN_PIPE_EXIT, b"")
+    with subprocess.Popen(  # the real thing: into head -1, whichever of the two ends first
+        [sealdrop, "desk", "list", "--dir", str(sqlite_instance)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as listing:
+        head = subprocess.run(
+            ["head", "-1"], stdin=listing.stdout, capture_output=True, timeout=120, check=True
+        )
+        listing.stdout.close()
+        assert listing.wait(timeout=120) in (0, BROKEN_PIPE_EXIT) and listing.stderr.read() == b""
+    assert head.stdout.startswith(b"demo")

@@ -1,0 +1,24 @@
+"""Small things an officer notices: a closed pipe, a vault missing a folder, words in their language."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from crypto.cli import BROKEN_PIPE_EXIT
+from tests.dropbox.test_polish import run_into_closed_pipe
+from tests.viewer.conftest import PASSPHRASE
+
+
+def test_a_closed_stdout_is_no_error(vault_dir, monkeypatch):
+    monkeypatch.setenv("SEALDROP_PASSPHRASE", PASSPHRASE)
+    sealview = str(Path(sys.executable).with_name("sealview"))
+    done = run_into_closed_pipe([sealview, "list", "--json", "--vault", str(vault_dir)])
+    assert (done.returncode, done.stderr) == (BROKEN_PIPE_EXIT, b"")
+    shell = subprocess.run(  # the real thing, as an officer types it
+        f"'{sealview}' list --json --vault '{vault_dir}' | head -1",
+        shell=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert (shell.stdout, shell.stderr) == (b"[]\n", b"")
