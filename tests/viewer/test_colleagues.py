@@ -336,3 +336,24 @@ def test_importing_ones_own_state_bundle_says_so(desk, capsys):
     capsys.readouterr()
     assert desk.sealview("A", "state", "import", desk.tmp / "a1.bundle") == 1
     assert "this is your own state bundle" in capsys.readouterr().err
+
+
+def test_a_name_is_one_colleagues(desk, capsys):
+    """The same key again is renamed; another key under a name already given is refused, as for
+    police recipients (recipients.refuse_a_taken_name)."""
+    desk.keep("B", "A")
+    other = Identity.generate()
+    (desk.tmp / "other.pub").write_text(other.public_key.to_file_text())
+    argv = (
+        "colleague",
+        "add",
+        desk.tmp / "other.pub",
+        "--name",
+        "officer a",
+        "--fingerprint",
+        other.fingerprint,
+    )
+    assert desk.sealview("B", *argv) == 1
+    assert "is already given to the key" in capsys.readouterr().err
+    with Vault.open(desk.dir("B"), PASSPHRASE) as v:
+        assert [c.name for c in colleagues.listed(v)] == ["Officer A"]
