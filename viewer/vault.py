@@ -42,6 +42,7 @@ from .errors import Refused, VaultLocked, ViewerError
 from .i18n import _
 
 FORMAT = "sealview-vault/1"
+SUBFOLDERS = ("db", "files", "outbox")  # the vault's own folders, each 0700
 HEAD_CONTEXT = "sealview-vault-head"  # signatures over a vault head never verify as anything else
 _PARTS = {"reports": "main", "state": "state"}
 MAX_HEAD = 1024 * 1024  # head.json and vault.json hold a few hashes and names
@@ -100,7 +101,7 @@ class Vault:
         if not passphrase and not officer.demo:
             raise ViewerError(_("the passphrase must not be empty"))
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for sub in ("db", "files", "outbox"):
+        for sub in SUBFOLDERS:
             (path / sub).mkdir(mode=0o700, exist_ok=True)
         key = Identity.generate(demo=officer.demo and not passphrase)
         vault_id = os.urandom(16).hex()
@@ -156,6 +157,10 @@ class Vault:
             if self.head.get("vault") != info.get("vault"):
                 raise ViewerError(_("vault.json belongs to another vault than the rest of this folder"))
             if write:
+                # A copy or restore that left out an empty folder (git, some backup tools, a restore
+                # before outbox/ was kept) must not fail every later export-replies: make it again.
+                for sub in SUBFOLDERS:
+                    (path / sub).mkdir(mode=0o700, exist_ok=True)
                 self._sweep()
         except BaseException:
             self.close()
