@@ -473,7 +473,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
     except BrokenPipeError:  # `sealdrop desk list | head -1`: the reader has all it wanted
         return stdout_closed()
-    except (CliError, KeyFormatError, OnionError, ValueError) as e:
+    except OnionError as e:
+        print(_("error: %(problem)s") % {"problem": onions.error_words(e)}, file=sys.stderr)
+        return 1
+    except (CliError, KeyFormatError, ValueError) as e:
         print(_("error: %(problem)s") % {"problem": e}, file=sys.stderr)
         return 1
     except OSError as e:

@@ -32,6 +32,7 @@ from onion import balance
 
 from . import config as config_mod
 from . import parsing
+from .console import _
 
 REPORTER, DESK, BACKEND = "reporter", "desk", "backend"
 BACKENDS_FILE = Path("balance") / "backends"
@@ -260,11 +261,41 @@ def _ask_password() -> str:
     return first
 
 
+def error_words(e: onion.OnionError) -> str:
+    """An onion error in the operator's language where onion/ gave its reason (onion/ has no catalogue
+    of its own), else its English message."""
+    if not isinstance(e, balance.BalanceError):
+        return str(e)
+    words = {
+        "not_an_address": _("%(text)s is not a v3 onion address (56 letters and digits 2-7, then .onion)"),
+        "bad_checksum": _("%(text)s is not a valid v3 onion address (its checksum is wrong: a typo?)"),
+        "bad_name": _("%(name)s is not a usable name: up to 64 letters, digits, '.', '_' or '-'"),
+        "frontend_itself": _(
+            "%(address)s is the frontend address itself: a backend publishes an onion of its own "
+            "(`sealdrop onion balance backend` on that machine prints it)"
+        ),
+        "known": _("%(name)s (%(address)s) is a backend already"),
+        "no_backend": _("no backend %(backend)s (see `sealdrop onion balance list`)"),
+        "no_backends": _("no backends yet: `sealdrop onion balance add-backend ADDRESS` first"),
+        "frontend_key": _(
+            "the backend key in %(folder)s is the frontend's own key: a backend needs a key of its own "
+            "(move that file away; the frontend key belongs with onionbalance only)"
+        ),
+        "no_master": _("%(path)s names no MasterOnionAddress: run `sealdrop onion balance backend` again"),
+        "not_backend": _(
+            "%(folder)s is not a backend folder (no ob_config): run `sealdrop onion balance backend`"
+        ),
+    }
+    if e.reason not in words:
+        return str(e)
+    return words[e.reason] % e.values
+
+
 def _frontend_key(cfg: config_mod.Config) -> onion.OnionKey:
     """The key onionbalance publishes the reporter address with: the instance's reporter key, so the
     address on every poster stays when one machine becomes several."""
     if not os.path.lexists(key_file(cfg, REPORTER)) and not recorded_address(cfg):
-        raise ValueError("no reporter onion key yet: run `sealdrop onion balance init` first")
+        raise ValueError(_("no reporter onion key yet: run `sealdrop onion balance init` first"))
     return reporter_key(cfg)
 
 
@@ -273,10 +304,13 @@ def cmd_balance_init(args: argparse.Namespace) -> None:
     key = reporter_key(cfg)  # made now if this instance never published; never a different one
     if key.address != cfg.onion_address:
         config_mod.save(cfg.with_overrides(onion_address=key.address))
-    print(f"frontend (reporter) onion: http://{key.address}/r/<desk>")
+    print(_("frontend (reporter) onion: http://%(address)s/r/<desk>") % {"address": key.address})
     print(
-        "On each backend machine: sealdrop onion balance backend --frontend "
-        f"{key.address}; then here: sealdrop onion balance add-backend ADDRESS --name NAME",
+        _(
+            "On each backend machine: sealdrop onion balance backend --frontend %(address)s; then here: "
+            "sealdrop onion balance add-backend ADDRESS --name NAME"
+        )
+        % {"address": key.address},
         file=sys.stderr,
     )
 
@@ -289,14 +323,18 @@ def cmd_balance_add_backend(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
     frontend = _frontend_key(cfg).address
     added = onion_backends(cfg).add(args.address, args.name, frontend)
-    print(f"backend {added.name}: {added.address}; regenerate onionbalance's configuration "
-          "(sealdrop onion balance config -o DIR) and reload onionbalance")  # fmt: skip
+    said = _(
+        "backend %(name)s: %(address)s; regenerate onionbalance's configuration "
+        "(sealdrop onion balance config -o DIR) and reload onionbalance"
+    )
+    print(said % {"name": added.name, "address": added.address})
 
 
 def cmd_balance_remove_backend(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
     removed = onion_backends(cfg).remove(args.backend)
-    print(f"backend {removed.name} ({removed.address}) removed; regenerate onionbalance's configuration")
+    said = _("backend %(name)s (%(address)s) removed; regenerate onionbalance's configuration")
+    print(said % {"name": removed.name, "address": removed.address})
 
 
 def cmd_balance_list(args: argparse.Namespace) -> None:
@@ -305,7 +343,7 @@ def cmd_balance_list(args: argparse.Namespace) -> None:
     for entry in entries:
         print(f"{entry.name} {entry.address}")
     if not entries:
-        print("no backends (sealdrop onion balance add-backend ADDRESS --name NAME)", file=sys.stderr)
+        print(_("no backends (sealdrop onion balance add-backend ADDRESS --name NAME)"), file=sys.stderr)
 
 
 def cmd_balance_config(args: argparse.Namespace) -> None:
@@ -315,12 +353,12 @@ def cmd_balance_config(args: argparse.Namespace) -> None:
     written = balance.write_config(Path(args.output), key_file(cfg, REPORTER), onion_backends(cfg).entries())
     for path in written:
         print(path)
-    print(
-        f"Both files are 0600 and {written[0].name} is the reporter address's secret key: give them to "
-        f"onionbalance's user only, then run onionbalance -c {written[1]} (-p PORT or -s SOCKET: its tor's "
-        "control port). Stop `serve --onion` publishing the reporter onion itself before you start it.",
-        file=sys.stderr,
+    said = _(
+        "Both files are 0600 and %(key)s is the reporter address's secret key: give them to onionbalance's "
+        "user only, then run onionbalance -c %(config)s (-p PORT or -s SOCKET: its tor's control port). "
+        "Stop `serve --onion` publishing the reporter onion itself before you start it."
     )
+    print(said % {"key": written[0].name, "config": written[1]}, file=sys.stderr)
 
 
 def cmd_balance_backend(args: argparse.Namespace) -> None:
@@ -328,17 +366,17 @@ def cmd_balance_backend(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
     frontend = balance.parse_address(args.frontend) if args.frontend else recorded_address(cfg)
     if frontend is None:
-        raise ValueError("which reporter address? give --frontend ADDRESS (`balance init` printed it)")
+        raise ValueError(_("which reporter address? give --frontend ADDRESS (`balance init` printed it)"))
     key = balance.prepare_backend(cfg.onion_dir / BACKEND, frontend)
     if cfg.onion_address != frontend:
         config_mod.save(cfg.with_overrides(onion_address=frontend))  # Onion-Location, posters
     print(key.address)
-    print(
-        f"This machine's backend onion. On the machine that holds the reporter key: sealdrop onion balance "
-        f"add-backend {key.address} --name NAME. From now on `serve --onion` here publishes this onion "
-        f"for {frontend}, not the reporter onion itself.",
-        file=sys.stderr,
+    said = _(
+        "This machine's backend onion. On the machine that holds the reporter key: sealdrop onion balance "
+        "add-backend %(address)s --name NAME. From now on `serve --onion` here publishes this onion for "
+        "%(frontend)s, not the reporter onion itself."
     )
+    print(said % {"address": key.address, "frontend": frontend}, file=sys.stderr)
 
 
 def cmd_desk_access_add(args: argparse.Namespace) -> None:

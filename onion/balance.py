@@ -50,19 +50,34 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class BalanceError(OnionError):
-    """A frontend or backend set-up that cannot work (the message says why and what to do)."""
+    """A frontend or backend set-up that cannot work. The message says why and what to do, in English;
+    `reason` (a short code) and `values` are for a caller that says it in the operator's language
+    (dropbox/onions.py: onion/ has no catalogue)."""
+
+    def __init__(self, reason: str, message: str, **values: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.values = values
 
 
 def parse_address(text: str) -> str:
     """A v3 onion address as `<56 letters>.onion`, its checksum checked (a typo is refused, not balanced)."""
     found = _ADDRESS.fullmatch(text.strip())
     if not found:
-        raise BalanceError(f"{text!r} is not a v3 onion address (56 letters and digits 2-7, then .onion)")
+        raise BalanceError(
+            "not_an_address",
+            f"{text!r} is not a v3 onion address (56 letters and digits 2-7, then .onion)",
+            text=repr(text),
+        )
     raw = base64.b32decode(found.group(1).upper())
     public_key, checksum, version = raw[:32], raw[32:34], raw[34:]
     expected = hashlib.sha3_256(b".onion checksum" + public_key + version).digest()[:2]
     if version != b"\x03" or checksum != expected:
-        raise BalanceError(f"{text!r} is not a valid v3 onion address (its checksum is wrong: a typo?)")
+        raise BalanceError(
+            "bad_checksum",
+            f"{text!r} is not a valid v3 onion address (its checksum is wrong: a typo?)",
+            text=repr(text),
+        )
     return found.group(1).lower() + ".onion"
 
 
@@ -93,15 +108,26 @@ class Backends:
     def add(self, address: str, name: str, frontend: str) -> Backend:
         backend = Backend(parse_address(address), name)
         if not _NAME.fullmatch(name):
-            raise BalanceError(f"{name!r} is not a usable name: up to 64 letters, digits, '.', '_' or '-'")
+            raise BalanceError(
+                "bad_name",
+                f"{name!r} is not a usable name: up to 64 letters, digits, '.', '_' or '-'",
+                name=repr(name),
+            )
         if backend.address == frontend:
             raise BalanceError(
+                "frontend_itself",
                 f"{backend.address} is the frontend address itself: a backend publishes an onion of its "
-                "own (`sealdrop onion balance backend` on that machine prints it)"
+                "own (`sealdrop onion balance backend` on that machine prints it)",
+                address=backend.address,
             )
         for known in self.entries():
             if known.address == backend.address or known.name == name:
-                raise BalanceError(f"{known.name} ({known.address}) is a backend already")
+                raise BalanceError(
+                    "known",
+                    f"{known.name} ({known.address}) is a backend already",
+                    name=known.name,
+                    address=known.address,
+                )
         self._write([*self.entries(), backend])
         return backend
 
@@ -111,7 +137,11 @@ class Backends:
             if address_or_name in (known.name, known.address, known.address.removesuffix(".onion")):
                 self._write([e for e in entries if e != known])
                 return known
-        raise BalanceError(f"no backend {address_or_name} (see `sealdrop onion balance list`)")
+        raise BalanceError(
+            "no_backend",
+            f"no backend {address_or_name} (see `sealdrop onion balance list`)",
+            backend=address_or_name,
+        )
 
     def _write(self, entries: Sequence[Backend]) -> None:
         text = "".join(f"{e.address} {e.name}\n" for e in entries)
@@ -122,7 +152,9 @@ def config_yaml(frontend: str, backends: Sequence[Backend], key_file: str = FRON
     """onionbalance's config.yaml (its v3 format). Written by hand: addresses and names are checked
     above to be plain letters and digits, so nothing needs quoting."""
     if not backends:
-        raise BalanceError("no backends yet: `sealdrop onion balance add-backend ADDRESS` first")
+        raise BalanceError(
+            "no_backends", "no backends yet: `sealdrop onion balance add-backend ADDRESS` first"
+        )
     lines = [
         "# onionbalance configuration written by `sealdrop onion balance config`: regenerate, do not edit.",
         f"# frontend (the address on the posters): {frontend}",
@@ -156,8 +188,10 @@ def prepare_backend(folder: Path, frontend: str) -> OnionKey:
     key = OnionKey.load_or_create(folder / SECRET_KEY_FILE)
     if key.address == frontend:
         raise BalanceError(
+            "frontend_key",
             f"the backend key in {folder} is the frontend's own key: a backend needs a key of its own "
-            "(move that file away; the frontend key belongs with onionbalance only)"
+            "(move that file away; the frontend key belongs with onionbalance only)",
+            folder=str(folder),
         )
     _replace(folder / OB_CONFIG, f"MasterOnionAddress {frontend}\n".encode("ascii"), 0o600)
     return key
@@ -172,7 +206,9 @@ def frontend_of(folder: Path) -> str | None:
     found = re.search(r"^MasterOnionAddress\s+(\S+)\s*$", text, re.M)
     if not found:
         raise BalanceError(
-            f"{Path(folder) / OB_CONFIG} names no MasterOnionAddress: run balance backend again"
+            "no_master",
+            f"{Path(folder) / OB_CONFIG} names no MasterOnionAddress: run balance backend again",
+            path=str(Path(folder) / OB_CONFIG),
         )
     return parse_address(found.group(1))
 
@@ -188,7 +224,9 @@ def publish_backend(
     frontend = frontend_of(folder)
     if frontend is None:
         raise BalanceError(
-            f"{folder} is not a backend folder (no {OB_CONFIG}): run `sealdrop onion balance backend`"
+            "not_backend",
+            f"{folder} is not a backend folder (no {OB_CONFIG}): run `sealdrop onion balance backend`",
+            folder=str(folder),
         )
     key = OnionKey.load(folder / SECRET_KEY_FILE)
     bare = key.address.removesuffix(".onion")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from crypto.cli import BROKEN_PIPE_EXIT
-from dropbox import config, create_app
+from dropbox import cli, config, create_app
 from dropbox.security import SECURITY_HEADERS
 
 
@@ -49,3 +49,27 @@ def test_a_closed_stdout_is_no_error(sqlite_instance):
         listing.stdout.close()
         assert listing.wait(timeout=120) in (0, BROKEN_PIPE_EXIT) and listing.stderr.read() == b""
     assert head.stdout.startswith(b"demo")
+
+
+def test_onion_balance_speaks_the_operators_language(sqlite_instance, capsys):
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(["--lang", "ru", "onion", "balance", *argv, "--dir", str(sqlite_instance)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("add-backend", "x", "--name", "a") == (
+        1,
+        "",
+        "ошибка: ключа onion-адреса для авторов сообщений пока нет: сначала выполните "
+        "`sealdrop onion balance init`\n",
+    )
+    code, out, err = run("init")
+    assert code == 0 and out.startswith("onion фронтенда (для авторов сообщений): http://")
+    assert err.startswith("На каждой машине-бэкенде: sealdrop onion balance backend --frontend ")
+    code, out, err = run("add-backend", "example.org", "--name", "a")  # onion/ gave a reason, we the words
+    assert (code, err) == (
+        1,
+        "ошибка: 'example.org' — не onion-адрес v3 (56 букв и цифр 2-7, затем .onion)\n",
+    )
+    assert run("remove-backend", "a")[2] == "ошибка: нет бэкенда a (см. `sealdrop onion balance list`)\n"
+    assert run("list") == (0, "", "бэкендов нет (sealdrop onion balance add-backend ADDRESS --name NAME)\n")
