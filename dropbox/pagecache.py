@@ -132,27 +132,48 @@ class _Entry:
     page: DeskPage | None  # None: no such desk (kept too: a flood of unknown slugs costs nothing)
     made: float
     generation: int
-    html: dict[str, str] = field(default_factory=dict)  # language -> the report page with MARKERS
+    html: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, language) -> page with stand-ins
 
 
 # Stand-ins for what differs on every request (the form tokens and the first proof of work) in a report
 # page rendered once per cache entry and language; random per process. The tokens are URL-safe base64,
 # the same text in HTML, in JSON and bare; the challenge is a JSON object put in place of its string.
 MARKERS = {name: f"sealdrop-{name}-{secrets.token_hex(8)}" for name in ("csrf", "api_csrf", "challenge")}
+# The same for the no-JS receipt page (reporter._receipt_page): the receipt, the case number, and the
+# receipt forms' token and sealed receipt, all plain text of the token alphabet (`fill_plain` checks).
+RECEIPT_MARKERS = {
+    name: f"sealdrop-{name}-{secrets.token_hex(8)}"
+    for name in ("receipt", "case_number", "receipt_csrf", "receipt_sealed")
+}
+
+
+def _token_text(value: str) -> bool:
+    """Whether `value` is of the alphabets tokens, receipts and case numbers use: the same text in
+    HTML, in JSON and bare, so it can stand where a stand-in was rendered without escaping."""
+    return value.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum()
 
 
 def fill(html: str, csrf: str, api_csrf: str, challenge_json: str) -> str | None:
     """A rendered page with this request's values in place of MARKERS; None if a stand-in is left over
     (a template put one where it was escaped or cut): the caller renders the page whole instead."""
-    for value in (csrf, api_csrf):
-        if not value.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum():
-            return None  # not the token alphabet: it might need escaping
+    if not (_token_text(csrf) and _token_text(api_csrf)):
+        return None  # not the token alphabet: it might need escaping
     filled = (
         html.replace(MARKERS["csrf"], csrf)
         .replace(MARKERS["api_csrf"], api_csrf)
         .replace(f'"{MARKERS["challenge"]}"', challenge_json)
     )
     return None if any(marker in filled for marker in MARKERS.values()) else filled
+
+
+def fill_plain(html: str, values: dict[str, str], markers: dict[str, str]) -> str | None:
+    """`html` with `values[name]` in place of each `markers[name]`; None if a value is not of the token
+    alphabet or a stand-in is left over (the caller renders the page whole instead)."""
+    if not all(_token_text(value) and value.isascii() for value in values.values()):
+        return None
+    for name, value in values.items():
+        html = html.replace(markers[name], value)
+    return None if any(marker in html for marker in markers.values()) else html
 
 
 class PageCache:
@@ -174,15 +195,22 @@ class PageCache:
             self._entries[slug] = entry  # one dict store: atomic under the GIL, no lock needed
         return entry.page
 
-    def html(self, page: DeskPage, language: str, render: Callable[[dict[str, str]], str]) -> str:
-        """The report page of `page` in `language`, rendered by `render(MARKERS)` once for as long as
-        `page` is the cached entry (the same staleness rules: TTL and bump)."""
+    def html(
+        self,
+        page: DeskPage,
+        language: str,
+        render: Callable[[dict[str, str]], str],
+        markers: dict[str, str] = MARKERS,
+        kind: str = "report",
+    ) -> str:
+        """The `kind` page of `page` ("report", "receipt") in `language`, rendered by `render(markers)`
+        once for as long as `page` is the cached entry (the same staleness rules: TTL and bump)."""
         entry = self._entries.get(page.slug)
         if entry is None or entry.page is not page:  # reloaded meanwhile: this request's own rendering
-            return render(MARKERS)
-        html = entry.html.get(language)
+            return render(markers)
+        html = entry.html.get((kind, language))
         if html is None:
-            html = entry.html[language] = render(MARKERS)
+            html = entry.html[(kind, language)] = render(markers)
         return html
 
 

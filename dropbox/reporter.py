@@ -255,11 +255,21 @@ def _receipt_page(desk: Desk, receipt: str, case_number: str, error: str | None 
     """The receipt, shown once. Its two forms (save as a file, Finish) carry the receipt back sealed
     under the server's own key, never in a URL, so the page can offer it again without storing it."""
     sealed = seal_for_page(f"receipt:{desk.slug}", f"{receipt}|{case_number}".encode())
-    page = render_template(
-        "receipt.html", desk=desk, lang=_lang(), receipt=receipt, case_number=case_number,
-        receipt_csrf=csrf_token(f"receipt:{desk.slug}"), receipt_sealed=sealed, error=error,
-    )  # fmt: skip
-    return page, status
+    values = {"receipt": receipt, "case_number": case_number,
+              "receipt_csrf": csrf_token(f"receipt:{desk.slug}"), "receipt_sealed": sealed}  # fmt: skip
+    if error is None:  # rendered once per desk and language, this request's values put in (pagecache.py)
+        page = _page(desk.slug)
+        markers = pagecache.RECEIPT_MARKERS
+        once = pagecache.for_app(current_app).html(
+            page, _lang(), lambda m: _render_receipt(page, m), markers, kind="receipt"
+        )
+        if (filled := pagecache.fill_plain(once, values, markers)) is not None:
+            return filled, status
+    return _render_receipt(desk, values, error), status
+
+
+def _render_receipt(desk: Desk | pagecache.DeskPage, values: dict[str, str], error: str | None = None) -> str:
+    return render_template("receipt.html", desk=desk, lang=_lang(), error=error, **values)
 
 
 def _carried_receipt(desk: Desk) -> tuple[str, str]:
