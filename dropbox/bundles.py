@@ -228,6 +228,23 @@ def _signer(session: Session, desk: Desk, officer_key_id: object) -> Officer:
     return officer
 
 
+_GOES_TO = {
+    "export": "this is an export bundle, not a reply bundle: it goes to the officer's viewer "
+    "(sealview import)",
+    "state": "this is a viewer state bundle, not a reply bundle: it goes to a colleague's viewer "
+    "(sealview state import)",
+}
+
+
+class WrongKind(BundleError):
+    """Not a reply bundle; `kind` says what it is instead ("export", "state" or None), so that the
+    person is told where it goes (dropbox.errors.bundle_refusal)."""
+
+    def __init__(self, claimed_format: object) -> None:
+        self.kind = {v: k for k, v in bundle.KINDS.items()}.get(str(claimed_format))
+        super().__init__("wrong_kind", _GOES_TO.get(self.kind or "", "this is not a reply bundle"))
+
+
 def import_replies(
     session: Session, store: BlobStore, path: Path, only_desk: str | None = None
 ) -> tuple[Desk, int]:
@@ -235,7 +252,7 @@ def import_replies(
     With `only_desk`, a bundle for any other desk is refused (`wrong_desk`)."""
     claimed = _peek(path)  # the claimed desk and signer, only to pick the key that must verify it
     if claimed.get("format") != bundle.KINDS["replies"]:  # unverified, but it is refused anyway
-        raise BundleError("wrong_kind", "this is not a reply bundle (an export bundle goes to the viewer)")
+        raise WrongKind(claimed.get("format"))
     desk = session.scalar(select(Desk).where(Desk.slug == str(claimed.get("desk"))[:40]))
     if desk is None:
         raise BundleError("wrong_desk", "this reply bundle is for a desk this server does not have")

@@ -1,5 +1,6 @@
 """One error shape: an HTML page in the reporter's language, or JSON for the API. Never a traceback,
-never the request's content in a log."""
+never the request's content in a log. And what a refused bundle's reason means, for the desk's reply
+page and `sealdrop import-replies` alike (bundle_refusal)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from crypto.bundle import BundleError
 
 log = logging.getLogger("sealdrop")
 # The disk (or the service user's quota, or its file size limit) is full, under the blob store or under
@@ -18,6 +21,67 @@ STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 SQLITE_FULL = 13  # sqlite3's "database or disk is full"
 POSTGRES_DISK_FULL = "53100"
 RETRY_AFTER_FULL_S = 300
+
+
+def N_(message: str) -> str:
+    """gettext's name for "extract this message id, translate it later" (pybabel's default keyword)."""
+    return message
+
+
+# A refused bundle's reason in words (BundleError.reason, the codes the audit log keeps), the same words
+# as the desk's reply page (templates/desk/_messages.html). Message ids: the caller translates them with
+# its own gettext (dropbox.console's `_` on the command line, Flask-Babel's on a page).
+BUNDLE_REFUSALS = {
+    "not_a_bundle": N_("This file is not a sealdrop bundle. Choose the reply bundle the viewer wrote."),
+    "bad_signature": N_(
+        "This reply bundle is not signed by a confirmed officer of the desk, or its signature does not "
+        "match. It may have been changed."
+    ),
+    "wrong_kind": N_("This is not a reply bundle (perhaps an export bundle?)."),
+    "tampered": N_("This bundle was changed after the officer signed it."),
+    "truncated": N_(
+        "This bundle is incomplete: it was cut short, perhaps copied before the USB stick had finished."
+    ),
+    "replayed": N_("This reply bundle was already imported."),
+    "withheld": N_(
+        "An earlier reply bundle from this officer has not been imported yet. Import the bundles in order."
+    ),
+    "forked": N_(
+        "This reply bundle does not follow the last one imported from this officer, or it confirms an "
+        "export bundle this desk did not make."
+    ),
+    "wrong_desk": N_("This reply bundle is for another desk, or answers a case this desk does not have."),
+    "key_statement": N_(
+        "A key statement in this reply bundle was refused (signed by no officer of this desk, already "
+        "applied, or altered). Nothing was imported."
+    ),
+}
+# A bundle of another kind names where it goes instead (dropbox.bundles.WrongKind.kind).
+WRONG_KIND = {
+    "export": N_(
+        "This is an export bundle: it goes to the officer's offline viewer (sealview import), not here."
+    ),
+    "state": N_(
+        "This is a viewer state bundle: it goes to a colleague's offline viewer (sealview state import), "
+        "not here."
+    ),
+}
+
+
+def bundle_refusal(e: BundleError) -> str:
+    """The message id that says why bundle `e` was refused; translate it with the caller's gettext."""
+    kind = getattr(e, "kind", None)
+    if e.reason == "wrong_kind" and kind in WRONG_KIND:
+        return WRONG_KIND[kind]
+    return BUNDLE_REFUSALS.get(e.reason, N_("This reply bundle was refused."))
+
+
+def bundle_refusal_detail(e: BundleError) -> str | None:
+    """The bundle reader's own message (English, technical: which case, which item), shown after the
+    words like the reply page's "Details:"; None where the words already say all of it."""
+    if e.reason == "not_a_bundle" or (e.reason == "wrong_kind" and getattr(e, "kind", None) in WRONG_KIND):
+        return None
+    return str(e)
 
 
 def storage_full(e: BaseException | None) -> bool:

@@ -28,7 +28,7 @@ from crypto import SigningKey
 from crypto import cli as crypto_cli
 from crypto.bundle import BundleError
 
-from .. import bundles, db, intake, onions, shared
+from .. import bundles, db, errors, intake, onions, shared
 from .. import config as config_mod
 from ..console import _
 from ..models import Desk, DeskSession, DeskUser
@@ -139,7 +139,10 @@ def cmd_import_replies(args: argparse.Namespace) -> None:
             session.rollback()
             audit.record(session, ACTOR, "replies_refused", None, e.reason)
             session.commit()
-            raise CommandError(_("refused, nothing imported: %(reason)s") % {"reason": e}) from None
+            reason = _(errors.bundle_refusal(e))  # the desk's reply page says the same words
+            if detail := errors.bundle_refusal_detail(e):
+                reason = " ".join((reason, _("Details:"), detail))
+            raise CommandError(_("refused, nothing imported: %(reason)s") % {"reason": reason}) from None
         audit.record(session, ACTOR, "replies_imported", desk.slug, f"{count} replies")
         session.commit()
         deleted = bundles.apply_retention(session, store, waits_for=cfg.retention_waits_for)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from crypto import SigningKey, bundle
 from crypto.cli import BROKEN_PIPE_EXIT
 from dropbox import cli, config, create_app
 from dropbox.security import SECURITY_HEADERS
@@ -73,3 +74,25 @@ def test_onion_balance_speaks_the_operators_language(sqlite_instance, capsys):
     )
     assert run("remove-backend", "a")[2] == "ошибка: нет бэкенда a (см. `sealdrop onion balance list`)\n"
     assert run("list") == (0, "", "бэкендов нет (sealdrop onion balance add-backend ADDRESS --name NAME)\n")
+
+
+def test_import_replies_says_why_in_the_operators_language(sqlite_instance, tmp_path, capsys):
+    def refused(path: Path, lang: str = "ru") -> str:
+        assert cli.main(["--lang", lang, "import-replies", str(path), "--dir", str(sqlite_instance)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        return err
+
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello")
+    assert refused(junk) == (
+        "ошибка: отклонено, ничего не импортировано: Этот файл не является пакетом sealdrop. "
+        "Выберите пакет ответов, созданный программой просмотра.\n"
+    )
+    key = SigningKey.generate()
+    for kind, command in (("export", "sealview import"), ("state", "sealview state import")):
+        other = tmp_path / f"{kind}.bundle"
+        with open(other, "wb") as f:
+            bundle.write(f, kind, {"desk": "demo"}, [], key)
+        assert command in refused(other)  # in Russian, naming where the bundle goes
+        assert command in refused(other, "en") and "(perhaps an export bundle?)" not in refused(other, "en")
