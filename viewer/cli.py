@@ -178,6 +178,30 @@ def _progress():
     return bar, update
 
 
+def _imported(r: importer.ImportResult) -> str:
+    """What an import brought, in one line. A bundle the desk made only because its readers changed
+    (docs/key-trust.md) says that, not "0 reports in 0 new cases, 0 attachments"."""
+    if r.reports == 0 and r.key_changes:
+        return _(
+            "imported export bundle %(desk)s #%(sequence)d: no report, only %(changes)s",
+            desk=r.desk,
+            sequence=r.sequence,
+            changes=ngettext(
+                "%(num)d change to who can read the desk's reports",
+                "%(num)d changes to who can read the desk's reports",
+                r.key_changes,
+            ),
+        )
+    return _(
+        "imported export bundle %(desk)s #%(sequence)d: %(reports)s in %(cases)s, %(attachments)s",
+        desk=r.desk,
+        sequence=r.sequence,
+        reports=ngettext("%(num)d report", "%(num)d reports", r.reports),
+        cases=ngettext("%(num)d new case", "%(num)d new cases", r.new_cases),
+        attachments=ngettext("%(num)d attachment", "%(num)d attachments", r.attachments),
+    )
+
+
 def cmd_import(args) -> None:
     bundle_path = Path(args.bundle)
     if not bundle_path.is_file():
@@ -186,16 +210,7 @@ def cmd_import(args) -> None:
         bar, update = _progress()
         with bar:
             r = importer.import_bundle(vault, bundle_path, update, start_chain=args.start_chain)
-    print(
-        _(
-            "imported export bundle %(desk)s #%(sequence)d: %(reports)s in %(cases)s, %(attachments)s",
-            desk=r.desk,
-            sequence=r.sequence,
-            reports=ngettext("%(num)d report", "%(num)d reports", r.reports),
-            cases=ngettext("%(num)d new case", "%(num)d new cases", r.new_cases),
-            attachments=ngettext("%(num)d attachment", "%(num)d attachments", r.attachments),
-        )
-    )
+    print(_imported(r))
     if r.not_for_us:
         print(
             ngettext(

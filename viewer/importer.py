@@ -60,6 +60,7 @@ class ImportResult:
     not_for_us: int = 0
     damaged: int = 0
     key_warnings: list[dict] = field(default_factory=list)  # key changes no officer of the desk signed
+    key_changes: int = 0  # changes to who can read the desk's reports that the bundle lists
 
 
 def import_bundle(
@@ -369,6 +370,7 @@ class _Run:
         from . import keytrust
 
         found = desk_key_changes(claimed_changes)
+        self.result.key_changes = len(found)
         listed = None if claimed_recipients is None else desk_recipients(claimed_recipients)
         warned = keytrust.store_import(self.vault, self.db, self.desk, self.sequence, found, listed)
         self.result.key_warnings = warned
