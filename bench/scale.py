@@ -2,7 +2,8 @@
 against a bare waitress sink measured in the same run; and the report page's own server time.
 
 Run from the repository root: `python -m bench.scale` (about five minutes here; `--quick` for fewer
-reports). Children serve on 127.0.0.1: four `sealdrop serve` on demo instances of their own (SQLite
+reports; `--nojs-text` for the no-JS text report on SQLite, one worker and the sink only).
+Children serve on 127.0.0.1: four `sealdrop serve` on demo instances of their own (SQLite
 and PostgreSQL, `--workers 1` and `--workers 2`), and the baseline, bench.ingest's sink: bare waitress
 with the same options, writing each body to a file with fsync. Load comes from CLIENTS client
 processes (one keep-alive connection each, as many browsers), not threads of this one, so the client
@@ -436,18 +437,28 @@ def summary(results: dict[str, Measured]) -> None:
           "CPU of one report), and the seed's 10,000 reports a day as a share of it.")  # fmt: skip
 
 
-def run(tmp: Path, quick: bool) -> None:
+def one_worker_summary(m: Measured) -> None:
+    name, goal = "SQLite 1 worker", GOALS["one worker / sink, no-JS text"]
+    rate, cpu = m.per_s(name) / m.per_s("sink"), m.cpu_ms("sink") / m.cpu_ms(name)
+    print(f"\nno-JS text, SQLite, 1 worker / sink: {rate:.3f} by rate, {cpu:.3f} by CPU (goal >= {goal})")
+
+
+def run(tmp: Path, quick: bool, nojs_text: bool = False) -> None:
+    """`nojs_text`: the no-JS text report on SQLite with one worker against the sink only (the goal's
+    ratio, in a minute instead of five; no PostgreSQL, no page times)."""
     from tests.helpers import postgres_database
 
     counts = QUICK if quick else PER_RUN
+    if nojs_text:
+        counts = {"no-JS text": counts["no-JS text"]}
     print(f"sealdrop scale benchmark: `sealdrop serve --workers 1|2` on SQLite and PostgreSQL against a "
           f"bare waitress sink, threads={THREADS} each; {load_line()}", flush=True)  # fmt: skip
     photo = photo_jpeg()
     print(f"photo: {len(photo) / 1e6:.2f} MB JPEG, 4000x3000, with EXIF and GPS", flush=True)
     with contextlib.ExitStack() as stack:
         targets, instances = [], {}
-        for db in ("SQLite", "PostgreSQL"):
-            for workers in WORKERS:
+        for db in ("SQLite",) if nojs_text else ("SQLite", "PostgreSQL"):
+            for workers in (1,) if nojs_text else WORKERS:
                 url = stack.enter_context(postgres_database()) if db == "PostgreSQL" else None
                 name = f"{db} {workers} worker{'s' if workers > 1 else ''}"
                 instances[name] = instance = bench_config(tmp / name.replace(" ", "-"), url)
@@ -466,6 +477,8 @@ def run(tmp: Path, quick: bool) -> None:
             for kind, count in counts.items():
                 results[kind] = measure_kind(pool, kind, targets, sink, count, photo)
                 print_kind(kind, results[kind], count)
+            if nojs_text:
+                return one_worker_summary(results["no-JS text"])
             pg_instance = instances["PostgreSQL 1 worker"]
             page = {cache: page_server_time(tmp, pg_instance, cache) for cache in (None, 0.0)}
         except (BenchError, OSError) as e:
@@ -505,7 +518,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="sealdrop-scale-", dir="/tmp"))
     try:
-        print(f"\ntotal {timed(lambda: run(tmp, '--quick' in argv)):.0f} s")
+        print(f"\ntotal {timed(lambda: run(tmp, '--quick' in argv, '--nojs-text' in argv)):.0f} s")
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
