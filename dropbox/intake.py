@@ -361,11 +361,12 @@ def add_stored(session: Session, desk_id: int, size: int) -> None:
         return
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    upsert = insert(DeskStorage).values(desk_id=desk_id, stored_bytes=size)
+    table = DeskStorage.__table__  # a plain statement: the ORM's bulk path cost more than the upsert
+    upsert = insert(table).values(desk_id=desk_id, stored_bytes=size)
     upsert = upsert.on_conflict_do_update(
-        index_elements=[DeskStorage.desk_id], set_={"stored_bytes": DeskStorage.stored_bytes + size}
+        index_elements=[table.c.desk_id], set_={"stored_bytes": table.c.stored_bytes + size}
     )
-    session.execute(upsert)
+    session.connection().execute(upsert)
 
 
 def upload_max_age_s(cfg: Config) -> float:
