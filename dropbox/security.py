@@ -10,6 +10,7 @@ set without a CORS preflight that we never grant.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import io
@@ -117,7 +118,12 @@ def once_hash(purpose: str, token: str) -> bytes:
 
 
 def _page_key() -> AESGCM:
-    secret = current_app.config["SEALDROP"].secret_key
+    return _page_aead(current_app.config["SEALDROP"].secret_key)
+
+
+@functools.lru_cache(maxsize=4)
+def _page_aead(secret: bytes) -> AESGCM:
+    """The page-sealing key derived once per instance secret, not on every form."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"sealdrop page seal v1")
     return AESGCM(hkdf.derive(secret))
 
