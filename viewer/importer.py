@@ -352,7 +352,7 @@ class _Run:
         rotation), the recipients this export and the earlier ones listed, and any key a key change
         named (a key retired since a report was sealed). Anything else in an envelope is a reader the
         desk never announced. None: the server listed none at all (an older one), nobody is unknown."""
-        if self._recipient_ids is None:
+        if self._recipient_ids is None and self.manifest is not None:
             from . import keytrust
 
             listed = desk_recipients(self.manifest.data.get("recipients"))
@@ -478,7 +478,7 @@ class _Run:
                     warnings.append(
                         f"Attachment {i + 1} is not the file the report lists (its SHA-256 differs)."
                     )
-        known = self._known_recipients()
+        known = self._known_recipients() if sub.sealed_to else None
         if known is not None and sub.sealed_to - known:
             warnings.append(UNLISTED_RECIPIENT)
         if meta.get("first") and doc.reply_public and doc.reply_public != meta["reply_public"]:
