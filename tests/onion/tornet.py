@@ -95,9 +95,21 @@ class Node:
 
     @property
     def log(self) -> str:
-        with contextlib.suppress(OSError):
-            return (self.dir / "notice.log").read_text(errors="replace")
-        return ""
+        """Its notice log, after what it said before that log opened (a port it could not bind)."""
+        text = ""
+        for name in ("stdout.log", "notice.log"):
+            with contextlib.suppress(OSError):
+                text += (self.dir / name).read_text(errors="replace")
+        return text
+
+    def lost_a_port(self) -> bool:
+        """It exited because a port it was given was taken meanwhile (free_port() only finds a port
+        free at that moment: another program on the machine may bind it before tor does)."""
+        return (
+            self.process is not None
+            and self.process.poll() is not None
+            and "Address already in use" in self.log
+        )
 
     def controller(self) -> stem.control.Controller:
         controller = stem.control.Controller.from_port(port=self.control_port)
@@ -157,7 +169,12 @@ class TorNet:
         for node in self.authorities:
             self._launch(node, {**AUTHORITY, "DirPort": str(node.dir_port), "ContactInfo": node.name})
         for node in self.relays:
-            self._launch(node, RELAY)
+            try:
+                self._launch(node, RELAY)
+            except RuntimeError:
+                if not node.lost_a_port():
+                    raise
+                self._relaunch_relay(node)
         self.wait_for_consensus(timeout)
         for node in self.relays:  # fetch the consensus now rather than at the next scheduled fetch
             node.process.send_signal(signal.SIGHUP)
@@ -184,10 +201,20 @@ class TorNet:
                 if sum({"Running", "HSDir"} <= set(f.split()) for f in flags) >= expected:
                     return
             for node in self.nodes:
-                if node.process is not None and node.process.poll() is not None:
+                if node in self.relays and node.lost_a_port():
+                    self._relaunch_relay(node)
+                elif node.process is not None and node.process.poll() is not None:
                     raise RuntimeError(f"tor {node.name} exited:\n{node.log[-3000:]}")
             time.sleep(0.2)
         raise TimeoutError(f"no consensus with all {expected} relays in {timeout}s")
+
+    def _relaunch_relay(self, node: Node) -> None:
+        """A relay whose port was taken starts again on new ones (an authority's ports are written
+        into every torrc, so only relays can)."""
+        node.control_port, node.or_port = free_port(), free_port()
+        for name in ("stdout.log", "notice.log"):
+            (node.dir / name).unlink(missing_ok=True)
+        self._launch(node, RELAY)
 
     def wait_for_directory_caches(self, timeout: float) -> None:
         """Until every relay can serve every microdescriptor. A client that asks a relay too early gets
