@@ -17,7 +17,7 @@ import pytest
 from crypto import Identity
 from tests.viewer.bundles import Submission, jpeg, listed, report_doc
 from tests.viewer.conftest import PASSPHRASE, make_vault
-from viewer import backup, cli, media, triage
+from viewer import backup, backupfile, cli, media, triage
 from viewer.vault import Vault
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -256,7 +256,7 @@ def test_restore_refuses_a_folder_that_is_not_empty(backup_file, tmp_path, capsy
 
 
 def test_a_backup_that_does_not_read_back_whole_is_not_kept(filled, tmp_path, capsys, monkeypatch):
-    real = backup._FdReader.readinto
+    real = backupfile._FdReader.readinto
 
     def flipping(self, buffer):
         n = real(self, buffer)
@@ -264,7 +264,7 @@ def test_a_backup_that_does_not_read_back_whole_is_not_kept(filled, tmp_path, ca
             buffer[n // 2] ^= 0x01  # the disk gives back another byte than was written
         return n
 
-    monkeypatch.setattr(backup._FdReader, "readinto", flipping)
+    monkeypatch.setattr(backupfile._FdReader, "readinto", flipping)
     err = refused(capsys, "--vault", filled, "backup", "-o", tmp_path / "vault.backup")
     assert "damaged or was altered" in err
     assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == []
