@@ -16,8 +16,8 @@ from . import db, desk, errors, i18n, placements, security, shared
 from .blobs import open_store
 from .budget import Budgets
 from .config import Config
-from .intake import UploadLimits
 from .noise import LIBRARY_NOISE  # what libraries said, counted only (dropbox/noise.py)
+from .uploads import UploadLimits
 
 AUDIENCES = ("reporter", "desk", "all")
 

@@ -133,7 +133,7 @@ def _upload(desk: Desk, upload_id: str) -> Upload:
 
 
 def _fail(e: intake.IntakeError):
-    if e.code == "uploads_full":  # past an upload cap (intake.UploadLimits): the page waits, then retries
+    if e.code == "uploads_full":  # past an upload cap (uploads.UploadLimits): the page waits, then retries
         return _come_back_in(intake.BUSY_RETRY_AFTER_S, e.code, 503)
     if e.code == "store_full":  # past the stored-bytes budget: room comes back after export and retention
         return _come_back_in(intake.STORE_FULL_RETRY_AFTER_S, e.code, 503)

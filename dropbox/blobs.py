@@ -92,7 +92,7 @@ class FileBlobStore:
 
     def adopt(self, path: Path, blob_id: str | None = None) -> str:
         """Move a finished file (e.g. a completed resumable upload) into the store, under `blob_id`
-        when given (a name its owner can find again after a crash, intake.Uploads.blob_id) and free,
+        when given (a name its owner can find again after a crash, uploads.Uploads.blob_id) and free,
         else under a random one: a name already taken is never overwritten."""
         if blob_id is None or self.exists(blob_id):
             blob_id = secrets.token_hex(16)

@@ -45,9 +45,10 @@ from . import db
 from .blobs import BlobStore, LargeObjectStore
 from .budget import BUCKETS, KINDS, CountsUnavailable
 from .config import Config
-from .intake import BUSY_RETRY_AFTER_S, IntakeError, UploadLimits, Uploads, _lock_all, _reread
+from .intake import BUSY_RETRY_AFTER_S, IntakeError
 from .models import Upload
 from .security import once_hash
+from .uploads import UploadLimits, Uploads, _lock_all, _reread
 
 log = logging.getLogger("sealdrop")
 
@@ -215,7 +216,7 @@ def init_app(app: Flask) -> None:
 
 
 class SharedUploads(Uploads):
-    """intake.Uploads with its bytes in the shared blob store (LargeObjectStore) instead of a folder of
+    """uploads.Uploads with its bytes in the shared blob store (LargeObjectStore) instead of a folder of
     one machine. An upload's staged blob is made with its row (named as it will be filed, `blob_id`,
     when that name is free) and each piece is written into it in the transaction that records the new
     offset: the offset and the bytes move together, a crash keeps both or neither. One writer per

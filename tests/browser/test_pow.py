@@ -122,7 +122,7 @@ def test_a_stale_challenge_is_solved_again_and_the_report_goes(context, tmp_path
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(429, "busy"), (503, "uploads_full")],  # a spent report budget; full upload caps (intake.UploadLimits)
+    [(429, "busy"), (503, "uploads_full")],  # a spent report budget; full upload caps (uploads.UploadLimits)
 )
 def test_a_busy_server_makes_the_page_wait_as_told_and_go_on(context, served, status, error):
     """A refusal with retry_after is waited out with the busy line, not "waiting for the network", in

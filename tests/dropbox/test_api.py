@@ -228,7 +228,7 @@ def test_abandoned_uploads_are_swept(instance, app, api):
     import os
     import time
 
-    from dropbox import db, intake
+    from dropbox import db, uploads
     from dropbox.models import Upload
 
     manager = app.extensions["sealdrop.uploads"]
@@ -256,7 +256,7 @@ def test_abandoned_uploads_are_swept(instance, app, api):
     assert api.call("GET", f"/uploads/{abandoned}").status_code == 404
     assert api.call("PUT", f"/uploads/{active}?offset=0", envelope).status_code == 200  # untouched
     assert api.report([active]).status_code == 201
-    assert intake.SWEEP_EVERY >= 60  # a busy server does not list its uploads folder on every request
+    assert uploads.SWEEP_EVERY >= 60  # a busy server does not list its uploads folder on every request
 
 
 def test_uploads_are_swept_when_a_new_one_starts(instance, app, api):

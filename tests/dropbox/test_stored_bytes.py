@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 
 import crypto
 from dropbox import bundles, config, create_app, db, intake
+from dropbox import uploads as uploads_module
 from dropbox.blobs import FileBlobStore
 from dropbox.models import Case, Desk, DeskStorage, Submission, today
 from tests.desk_helpers import officer_identity, reply_bundle
@@ -123,8 +124,10 @@ def test_fifty_reports_at_once_leave_the_total_exact(tmp_path):
 
 def test_the_budget_check_does_not_grow_with_the_submissions(instance, tmp_path):
     """A bench line, printed: the check at 1,000 and at 100,000 submission rows (inserted directly)."""
-    limits = intake.UploadLimits(10, 100, 10**9, 10**10, 0.8, 60.0, stored_per_desk=10**12, stored=10**13)
-    uploads = intake.Uploads(tmp_path / "u", 10**8, limits, blob_key=b"k" * 32)
+    limits = uploads_module.UploadLimits(
+        10, 100, 10**9, 10**10, 0.8, 60.0, stored_per_desk=10**12, stored=10**13
+    )
+    uploads = uploads_module.Uploads(tmp_path / "u", 10**8, limits, blob_key=b"k" * 32)
     timings = {}
     with session(instance) as s:
         desk = s.scalar(select(Desk).where(Desk.slug == "demo"))
@@ -147,7 +150,7 @@ def test_the_budget_check_does_not_grow_with_the_submissions(instance, tmp_path)
                 uploads.check_room(s, desk, 1)
                 took.append(time.perf_counter() - start)
             timings[target] = statistics.median(took) * 1000
-        held = intake._usage(s, desk)[1]
+        held = uploads_module._usage(s, desk)[1]
         assert held[0] == s.scalar(select(func.sum(Submission.size)).where(Submission.desk_id == desk.id))
     dialect = config.load(instance).database_url.split(":")[0]
     print(f"\nbench has_room ({dialect}): {timings[1_000]:.3f} ms at 1,000 rows, "

@@ -1,5 +1,5 @@
 """Races on one upload (issue 12, item 4): pieces PUT at once to the same upload, through a real
-`sealdrop serve`. One writer at a time holds the upload (intake.Uploads.append: an exclusive lock on
+`sealdrop serve`. One writer at a time holds the upload (uploads.Uploads.append: an exclusive lock on
 the .part file, the row read under it), so the file's length is always the offset the server recorded
 and no byte is written twice: of several pieces sent for one offset, one is written whole and the
 others are answered as retries or refused.
