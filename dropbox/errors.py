@@ -28,9 +28,10 @@ def N_(message: str) -> str:
     return message
 
 
-# A refused bundle's reason in words (BundleError.reason, the codes the audit log keeps), the same words
-# as the desk's reply page (templates/desk/_messages.html). Message ids: the caller translates them with
-# its own gettext (dropbox.console's `_` on the command line, Flask-Babel's on a page).
+# A refused bundle's reason in words (BundleError.reason, the codes the audit log keeps): the one copy,
+# read by `sealdrop import-replies` and by the desk's reply page (desk/views.py, desk/replies.html) alike.
+# Message ids: the caller translates them with its own gettext (dropbox.console's `_` on the command line,
+# Flask-Babel's on a page).
 BUNDLE_REFUSALS = {
     "not_a_bundle": N_("This file is not a sealdrop bundle. Choose the reply bundle the viewer wrote."),
     "bad_signature": N_(

@@ -21,13 +21,14 @@ from sqlalchemy import func, select
 from crypto import SigningKey
 from crypto.bundle import BundleError
 
-from .. import bundles, db
+from .. import bundles, db, errors
 from ..config import SIGNING_KEY_FILE
 from ..models import Desk, ExportLog, KeyChange, Submission
 from ..parsing import MAX_ID, whole_number
 from . import audit, bp, keytrust
 
 INBOX_ROWS = 200
+NO_FILE = errors.N_("Choose the reply bundle file first.")
 
 
 def visible_desks() -> list[Desk]:
@@ -220,14 +221,16 @@ def export_again(slug: str, sequence: int):
 
 @bp.get("/replies")
 def replies():
-    return render_template("desk/replies.html", error=None, result=None)
+    return render_template("desk/replies.html", error=None, detail=None, result=None)
 
 
 @bp.post("/replies")
 def replies_post():
     upload = request.files.get("bundle")
     if upload is None or not upload.filename:
-        return render_template("desk/replies.html", error="no_file", detail=None, result=None), 400
+        return render_template(
+            "desk/replies.html", error="no_file", refusal=NO_FILE, detail=None, result=None
+        ), 400
     session, store, user = db.session(), _store(), g.desk_user
     only_desk = user.desk.slug if user.desk is not None else None
     path = _write_spool(lambda f: upload.save(f))
@@ -237,7 +240,10 @@ def replies_post():
         session.rollback()
         audit.record(session, user.name, "replies_refused", only_desk, e.reason)
         session.commit()
-        return render_template("desk/replies.html", error=e.reason, detail=str(e), result=None), 400
+        words, detail = errors.bundle_refusal(e), errors.bundle_refusal_detail(e)  # as the CLI says it
+        return render_template(
+            "desk/replies.html", error=e.reason, refusal=words, detail=detail, result=None
+        ), 400
     finally:
         path.unlink(missing_ok=True)
     audit.record(session, user.name, "replies_imported", desk.slug, f"{count} replies")

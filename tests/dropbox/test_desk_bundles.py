@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 import crypto
 from crypto import VerifyKey, bundle
+from crypto import statement as st
 from crypto.bundle import BundleError
-from dropbox import bundles, config, db
+from dropbox import bundles, config, db, errors
 from dropbox.blobs import FileBlobStore
 from dropbox.models import Desk, ExportLog, Officer, Part, Reply, Submission, today
 from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle, upload_replies
@@ -217,6 +218,22 @@ def _export_bundle(world):
     return (world.tmp / "export.bundle").read_bytes()
 
 
+def _foreign_key_statement_bundle(world):
+    """A reply bundle carrying a key statement its signer did not sign (another desk's officer did)."""
+    internal = officer_identity(world.instance, "demo-internal-officer.identity")
+    admit = st.sign(
+        internal.signing_key, internal.public_key, "demo", "admit", crypto.Identity.generate().public_key
+    )
+    fields = {
+        "desk": "demo", "officer": st.key_id_of(world.identity.public_key), "sequence": 1, "previous": None,
+        "created_day": "2026-12-06", "confirmations": [], "key_statements": [admit.encode()],
+    }  # fmt: skip
+    out = world.tmp / "statement.bundle"
+    with open(out, "wb") as f:
+        bundle.write(f, "replies", fields, [], world.identity.signing_key)
+    return out.read_bytes()
+
+
 BAD_UPLOADS = {  # what the clerk uploads -> (reason, words the page must say)
     "tampered": (lambda w, good: _flip(good, len(good) - 3), "tampered", "changed after the officer"),
     "truncated": (lambda w, good: good[:-20], "truncated", "incomplete"),
@@ -238,10 +255,15 @@ BAD_UPLOADS = {  # what the clerk uploads -> (reason, words the page must say)
         "forked",
         "does not follow the last one",
     ),
-    "export": (lambda w, good: _export_bundle(w), "wrong_kind", "not a reply bundle"),
+    "export": (lambda w, good: _export_bundle(w), "wrong_kind", "goes to the officer's offline viewer"),
     "junk": (lambda w, good: b"hello", "not_a_bundle", "not a sealdrop bundle"),
     "other-desk": (lambda w, good: _internal_desks_bundle(w), "wrong_desk", "for another desk"),
+    "key-statement": (lambda w, good: _foreign_key_statement_bundle(w), "key_statement", "key statement"),
 }
+
+
+def test_the_upload_cases_cover_every_refusal_the_page_can_say():
+    assert {reason for _, reason, _ in BAD_UPLOADS.values()} == set(errors.BUNDLE_REFUSALS)
 
 
 @pytest.mark.parametrize("case", list(BAD_UPLOADS))
@@ -257,6 +279,10 @@ def test_the_upload_page_refuses_bad_bundles_with_a_clear_message(world, clerk, 
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert f'data-reason="{reason}"' in page and "Nothing was imported." in page and words in page
+    # The whole of dropbox.errors' words for it, as `sealdrop import-replies` prints them (a translation
+    # is markup to Jinja's newstyle gettext: the apostrophe is not escaped).
+    said = errors.WRONG_KIND["export"] if case == "export" else errors.BUNDLE_REFUSALS[reason]
+    assert said in page
     assert world.state() == before
     assert list((world.cfg.blob_dir / "incoming").iterdir()) == []  # the spooled upload is gone
 

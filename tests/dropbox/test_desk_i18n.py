@@ -4,13 +4,15 @@ categories in the reader's language, and the warning for a desk that cannot take
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
-from dropbox import config, create_app, db
+from crypto.bundle import KINDS, BundleError
+from dropbox import bundles, config, create_app, db, errors
 from dropbox.models import Category, Desk, DeskUser, Officer
 from tests.desk_helpers import PASSWORD, add_user, code, csrf, login
 from tests.test_i18n import (
@@ -150,6 +152,38 @@ def test_pages_answering_a_form_in_the_users_language(app, sqlite_instance, lang
     assert_in_language(saved.get_data(as_text=True), lang, "Saved.")
     audit = html(admin, "/desk/admin/audit")
     assert shows(audit, lang, "Retention in days: %(n)s", n=9)
+
+
+def _refusals() -> dict[str, BundleError]:
+    """One refusal for each of dropbox.errors' words: every reason, and each kind a wrong bundle may be."""
+    made = {reason: BundleError(reason, "the bundle reader's detail") for reason in errors.BUNDLE_REFUSALS}
+    for kind in errors.WRONG_KIND:
+        made[kind] = bundles.WrongKind(KINDS[kind])
+    return made
+
+
+@pytest.mark.parametrize("lang", ["en", *TRANSLATED])
+def test_each_reply_bundle_refusal_in_the_users_language(app, sqlite_instance, monkeypatch, lang):
+    clerk = signed_in(app, sqlite_instance, "clerk")
+    choose_language(clerk, lang)
+    refusals = _refusals()
+    assert set(errors.BUNDLE_REFUSALS) | set(errors.WRONG_KIND) <= set(refusals)
+    for name, refusal in refusals.items():
+
+        def refuse(*_args, refusal=refusal, **_kw):
+            raise refusal
+
+        monkeypatch.setattr(bundles, "import_replies", refuse)
+        upload = {"bundle": (io.BytesIO(b"a reply bundle"), "replies.bundle")}
+        response = post(clerk, "/desk/replies", upload, content_type="multipart/form-data")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400 and f'data-reason="{refusal.reason}"' in page, name
+        assert_in_language(page, lang, "Nothing was imported.")
+        # the same message id `sealdrop import-replies` prints, translated (unescaped: Jinja's newstyle
+        # gettext makes a translation markup)
+        assert translation(lang, errors.bundle_refusal(refusal)) in page, f"{lang}: {name}"
+        shows_detail = translation(lang, "Details:") in page
+        assert shows_detail == (errors.bundle_refusal_detail(refusal) is not None), name
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
