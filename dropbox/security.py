@@ -168,13 +168,27 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "geolocation=(self), microphone=(self), camera=(), interest-cohort=()",
 }
 NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# The only answers a browser may keep: the static files, and the empty /favicon.ico answer (dropbox
+# `_no_favicon`, endpoint "favicon"), the same for everyone. Kept for a day, the browser stops asking
+# for it on every page, a round trip over Tor each time. Everything else is personal: no-store.
+STATIC_CACHE = "public, max-age=3600"
+FAVICON_CACHE = "public, max-age=86400"
+
+
+def _shared_cache(response: Response) -> str | None:
+    """The Cache-Control of an answer that holds nothing personal, or None for every other answer."""
+    if response.status_code == 200 and request.path.startswith("/static/"):
+        return STATIC_CACHE
+    if response.status_code == 204 and request.endpoint == "favicon":
+        return FAVICON_CACHE
+    return None
 
 
 def _headers(response: Response) -> Response:
     h = response.headers
     h.update(SECURITY_HEADERS)
-    if request.path.startswith("/static/") and response.status_code == 200:
-        h["Cache-Control"] = "public, max-age=3600"
+    if shared := _shared_cache(response):
+        h["Cache-Control"] = shared
     elif not (response.status_code == 200 and "immutable" in h.get("Cache-Control", "")):
         h.update(NO_STORE_HEADERS)  # kept: a response whose address names its bytes (a map sheet's hash)
     h.pop("Server", None)
