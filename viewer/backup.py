@@ -28,6 +28,7 @@ from .backupfile import (
     verify_written,
     write_backup,
 )
+from .commands.common import _open, _progress
 from .disk import fsync_dir, syncfs
 from .errors import ViewerError
 from .i18n import _, ngettext
@@ -37,8 +38,6 @@ from .vault import Vault
 
 def _bar():
     """The progress bar `sealview import` shows (rich, on a terminal only), and a Progress for it."""
-    from .cli import _progress
-
     bar, update = _progress()
 
     def progress(stage: str, total: int) -> Step:
@@ -58,8 +57,6 @@ def _bar():
 
 
 def cmd_backup(args) -> None:
-    from .cli import _open  # the one way a command unlocks its vault (cli imports this module)
-
     _must_exist(*args.to)
     recipients = [PublicKey.load(Path(p)) for p in args.to]
     target = Path(args.output)

@@ -27,6 +27,7 @@ from crypto import PublicKey
 from crypto.cli import CliError
 
 from . import recipients
+from .commands.common import _open
 from .documents import one_line
 from .errors import Refused, ViewerError
 from .i18n import _, ngettext
@@ -147,9 +148,7 @@ def same_fingerprint(a: str, b: str) -> bool:
 
 
 def open_vault(args, *, write: bool) -> Vault:
-    """The CLI's one way to ask for the passphrase and open the vault (cli imports this module)."""
-    from .cli import _open
-
+    """The CLI's one way to ask for the passphrase and open the vault (commands.common._open)."""
     return _open(args, write=write)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from crypto import DecryptionKey, Identity, KeyFormatError, PublicKey, SigningKey, statement
 from crypto.cli import CliError, atomic_output
 
+from .commands.common import _open
 from .errors import ViewerError
 from .i18n import N_, _
 from .vault import Vault, now, read_info, today, write_info
@@ -337,8 +338,6 @@ def _write_statement(target: str, made: list[statement.Statement]) -> None:
 
 
 def cmd_rotate(args) -> None:
-    from .cli import _open  # the passphrase prompt, the language: as every command opens the vault
-
     with _open(args, write=True) as vault:
         if args.statement_out and args.desk is None and len(vault.desks) != 1:
             raise CliError(_("this vault serves several desks: give --desk to write one statement file"))
@@ -366,8 +365,6 @@ def cmd_rotate(args) -> None:
 
 
 def cmd_confirm_key(args) -> None:
-    from .cli import _open
-
     key = PublicKey.load(Path(args.pubfile))
     name = " ".join((args.name or Path(args.pubfile).stem).split())[: statement.MAX_NAME]
     print(_("key of %(name)s: fingerprint %(fp)s", name=name, fp=key.fingerprint))
