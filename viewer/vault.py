@@ -36,10 +36,11 @@ from crypto import DecryptionKey, Identity, SigningKey, VerifyKey
 from crypto.keys import write_secret_file
 
 from . import geo, schema
-from .disk import FileWriter, HashingWriter, fsync_dir, syncfs
+from .disk import HashingWriter, fsync_dir, syncfs
 from .documents import json_object
 from .errors import Refused, VaultLocked, ViewerError
 from .i18n import _
+from .vaultfiles import AttachmentFiles
 
 FORMAT = "sealview-vault/1"
 SUBFOLDERS = ("db", "files", "outbox")  # the vault's own folders, each 0700
@@ -72,7 +73,7 @@ def _canonical(data: dict) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-class Vault:
+class Vault(AttachmentFiles):
     """An unlocked vault. Use `create` or `open`; `close` when done (or use it as a context manager)."""
 
     def __init__(self, path: Path, key: Identity | None, *, writable: bool) -> None:
@@ -446,40 +447,6 @@ class Vault:
             "INSERT INTO state.history (case_number, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
             (case_number, now(), self.actor, action, detail),
         )
-
-    # -- attachment files ----------------------------------------------------------------------
-
-    def file_path(self, name: str) -> Path:
-        if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
-            raise ViewerError("internal error: a bad attachment file name")
-        return self.path / "files" / name[:2] / name
-
-    def new_file(self, name: str) -> FileWriter:
-        return FileWriter(self, name)
-
-    def ensure_dir(self, path: Path) -> None:
-        """mkdir once per directory and process (a failing mkdir costs a system call per photo)."""
-        if path not in self._dirs:
-            path.mkdir(mode=0o700, exist_ok=True)
-            self._dirs.add(path)
-
-    def read_envelope(self, name: str) -> bytes:
-        """An attachment's envelope, checked against the hash the signed manifest gave for it."""
-        data = self.file_path(name).read_bytes()
-        if hashlib.sha256(data).hexdigest() != name:
-            raise ViewerError(_("this attachment's file in the vault was altered"))
-        return data
-
-    def check_envelope_file(self, name: str) -> Path:
-        """Like read_envelope for large files: hash in a stream, return the path to stream from."""
-        path = self.file_path(name)
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        if h.hexdigest() != name:
-            raise ViewerError(_("this attachment's file in the vault was altered"))
-        return path
 
 
 def write_info(path: Path, info: dict) -> None:
