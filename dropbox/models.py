@@ -430,3 +430,13 @@ class DeskStorage(Base):
     __tablename__ = "desk_storage"
     desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"), primary_key=True)
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ConfigVersion(Base):
+    """One row whose number the database moves (by triggers, migration 0012) with every change to what
+    a report page shows or whom a report is sealed to: the report page's cache is checked against it on
+    every request (dropbox/pagecache.py)."""
+
+    __tablename__ = "config_version"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -1,84 +1,61 @@
-"""What the report page shows of a desk, kept per process for a few seconds instead of read anew for
-every visitor: the desk's names, its categories (names, where each routes to), its places, and the
-recipient keys the browser seals to.
+"""What the report page shows of a desk, and the keys a report to it is sealed to, kept per process
+instead of read anew for every visitor and every report: the desk's names, its categories (names, where
+each routes to, their recipient keys parsed), its places.
 
 GET /r/<desk> is the busiest page (every poster scan), and read fresh it cost 17 statements, most of
-them lazy loads of each category's officers. From this cache it costs none while the entry is fresh
-(dropbox/maps.py reads the desk's map sheets itself, one statement). The page is also rendered once per
-entry and language (`PageCache.html`): each request only puts its own form tokens and first proof of
-work into it (`fill`), 0.5 ms of CPU here instead of 6.5 (Jinja and 200 translated strings). The no-JS
-receipt page is kept the same way (`RECEIPT_MARKERS`, `fill_plain`): 0.08 ms a report instead of 0.64.
+them lazy loads of each category's officers; a no-JS report read the desk, its categories and their
+officers again to seal. From this cache each costs one tiny statement (`current_version`). The page
+is also rendered once per entry and language (`PageCache.html`): each request only puts its own form
+tokens and first proof of work into it (`fill`), 0.5 ms of CPU here instead of 6.5 (Jinja and 200
+translated strings). The no-JS receipt page is kept the same way (`RECEIPT_MARKERS`, `fill_plain`).
 
-When an entry goes stale:
-- after TTL_S seconds, always (another process changed something: the CLI, another `--workers` worker);
-- at once in this process, when a session of this process commits a change to any table the page
-  shows (`WATCHED_TABLES`): the desk admin pages and the CLI's commands `bump` it on commit.
-
-Sealing never reads this cache. The keys the no-JS path seals to, and the keys a browser-sealed upload
-is checked against before it is filed, are read fresh in that request (`intake.recipients`, the one
-function both paths seal or check with): a key retired or unconfirmed a moment ago is never sealed
-to, by either path. At worst a browser that loaded the page within TTL_S before a key changed
-seals to the old keys, and the server refuses that report ("wrong_recipients") without filing it.
+When an entry goes stale: the database keeps a number, `config_version`, that its own triggers move in
+the same transaction as any change to a table the page shows or the keys depend on (`WATCHED_TABLES`,
+migration 0012): whoever makes the change (a desk admin page, the CLI, another worker or instance, a
+hand-written UPDATE). Every request reads the number before anything else and uses an entry only if it
+was built under the same number, read before the rows it holds. So a key retired or unconfirmed a moment
+ago is never sealed to, by this process or any other, exactly as if the keys were read fresh: the no-JS
+path seals with `CategoryView.sealing_keys()` of the entry this request checked. Entries also end after
+`page_cache_s` seconds (config extra; 0 turns the cache off), which only bounds memory held for desks
+nobody visits. A browser that loaded the page before a key changed seals to the old keys, and the server
+refuses that report ("wrong_recipients") without filing it.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+
+from crypto import RecipientKey
 
 from . import intake
 from .models import Desk
 
-TTL_S = 5.0
-# Tables whose rows the page shows or its keys depend on; a commit touching one of them bumps the
-# generation. Names of tables other sessions may add (key changes, map sheets) are harmless if absent.
+TTL_S = 60.0
+# Tables whose rows the page shows or its keys depend on: each moves config_version (migration 0012).
 WATCHED_TABLES = frozenset(
     {"desks", "categories", "places", "officers", "category_officers", "key_changes", "map_sheets"}
 )
-
-_generation = 0
-_generation_lock = threading.Lock()
+_VERSION_SQL = "SELECT version FROM config_version WHERE id = 1"
 
 
-def bump() -> None:
-    """Make every cached page of this process stale (called on commit; callable by hand too)."""
-    global _generation
-    with _generation_lock:
-        _generation += 1
+def current_version(session: Session) -> int:
+    """The database's config_version now: one statement, sent as it is (nothing to compile)."""
+    return session.connection().exec_driver_sql(_VERSION_SQL).scalar_one()
 
 
-def _touches_watched(session: Session) -> bool:
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        table = getattr(type(obj), "__table__", None)
-        if table is not None and table.name in WATCHED_TABLES:
-            return True
-    return False
+@dataclass(frozen=True)
+class DeskRef:
+    """What filing needs of the desk a category routes to: its row id and slug."""
 
-
-@event.listens_for(Session, "after_flush")
-def _note_change(session: Session, _context: object) -> None:
-    # The lists still hold what was flushed here. Bumped on commit, not now: a page built between
-    # this flush and the commit would read the old rows and keep them under the new generation.
-    if _touches_watched(session):
-        session.info["pagecache_changed"] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _bump_on_commit(session: Session) -> None:
-    if session.info.pop("pagecache_changed", False):
-        bump()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
-    session.info.pop("pagecache_changed", None)
+    id: int
+    slug: str
 
 
 @dataclass(frozen=True)
@@ -86,11 +63,26 @@ class CategoryView:
     id: int
     slug: str
     names: dict
-    target_slug: str  # the desk a report in this category is filed with (Category.target_desk)
-    keys: tuple[str, ...]  # recipient public keys (hex) the browser seals to; () if nobody reads it
+    target_desk: DeskRef  # the desk a report in this category is filed with (Category.target_desk)
+    recipients: tuple[RecipientKey, ...]  # the keys a report is sealed to; () if nobody reads it yet
 
     def name(self, lang: str) -> str:
         return self.names.get(lang) or self.names.get("en") or self.slug
+
+    @property
+    def target_slug(self) -> str:
+        return self.target_desk.slug
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The recipient public keys (hex), as the browser seals to them."""
+        return tuple(k.public_bytes.hex() for k in self.recipients)
+
+    def sealing_keys(self) -> list[RecipientKey]:
+        """The keys a report in this category is sealed to (as intake.recipients); IntakeError if none."""
+        if not self.recipients:
+            raise intake.IntakeError("no_recipients")
+        return list(self.recipients)
 
 
 @dataclass(frozen=True)
@@ -125,14 +117,14 @@ class DeskPage:
     @property
     def open_for_reports(self) -> bool:
         """Some category has a confirmed key to seal to (docs/keys.md)."""
-        return any(c.keys for c in self.categories)
+        return any(c.recipients for c in self.categories)
 
 
 @dataclass(frozen=True)
 class _Entry:
     page: DeskPage | None  # None: no such desk (kept too: a flood of unknown slugs costs nothing)
     made: float
-    generation: int
+    version: int  # config_version read before the rows it holds
     html: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, language) -> page with stand-ins
 
 
@@ -178,7 +170,8 @@ def fill_plain(html: str, values: dict[str, str], markers: dict[str, str]) -> st
 
 
 class PageCache:
-    """Desk pages by slug, each fresh for `ttl` seconds and until this process commits a change."""
+    """Desk pages by slug, each used while the database's config_version is the one it was built under
+    (checked on every `get`) and for at most `ttl` seconds; `ttl` 0 turns the cache off."""
 
     def __init__(self, ttl: float = TTL_S, max_entries: int = 1000) -> None:
         self.ttl = ttl
@@ -186,15 +179,19 @@ class PageCache:
         self._entries: dict[str, _Entry] = {}
 
     def get(self, session: Session, slug: str) -> DeskPage | None:
+        # The number is read before the rows: a change committed meanwhile leaves this entry stale.
+        version = current_version(session)
         entry = self._entries.get(slug)
-        if entry is None or entry.generation != _generation or time.monotonic() - entry.made > self.ttl:
-            # The generation is read before the rows: a commit landing meanwhile leaves this entry stale.
-            made, seen = time.monotonic(), _generation
-            entry = _Entry(load(session, slug), made, seen)
+        if entry is None or entry.version != version or time.monotonic() - entry.made >= self.ttl:
+            entry = _Entry(load(session, slug), time.monotonic(), version)
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()  # unknown slugs cannot grow it without bound
             self._entries[slug] = entry  # one dict store: atomic under the GIL, no lock needed
         return entry.page
+
+    def clear(self) -> None:
+        """Forget every entry (tests measuring a cold page)."""
+        self._entries.clear()
 
     def html(
         self,
@@ -205,7 +202,7 @@ class PageCache:
         kind: str = "report",
     ) -> str:
         """The `kind` page of `page` ("report", "receipt") in `language`, rendered by `render(markers)`
-        once for as long as `page` is the cached entry (the same staleness rules: TTL and bump)."""
+        once for as long as `page` is the cached entry."""
         entry = self._entries.get(page.slug)
         if entry is None or entry.page is not page:  # reloaded meanwhile: this request's own rendering
             return render(markers)
@@ -223,18 +220,18 @@ def load(session: Session, slug: str) -> DeskPage | None:
     if desk is None:
         return None
     categories = tuple(
-        CategoryView(c.id, c.slug, dict(c.names), c.target_desk.slug, tuple(_keys(c)))
+        CategoryView(c.id, c.slug, dict(c.names), DeskRef(c.target_desk.id, c.target_desk.slug), _keys(c))
         for c in desk.categories
     )
     places = tuple(PlaceView(p.id, dict(p.names), p.lat, p.lon) for p in desk.places)
     return DeskPage(desk.id, desk.slug, dict(desk.names), desk.default_language, categories, places)
 
 
-def _keys(category) -> list[str]:
+def _keys(category) -> tuple[RecipientKey, ...]:
     try:
-        return [k.public_bytes.hex() for k in intake.recipients(category)]
+        return tuple(intake.recipients(category))
     except intake.IntakeError:  # a category with no confirmed officer cannot take reports yet
-        return []
+        return ()
 
 
 def for_app(app: Flask) -> PageCache:
