@@ -23,40 +23,37 @@ UIDs), Cues, and the Clusters byte for byte: block data is never parsed (an H.26
 string in its SEI stays: it names a codec library, not a device or a person). Clusters of unknown size,
 as MediaRecorder writes them, are walked child by child through a read-ahead window to find their end;
 a file cut inside a Cluster keeps what is there. Python reads strictly forward (a ForwardSource works).
+Beside this file: _ebml.py reads elements, _matroska_tags.py says what Tags, Chapters and the voided
+values held, _matroska_private.py rewrites the comment headers inside CodecPrivate.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 
 from . import Finding, Plan
+from ._ebml import CRC32, EBML, ONES, VOID, _children, _header, _Window, void
+from ._matroska_private import _flac_private, _xiph_private
+from ._matroska_tags import _chapter_findings, _tag_findings, _value
 from ._source import Copy, Piece, Source
 from .errors import CannotClean
 
-WINDOW = 1 << 16  # element headers are parsed out of reads this large, not one read each
 MAX_MASTER = 4 << 20  # SeekHead, Info, Tracks, Tags, Chapters are read whole up to this size
-MAX_VOID = 16 << 20  # the largest element we overwrite (the Void's zeros are new bytes in memory)
 MAX_HEADER = 4096  # the EBML header
 MAX_NAME = 4096  # an attachment's name, type or description is read up to this size
 
-EBML, SEGMENT, VOID, CRC32 = 0x1A45DFA3, 0x18538067, 0xEC, 0xBF
+SEGMENT = 0x18538067
 SEEKHEAD, INFO, TRACKS, CLUSTER, CUES = 0x114D9B74, 0x1549A966, 0x1654AE6B, 0x1F43B675, 0x1C53BB6B
 CHAPTERS, TAGS, ATTACHMENTS = 0x1043A770, 0x1254C367, 0x1941A469
 TOP = {SEEKHEAD, INFO, TRACKS, CLUSTER, CUES, CHAPTERS, TAGS, ATTACHMENTS}
 SEEKABLE = {SEEKHEAD, INFO, TRACKS, CLUSTER, CUES}  # Seek entries to anything else are voided
 CLUSTER_CHILDREN = {0xE7, 0x5854, 0xA7, 0xAB, 0xA3, 0xA0, 0xAF, VOID, CRC32}
 CUES_CHILDREN = {0xBB, VOID, CRC32}
-TAG, SIMPLE_TAG, TAG_NAME, TAG_STRING, TAG_BINARY = 0x7373, 0x67C8, 0x45A3, 0x4487, 0x4485
-CHAPTER_MASTERS = {0x45B9, 0xB6, 0x80, 0x4520}  # EditionEntry, ChapterAtom, ChapterDisplay, EditionDisplay
-CHAPTER_STRINGS = {0x85, 0x4521}  # ChapString, EditionString
 ATTACHED_FILE, FILE_NAME, FILE_MEDIA_TYPE, FILE_DESCRIPTION = 0x61A7, 0x466E, 0x4660, 0x467E
 SEEK, SEEK_ID, TRACK_ENTRY, TRACK_TYPE, CODEC_ID, CODEC_PRIVATE = 0x4DBB, 0x53AB, 0xAE, 0x83, 0x86, 0x63A2
 DOC_TYPE = 0x4282
-EPOCH = datetime(2001, 1, 1, tzinfo=UTC)  # Matroska dates count nanoseconds from here
 
 # What happens to each child of a master we rewrite: keep it, NUL its string ("nul", kind, name),
 # void it ("void", kind, name, how its value reads), or walk it ("master", name, its own rules).
@@ -98,108 +95,11 @@ MASTERS = {
     TRACKS: ("Tracks", TRACKS_RULES),
 }
 
-PLACE = re.compile(
-    r"[+-]\d{1,2}\.\d+[+-]\d{1,3}\.\d+|-?\d{1,2}\.\d{3,}, ?-?\d{1,3}\.\d{3,}"
-)  # ISO 6709, "lat, lon"
-PLACE_NAMES = re.compile(r"LOCAT|GPS|GEO|ISO6709|LATITUDE|LONGITUDE|COORDINATE")
-PERSON_NAMES = re.compile(
-    r"ARTIST|PERFORMER|COMPOSER|ARRANGER|LYRICIST|CONDUCTOR|DIRECTOR|ENGINEER|DESIGNER|ACTOR|CHARACTER"
-    r"|WRITTEN|_BY$|PRODUCER|PUBLISHER|LABEL|COPYRIGHT|AUTHOR|OWNER|EMAIL|THANKS|STUDIO|ACCOMPANIMENT"
-)
-TIME_NAMES = re.compile(r"DATE|(^|[_.])TIME($|[_.])|TIMESTAMP|^YEAR$")  # not QUICKTIME
-DEVICE_NAMES = re.compile(r"MAKE|MODEL|DEVICE|SERIAL|VENDOR|CAMERA|LENS")
-SOFTWARE_NAMES = re.compile(r"ENCODER|APP|SOFTWARE|HANDLER|TOOL")
-NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-OTHER_NAMES = re.compile(r"^(DURATION|BPS|NUMBER_OF_|_STATISTICS)")
-
 
 def plan(source: Source) -> Plan:
     walk = _Walk(source)
     walk.run()
     return walk.plan()
-
-
-class _Window:
-    """Forward reads through a read-ahead buffer: many element headers come out of one source read."""
-
-    def __init__(self, source: Source) -> None:
-        self.source, self.start, self.data = source, 0, b""
-
-    def get(self, pos: int, n: int) -> bytes:
-        """Up to n bytes at pos (fewer where the file ends). Never reads behind the last read."""
-        n = min(n, self.source.size - pos)
-        if n <= 0:
-            return b""
-        end = self.start + len(self.data)
-        if self.start <= pos and pos + n <= end:
-            return self.data[pos - self.start : pos - self.start + n]
-        if pos < self.start:
-            raise CannotClean("the Matroska walk went backwards")  # a bug, not a file: never expected
-        kept = self.data[pos - self.start :] if pos < end else b""
-        more = min(max(n, WINDOW) - len(kept), self.source.size - pos - len(kept))
-        self.data, self.start = kept + self.source.read_at(pos + len(kept), more), pos
-        return self.data[:n]
-
-    def exactly(self, pos: int, n: int) -> bytes:
-        data = self.get(pos, n)
-        if len(data) != n:
-            raise CannotClean("the file ends inside a Matroska element")
-        return data
-
-
-WIDTHS = bytes(9 - b.bit_length() for b in range(256))  # an EBML integer's length by its first byte
-ONES = [(1 << (7 * w)) - 1 for w in range(9)]  # the value bits of a w-byte EBML integer, all set
-
-
-def _header(data: bytes, at: int) -> tuple[int, int | None, int] | None:
-    """(ID, size or None when unknown, header length) of the element at data[at:]; None when the data
-    ends inside the header. Called for every block of a MediaRecorder file: kept lean."""
-    n = len(data)
-    if at >= n:
-        return None
-    id_width = WIDTHS[data[at]]
-    if id_width > 4:
-        raise CannotClean("a Matroska element ID longer than 4 bytes")
-    at_size = at + id_width
-    if at_size >= n:
-        return None
-    eid = data[at] if id_width == 1 else int.from_bytes(data[at:at_size], "big")
-    if eid & ONES[id_width] == ONES[id_width]:  # all ones is reserved (all zeros too, but 0x80 is used)
-        raise CannotClean("a reserved Matroska element ID")
-    size_width = WIDTHS[data[at_size]]
-    if size_width > 8:
-        raise CannotClean("a Matroska element size longer than 8 bytes")
-    if at_size + size_width > n:
-        return None
-    ones = ONES[size_width]
-    size = (
-        data[at_size] if size_width == 1 else int.from_bytes(data[at_size : at_size + size_width], "big")
-    ) & ones
-    return eid, None if size == ones else size, id_width + size_width
-
-
-def _children(data: bytes, lo: int, hi: int) -> Iterator[tuple[int, int, int, int]]:
-    """(ID, start, body, end) of each child in data[lo:hi], which must hold them exactly."""
-    pos = lo
-    while pos < hi:
-        h = _header(data, pos)
-        if h is None or h[1] is None or pos + h[2] + h[1] > hi:
-            raise CannotClean("a Matroska element does not fit in its parent")
-        eid, size, length = h
-        yield eid, pos, pos + length, pos + length + size
-        pos += length + size
-
-
-def void(total: int) -> bytes:
-    """An EBML Void element of exactly `total` bytes (header and zeros), the smallest size field that
-    makes the lengths add up (a 1-byte size of 127 would read as "unknown", so 129 bytes take 2)."""
-    if total > MAX_VOID:
-        raise CannotClean(f"a Matroska element of {total} bytes to remove is too large")
-    for width in range(1, 9):
-        body = total - 1 - width
-        if 0 <= body <= (1 << (7 * width)) - 2:
-            return bytes([VOID]) + (body | 1 << (7 * width)).to_bytes(width, "big") + bytes(body)
-    raise CannotClean("a Matroska element too short to overwrite")  # only under 2 bytes: never
 
 
 class _Walk:
@@ -503,171 +403,3 @@ class _Walk:
         if h is None or h[1] is None or pos + h[2] + h[1] > end:
             raise CannotClean("a Matroska element does not fit in its parent")
         return h[0], pos, pos + h[2], pos + h[2] + h[1]
-
-
-# -- values and findings --------------------------------------------------------------------------
-
-
-def _value(raw: bytes, how: str) -> str:
-    """An element's value as the officer reads it; "" when there is nothing (empty, or all NULs)."""
-    if not raw.strip(b"\0"):
-        return ""
-    if how == "date" and len(raw) == 8:
-        ns = int.from_bytes(raw, "big", signed=True)
-        return (EPOCH + timedelta(seconds=ns // 1_000_000_000)).strftime("%Y-%m-%d %H:%M:%S")
-    if how == "text":
-        return raw.strip(b"\0")[:256].decode("utf-8", "replace")
-    return raw[:32].hex()
-
-
-def _tag_kind(name: str, value: str) -> str:
-    """What a tag is about, by its name (TITLE, DATE_RECORDED, LOCATION...), or by its value when the
-    name says nothing (coordinates in a COMMENT are a place)."""
-    name = name.upper()
-    if PLACE_NAMES.search(name):
-        return "place"
-    if TIME_NAMES.search(name):
-        return "time"
-    for kind, names in (("person", PERSON_NAMES), ("device", DEVICE_NAMES), ("software", SOFTWARE_NAMES)):
-        if names.search(name):
-            return kind
-    if OTHER_NAMES.search(name):
-        return "other"
-    return "place" if PLACE.search(value) else "text"
-
-
-def _tag_findings(data: bytes) -> list[Finding]:
-    found: list[Finding] = []
-    for eid, _, body, end in _children(data, 0, len(data)):
-        if eid == TAG:
-            for cid, _, cbody, cend in _children(data, body, end):
-                if cid == SIMPLE_TAG:
-                    _simple_tag(data, cbody, cend, found)
-    return found
-
-
-def _simple_tag(data: bytes, lo: int, hi: int, found: list[Finding]) -> None:
-    name, value = "?", ""
-    for eid, _, body, end in _children(data, lo, hi):
-        if eid == TAG_NAME:
-            name = _where_name(data[body:end])
-        elif eid == TAG_STRING:
-            value = _value(data[body:end], "text")
-        elif eid == TAG_BINARY and end > body:
-            value = f"{end - body} bytes"
-        elif eid == SIMPLE_TAG:
-            _simple_tag(data, body, end, found)
-    if value:
-        found.append(Finding(_tag_kind(name, value), f"Tags/{name}", value))
-
-
-def _where_name(raw: bytes) -> str:
-    """A tag's name as a finding's place: ASCII letters, digits and _.- kept, any other byte "_"."""
-    raw = raw.strip(b"\0")[:40]
-    return "".join(chr(b) if b in NAME_BYTES else "_" for b in raw) or "?"
-
-
-def _chapter_findings(data: bytes) -> list[Finding]:
-    strings: list[str] = []
-
-    def walk(lo: int, hi: int) -> None:
-        for eid, _, body, end in _children(data, lo, hi):
-            if eid in CHAPTER_MASTERS:
-                walk(body, end)
-            elif eid in CHAPTER_STRINGS and _value(data[body:end], "text"):
-                strings.append(_value(data[body:end], "text"))
-
-    walk(0, len(data))
-    return [Finding("text", "Chapters", "; ".join(strings))]
-
-
-# -- comment headers inside CodecPrivate ----------------------------------------------------------
-
-
-def _xiph_private(data: bytearray, lo: int, hi: int, found: list[Finding]) -> bool:
-    """Vorbis or Theora: three headers in Xiph lacing; the second (comments) is rewritten as an empty
-    comment of the same length, its vendor string NULs."""
-    if hi - lo < 1 or data[lo] != 2:
-        raise CannotClean("a Vorbis or Theora CodecPrivate without its three headers")
-    pos, sizes = lo + 1, []
-    for _ in range(2):
-        size = 0
-        while pos < hi and data[pos] == 255:
-            size, pos = size + 255, pos + 1
-        if pos >= hi:
-            raise CannotClean("a Vorbis or Theora CodecPrivate cut short")
-        sizes.append(size + data[pos])
-        pos += 1
-    start = pos + sizes[0]
-    end = start + sizes[1]
-    if end > hi or sizes[1] == 0:
-        raise CannotClean("a Vorbis or Theora CodecPrivate cut short")
-    prefix, framing = (b"\x03vorbis", 1) if data[start] == 3 else (b"\x81theora", 0)
-    return _comment_header(data, start, end, prefix, framing, "Vorbis comment", found)
-
-
-def _comment_header(data: bytearray, lo: int, hi: int, prefix: bytes, framing: int, where: str,
-                    found: list[Finding]) -> bool:  # fmt: skip
-    """A Vorbis comment (vendor, then NAME=value pairs) in data[lo:hi] after `prefix`, its findings
-    added and itself replaced by one with no comments and a NUL vendor of the same length."""
-    if bytes(data[lo : lo + len(prefix)]) != prefix or hi - lo < len(prefix) + 8 + framing:
-        raise CannotClean(f"a malformed {where} header")
-    pos = lo + len(prefix)
-    vendor_end = pos + 4 + _u32(data, pos, hi)
-    found_before = len(found)
-    vendor = _value(bytes(data[pos + 4 : min(vendor_end, hi)]), "text")
-    if vendor:
-        found.append(Finding("software", f"{where}/vendor", vendor))
-    pos = vendor_end
-    count = _u32(data, pos, hi)
-    pos += 4
-    if count > (hi - pos) // 4:
-        raise CannotClean(f"a {where} header with too many comments")
-    for _ in range(count):
-        length = _u32(data, pos, hi)
-        if pos + 4 + length > hi:
-            raise CannotClean(f"a {where} header cut short")
-        name, _, raw = bytes(data[pos + 4 : pos + 4 + length]).partition(b"=")
-        value = _value(raw, "text")
-        if value:
-            found.append(Finding(_tag_kind(_where_name(name), value), f"{where}/{_where_name(name)}", value))
-        pos += 4 + length
-    if pos + framing > hi:
-        raise CannotClean(f"a {where} header cut short")
-    if len(found) == found_before and count == 0 and pos + framing == hi:
-        return False  # already empty: a cleaned file stays as it is
-    body = hi - lo - len(prefix) - 8 - framing
-    data[lo:hi] = prefix + struct.pack("<I", body) + bytes(body) + bytes(4) + b"\x01" * framing
-    return True
-
-
-def _u32(data: bytearray, pos: int, hi: int) -> int:
-    if pos + 4 > hi:
-        raise CannotClean("a comment header cut short")
-    return struct.unpack_from("<I", data, pos)[0]
-
-
-def _flac_private(data: bytearray, lo: int, hi: int, found: list[Finding]) -> bool:
-    """FLAC's "fLaC" and metadata blocks: STREAMINFO and SEEKTABLE stay; every other block (comments,
-    pictures, application data, cue sheets) becomes PADDING of the same length."""
-    if bytes(data[lo : lo + 4]) != b"fLaC":
-        raise CannotClean("a FLAC CodecPrivate without its fLaC marker")
-    pos, changed, last = lo + 4, False, False
-    while not last:
-        if pos + 4 > hi:
-            raise CannotClean("a FLAC CodecPrivate cut short")
-        last, kind = data[pos] & 0x80 != 0, data[pos] & 0x7F
-        body, end = pos + 4, pos + 4 + int.from_bytes(data[pos + 1 : pos + 4], "big")
-        if end > hi:
-            raise CannotClean("a FLAC metadata block runs past its CodecPrivate")
-        if kind == 4:
-            copy = bytearray(data[body:end])
-            _comment_header(copy, 0, len(copy), b"", 0, "FLAC comment", found)
-        elif kind not in (0, 1, 3):
-            found.append(Finding("other", f"FLAC block {kind}"))
-        if kind not in (0, 3) and (kind != 1 or any(data[body:end])):
-            data[pos] = (data[pos] & 0x80) | 1
-            data[body:end] = bytes(end - body)
-            changed = True
-        pos = end
-    return changed

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import metadata
-from metadata import matroska
+from metadata import _ebml, _matroska_tags, matroska
 from tests.media.parity import js_clean, js_refuses, py_clean
 
 PLACE = b"+42.6931+023.3219"
@@ -252,7 +252,7 @@ def test_unknown_size_clusters_read_through_a_window(recorded: bytes) -> None:
     blocks = recorded.count(b"\xa3")  # at least every SimpleBlock ID, and more
     source = CountingSource(recorded)
     metadata.plan_for(source, "matroska")
-    assert source.reads <= 3 + len(recorded) // matroska.WINDOW < blocks // 4
+    assert source.reads <= 3 + len(recorded) // _ebml.WINDOW < blocks // 4
 
 
 # -- forward only, and the JavaScript twin -------------------------------------------------------
@@ -364,7 +364,8 @@ def built_seek() -> bytes:
 
     head = el(matroska.SEEKHEAD, seek(matroska.INFO), seek(matroska.TAGS), seek(matroska.CUES))
     tags = el(
-        matroska.TAGS, el(matroska.TAG, el(matroska.SIMPLE_TAG, el(0x45A3, b"COMMENT"), el(0x4487, b"hi")))
+        matroska.TAGS,
+        el(_matroska_tags.TAG, el(_matroska_tags.SIMPLE_TAG, el(0x45A3, b"COMMENT"), el(0x4487, b"hi"))),
     )
     odd = el(0x1ABCDEF0, b"something unknown")  # an ID no Matroska version defines
     return ebml_header() + segment(head, info(), el(matroska.TRACKS, track(b"A_OPUS")), tags, odd, cluster())
