@@ -168,6 +168,22 @@ def history_text(action: str, detail: str) -> str:
     return f"{action_label(action)}: {shown}" if shown else action_label(action)
 
 
+# Vault.actor of an officer who set no name. The vault keeps it in English (statebundle.py and
+# keytrust.py read it back as written), so it is translated where it is shown.
+_UNNAMED_OFFICER = re.compile(r"officer ([0-9 ]{20,40})")
+
+
+def actor_text(actor: str | None) -> str:
+    """Who wrote a note, changed a state or forwarded a case, in the language in force: a name and
+    fingerprint as the vault recorded them, or for an officer with no name, "officer <fingerprint>"."""
+    m = _UNNAMED_OFFICER.fullmatch(actor or "")
+    if m is None:
+        return actor or ""
+    # TRANSLATORS: who did something in a case's history (a note, a state, a reply, a forwarding) when
+    # that officer set no name: the word for an officer, nominative, then their key's fingerprint.
+    return _("officer %(fingerprint)s", fingerprint=m[1])
+
+
 def human_size(n: int | None) -> str:
     if n is None:
         return _("unknown size")

@@ -18,7 +18,7 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
 from . import geo, hidden, i18n, images, media
 from .errors import ViewerError
 from .i18n import _
-from .labels import history_text, human_size, state_label, word_label
+from .labels import actor_text, history_text, human_size, state_label, word_label
 from .vault import Vault
 
 PDF_TEXT_LIMIT = 20_000  # characters of a report's text in print; the case file holds all of it
@@ -82,7 +82,7 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
                 ),
             )
         )
-    facts.append((_("Officer"), vault.actor))
+    facts.append((_("Officer"), actor_text(vault.actor)))
     story += [_fact(k, v, body) for k, v in facts]
     for i, r in enumerate(data["reports"], 1):
         story += [
@@ -117,7 +117,7 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
         for a in r["attachments"]:
             story += _attachment(vault, a, body, small)
     for section, rows, fmt in (
-        (_("Notes"), data["notes"], lambda n: f"{i18n.when(n['at'])}, {n['actor']}: {n['text']}"),
+        (_("Notes"), data["notes"], lambda n: f"{i18n.when(n['at'])}, {actor_text(n['actor'])}: {n['text']}"),
         (
             _("Replies to the reporter"),
             data["replies"],
@@ -128,7 +128,9 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
         (
             _("History"),
             data["history"],
-            lambda n: f"{i18n.when(n['at'])} {n['actor']}: {history_text(n['action'], n['detail'])}",
+            lambda n: (
+                f"{i18n.when(n['at'])} {actor_text(n['actor'])}: {history_text(n['action'], n['detail'])}"
+            ),
         ),
     ):
         if rows:

@@ -10,7 +10,7 @@ from crypto.cli import CliError
 
 from .. import hidden, i18n, queries, triage
 from ..i18n import N_, _, ngettext
-from ..labels import METADATA, history_text, human_size, state_label, where_text, word_label
+from ..labels import METADATA, actor_text, history_text, human_size, state_label, where_text, word_label
 from .common import _open
 
 
@@ -78,7 +78,7 @@ def _print_case(data: dict, names: dict) -> None:
     for i, r in enumerate(data["reports"], 1):
         _print_report(i, r, names)
     sections = (
-        (N_("notes"), data["notes"], lambda n: f"{i18n.when(n['at'])} {n['actor']}: {n['text']}"),
+        (N_("notes"), data["notes"], lambda n: f"{i18n.when(n['at'])} {actor_text(n['actor'])}: {n['text']}"),
         (
             N_("replies"),
             data["replies"],
@@ -90,7 +90,9 @@ def _print_case(data: dict, names: dict) -> None:
         (
             N_("history"),
             data["history"],
-            lambda n: f"{i18n.when(n['at'])} {n['actor']}: {history_text(n['action'], n['detail'])}",
+            lambda n: (
+                f"{i18n.when(n['at'])} {actor_text(n['actor'])}: {history_text(n['action'], n['detail'])}"
+            ),
         ),
     )
     for title, rows, fmt in sections:

@@ -14,6 +14,7 @@ from .. import i18n
 from ..labels import (
     STATE_LABELS,
     action_label,
+    actor_text,
     detail_text,
     event_text,
     human_size,
@@ -73,6 +74,7 @@ def init(app: Flask) -> None:
         where=where_text,
         state=state_label,
         action=action_label,
+        actor=actor_text,
         event=event_text,
         detail=detail_text,
         word=word_label,
