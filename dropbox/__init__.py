@@ -17,7 +17,7 @@ from .blobs import open_store
 from .budget import Budgets
 from .config import Config
 from .noise import LIBRARY_NOISE  # what libraries said, counted only (dropbox/noise.py)
-from .uploads import UploadLimits
+from .uploads import UploadLimits, uploads_for
 
 AUDIENCES = ("reporter", "desk", "all")
 
@@ -64,7 +64,7 @@ def create_app(config: Config, audience: str = "all") -> Flask:
     db.init_app(app, config.database_url)
     store = open_store(config, app.extensions["sealdrop.engine"])  # files, or PostgreSQL large objects
     app.extensions["sealdrop.blobs"] = store
-    app.extensions["sealdrop.uploads"] = shared.uploads_for(config, store, UploadLimits.of(config))
+    app.extensions["sealdrop.uploads"] = uploads_for(config, store, UploadLimits.of(config))
     # In memory (in Redis with redis_url); `sealdrop serve` hands the reporter app's to the desk app, so
     # the admin page sees it.
     app.extensions["sealdrop.budgets"] = Budgets(config)

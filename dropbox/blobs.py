@@ -21,6 +21,7 @@ of the service sees only the BlobStore interface.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import io
 import os
 import secrets
@@ -33,9 +34,12 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from sqlalchemy import Connection, Engine, text
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from .config import Config
 
 ORPHAN_MIN_DAYS = 2  # an orphan blob is swept once its arrival day is this many days past
+PIECE_CHUNK = 64 * 1024  # bytes of an upload's piece copied at a time into a .part file
 
 
 class BlobStore(Protocol):
@@ -54,6 +58,28 @@ class BlobStore(Protocol):
     def sweep_incoming(self, max_age_s: float) -> int: ...
     def sweep_orphans(self, referenced: Callable[[], Collection[str]], now: float | None = None) -> int: ...
 
+    # An upload's pieces until it is filed (dropbox/uploads.py, Uploads). `files_by_moving`: filing
+    # moves the staged bytes into the store outside the database's transaction (the file store), so a
+    # crash between the move and the commit must be put back; else filing is part of the transaction.
+    files_by_moving: bool
+
+    def stage(self, session: Session, upload_id: str, blob_id: str) -> None: ...
+    def staged_exists(self, upload_id: str) -> bool: ...
+    def open_staged(self, upload_id: str) -> BinaryIO: ...
+    def writing_staged(self, session: Session, upload_id: str) -> AbstractContextManager[PieceWriter]: ...
+    def file_staged(self, session: Session, upload_id: str, blob_id: str) -> str: ...
+    def unfile_staged(self, upload_id: str, blob_id: str) -> None: ...
+    def discard_staged(self, upload_id: str, session: Session | None = None) -> None: ...
+    def staged_idle(self, session: Session, now: float) -> dict[str, float]: ...
+    def staged_blob_ids(self, session: Session) -> set[str]: ...
+
+
+class PieceWriter(Protocol):
+    def write(self, offset: int, body: BinaryIO, length: int) -> int:
+        """Copy `length` bytes of `body` to `offset`; the staged bytes end after them. Returns the bytes
+        copied: fewer if the body ended early, and then nothing of this piece is kept."""
+        ...
+
 
 class BlobWriter(Protocol):
     blob_id: str
@@ -64,10 +90,14 @@ class BlobWriter(Protocol):
 class FileBlobStore:
     """Blobs as files under one folder, fanned out by the first two characters of their id."""
 
+    files_by_moving = True
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.incoming = self.root / "incoming"
         self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.uploads = self.root / "uploads"  # open uploads' pieces, a .part file each
+        self.uploads.mkdir(exist_ok=True, mode=0o700)
 
     def path(self, blob_id: str) -> Path:
         if not (len(blob_id) == 32 and all(c in "0123456789abcdef" for c in blob_id)):
@@ -156,11 +186,74 @@ class FileBlobStore:
     def exists(self, blob_id: str) -> bool:
         return self.path(blob_id).is_file()
 
+    # An upload's pieces: uploads/<upload id>.part, moved into the store when the upload is filed.
+
+    def staged_path(self, upload_id: str) -> Path:
+        return self.uploads / f"{upload_id}.part"
+
+    def stage(self, session: Session, upload_id: str, blob_id: str) -> None:
+        self.staged_path(upload_id).touch(mode=0o600)
+
+    def staged_exists(self, upload_id: str) -> bool:
+        return self.staged_path(upload_id).exists()
+
+    def open_staged(self, upload_id: str) -> BinaryIO:
+        return open(self.staged_path(upload_id), "rb")
+
+    @contextmanager
+    def writing_staged(self, session: Session, upload_id: str) -> Iterator[_FilePieces]:
+        """One writer per upload at a time, across threads and processes: an exclusive lock on the .part
+        file, held to the end of the block, in which the caller commits the new offset. FileNotFoundError
+        if the upload has no .part file (finished or swept a moment ago)."""
+        with open(self.staged_path(upload_id), "r+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # closing the file releases it
+            yield _FilePieces(f)
+
+    def file_staged(self, session: Session, upload_id: str, blob_id: str) -> str:
+        return self.adopt(self.staged_path(upload_id), blob_id)
+
+    def unfile_staged(self, upload_id: str, blob_id: str) -> None:
+        """Undo `file_staged` (a filing failed, or a crash cut it off before its commit)."""
+        path = self.staged_path(upload_id)
+        self.give_back(blob_id, path)
+        os.utime(path)  # written to just now, as far as the sweep of idle uploads should know
+
+    def discard_staged(self, upload_id: str, session: Session | None = None) -> None:
+        self.staged_path(upload_id).unlink(missing_ok=True)
+
+    def staged_idle(self, session: Session, now: float) -> dict[str, float]:
+        """By upload id: seconds since its .part file was last written to."""
+        idle = {}
+        for path in self.uploads.glob("*.part"):
+            try:
+                idle[path.stem] = now - path.stat().st_mtime
+            except FileNotFoundError:  # filed a moment ago
+                continue
+        return idle
+
+    def staged_blob_ids(self, session: Session) -> set[str]:
+        return set()  # a .part file is no blob until it is filed
+
 
 def received_day_timestamp() -> float:
     """Midnight UTC of today, as a file time: all a blob's times may say is the day it arrived."""
     today = dt.datetime.now(dt.UTC).date()
     return dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp()
+
+
+class _FilePieces:
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+
+    def write(self, offset: int, body: BinaryIO, length: int) -> int:
+        """Copy PIECE_CHUNK at a time (a piece is never held whole)."""
+        self._f.seek(offset)
+        copied = 0
+        while copied < length and (chunk := body.read(min(PIECE_CHUNK, length - copied))):
+            self._f.write(chunk)
+            copied += len(chunk)
+        self._f.truncate(offset if copied != length else None)  # an early end keeps nothing of it
+        return copied
 
 
 class _FileBlobWriter:
@@ -216,8 +309,10 @@ class LargeObjectStore:
 
     An upload's pieces go straight into a staged blob, found by its upload id (`write_at`, in the
     transaction that records the upload's new offset), so a piece appended on one instance and the
-    next on another continue one upload (dropbox/shared.py, SharedUploads); filing it only clears
-    the upload id (`settle`)."""
+    next on another continue one upload (dropbox/uploads.py); filing it only clears the upload id
+    (`file_staged`), in the report's own transaction."""
+
+    files_by_moving = False
 
     def __init__(self, engine: Engine, incoming: Path) -> None:
         self.engine = engine
@@ -290,12 +385,13 @@ class LargeObjectStore:
             self.delete(blob_id)
         return len(doomed)
 
-    # An upload's staged bytes, in the caller's transaction (dropbox/shared.py, SharedUploads).
+    # An upload's staged bytes, in the caller's transaction (dropbox/uploads.py, Uploads).
 
-    def stage(self, conn: Connection, upload_id: str, blob_id: str) -> None:
+    def stage(self, session: Session, upload_id: str, blob_id: str) -> None:
         """Make the empty staged blob of a new upload, in the transaction that adds the upload's row,
         under `blob_id` if that name is free, else under a random one (an upload id used again after
         its first upload was filed: that blob is never written to again)."""
+        conn = session.connection()
         if conn.scalar(text("SELECT 1 FROM blob_objects WHERE upload_id = :u"), {"u": upload_id}):
             return  # staged already: the same first piece, sent twice at once
         if conn.scalar(text("SELECT 1 FROM blob_objects WHERE blob_id = :b"), {"b": blob_id}):
@@ -310,6 +406,25 @@ class LargeObjectStore:
         """The blob id an upload's pieces are staged under, if it has any."""
         with self.engine.connect() as conn:
             return conn.scalar(_STAGED, {"u": upload_id})
+
+    def staged_exists(self, upload_id: str) -> bool:
+        return self.staged(upload_id) is not None
+
+    def open_staged(self, upload_id: str) -> BinaryIO:
+        blob_id = self.staged(upload_id)
+        if blob_id is None:
+            raise FileNotFoundError(f"no staged blob for upload {upload_id}")  # filed or swept meanwhile
+        return self.open(blob_id)
+
+    @contextmanager
+    def writing_staged(self, session: Session, upload_id: str) -> Iterator[_LargeObjectPieces]:
+        """One writer per upload at a time, across instances: a lock per upload in the database, held
+        until the caller's transaction ends; each piece is written in the transaction that records the
+        upload's new offset, so the offset and the bytes move together."""
+        from . import db
+
+        db.lock_for_writing(session, f"uploads.append:{upload_id}")
+        yield _LargeObjectPieces(self, session.connection(), upload_id)
 
     def write_at(self, conn: Connection, upload_id: str, offset: int, body: BinaryIO, length: int) -> int:
         """Copy `length` bytes of `body` to `offset` of the upload's staged blob, LO_CHUNK at a time, in
@@ -335,10 +450,10 @@ class LargeObjectStore:
         )
         return copied
 
-    def settle(self, conn: Connection, upload_id: str) -> str:
-        """An upload's staged blob is filed: it keeps only the day, as every filed blob does, and its
-        blob id (returned) from now on names it alone."""
-        blob_id = conn.scalar(
+    def file_staged(self, session: Session, upload_id: str, blob_id: str) -> str:
+        """An upload's staged blob is filed in the caller's transaction: it keeps only the day, as every
+        filed blob does, and its blob id (returned; the name it was staged under) names it alone."""
+        blob_id = session.connection().scalar(
             text("UPDATE blob_objects SET upload_id = NULL, touched = NULL, received_day = :day "
                  "WHERE upload_id = :u RETURNING blob_id"),
             {"day": _today(), "u": upload_id},
@@ -347,13 +462,32 @@ class LargeObjectStore:
             raise FileNotFoundError(f"no staged blob for upload {upload_id}")
         return blob_id
 
-    def delete_staged(self, conn: Connection, upload_id: str) -> None:
-        """Delete an upload's staged blob (an upload swept or dropped) in the caller's transaction."""
+    def unfile_staged(self, upload_id: str, blob_id: str) -> None:
+        """Nothing to undo: the caller's rollback keeps the blob staged."""
+
+    def discard_staged(self, upload_id: str, session: Session | None = None) -> None:
+        """Delete an upload's staged blob (an upload swept or dropped), in the session's transaction
+        when given, else in one of its own."""
+        if session is not None:
+            self._delete_staged(session.connection(), upload_id)
+            return
+        with self.engine.begin() as conn:
+            self._delete_staged(conn, upload_id)
+
+    def _delete_staged(self, conn: Connection, upload_id: str) -> None:
         oid = conn.scalar(
             text("DELETE FROM blob_objects WHERE upload_id = :u RETURNING oid"), {"u": upload_id}
         )
         if oid is not None:
             conn.execute(_UNLINK, {"oid": oid})
+
+    def staged_idle(self, session: Session, now: float) -> dict[str, float]:
+        """By upload id: seconds since its staged blob was last written to (to the minute)."""
+        written = self.last_written(session.connection())
+        return {upload_id: now - touched.timestamp() for upload_id, (_, touched) in written.items()}
+
+    def staged_blob_ids(self, session: Session) -> set[str]:
+        return {blob_id for blob_id, _ in self.last_written(session.connection()).values()}
 
     def last_written(self, conn: Connection) -> dict[str, tuple[str, dt.datetime]]:
         """By upload id: its staged blob and when it was last written to (to the minute, UTC)."""
@@ -380,6 +514,15 @@ def _today() -> dt.date:
 
 def _this_minute() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(second=0, microsecond=0, tzinfo=None)
+
+
+class _LargeObjectPieces:
+    def __init__(self, store: LargeObjectStore, conn: Connection, upload_id: str) -> None:
+        self._store, self._conn, self._upload_id = store, conn, upload_id
+
+    def write(self, offset: int, body: BinaryIO, length: int) -> int:
+        """An early end keeps nothing of the piece once the caller rolls back."""
+        return self._store.write_at(self._conn, self._upload_id, offset, body, length)
 
 
 class _LargeObjectWriter:

@@ -13,8 +13,9 @@ throttles are rows in the shared PostgreSQL database, blobs are large objects in
   expiry past the challenge's own) as the report call arrives, before anything is stored; a call that
   files nothing gives it back. The database keeps the lasting record with the case it opened
   (submission_tokens), as on one machine.
-- SharedUploads: resumable uploads whose bytes live in the shared blob store and whose offset lives in
-  the shared row, so a piece sent through one instance and the next through another continue one upload.
+- Resumable uploads need nothing here: their bytes are staged in the shared blob store and their
+  offset lives in the shared row (dropbox/uploads.py), so a piece sent through one instance and the
+  next through another continue one upload.
 - NotifyState: "N new reports wait" sent once per period for all instances, not once by each.
 
 Only counts and keyed hashes go to Redis: never a desk's reports, an address or a receipt.
@@ -23,32 +24,20 @@ Only counts and keyed hashes go to Redis: never a desk's reports, an address or 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import math
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import BinaryIO
+from collections.abc import Sequence
 
 import redis
 from flask import Flask, current_app, g, request
 from flask.wrappers import Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import ServiceUnavailable
 
-from crypto import RecipientKey
-
-from . import db
-from .blobs import BlobStore, LargeObjectStore
 from .budget import BUCKETS, KINDS, CountsUnavailable
 from .config import Config
-from .intake import BUSY_RETRY_AFTER_S, IntakeError
-from .models import Upload
+from .intake import BUSY_RETRY_AFTER_S
 from .security import once_hash
-from .uploads import UploadLimits, Uploads, _lock_all, _reread
 
 log = logging.getLogger("sealdrop")
 
@@ -210,118 +199,6 @@ def init_app(app: Flask) -> None:
         response = app.make_response(app.handle_http_exception(ServiceUnavailable(description="try_again")))
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
         return response
-
-
-# --- Uploads in the shared blob store ---------------------------------------------------------------
-
-
-class SharedUploads(Uploads):
-    """uploads.Uploads with its bytes in the shared blob store (LargeObjectStore) instead of a folder of
-    one machine. An upload's staged blob is made with its row (named as it will be filed, `blob_id`,
-    when that name is free) and each piece is written into it in the transaction that records the new
-    offset: the offset and the bytes move together, a crash keeps both or neither. One writer per
-    upload at a time, across instances: a lock per upload in the database (db.lock_for_writing).
-    Filing moves nothing: the blob is settled and the upload's row deleted in the report's own
-    transaction, so a failed filing leaves the upload as it was and a crash leaves nothing to put back."""
-
-    def __init__(
-        self, store: LargeObjectStore, max_size: int, limits: UploadLimits | None = None, *, blob_key: bytes
-    ) -> None:
-        super().__init__(store.incoming.parent, max_size, limits, blob_key=blob_key)
-        self.store = store
-
-    def _stage(self, session: Session, upload_id: str) -> None:
-        self.store.stage(session.connection(), upload_id, self.blob_id(upload_id))
-
-    def _read(self, upload_id: str) -> BinaryIO:
-        blob_id = self.store.staged(upload_id)
-        if blob_id is None:
-            raise FileNotFoundError(f"no staged blob for upload {upload_id}")  # filed or swept meanwhile
-        return self.store.open(blob_id)
-
-    def discard(self, upload_id: str) -> None:
-        with self.store.engine.begin() as conn:
-            self.store.delete_staged(conn, upload_id)
-
-    def named_blob_ids(self, session: Session) -> set[str]:
-        """Every blob a row leads to, with the staged blobs of open uploads."""
-        staged = self.store.last_written(session.connection()).values()
-        return super().named_blob_ids(session) | {blob_id for blob_id, _ in staged}
-
-    def append(self, session: Session, upload: Upload, offset: int, body: BinaryIO, length: int) -> int:
-        """As Uploads.append: `length` bytes at `offset`, a retried piece accepted again."""
-        try:
-            db.lock_for_writing(session, f"uploads.append:{upload.id}")
-            _reread(session, upload)
-            if offset != upload.received:
-                if offset < upload.received and offset + length <= upload.received:
-                    received = upload.received
-                    session.rollback()  # lets the upload's lock go
-                    return received  # a retry of a piece we already hold
-                raise IntakeError("wrong_offset")
-            if upload.received + length > upload.size:
-                raise IntakeError("too_large")
-            try:
-                copied = self.store.write_at(session.connection(), upload.id, offset, body, length)
-            except FileNotFoundError:  # swept a moment ago
-                raise IntakeError("unknown_upload") from None
-            if copied != length:  # the body ended early: nothing of it is kept, the client resends
-                raise IntakeError("short_piece")
-            upload.received += length
-            session.commit()
-            return upload.received
-        except BaseException:
-            session.rollback()
-            raise
-
-    @contextmanager
-    def finishing(
-        self, session: Session, store: BlobStore, uploads: Sequence[Upload], keys: Sequence[RecipientKey]
-    ) -> Iterator[list[str]]:
-        """As Uploads.finishing: check every upload, yield their blob ids for the caller to file and
-        commit; the staged blobs become filed ones in that same commit, or stay staged on a rollback."""
-        _lock_all(session, uploads)
-        for upload in uploads:
-            _reread(session, upload)  # filed by a twin request meanwhile: unknown_upload
-            self.check(upload, keys)
-        try:
-            blob_ids = []
-            for upload in uploads:
-                blob_ids.append(self.store.settle(session.connection(), upload.id))
-                session.delete(upload)
-            yield blob_ids
-        except BaseException:
-            session.rollback()
-            raise
-
-    def put_back_moved(self, session: Session, store: BlobStore, uploads: Sequence[Upload]) -> None:
-        """Nothing to put back: an upload's bytes never move."""
-
-    def sweep(self, session: Session, max_age_s: float, now: float | None = None) -> int:
-        """Delete abandoned uploads: staged bytes nobody wrote to for `max_age_s` (to the minute), with
-        their rows. Returns how many were deleted."""
-        now = time.time() if now is None else now
-        cutoff = dt.datetime.fromtimestamp(now - max_age_s, dt.UTC)
-        db.lock_for_writing(session, "uploads.sweep")  # instances sweep one at a time, each seeing the last
-        written = self.store.last_written(session.connection())
-        removed = 0
-        for row in session.scalars(select(Upload)).all():
-            last = written.get(row.id, (None, None))[1]
-            if last is None and row.created_day >= cutoff.date():
-                continue  # no staged blob (the row of a start that is still committing)
-            if last is None or last <= cutoff:
-                self.store.delete_staged(session.connection(), row.id)
-                session.delete(row)
-                removed += 1
-        session.commit()
-        return removed
-
-
-def uploads_for(cfg: Config, store: BlobStore, limits: UploadLimits | None = None) -> Uploads:
-    """The uploads of an instance, kept where its blob store keeps blobs."""
-    if isinstance(store, LargeObjectStore):
-        return SharedUploads(store, cfg.max_envelope_bytes, limits, blob_key=cfg.secret_key)
-    return Uploads(cfg.blob_dir, cfg.max_envelope_bytes, limits, blob_key=cfg.secret_key)
 
 
 # --- Notices: one per period across instances ----------------------------------------------------------

@@ -8,10 +8,9 @@ process and instance counts the same uploads.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
+import functools
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
@@ -35,7 +34,6 @@ from .intake import IntakeError, sweep_form_tokens
 from .models import Desk, DeskStorage, Part, Reply, Upload
 
 SWEEP_EVERY = 3600.0  # seconds between sweeps of abandoned uploads in one process
-COPY_CHUNK = 64 * 1024
 PRESSURE_SWEEP_EVERY = 30.0  # seconds between sweeps on the short clock, in one process
 
 
@@ -83,30 +81,39 @@ def _usage(
     """In one statement: the open uploads (the desk's count and declared bytes, then everyone's), and
     with `held` the ciphertext the store holds or has promised to open uploads (the desk's, then
     everyone's; else zeros). One statement, not six: a report asks on every call."""
-    counted, declared = select(func.count(Upload.id)), select(func.coalesce(func.sum(Upload.size), 0))
-    filed = select(func.coalesce(func.sum(DeskStorage.stored_bytes), 0))  # a row per desk (add_stored)
-    sums = [
-        counted.where(Upload.desk_id == desk.id),
-        declared.where(Upload.desk_id == desk.id),
-        counted,
-        declared,
-    ]
-    if held:
-        sums += [filed.where(DeskStorage.desk_id == desk.id), filed]
-    row = [int(v) for v in session.execute(select(*(q.scalar_subquery() for q in sums))).one()]
+    row = [int(v) for v in session.execute(_usage_statement(held), {"desk_id": desk.id}).one()]
     open_now = (row[0], row[1], row[2], row[3])
     return open_now, ((row[4] + row[1], row[5] + row[3]) if held else (0, 0))
 
 
+@functools.cache
+def _usage_statement(held: bool) -> Select:
+    """_usage's statement, built once (building it per call cost more CPU than running it)."""
+    counted, declared = select(func.count(Upload.id)), select(func.coalesce(func.sum(Upload.size), 0))
+    filed = select(func.coalesce(func.sum(DeskStorage.stored_bytes), 0))  # a row per desk (add_stored)
+    desk_id = bindparam("desk_id")
+    mine = Upload.desk_id == desk_id
+    sums = [counted.where(mine), declared.where(mine), counted, declared]
+    if held:
+        sums += [filed.where(DeskStorage.desk_id == desk_id), filed]
+    return select(*(q.scalar_subquery() for q in sums))
+
+
 class Uploads:
-    """Pieces of ciphertext arriving over a slow circuit, appended in order, resumable by offset."""
+    """Pieces of ciphertext arriving over a slow circuit, appended in order, resumable by offset.
+
+    The pieces are staged where the instance's blob store keeps blobs (the BlobStore staging methods,
+    dropbox/blobs.py): a .part file each in the file store, written under an exclusive lock on it, and
+    moved into the store when the upload is filed; or a staged large object in the shared PostgreSQL
+    store, written under a lock per upload in the database in the transaction that records the new
+    offset, so a piece sent to one instance and the next to another continue one upload, and filed in
+    the report's own transaction (nothing moves, a crash leaves nothing to put back)."""
 
     def __init__(
-        self, root: Path, max_size: int, limits: UploadLimits | None = None, *, blob_key: bytes
+        self, store: BlobStore, max_size: int, limits: UploadLimits | None = None, *, blob_key: bytes
     ) -> None:
-        self.root = Path(root) / "uploads"
+        self.store = store
         self._blob_key = blob_key  # the instance secret (Config.secret_key): see blob_id
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.max_size = max_size
         self.limits = limits  # None: no caps but the size of one upload (the CLI's sweeps)
         self._admitting = threading.Lock()  # counting open uploads and adding one: one step
@@ -115,18 +122,13 @@ class Uploads:
         self._next_pressure_sweep = 0.0
 
     def path(self, upload_id: str) -> Path:
-        return self.root / f"{upload_id}.part"
-
-    def _stage(self, session: Session, upload_id: str) -> None:
-        """Where a new upload's pieces will go (dropbox/shared.py keeps them in the shared store)."""
-        self.path(upload_id).touch(mode=0o600)
-
-    def _read(self, upload_id: str) -> BinaryIO:
-        return open(self.path(upload_id), "rb")
+        """The .part file of an upload (the file store only)."""
+        assert isinstance(self.store, FileBlobStore)
+        return self.store.staged_path(upload_id)
 
     def discard(self, upload_id: str) -> None:
         """Drop the pieces of an upload that will never be filed (its row goes with the caller)."""
-        self.path(upload_id).unlink(missing_ok=True)
+        self.store.discard_staged(upload_id)
 
     def blob_id(self, upload_id: str) -> str:
         """The name a finished upload gets in the blob store: one its row leads back to after a crash
@@ -144,7 +146,7 @@ class Uploads:
         with self._admitting:
             self._admit(session, desk, size)
             upload = Upload(id=upload_id or secrets.token_hex(16), desk_id=desk.id, size=size)
-            self._stage(session, upload.id)
+            self.store.stage(session, upload.id, self.blob_id(upload.id))
             session.add(upload)
             session.commit()
         return upload
@@ -183,34 +185,40 @@ class Uploads:
         return _usage(session, desk, held=False)[0]
 
     def append(self, session: Session, upload: Upload, offset: int, body: BinaryIO, length: int) -> int:
-        """Append the `length` bytes `body` holds at `offset`, copying 64 KiB at a time (a piece is never
+        """Append the `length` bytes `body` holds at `offset`, copied a chunk at a time (a piece is never
         held whole); a retried piece we already hold is accepted again, idempotently. One writer per
-        upload at a time, across threads and processes: the offset is checked against the row read
-        under an exclusive lock on the .part file, and the new offset committed before it is let go."""
+        upload at a time, across threads, processes and instances (the store's `writing_staged`): the
+        offset is checked against the row read under that hold, and the new offset committed before it
+        is let go. On any refusal the session is rolled back, which lets the hold go."""
         try:
-            f = open(self.path(upload.id), "r+b")  # noqa: SIM115 (closed below; closing releases the lock)
+            with self.store.writing_staged(session, upload.id) as pieces:
+                _reread(session, upload)
+                if offset != upload.received:
+                    if offset < upload.received and offset + length <= upload.received:
+                        received = upload.received
+                        session.rollback()
+                        return received  # a retry of a piece we already hold
+                    raise IntakeError("wrong_offset")
+                if upload.received + length > upload.size:
+                    raise IntakeError("too_large")
+                if pieces.write(offset, body, length) != length:
+                    raise IntakeError("short_piece")  # nothing of it is kept: the client resends
+                upload.received += length
+                session.commit()
+                return upload.received
         except FileNotFoundError:  # finished or swept a moment ago
+            session.rollback()
             raise IntakeError("unknown_upload") from None
-        with f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            _reread(session, upload)
-            if offset != upload.received:
-                if offset < upload.received and offset + length <= upload.received:
-                    return upload.received  # a retry of a piece we already hold
-                raise IntakeError("wrong_offset")
-            if upload.received + length > upload.size:
-                raise IntakeError("too_large")
-            _write_piece(f, offset, body, length)
-            upload.received += length
-            session.commit()
-            return upload.received
+        except BaseException:
+            session.rollback()
+            raise
 
     def check(self, upload: Upload, keys: Sequence[RecipientKey]) -> None:
         """Refuse the upload unless it is complete and an envelope to exactly `keys`."""
         if upload.received != upload.size:
             raise IntakeError("incomplete_upload")
         try:
-            with self._read(upload.id) as f:
+            with self.store.open_staged(upload.id) as f:
                 sealed_to = set(crypto.recipient_key_ids(f))
         except crypto.EnvelopeError:
             raise IntakeError("not_an_envelope") from None
@@ -221,45 +229,52 @@ class Uploads:
 
     @contextmanager
     def finishing(
-        self, session: Session, store: FileBlobStore, uploads: Sequence[Upload], keys: Sequence[RecipientKey]
+        self, session: Session, store: BlobStore, uploads: Sequence[Upload], keys: Sequence[RecipientKey]
     ) -> Iterator[list[str]]:
-        """All or nothing: check every upload first, then move them all into the store and yield their
-        blob ids for the caller to file and commit. If anything in the block fails (a later step, the
-        commit itself), the session is rolled back and the files go back where they were, so the
-        upload rows the rollback restores still point at their files and the client can retry."""
+        """All or nothing: check every upload first, then file them all in the store (`store` is this
+        instance's, the one the uploads are staged in) and yield their blob ids for the caller to file
+        and commit. If anything in the block fails (a later step, the commit itself), the session is
+        rolled back and the staged bytes go back where they were, so the upload rows the rollback
+        restores still lead to them and the client can retry."""
         self.put_back_moved(session, store, uploads)
         _lock_all(session, uploads)  # a crashed finishing is put back only when none is on its way
         for upload in uploads:
+            if not self.store.files_by_moving:  # else a twin request's filing took the staged file along
+                _reread(session, upload)  # filed by a twin request meanwhile: unknown_upload
             self.check(upload, keys)
-        moved: list[str] = []
+        filed: list[str] = []
         try:
             for upload in uploads:
-                moved.append(store.adopt(self.path(upload.id), self.blob_id(upload.id)))
+                filed.append(self.store.file_staged(session, upload.id, self.blob_id(upload.id)))
                 session.delete(upload)
-            yield moved
+            yield filed
         except BaseException:
             session.rollback()
-            for upload, blob_id in zip(uploads, moved, strict=False):
-                store.give_back(blob_id, self.path(upload.id))
+            for upload, blob_id in zip(uploads, filed, strict=False):
+                self.store.unfile_staged(upload.id, blob_id)
             raise
 
-    def put_back_moved(self, session: Session, store: FileBlobStore, uploads: Sequence[Upload]) -> None:
-        """Undo the moves of a `finishing` that a crash (kill -9, power cut) cut off before its commit:
-        an upload whose row still exists was never filed, so if its file is gone from uploads/ but a
-        blob of its name (`blob_id`) is in the store and no part names it, that blob is its file, and it
-        goes back. The report call then goes on: the upload resumes instead of being sent anew. Decided
-        under the locks `finishing` holds until its commit, so a finishing still on its way (a twin
-        request) is waited for, never undone; IntakeError "unknown_upload" if it filed the upload."""
-        if all(self.path(u.id).exists() for u in uploads):
+    def put_back_moved(self, session: Session, store: BlobStore, uploads: Sequence[Upload]) -> None:
+        """Undo the moves of a `finishing` that a crash (kill -9, power cut) cut off before its commit,
+        in a store that files by moving (the file store; in the large-object store filing is part of
+        the commit): an upload whose row still exists was never filed, so if its staged file is gone
+        but a blob of its name (`blob_id`) is in the store and no part names it, that blob is its file,
+        and it goes back. The report call then goes on: the upload resumes instead of being sent anew.
+        Decided under the locks `finishing` holds until its commit, so a finishing still on its way (a
+        twin request) is waited for, never undone; IntakeError "unknown_upload" if it filed the upload."""
+        if not self.store.files_by_moving or all(self.store.staged_exists(u.id) for u in uploads):
             return
         _lock_all(session, uploads)
         for upload in uploads:
             _reread(session, upload)
-            path, blob_id = self.path(upload.id), self.blob_id(upload.id)
-            if path.exists() or not store.exists(blob_id) or _named_by_a_part(session, blob_id):
+            blob_id = self.blob_id(upload.id)
+            if (
+                self.store.staged_exists(upload.id)
+                or not self.store.exists(blob_id)
+                or _named_by_a_part(session, blob_id)
+            ):
                 continue  # whole, or truly gone (swept): `check` says unknown_upload
-            store.give_back(blob_id, path)
-            os.utime(path)  # written to just now, as far as the sweep of idle uploads should know
+            self.store.unfile_staged(upload.id, blob_id)
 
     def sweep_if_due(self, session: Session, store: BlobStore, max_age_s: float) -> int:
         """Sweep at most once per SWEEP_EVERY per process, and never in two threads at once."""
@@ -280,38 +295,44 @@ class Uploads:
         return swept + sweep_form_tokens(session)
 
     def named_blob_ids(self, session: Session) -> set[str]:
-        """Every blob a row leads to: submissions' parts, replies, and the blob each open upload's name
-        would have, which a finishing cut off by a crash left behind and `put_back_moved` takes back
-        when the reporter returns (it becomes an orphan once the sweep deletes its upload row)."""
+        """Every blob a row leads to: submissions' parts, replies, the staged blobs of open uploads, and
+        the blob each open upload's name would have, which a finishing cut off by a crash left behind
+        and `put_back_moved` takes back when the reporter returns (it becomes an orphan once the sweep
+        deletes its upload row)."""
         filed = select(Part.blob_id).union(select(Reply.blob_id))
-        named = set(session.scalars(filed))
+        named = set(session.scalars(filed)) | self.store.staged_blob_ids(session)
         named.update(self.blob_id(upload_id) for upload_id in session.scalars(select(Upload.id)))
         return named
 
     def sweep(self, session: Session, max_age_s: float, now: float | None = None) -> int:
-        """Delete abandoned uploads: a .part file nobody wrote to for `max_age_s` (with its row), and a
-        row whose file is gone and that is older than that. Returns how many were deleted. What is
-        swept is ciphertext only; the reporter's browser starts a new upload when it comes back."""
+        """Delete abandoned uploads: staged bytes nobody wrote to for `max_age_s` (with their row), and
+        a row without staged bytes that is older than that. Returns how many were deleted. What is
+        swept is ciphertext only; the reporter's browser starts a new upload when it comes back.
+        Instances sweep one at a time, each seeing what the last left."""
         now = time.time() if now is None else now
+        db.lock_for_writing(session, "uploads.sweep")
+        idle = self.store.staged_idle(session, now)
         rows = {u.id: u for u in session.scalars(select(Upload))}
         removed = 0
-        for path in self.root.glob("*.part"):
-            try:
-                idle = now - path.stat().st_mtime
-            except FileNotFoundError:  # finished a moment ago
-                continue
-            if idle >= max_age_s:
-                path.unlink(missing_ok=True)
+        for upload_id, idle_s in idle.items():
+            row = rows.pop(upload_id, None)
+            if idle_s >= max_age_s:
+                self.store.discard_staged(upload_id, session)
                 removed += 1
-                if (row := rows.pop(path.stem, None)) is not None:
+                if row is not None:
                     session.delete(row)
         oldest_kept = dt.datetime.fromtimestamp(now - max_age_s, dt.UTC).date()
-        for upload_id, row in rows.items():
-            if row.created_day < oldest_kept and not self.path(upload_id).exists():
+        for row in rows.values():  # no staged bytes: gone, or a start still committing
+            if row.created_day < oldest_kept:
                 session.delete(row)
                 removed += 1
         session.commit()
         return removed
+
+
+def uploads_for(cfg: Config, store: BlobStore, limits: UploadLimits | None = None) -> Uploads:
+    """The uploads of an instance, staged where its blob store keeps blobs."""
+    return Uploads(store, cfg.max_envelope_bytes, limits, blob_key=cfg.secret_key)
 
 
 def _lock_all(session: Session, uploads: Sequence[Upload]) -> None:
@@ -333,15 +354,3 @@ def _reread(session: Session, upload: Upload) -> None:
         session.refresh(upload)
     except InvalidRequestError:  # deleted: the upload was finished or swept meanwhile
         raise IntakeError("unknown_upload") from None
-
-
-def _write_piece(f: BinaryIO, offset: int, body: BinaryIO, length: int) -> None:
-    f.seek(offset)
-    copied = 0
-    while copied < length and (chunk := body.read(min(COPY_CHUNK, length - copied))):
-        f.write(chunk)
-        copied += len(chunk)
-    if copied != length:  # the body ended early: drop what arrived, the client resends
-        f.truncate(offset)
-        raise IntakeError("short_piece")
-    f.truncate()

@@ -28,8 +28,9 @@ from crypto import SigningKey
 from crypto import cli as crypto_cli
 from crypto.bundle import BundleError
 
-from .. import bundles, db, errors, intake, onions, shared
+from .. import bundles, db, errors, intake, onions
 from .. import config as config_mod
+from .. import uploads as uploads_module
 from ..console import _
 from ..models import Desk, DeskSession, DeskUser
 from . import accounts, audit
@@ -165,7 +166,7 @@ def cmd_retention(args: argparse.Namespace) -> None:
         audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
         session.commit()
         # The service sweeps these too, but only when a new upload starts: a quiet desk needs cron's.
-        uploads = shared.uploads_for(cfg, store)
+        uploads = uploads_module.uploads_for(cfg, store)
         abandoned = uploads.sweep_abandoned(session, store, intake.upload_max_age_s(cfg))
         session.commit()
     done = _("Retention: submissions deleted: %(n)d; abandoned uploads and orphan blobs removed: %(removed)d")

@@ -157,10 +157,11 @@ def test_export_import_and_retention_from_the_command_line(sqlite_instance, repo
 
 def test_retention_also_removes_uploads_abandoned_half_way(sqlite_instance, capsys):
     from dropbox import uploads as uploads_module
+    from dropbox.blobs import FileBlobStore
     from dropbox.models import Desk, Upload
 
     cfg = config.load(sqlite_instance)
-    uploads = uploads_module.Uploads(cfg.blob_dir, cfg.max_envelope_bytes, blob_key=cfg.secret_key)
+    uploads = uploads_module.uploads_for(cfg, FileBlobStore(cfg.blob_dir))
     with db.standalone_session(cfg.database_url) as s:
         desk = s.scalar(select(Desk).where(Desk.slug == "demo"))
         old, fresh = uploads.start(s, desk, 1000), uploads.start(s, desk, 1000)

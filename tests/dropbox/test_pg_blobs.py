@@ -19,7 +19,6 @@ from crypto import bundle
 from dropbox import bundles, config, create_app, db
 from dropbox.blobs import FileBlobStore, LargeObjectStore, open_store
 from dropbox.models import Desk, ExportLog, Part, Submission, Upload
-from dropbox.shared import SharedUploads
 from tests.dropbox.test_api import Api, doc
 from tests.helpers import REPO, extract, make_instance, postgres_database
 
@@ -231,7 +230,7 @@ def test_an_upload_id_used_again_never_writes_to_a_filed_blob(lo_cfg, two_apps):
     under another name, and the filed report's blob never changes."""
     one, two = (Api(app.test_client()) for app in two_apps)
     uploads = two_apps[0].extensions["sealdrop.uploads"]
-    assert isinstance(uploads, SharedUploads)
+    assert isinstance(uploads.store, LargeObjectStore)
     first = crypto.seal_bytes(doc("first"), one.recipients(one.category))
     upload_id = os.urandom(16).hex()
     assert one.call("PUT", f"/uploads/{upload_id}?offset=0&size={len(first)}", first).status_code == 200

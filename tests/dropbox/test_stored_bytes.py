@@ -127,7 +127,7 @@ def test_the_budget_check_does_not_grow_with_the_submissions(instance, tmp_path)
     limits = uploads_module.UploadLimits(
         10, 100, 10**9, 10**10, 0.8, 60.0, stored_per_desk=10**12, stored=10**13
     )
-    uploads = uploads_module.Uploads(tmp_path / "u", 10**8, limits, blob_key=b"k" * 32)
+    uploads = uploads_module.Uploads(FileBlobStore(tmp_path / "u"), 10**8, limits, blob_key=b"k" * 32)
     timings = {}
     with session(instance) as s:
         desk = s.scalar(select(Desk).where(Desk.slug == "demo"))
