@@ -348,7 +348,8 @@ def submit_addition(slug: str):
     if case is None:
         abort(404, description="receipt_unknown")
     added = _addition_token(data.get("parts"))
-    if intake.filed_case(session, added) is case:  # asked again: the first answer was lost on the way
+    filed = intake.filed_case(session, added)
+    if filed is not None and filed.id == case.id:  # asked again: the first answer was lost on the way
         return jsonify(case_number=case.number), 200
     uploads = _parts(desk, data.get("parts"))
     manager = current_app.extensions["sealdrop.uploads"]

@@ -13,13 +13,14 @@ attachment is its own envelope, so large videos stream and resume independently.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import Insert, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -100,10 +101,10 @@ def open_case(session: Session, desk: Desk, lookup_id: bytes, reply_public: byte
     raise IntakeError("try_again")
 
 
-def filed_case(session: Session, token_hash: bytes) -> Case | None:
-    """The case a form with this single-use token already opened, if any."""
-    row = session.get(SubmissionToken, token_hash)
-    return row.case if row is not None else None
+def filed_case(session: Session, token_hash: bytes) -> FiledCase | None:
+    """The case a form with this single-use token already opened, if any (its id and number)."""
+    row = session.connection().execute(_FILED_CASE, {"token_hash": token_hash}).first()
+    return FiledCase(row.id, row.number) if row is not None else None
 
 
 def claim_form(session: Session, token_hash: bytes, case: Case) -> bool:
@@ -269,6 +270,19 @@ def seal_then_file(
         raise
 
 
+# The filing path's statements, built once: SQLAlchemy then reuses their compiled form and cache key, where a
+# statement built per request (`.values(row)`) cost more CPU than the database spent running it.
+_INSERT_CASE = Case.__table__.insert()
+_INSERT_TOKEN = SubmissionToken.__table__.insert()
+_INSERT_SUBMISSION = Submission.__table__.insert()
+_INSERT_PART = Part.__table__.insert()
+_FILED_CASE = (
+    select(Case.id, Case.number)
+    .join(SubmissionToken, SubmissionToken.case_id == Case.id)
+    .where(SubmissionToken.token_hash == bindparam("token_hash"))
+)
+
+
 @dataclass(frozen=True)
 class FiledCase:
     """A case the no-JS path opened with plain inserts (no ORM object: its unit of work cost more CPU
@@ -286,7 +300,7 @@ def _insert_case(session: Session, desk: Desk, receipt: Receipt) -> FiledCase:
         row = {"desk_id": desk.id, "number": number, "lookup_id": receipt.lookup_id,
                "reply_public": receipt.reply_recipient.public_bytes, "received_day": today()}  # fmt: skip
         try:
-            inserted = session.connection().execute(Case.__table__.insert().values(row))
+            inserted = session.connection().execute(_INSERT_CASE, row)
         except IntegrityError:  # the rare repeated case number; nothing else was written yet
             session.rollback()
             continue
@@ -296,11 +310,9 @@ def _insert_case(session: Session, desk: Desk, receipt: Receipt) -> FiledCase:
 
 def _insert_claim(session: Session, token_hash: bytes, case: FiledCase) -> bool:
     """`claim_form` with a plain insert: False (rolled back) if a twin request claimed the form first."""
-    insert = SubmissionToken.__table__.insert()
     try:
-        session.connection().execute(
-            insert.values(token_hash=token_hash, case_id=case.id, created_day=today())
-        )
+        row = {"token_hash": token_hash, "case_id": case.id, "created_day": today()}
+        session.connection().execute(_INSERT_TOKEN, row)
     except IntegrityError:
         session.rollback()
         return False
@@ -328,10 +340,10 @@ def file_submission(
     connection = session.connection()
     row = {"case_id": case_id, "desk_id": desk.id, "sealed_by": sealed_by, "size": sum(sizes),
            "received_day": today()}  # fmt: skip
-    submission_id = connection.execute(Submission.__table__.insert().values(row)).inserted_primary_key[0]
+    submission_id = connection.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
     parts = [{"submission_id": submission_id, "position": i, "blob_id": b, "size": size}
              for i, (b, size) in enumerate(zip(blob_ids, sizes, strict=True))]  # fmt: skip
-    connection.execute(Part.__table__.insert(), parts)
+    connection.execute(_INSERT_PART, parts)
     add_stored(session, desk.id, sum(sizes))
     if isinstance(case, Case):
         session.expire(case, ["submissions"])  # the ORM did not see the rows written here
@@ -345,14 +357,19 @@ def add_stored(session: Session, desk_id: int, size: int) -> None:
     lock it takes on PostgreSQL is held until the caller commits (a filing's commit follows at once)."""
     if not size:
         return
-    dialect = session.get_bind().dialect.name
+    connection = session.connection()
+    connection.execute(_upsert_stored(connection.dialect.name), {"desk_id": desk_id, "size": size})
+
+
+@functools.cache
+def _upsert_stored(dialect: str) -> Insert:
+    """add_stored's upsert for `dialect`, built once (see _INSERT_CASE)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = DeskStorage.__table__  # a plain statement: the ORM's bulk path cost more than the upsert
-    upsert = insert(table).values(desk_id=desk_id, stored_bytes=size)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[table.c.desk_id], set_={"stored_bytes": table.c.stored_bytes + size}
+    table = DeskStorage.__table__
+    upsert = insert(table).values(desk_id=bindparam("desk_id"), stored_bytes=bindparam("size"))
+    return upsert.on_conflict_do_update(
+        index_elements=[table.c.desk_id], set_={"stored_bytes": table.c.stored_bytes + bindparam("size")}
     )
-    session.connection().execute(upsert)
 
 
 def upload_max_age_s(cfg: Config) -> float:

@@ -244,7 +244,7 @@ def _busy_form(desk: Desk, wait_s: int):
     )  # fmt: skip
 
 
-def _already_received(desk: Desk, case: Case | None):
+def _already_received(desk: Desk | pagecache.DeskPage, case: Case | intake.FiledCase | None):
     if case is None:  # filed a moment ago and swept at once: cannot happen within a form's lifetime
         abort(400, description="csrf")
     return render_template(
@@ -253,14 +253,15 @@ def _already_received(desk: Desk, case: Case | None):
     )  # fmt: skip
 
 
-def _receipt_page(desk: Desk, receipt: str, case_number: str, error: str | None = None, status: int = 200):
+def _receipt_page(desk: Desk | pagecache.DeskPage, receipt: str, case_number: str,
+                  error: str | None = None, status: int = 200):  # fmt: skip
     """The receipt, shown once. Its two forms (save as a file, Finish) carry the receipt back sealed
     under the server's own key, never in a URL, so the page can offer it again without storing it."""
     sealed = seal_for_page(f"receipt:{desk.slug}", f"{receipt}|{case_number}".encode())
     values = {"receipt": receipt, "case_number": case_number,
               "receipt_csrf": csrf_token(f"receipt:{desk.slug}"), "receipt_sealed": sealed}  # fmt: skip
     if error is None:  # rendered once per desk and language, this request's values put in (pagecache.py)
-        page = _page(desk.slug)
+        page = desk if isinstance(desk, pagecache.DeskPage) else _page(desk.slug)  # checked once a request
         markers = pagecache.RECEIPT_MARKERS
         once = pagecache.for_app(current_app).html(
             page, _lang(), lambda m: _render_receipt(page, m), markers, kind="receipt"

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Request, abort, current_app, request
 from flask.wrappers import Response
 
+from .multipart import MemoryFormParser
+
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-Sealdrop-CSRF"
 CSRF_MAX_AGE = 4 * 3600  # long enough to write a report slowly over Tor
@@ -50,10 +52,12 @@ class MemoryOnlyRequest(Request):
     """Keeps every uploaded file in memory (bounded by max_content_length), never in a temp file.
 
     Werkzeug spools file parts over 500 KB to a temporary file on disk. On the no-JS path those parts
-    are plaintext photos, so they must stay in this process's memory until they are sealed.
+    are plaintext photos, so they must stay in this process's memory until they are sealed. Multipart
+    bodies are decoded by dropbox/multipart.py (no regular expression compiled per request).
     """
 
     max_form_parts = 200
+    form_data_parser_class = MemoryFormParser
 
     def _get_file_stream(
         self, total_content_length, content_type, filename=None, content_length=None
