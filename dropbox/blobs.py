@@ -50,7 +50,8 @@ class BlobStore(Protocol):
 
     incoming: Path
 
-    def writer(self) -> AbstractContextManager[BlobWriter]: ...
+    def writer(self, blob_id: str | None = None) -> AbstractContextManager[BlobWriter]: ...
+    def blob_ids(self) -> Iterator[str]: ...
     def open(self, blob_id: str) -> BinaryIO: ...
     def size(self, blob_id: str) -> int: ...
     def exists(self, blob_id: str) -> bool: ...
@@ -105,9 +106,11 @@ class FileBlobStore:
         return self.root / blob_id[:2] / blob_id
 
     @contextmanager
-    def writer(self) -> Iterator[_FileBlobWriter]:
-        """Yield a writer; on a clean exit the blob is durable under `writer.blob_id`."""
-        blob_id = secrets.token_hex(16)
+    def writer(self, blob_id: str | None = None) -> Iterator[_FileBlobWriter]:
+        """Yield a writer; on a clean exit the blob is durable under `writer.blob_id` (a new random id,
+        or `blob_id`, which `sealdrop blobs migrate` gives to keep a blob's name from another store)."""
+        blob_id = blob_id or secrets.token_hex(16)
+        self.path(blob_id)  # a malformed name is refused before anything is written
         tmp = self.incoming / f"{blob_id}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -176,6 +179,12 @@ class FileBlobStore:
 
     def open(self, blob_id: str) -> BinaryIO:
         return open(self.path(blob_id), "rb")
+
+    def blob_ids(self) -> Iterator[str]:
+        """Every filed blob's id (an upload's .part file is none)."""
+        for path in self.root.glob("??/*"):
+            if path.parent.name == path.name[:2]:
+                yield path.name
 
     def size(self, blob_id: str) -> int:
         return self.path(blob_id).stat().st_size
@@ -320,11 +329,12 @@ class LargeObjectStore:
         self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @contextmanager
-    def writer(self) -> Iterator[_LargeObjectWriter]:
-        """Yield a writer; on a clean exit the blob is committed under `writer.blob_id`."""
+    def writer(self, blob_id: str | None = None) -> Iterator[_LargeObjectWriter]:
+        """Yield a writer; on a clean exit the blob is committed under `writer.blob_id` (a new random
+        id, or `blob_id`: `sealdrop blobs migrate` keeps a blob's name from another store)."""
         with self.engine.begin() as conn:
             oid = conn.scalar(text("SELECT lo_create(0)"))
-            w = _LargeObjectWriter(conn, secrets.token_hex(16), oid)
+            w = _LargeObjectWriter(conn, blob_id or secrets.token_hex(16), oid)
             yield w
             w.flush()
             conn.execute(
@@ -344,6 +354,12 @@ class LargeObjectStore:
             conn.close()
             raise FileNotFoundError(f"no blob {blob_id}")
         return io.BufferedReader(_LargeObjectReader(conn, row.oid, row.size), LO_CHUNK)
+
+    def blob_ids(self) -> Iterator[str]:
+        """Every filed blob's id (an open upload's staged blob is none)."""
+        with self.engine.connect() as conn:
+            ids = list(conn.scalars(text("SELECT blob_id FROM blob_objects WHERE upload_id IS NULL")))
+        yield from ids
 
     def size(self, blob_id: str) -> int:
         with self.engine.connect() as conn:

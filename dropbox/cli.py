@@ -1,6 +1,7 @@
 """`sealdrop`: the operator's command line for the online side. Every command takes --dir DIR.
 
-    sealdrop init [--demo] [--database URL]
+    sealdrop init [--demo] [--database URL] [--blob-store files|postgresql]
+    sealdrop blobs migrate --to postgresql|files   (blob_commands.py)
     sealdrop serve [--host H] [--port P] [--onion] [--tor-control HOST:PORT] [--tor PATH]
                    [--retention-every MINUTES] [--workers N]
     sealdrop onion status [--tor-control HOST:PORT] | onion new-address | onion hash-password
@@ -44,7 +45,7 @@ from crypto.cli import os_error_words, stdout_closed
 from crypto.keys import write_secret_file
 from onion import OnionError
 
-from . import budget, console, db, demo, maps, onions, posters, viewer_bundle
+from . import blob_commands, budget, console, db, demo, maps, onions, posters, viewer_bundle
 from . import config as config_mod
 from .console import _
 from .desk import commands as desk_commands
@@ -75,11 +76,18 @@ def cmd_init(args: argparse.Namespace) -> None:
     url = args.database or config_mod.sqlite_url(instance)
     if not url.startswith(("sqlite:", "postgresql")):
         raise CliError("--database takes a PostgreSQL URL (postgresql+psycopg://...) or sqlite:///PATH")
+    if args.blob_store == "postgresql" and not url.startswith("postgresql"):
+        raise CliError(
+            _(
+                "--blob-store postgresql keeps the blobs in the database: "
+                "it needs --database with a PostgreSQL URL"
+            )
+        )
     existed = instance.exists()
     instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     before = set(instance.iterdir())
     try:
-        fingerprint = _create_instance(instance, url, args.demo)
+        fingerprint = _create_instance(instance, url, args.demo, args.blob_store)
     except BaseException as e:
         # All or nothing: a half-made instance (a key but no database) would make the retry fail.
         _remove_new_entries(instance, before, remove_folder=not existed)
@@ -94,10 +102,10 @@ def cmd_init(args: argparse.Namespace) -> None:
         )
 
 
-def _create_instance(instance: Path, url: str, with_demo: bool) -> str:
+def _create_instance(instance: Path, url: str, with_demo: bool, blob_store: str = "files") -> str:
     """The database first (the step most likely to fail), then the secrets and config; returns the
     signing key's fingerprint."""
-    cfg = config_mod.Config(instance_dir=instance, database_url=url)
+    cfg = config_mod.Config(instance_dir=instance, database_url=url, blob_store=blob_store)
     db.migrate(url)
     write_secret_file(instance / config_mod.SECRET_FILE, secrets.token_hex(32))
     key = SigningKey.generate()
@@ -393,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="create an instance: config, database, blob store, signing key")
     p.add_argument("--demo", action="store_true", help="add demo desks, categories and DEMO-ONLY officers")
     p.add_argument("--database", metavar="URL", help="a PostgreSQL URL; SQLite in DIR by default")
+    p.add_argument(
+        "--blob-store",
+        choices=blob_commands.STORES[::-1],
+        default="files",
+        help="files in DIR/blobs (default), or large objects in the PostgreSQL database (several machines)",
+    )
     p.set_defaults(run=cmd_init)
     _serve_parser(sub)
     onions.add_parsers(sub, _Parser)
@@ -406,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_parsers(sub, _Parser)
     viewer_bundle.add_parser(sub, _Parser)
     maps.add_parsers(sub, _Parser)
+    blob_commands.add_parsers(sub, _Parser)
     return parser
 
 
