@@ -237,7 +237,54 @@ STORED = (
         "This report is also sealed to a key that the desk does not list among its recipients: someone "
         "outside the desk may be able to read it. Ask the desk's operator which key it is."
     ),
+    N_("Sealed to other officers, not to you."),  # an attachment's (streaming.py)
 )
+# Sentences import keeps with data in them (filing.py, importer.py, streaming.py), read back by their
+# shape so that they too are said in the officer's language. `why` is crypto's technical reason.
+_STORED_SHAPES = (
+    (
+        r"The report names desk (?P<named>.+), but arrived in the bundle of (?P<desk>.+)\.",
+        lambda m: _("The report names desk %(named)s, but arrived in the bundle of %(desk)s.",
+                    named=m["named"], desk=m["desk"]),
+    ),
+    (
+        r"This addition names case (?P<case>\S+), but the server filed it here\.",
+        lambda m: _("This addition names case %(case)s, but the server filed it here.", case=m["case"]),
+    ),
+    (
+        r"The report lists (?P<listed>\d+) attachment\(s\); (?P<arrived>\d+) arrived\.",
+        lambda m: ngettext("The report lists %(num)d attachment; %(arrived)d arrived.",
+                           "The report lists %(num)d attachments; %(arrived)d arrived.",
+                           int(m["listed"]), arrived=int(m["arrived"])),
+    ),
+    (
+        r"Attachment (?P<n>\d+) is not the file the report lists \(its SHA-256 differs\)\.",
+        lambda m: _("Attachment %(n)d is not the file the report lists (its SHA-256 differs).",
+                    n=int(m["n"])),
+    ),
+    (
+        r"The report's envelope is damaged \((?P<why>[^()]*)\): whoever sealed it made it unreadable\.",
+        lambda m: _("The report's envelope is damaged (%(why)s): whoever sealed it made it unreadable.",
+                    why=m["why"]),
+    ),
+    (
+        r"The envelope is damaged \((?P<why>[^()]*)\)\.",
+        lambda m: _("The envelope is damaged (%(why)s).", why=m["why"]),
+    ),
+)  # fmt: skip
+
+
+def stored_text(text: str | None) -> str:
+    """A sentence the vault keeps in English about a report (a problem, a warning) in the language in
+    force: a fixed one from the catalogue, one with data in it by its shape; anything else as it is."""
+    text = text or ""
+    for shape, say in _STORED_SHAPES:
+        m = re.fullmatch(shape, text)
+        if m:
+            return say(m)
+    return i18n.translated(text)
+
+
 # What queries.Filters.parse says about a filter it dropped (in English there), shown translated.
 FILTER_ERRORS = (
     N_("near: give latitude,longitude and a radius in metres"),

@@ -18,7 +18,7 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
 from . import geo, hidden, i18n, images, media
 from .errors import ViewerError
 from .i18n import _
-from .labels import actor_text, history_text, human_size, state_label, word_label
+from .labels import actor_text, history_text, human_size, state_label, stored_text, word_label
 from .vault import Vault
 
 PDF_TEXT_LIMIT = 20_000  # characters of a report's text in print; the case file holds all of it
@@ -90,7 +90,7 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
             Paragraph(_text(_report_title(i, r)), h2),
         ]
         if not r["opened"]:
-            story.append(Paragraph(_text(i18n.translated(r["problem"])), body))
+            story.append(Paragraph(_text(stored_text(r["problem"])), body))
             continue
         where = r["where"]
         place = ""
@@ -111,9 +111,7 @@ def case_pdf(vault: Vault, data: dict, forwarded: dict | None = None) -> bytes:
             cut = _("[… cut: %(n)d characters in all; the case file has the rest]", n=len(r["what"]))
             what = what[:PDF_TEXT_LIMIT] + "\n" + cut
         story += [Paragraph(_text(part), body) for part in what.split("\n\n") if part.strip()]
-        story += [
-            Paragraph(_text(_("Warning: %(text)s", text=i18n.translated(w))), small) for w in r["warnings"]
-        ]
+        story += [Paragraph(_text(_("Warning: %(text)s", text=stored_text(w))), small) for w in r["warnings"]]
         for a in r["attachments"]:
             story += _attachment(vault, a, body, small)
     for section, rows, fmt in (

@@ -10,7 +10,16 @@ from crypto.cli import CliError
 
 from .. import hidden, i18n, queries, triage
 from ..i18n import N_, _, ngettext
-from ..labels import METADATA, actor_text, history_text, human_size, state_label, where_text, word_label
+from ..labels import (
+    METADATA,
+    actor_text,
+    history_text,
+    human_size,
+    state_label,
+    stored_text,
+    where_text,
+    word_label,
+)
 from .common import _open
 
 
@@ -74,7 +83,7 @@ def _print_case(data: dict, names: dict) -> None:
         )
     )
     if c["reply_warning"]:
-        print(_("warning: %(text)s", text=i18n.translated(c["reply_warning"])))
+        print(_("warning: %(text)s", text=stored_text(c["reply_warning"])))
     for i, r in enumerate(data["reports"], 1):
         _print_report(i, r, names)
     sections = (
@@ -109,10 +118,10 @@ def _print_report(i: int, r: dict, names: dict) -> None:
     else:
         print("\n--- " + _("addition %(n)d, received %(day)s", n=i, day=day))
     if not r["opened"]:
-        print(i18n.translated(r["problem"]))
+        print(stored_text(r["problem"]))
         return
     for w in r["warnings"]:
-        print(_("warning: %(text)s", text=i18n.translated(w)))
+        print(_("warning: %(text)s", text=stored_text(w)))
     category = i18n.category(names, r["category_name"], r.get("category_slug") or "") or "-"
     print(_("category: %(category)s", category=category))
     print(_("when: %(when)s", when=r["when_text"] or "-"))
@@ -120,7 +129,7 @@ def _print_report(i: int, r: dict, names: dict) -> None:
     print(_("contact: %(contact)s", contact=r["contact"] or _("(anonymous)")))
     print(f"\n{r['what']}")
     for a in r["attachments"]:
-        state = i18n.translated(a["problem"]) or _(
+        state = stored_text(a["problem"]) or _(
             "%(type)s, %(size)s, metadata %(metadata)s",
             type=a["mime"],
             size=human_size(a["size"]),

@@ -19,6 +19,7 @@ from ..labels import (
     event_text,
     human_size,
     state_label,
+    stored_text,
     where_text,
     word_label,
 )
@@ -80,7 +81,7 @@ def init(app: Flask) -> None:
         word=word_label,
         when=i18n.when,
         day=i18n.day,
-        tr=i18n.translated,
+        tr=stored_text,  # the vault's English sentences; stored_text falls back to the catalogue
         category=category_name,
         place=place_name,
     )
