@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import onion
@@ -37,7 +38,16 @@ from .console import _
 REPORTER, DESK, BACKEND = "reporter", "desk", "backend"
 BACKENDS_FILE = Path("balance") / "backends"
 STATUS_FILE = "status.json"
-RESTART = "restart `sealdrop serve --onion` for tor to learn it"
+
+
+def _restart() -> str:
+    return _("restart `sealdrop serve --onion` for tor to learn it")
+
+
+def onion_words(name: str) -> str:
+    """'the reporter onion' and the like, for a sentence that names one of the instance's onions."""
+    words = {REPORTER: _("the reporter onion"), DESK: _("the desk onion"), BACKEND: _("the backend onion")}
+    return words.get(name, name)
 
 
 def key_file(cfg: config_mod.Config, name: str) -> Path:
@@ -77,12 +87,11 @@ def desk_key(cfg: config_mod.Config) -> onion.OnionKey:
 
 def parse_control(value: str) -> tuple[str, int]:
     """HOST:PORT, or PORT alone for this machine."""
-    host, _, port = value.rpartition(":")
+    host, _colon, port = value.rpartition(":")
     number = parsing.whole_number(port, 1, 65535)
     if number is None:
-        raise ValueError(
-            f"--tor-control takes HOST:PORT (tor's ControlPort, e.g. 127.0.0.1:9051), not {value!r}"
-        )
+        said = _("--tor-control takes HOST:PORT (tor's ControlPort, e.g. 127.0.0.1:9051), not %(value)s")
+        raise ValueError(said % {"value": repr(value)})
     return host.strip("[]") or "127.0.0.1", number
 
 
@@ -125,13 +134,16 @@ def published(
             reporter = balance.publish_backend(
                 tor, BACKEND, cfg.onion_dir / BACKEND, reporter_port, target_host=target, **pow_queue
             )
-            print(f"backend onion: http://{reporter.address}/r/<desk> (onionbalance instance of the "
-                  f"reporter onion http://{frontend}/r/<desk>)", flush=True)  # fmt: skip
+            said = _("backend onion: %(url)s (onionbalance instance of the reporter onion %(frontend)s)")
+            print(
+                said % {"url": _url(reporter.address, REPORTER), "frontend": _url(frontend, REPORTER)},
+                flush=True,
+            )
         else:
             reporter = tor.publish(
                 REPORTER, key_file(cfg, REPORTER), reporter_port, target_host=target, **pow_queue
             )
-            print(f"reporter onion: http://{reporter.address}/r/<desk>", flush=True)
+            print(_("reporter onion: %(url)s") % {"url": _url(reporter.address, REPORTER)}, flush=True)
         services.append(reporter)
         if clients:
             desk = tor.publish(
@@ -143,11 +155,10 @@ def published(
                 **pow_queue,
             )
             services.append(desk)
-            print(
-                f"desk onion: http://{desk.address}/desk/ (client authorization: {len(clients)})", flush=True
-            )
+            said = _("desk onion: %(url)s (client authorization: %(clients)d)")
+            print(said % {"url": _url(desk.address, DESK), "clients": len(clients)}, flush=True)
         else:
-            print("desk onion: not published until a clerk has access (sealdrop desk-access add NAME)")
+            print(_("desk onion: not published until a clerk has access (sealdrop desk-access add NAME)"))
         if (frontend or reporter.address) != cfg.onion_address:
             cfg = cfg.with_overrides(onion_address=frontend or reporter.address)
             config_mod.save(cfg)  # Onion-Location, posters
@@ -167,11 +178,64 @@ def _report_progress(status_file: Path, tor: onion.Tor, services: list[onion.Oni
         publication = service.publication()
         if publication.settled and service.name not in announced:
             announced.add(service.name)
-            print(f"{service.name} onion published: {publication.uploaded} directories hold it", flush=True)
+            said = {
+                REPORTER: _("reporter onion published: %(count)d directories hold it"),
+                DESK: _("desk onion published: %(count)d directories hold it"),
+                BACKEND: _("backend onion published: %(count)d directories hold it"),
+            }[service.name]
+            print(said % {"count": publication.uploaded}, flush=True)
 
     for service in services:
         service.on_change(changed)
     onion.status.write(status_file, tor.where, services)
+
+
+PATHS = {REPORTER: "/r/<desk>", DESK: "/desk/", BACKEND: "/r/<desk>"}
+
+
+def _url(address: str, name: str) -> str:
+    return f"http://{address}{PATHS[name]}"
+
+
+def publication_words(known: dict) -> str:
+    """A status file's account of one onion's descriptors (onion.Publication's fields), in words."""
+    if not any(known.get(k) for k in ("descriptors", "pending", "uploaded", "failed")):
+        return _("publishing: waiting for tor to reach the Tor network and build the descriptors")
+    states = {"published": _("published"), "failed": _("failed"), "publishing": _("publishing")}
+    counts = {k: int(known.get(k, 0)) for k in ("published", "descriptors", "uploaded", "failed", "pending")}
+    text = _(
+        "%(state)s: %(published)d of %(descriptors)d descriptors accepted, %(uploaded)d directories hold "
+        "them, %(failed)d failed, %(pending)d pending"
+    ) % {"state": states.get(known.get("state", ""), known.get("state", "")), **counts}
+    if known.get("reason"):  # tor's own word for the failure (UPLOAD_REJECTED, ...)
+        text += " (" + _("last failure: %(reason)s") % {"reason": known["reason"]} + ")"
+    return text
+
+
+def _server_line(state: dict) -> str:
+    if state["running"]:
+        said = _("server: running (pid %(pid)s), tor at %(tor)s, updated %(updated)s")
+        return said % {"pid": state["pid"], "tor": state["tor"], "updated": state["updated"]}
+    return _("server: not running with --onion (`sealdrop serve --onion` publishes these onions)")
+
+
+def _onion_line(name: str, address: str, state: dict) -> str:
+    """One onion's line of `onion status`: its address and, while a server publishes it, how far."""
+    known = state.get("services", {}).get(name, {})
+    if state["running"] and known.get("address") == address:
+        detail = publication_words(known)
+        if name != BACKEND:
+            detail += "; " + (_("proof of work on") if known["pow"] else _("proof of work OFF"))
+        if name == DESK:
+            detail += ", " + _("client authorization: %(clients)d") % {"clients": known["clients"]}
+    else:
+        detail = _("not published")
+    lines = {
+        REPORTER: _("reporter: %(url)s  %(detail)s"),
+        DESK: _("desk: %(url)s  %(detail)s"),
+        BACKEND: _("backend: %(url)s  %(detail)s"),
+    }
+    return lines[name] % {"url": _url(address, name), "detail": detail}
 
 
 def cmd_onion_status(args: argparse.Namespace) -> None:
@@ -184,38 +248,27 @@ def cmd_onion_status(args: argparse.Namespace) -> None:
         if os.path.lexists(key_file(cfg, name))
     }
     state = onion.status.read(cfg.onion_dir / STATUS_FILE) or {"running": False}
-    running = state["running"]
-    if running:
-        print(f"server: running (pid {state['pid']}), tor at {state['tor']}, updated {state['updated']}")
-    else:
-        print("server: not running with --onion (`sealdrop serve --onion` publishes these onions)")
-    paths = {REPORTER: "/r/<desk>", DESK: "/desk/"}
+    print(_server_line(state))
+    no_key = {
+        REPORTER: _("reporter: no key yet (made by the first `serve --onion`)"),
+        DESK: _("desk: no key yet (made by `desk-access add NAME`)"),
+    }
     for name in (REPORTER, DESK):
         if name == REPORTER and frontend and name not in addresses:
             continue  # a backend behind onionbalance does not hold the reporter key, on purpose
-        if name not in addresses:
-            made_by = "`desk-access add NAME`" if name == DESK else "the first `serve --onion`"
-            print(f"{name}: no key yet (made by {made_by})")
-            continue
-        known = state.get("services", {}).get(name, {})
-        if running and known.get("address") == addresses[name]:
-            pow_text = "proof of work on" if known["pow"] else "proof of work OFF"
-            access = f", client authorization: {known['clients']}" if name == DESK else ""
-            detail = f"{known['summary']}; {pow_text}{access}"
-        else:
-            detail = "not published"
-        print(f"{name}: http://{addresses[name]}{paths[name]}  {detail}")
+        print(_onion_line(name, addresses[name], state) if name in addresses else no_key[name])
     if frontend is not None:
-        address = onion.OnionKey.load(backend / onion.SECRET_KEY_FILE).address
-        addresses[BACKEND] = address
-        known = state.get("services", {}).get(BACKEND, {})
-        detail = known["summary"] if running and known.get("address") == address else "not published"
-        print(f"backend: http://{address}/r/<desk>  {detail}; onionbalance instance of {frontend}")
+        addresses[BACKEND] = onion.OnionKey.load(backend / onion.SECRET_KEY_FILE).address
+        said = _("%(line)s; onionbalance instance of %(frontend)s")
+        print(said % {"line": _onion_line(BACKEND, addresses[BACKEND], state), "frontend": frontend})
     if args.tor_control:
         with attach(args.tor_control) as tor:
             for name, address in addresses.items():
-                held = "holds" if tor.serves(address) else "does not hold"
-                print(f"tor at {args.tor_control} {held} a descriptor for the {name} onion")
+                if tor.serves(address):
+                    said = _("tor at %(where)s holds a descriptor for %(onion)s")
+                else:
+                    said = _("tor at %(where)s does not hold a descriptor for %(onion)s")
+                print(said % {"where": args.tor_control, "onion": onion_words(name)})
 
 
 def cmd_onion_new_address(args: argparse.Namespace) -> None:
@@ -228,12 +281,15 @@ def cmd_onion_new_address(args: argparse.Namespace) -> None:
         os.rename(path, kept)  # still 0600; a mistake can be undone by renaming it back
     key = onion.OnionKey.load_or_create(path)
     config_mod.save(cfg.with_overrides(onion_address=key.address))
-    print(f"new reporter onion: http://{key.address}/r/<desk>")
+    print(_("new reporter onion: %(url)s") % {"url": _url(key.address, REPORTER)})
     if kept:
-        print(f"the old key is kept as {kept}: delete it once the new address works", file=sys.stderr)
+        said = _("the old key is kept as %(path)s: delete it once the new address works")
+        print(said % {"path": kept}, file=sys.stderr)
     print(
-        "Reprint every poster (the old address on them leads nowhere now), then restart "
-        "`sealdrop serve --onion`.",
+        _(
+            "Reprint every poster (the old address on them leads nowhere now), then restart "
+            "`sealdrop serve --onion`."
+        ),
         file=sys.stderr,
     )
 
@@ -248,25 +304,134 @@ def cmd_onion_hash_password(args: argparse.Namespace) -> None:
 def _ask_password() -> str:
     import getpass
 
-    no_password = f"no password: set {onion.PASSWORD_ENV} or run in a terminal"
+    no_password = _("no password: set %(variable)s or run in a terminal") % {"variable": onion.PASSWORD_ENV}
     try:
         os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))  # else getpass reads stdin, echoing it
-        first, again = getpass.getpass("tor control password: "), getpass.getpass("Repeat it: ")
+        first, again = getpass.getpass(_("tor control password: ")), getpass.getpass(_("Repeat it: "))
     except (OSError, EOFError):
         raise ValueError(no_password) from None
     if first != again:
-        raise ValueError("the two passwords differ")
+        raise ValueError(_("the two passwords differ"))
     if not first:
-        raise ValueError("an empty password protects nothing")
+        raise ValueError(_("an empty password protects nothing"))
     return first
 
 
 def error_words(e: onion.OnionError) -> str:
     """An onion error in the operator's language where onion/ gave its reason (onion/ has no catalogue
-    of its own), else its English message."""
-    if not isinstance(e, balance.BalanceError):
+    of its own), else its English message. tor's own words in it (a warning, an answer) stay as tor
+    said them."""
+    if e.reason.startswith("key_"):
+        return _key_error_words(e)
+    if isinstance(e, onion.PublishFailed):
+        return _publish_error_words(e)
+    if isinstance(e, onion.PublishTimeout):
+        said = _(
+            "%(onion)s was not published within %(seconds)ss (%(state)s): is tor connected to the Tor "
+            "network? (see its log)"
+        )
+        state = asdict(e.publication) | {"state": e.publication.state} if e.publication else {}
+        return said % {"onion": onion_words(e.values["name"]), "seconds": e.values["seconds"],
+                       "state": publication_words(state)}  # fmt: skip
+    words = _tor_error_words() | _balance_error_words()
+    if e.reason not in words:
         return str(e)
-    words = {
+    return words[e.reason] % {"variable": onion.PASSWORD_ENV, **e.values}
+
+
+def _tor_error_words() -> dict[str, str]:
+    restore_reporter = _(
+        "restore the key from the backup of DIR/onion/reporter/; only to start a new address on purpose, "
+        "run `sealdrop onion new-address` and reprint every poster"
+    )
+    return {
+        "tor_missing": _("tor is not installed: apt-get install tor"),
+        "tor_missing_at": _(
+            "tor is not installed at %(binary)s: apt-get install tor, or give the right path"
+        ),
+        "tor_said": _("tor did not start: %(why)s (its log: %(log)s)"),
+        "tor_exited": _("tor did not start: it exited at once (its log: %(log)s)"),
+        "tor_no_control_port": _("tor did not start: no control port after %(seconds)ss (its log: %(log)s)"),
+        "control_refused": _(
+            "tor refused the control connection at %(where)s: is ControlPort set?%(detail)s"
+        ),
+        "not_control_port": _("%(where)s does not answer like tor's control port: is it tor's ControlPort?"),
+        "password_missing": _("tor at %(where)s wants a control password: set %(variable)s"),
+        "wrong_password": _("wrong tor control password for %(where)s: check %(variable)s"),
+        "cookie_unreadable": _(
+            "cannot read the control cookie %(path)s of tor at %(where)s: run sealdrop as a user in tor's "
+            "group (Debian: adduser USER debian-tor), or give tor a control password and set %(variable)s"
+        ),
+        "auth_failed": _("tor at %(where)s refused our authentication: %(why)s"),
+        "control_lost": _("lost the control connection to tor at %(where)s: did tor stop?"),
+        "tor_too_old": _(
+            "tor %(version)s at %(where)s is too old: the proof-of-work defence needs tor 0.4.8 or later"
+        ),
+        "odd_answer": _(
+            "tor at %(where)s did not answer %(what)s as expected (%(why)s): check tor's log; if it keeps "
+            "happening, restart tor and sealdrop"
+        ),
+        "reporter_key_missing": _(
+            "the reporter onion key %(path)s is missing, but this instance's address is %(recorded)s (on "
+            "every poster): "
+        )
+        + restore_reporter,
+        "reporter_key_changed": _(
+            "the reporter onion key %(path)s now gives another address, %(now)s, but this instance's "
+            "address is %(recorded)s (on every poster): "
+        )
+        + restore_reporter,
+        "bad_client_name": _(
+            "%(name)s is not a usable name: up to 64 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit"
+        ),
+        "client_exists": _("%(name)s already has access: revoke it first to issue a new key"),
+        "no_client": _("no access named %(name)s (see `sealdrop desk-access list`)"),
+        "client_unreadable": _("cannot read the client authorization %(path)s: %(why)s"),
+        "not_client_auth": _("%(path)s is not a client authorization (descriptor:x25519:KEY)"),
+    }
+
+
+def _key_error_words(e: onion.OnionError) -> str:
+    """KeyUnreadable: what is wrong with the key file and what to do, never "delete it"."""
+    restore = _(
+        "restore it from the backup of DIR/onion/ (do not delete it: a new key is a new onion address)"
+    )
+    why = {
+        "key_missing": _("there is no such file: %(restore)s"),
+        "key_not_a_key": _("it is not a tor v3 onion key (hs_ed25519_secret_key): %(restore)s"),
+        "key_directory": _("it is a directory, not a key file: move the directory away, then %(restore)s"),
+        "key_permission_denied": _(
+            "permission denied: run sealdrop as the user who owns the instance, or give the file back to "
+            "that user (chown USER %(path)s; chmod 600 %(path)s)"
+        ),
+        "key_too_open": _(
+            "other users may read it: chmod 600 %(path)s (if someone may have copied it, they can pose as "
+            "this onion: start a new address and reprint the posters, see docs/onion.md)"
+        ),
+    }
+    values = {"restore": restore, **e.values}
+    # key_os_error: the system's own words (strerror), then what to do
+    reason = why[e.reason] % values if e.reason in why else f"{values.get('strerror', '')}: {restore}"
+    return _("the onion key %(path)s is unreadable: %(why)s") % {"path": e.values["path"], "why": reason}
+
+
+def _publish_error_words(e: onion.PublishFailed) -> str:
+    values = {**e.values, "onion": onion_words(e.values["name"])}
+    if e.reason == "published_already":
+        values["why"] = _("it is published already, as %(onion)s") % {"onion": onion_words(e.values["other"])}
+    elif e.reason == "collision":
+        values["why"] = _("%(answer)s (is another `sealdrop serve --onion` publishing it already?)") % {
+            "answer": e.values["answer"]
+        }
+    elif e.reason == "backend_folder" and e.cause is not None:
+        said = _("%(problem)s (can tor read and write %(folder)s?)")
+        values["why"] = said % {"problem": error_words(e.cause), "folder": e.values["folder"]}
+    return _("tor at %(where)s refused to publish %(onion)s: %(why)s") % values
+
+
+def _balance_error_words() -> dict[str, str]:
+    return {
         "not_an_address": _("%(text)s is not a v3 onion address (56 letters and digits 2-7, then .onion)"),
         "bad_checksum": _("%(text)s is not a valid v3 onion address (its checksum is wrong: a typo?)"),
         "bad_name": _("%(name)s is not a usable name: up to 64 letters, digits, '.', '_' or '-'"),
@@ -286,9 +451,6 @@ def error_words(e: onion.OnionError) -> str:
             "%(folder)s is not a backend folder (no ob_config): run `sealdrop onion balance backend`"
         ),
     }
-    if e.reason not in words:
-        return str(e)
-    return words[e.reason] % e.values
 
 
 def _frontend_key(cfg: config_mod.Config) -> onion.OnionKey:
@@ -384,13 +546,12 @@ def cmd_desk_access_add(args: argparse.Namespace) -> None:
     desk = desk_key(cfg)
     key = desk_clients(cfg).add(args.name)
     print(key.auth_line(desk.address))
-    print(
-        f"Give {args.name} the line above in private; it is shown only this once and sealdrop keeps only its "
-        f"public half. Tor Browser asks for the key (the part after 'x25519:') on opening "
-        f"http://{desk.address}/desk/; a tor with ClientOnionAuthDir takes the whole line as a file "
-        f"{args.name}.auth_private. Then {RESTART}.",
-        file=sys.stderr,
+    said = _(
+        "Give %(name)s the line above in private; it is shown only this once and sealdrop keeps only its "
+        "public half. Tor Browser asks for the key (the part after 'x25519:') on opening %(url)s; a tor "
+        "with ClientOnionAuthDir takes the whole line as a file %(name)s.auth_private. Then %(restart)s."
     )
+    print(said % {"name": args.name, "url": _url(desk.address, DESK), "restart": _restart()}, file=sys.stderr)
 
 
 def cmd_desk_access_list(args: argparse.Namespace) -> None:
@@ -399,13 +560,13 @@ def cmd_desk_access_list(args: argparse.Namespace) -> None:
     for name in names:
         print(name)
     if not names:
-        print("no clerk has desk access (sealdrop desk-access add NAME)", file=sys.stderr)
+        print(_("no clerk has desk access (sealdrop desk-access add NAME)"), file=sys.stderr)
 
 
 def cmd_desk_access_revoke(args: argparse.Namespace) -> None:
     cfg = config_mod.load(Path(args.dir))
     desk_clients(cfg).revoke(args.name)
-    print(f"{args.name} no longer has desk access; {RESTART}")
+    print(_("%(name)s no longer has desk access; %(restart)s") % {"name": args.name, "restart": _restart()})
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:

@@ -67,22 +67,24 @@ def _wait_for_port(process: subprocess.Popen, data_dir: Path, timeout: float) ->
     port_file = data_dir / PORT_FILE
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise TorFailedToStart(_complaint(data_dir / LOG), str(data_dir / LOG))
+            complaint = _complaint(data_dir / LOG)
+            log = str(data_dir / LOG)
+            raise TorFailedToStart(complaint, log) if complaint else TorFailedToStart.silently(log)
         found = re.search(r"PORT=[^:\s]+:(\d+)", port_file.read_text() if port_file.exists() else "")
         if found:
             return int(found.group(1))
         time.sleep(0.05)
-    raise TorFailedToStart(f"no control port after {timeout:g}s", str(data_dir / LOG))
+    raise TorFailedToStart.no_control_port(timeout, str(data_dir / LOG))
 
 
 def _complaint(log: Path) -> str:
-    """What tor last warned about (its final [err] line is often only "see warnings above")."""
+    """What tor last warned about (its final [err] line is often only "see warnings above"); "" if nothing."""
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
     for level in ("[warn]", "[err]"):
         found = [line.split(level, 1)[1].strip() for line in lines if level in line and "as root" not in line]
         if found:
             return found[-1]
-    return "it exited at once"
+    return ""
 
 
 def stop(process: subprocess.Popen, grace: float = 10) -> None:

@@ -55,9 +55,7 @@ class BalanceError(OnionError):
     (dropbox/onions.py: onion/ has no catalogue)."""
 
     def __init__(self, reason: str, message: str, **values: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.values = values
+        super().__init__(message, reason, **values)
 
 
 def parse_address(text: str) -> str:
@@ -233,7 +231,14 @@ def publish_backend(
     service = OnionService(name, key.address, pow, 0, lambda: _remove(tor, bare, folder))
     with tor._lock:
         if bare in tor._services:
-            raise PublishFailed(name, tor.where, f"it is published already, as {tor._services[bare].name}")
+            other = tor._services[bare].name
+            raise PublishFailed(
+                name,
+                tor.where,
+                f"it is published already, as the {other} onion",
+                "published_already",
+                other=other,
+            )
         tor._services[bare] = service  # before SETCONF: tor reports the first descriptors at once
     options = {
         "HiddenServicePort": [f"{int(virtual_port)} {target_host}:{int(target_port)}"],
@@ -254,7 +259,14 @@ def publish_backend(
     except ControlCommandFailed as e:
         with tor._lock:
             tor._services.pop(bare, None)
-        raise PublishFailed(name, tor.where, f"{e} (can tor read and write {folder}?)") from None
+        raise PublishFailed(
+            name,
+            tor.where,
+            f"{e} (can tor read and write {folder}?)",
+            "backend_folder",
+            e,
+            folder=str(folder),
+        ) from None
     return service
 
 

@@ -139,7 +139,9 @@ class AuthorizedClients:
         if not _CLIENT_NAME.fullmatch(name):
             raise ClientAccessError(
                 f"{name!r} is not a usable name: up to 64 letters, digits, '.', '_' or '-', starting "
-                "with a letter or digit"
+                "with a letter or digit",
+                "bad_client_name",
+                name=repr(name),
             )
         return self.folder / f"{name}.auth"
 
@@ -147,7 +149,9 @@ class AuthorizedClients:
         """A new key pair for `name`; stores the public half and returns the pair (show it once)."""
         path = self._path(name)
         if path.exists():
-            raise ClientAccessError(f"{name} already has access: revoke it first to issue a new key")
+            raise ClientAccessError(
+                f"{name} already has access: revoke it first to issue a new key", "client_exists", name=name
+            )
         key = ClientKey.generate()
         _write_private(path, f"descriptor:x25519:{key.public}\n".encode("ascii"))
         return key
@@ -155,7 +159,9 @@ class AuthorizedClients:
     def revoke(self, name: str) -> None:
         path = self._path(name)
         if not path.exists():
-            raise ClientAccessError(f"no access named {name} (see the list)")
+            raise ClientAccessError(
+                f"no access named {name} (see `sealdrop desk-access list`)", "no_client", name=name
+            )
         path.unlink()
 
     def names(self) -> list[str]:
@@ -171,9 +177,19 @@ class AuthorizedClients:
             try:
                 text = path.read_text("ascii").strip()
             except (OSError, UnicodeDecodeError) as e:
-                raise ClientAccessError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+                why = str(getattr(e, "strerror", None) or e)
+                raise ClientAccessError(
+                    f"cannot read the client authorization {path}: {why}",
+                    "client_unreadable",
+                    path=str(path),
+                    why=why,
+                ) from None
             method, _, key = text.partition(":x25519:")
             if method != "descriptor" or not _B32_KEY.fullmatch(key.upper()):
-                raise ClientAccessError(f"{path} is not a client authorization (descriptor:x25519:KEY)")
+                raise ClientAccessError(
+                    f"{path} is not a client authorization (descriptor:x25519:KEY)",
+                    "not_client_auth",
+                    path=str(path),
+                )
             keys.append(key.upper())
         return keys

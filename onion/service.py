@@ -94,7 +94,7 @@ class OnionService:
             while not (state := self.publication()).settled:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise PublishTimeout(self.name, timeout, state.describe())
+                    raise PublishTimeout(self.name, timeout, state.describe(), state)
                 self._changed.wait(left)
         return state
 

@@ -128,8 +128,13 @@ class Tor:
         service = OnionService(name, key.address, pow, len(client_auth), lambda: self._remove(bare))
         with self._lock:
             if bare in self._services:
+                other = self._services[bare].name
                 raise PublishFailed(
-                    name, self.where, f"it is published already, as {self._services[bare].name}"
+                    name,
+                    self.where,
+                    f"it is published already, as the {other} onion",
+                    "published_already",
+                    other=other,
                 )
             self._services[bare] = service  # before ADD_ONION: tor reports the first descriptors at once
         reply = self._msg(" ".join(_add_onion(key, virtual_port, target_host, target_port, client_auth,

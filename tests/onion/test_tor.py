@@ -47,7 +47,7 @@ def test_add_onion_carries_pow_and_client_auth_and_tor_accepts_it(offline_tor, t
 
 def test_the_same_onion_twice_is_refused_with_a_hint(offline_tor, tmp_path):
     offline_tor.publish("reporter", tmp_path / "key", 8080)
-    with pytest.raises(onion.PublishFailed, match="published already, as reporter"):
+    with pytest.raises(onion.PublishFailed, match="published already, as the reporter onion"):
         offline_tor.publish("again", tmp_path / "key", 8080)
     port = int(re.match(r"127\.0\.0\.1:(\d+)", offline_tor.where).group(1))
     with onion.Tor.attach("127.0.0.1", port) as second:  # a second `serve` on the same tor
