@@ -271,12 +271,17 @@ _STORED_SHAPES = (
         r"The envelope is damaged \((?P<why>[^()]*)\)\.",
         lambda m: _("The envelope is damaged (%(why)s).", why=m["why"]),
     ),
+    (  # not stored: what queries.Filters.parse says about a status it dropped (FILTER_ERRORS has the rest)
+        r"unknown status (?P<status>.+)",
+        lambda m: _("unknown status %(status)s", status=m["status"]),
+    ),
 )  # fmt: skip
 
 
 def stored_text(text: str | None) -> str:
-    """A sentence the vault keeps in English about a report (a problem, a warning) in the language in
-    force: a fixed one from the catalogue, one with data in it by its shape; anything else as it is."""
+    """A sentence the vault keeps in English about a report (a problem, a warning), or a filter error,
+    in the language in force: a fixed one from the catalogue, one with data in it by its shape; anything
+    else as it is."""
     text = text or ""
     for shape, say in _STORED_SHAPES:
         m = re.fullmatch(shape, text)

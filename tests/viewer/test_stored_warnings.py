@@ -104,3 +104,18 @@ def test_the_printable_pdf_has_the_warnings_in_the_language(warned):
         text = " ".join(pdf_text(pdf.case_pdf(warned, queries.case(warned, CASE))).split())
     for english in (DESK, COUNT, HASH):
         assert SHAPES[english]["kk"] in text and english not in text
+
+
+@pytest.mark.parametrize("lang", ("bg", "ru", "kk"))
+def test_an_unknown_status_filter_is_named_in_the_language(vault, lang):
+    """queries.Filters.parse drops a status that is none and says so in English, with the value in it."""
+    word = {"bg": "непознато състояние", "ru": "неизвестное состояние", "kk": "белгісіз күй"}[lang]
+    html = ui(vault, lang)("/?status=nonsense").get_data(as_text=True).replace("&#39;", "'")
+    assert f"{word} 'nonsense'" in html and "unknown status" not in html
+
+
+def test_sealview_list_names_an_unknown_status_in_the_language(vault, capsys, passphrase_env):
+    path = vault.path
+    vault.close()
+    code, _, err = run(capsys, "--vault", path, "--lang", "ru", "list", "--status", "nonsense")
+    assert code == 1 and "неизвестное состояние 'nonsense'" in err and "unknown status" not in err

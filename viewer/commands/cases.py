@@ -34,7 +34,7 @@ def cmd_list(args) -> None:
         }
     )
     if errors:
-        raise CliError("; ".join(i18n.translated(e) for e in errors))
+        raise CliError("; ".join(stored_text(e) for e in errors))
     with _open(args, write=False) as vault:
         rows = queries.inbox(vault, filters, per_page=10**9).rows
         names = vault.category_names
