@@ -52,6 +52,13 @@ def normalize(text: str) -> str:
     return cleaned
 
 
+def random_symbols(count: int) -> list[int]:
+    """`count` independent uniform values 0..31 (five random bits each), from one call to the system's
+    random source: receipt codes and case numbers (one call, not one per symbol)."""
+    bits = int.from_bytes(secrets.token_bytes((5 * count + 7) // 8), "big")
+    return [(bits >> (5 * i)) & 31 for i in range(count)]
+
+
 class Receipt:
     """A parsed, checked receipt code and the keys it derives."""
 
@@ -65,7 +72,7 @@ class Receipt:
 
     @classmethod
     def generate(cls) -> Receipt:
-        values = [secrets.randbelow(32) for _ in range(DATA_SYMBOLS)]
+        values = random_symbols(DATA_SYMBOLS)
         return cls("".join(ALPHABET[v] for v in values) + _check_symbols(values))
 
     @property

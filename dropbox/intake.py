@@ -16,7 +16,6 @@ import datetime as dt
 import functools
 import io
 import json
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 
 import crypto
 from crypto import PublicKey, Receipt, RecipientKey
+from crypto.receipt import random_symbols
 
 from .blobs import BlobStore
 from .config import Config
@@ -81,7 +81,7 @@ def recipients(category: Category) -> list[RecipientKey]:
 
 
 def new_case_number() -> str:
-    raw = "".join(secrets.choice(CASE_ALPHABET) for _ in range(8))
+    raw = "".join(CASE_ALPHABET[v] for v in random_symbols(8))
     return f"{raw[:4]}-{raw[4:]}"
 
 

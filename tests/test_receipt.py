@@ -81,3 +81,20 @@ def test_known_answers():
         assert r.lookup_id.hex() == case["lookup_id"]
         assert r.reply_key.private_bytes().hex() == case["reply_private"]
         assert r.reply_recipient.public_bytes.hex() == case["reply_public"]
+
+
+def test_random_symbols_are_uniform_and_independent():
+    """Receipt codes and case numbers take five random bits a symbol from one read of the system's
+    random source: every value turns up about equally often, in every position."""
+    from collections import Counter
+
+    from crypto.receipt import random_symbols
+
+    draws = [random_symbols(18) for _ in range(4000)]
+    assert all(len(d) == 18 and all(0 <= v < 32 for v in d) for d in draws)
+    for position in (0, 7, 17):  # the first, a middle and the last symbol (the top bits of the number)
+        counts = Counter(d[position] for d in draws)
+        assert set(counts) == set(range(32))
+        # 125 expected per value; a chi-square of 90 at 31 degrees of freedom happens by chance ~1e-7.
+        assert sum((n - 125) ** 2 / 125 for n in counts.values()) < 90
+    assert len({tuple(d) for d in draws}) == 4000
