@@ -153,11 +153,7 @@ class Budgets:
 
             counters = redis_counters(cfg)
         self.window_s = cfg.budget_window_s
-        self.limits = {
-            "reports": Limits(cfg.budget_reports_per_desk, cfg.budget_reports_overall),
-            "forms": Limits(cfg.budget_reports_per_desk, cfg.budget_reports_overall),
-            "signins": Limits(cfg.budget_signins_per_desk, cfg.budget_signins_overall),
-        }
+        self.limits = configured_limits(cfg)
         self.counters = (
             dict(counters) if counters else {k: WindowCounter(cfg.budget_window_s, clock) for k in KINDS}
         )
@@ -217,9 +213,8 @@ class Budgets:
             rows[slug] = {kind: self.counters[kind].count(slug) for kind in KINDS}
             if slug != OVERALL:
                 rows[slug]["pow_work"] = self.pow_work_for(slug)
-        limits = {k: {"per_desk": lim.per_desk, "overall": lim.overall} for k, lim in self.limits.items()}
-        return {"window_s": self.window_s, "limits": limits, "pow_work": self.pow_work, "counts": rows,
-                "library_noise": noise_counts()}  # fmt: skip
+        return {"window_s": self.window_s, "limits": limits_json(self.limits), "pow_work": self.pow_work,
+                "counts": rows, "library_noise": noise_counts()}  # fmt: skip
 
     def write_snapshots(self, path: Path, every_s: float = SNAPSHOT_EVERY_S) -> threading.Event:
         """Write `snapshot()` to `path` every `every_s` seconds on a thread of its own, for `sealdrop
@@ -367,6 +362,44 @@ def shared_counters(
     """One shared counter per kind, for Budgets(counters=...): make them before forking. The default
     clock, CLOCK_MONOTONIC, is the machine's, so every process reads the same slices."""
     return {kind: SharedWindowCounter(window_s, clock) for kind in KINDS}
+
+
+def configured_limits(cfg: Config) -> dict[str, Limits]:
+    return {
+        "reports": Limits(cfg.budget_reports_per_desk, cfg.budget_reports_overall),
+        "forms": Limits(cfg.budget_reports_per_desk, cfg.budget_reports_overall),
+        "signins": Limits(cfg.budget_signins_per_desk, cfg.budget_signins_overall),
+    }
+
+
+def limits_json(limits: dict[str, Limits]) -> dict:
+    return {k: {"per_desk": lim.per_desk, "overall": lim.overall} for k, lim in limits.items()}
+
+
+def json_report(cfg: Config, live: dict | None) -> dict:
+    """`sealdrop budgets --json`: the config's limits (from the config alone), what a running serve
+    last wrote (`serving`, None if none runs), and with `redis_url` the counts every instance shares,
+    read from Redis: only these need it, and if it does not answer the report says so instead."""
+    report = {"config": limits_json(configured_limits(cfg)), "window_s": cfg.budget_window_s, "serving": live}
+    if cfg.redis_url:
+        report["redis"] = _redis_counts(cfg)
+    return report
+
+
+def _redis_counts(cfg: Config) -> dict:
+    from .shared import redis_address, redis_answers  # imports this module
+
+    away = {
+        "answers": False,
+        "problem": _("Redis at %(where)s does not answer: the shared counts cannot be read")
+        % {"where": redis_address(cfg)},
+    }
+    if not redis_answers(cfg):
+        return away
+    try:
+        return {"answers": True, "counts": Budgets(cfg).snapshot()["counts"]}
+    except CountsUnavailable:  # gone between the two
+        return away
 
 
 def read_snapshot(cfg: Config) -> dict | None:

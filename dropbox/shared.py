@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import urllib.parse
 from collections.abc import Sequence
 
 import redis
@@ -90,9 +91,27 @@ return answer
 """
 
 
-def client(cfg: Config) -> redis.Redis:
+def client(cfg: Config, timeout_s: float = 10) -> redis.Redis:
     """A client for `redis_url`; it connects on first use (after `serve` forks its workers)."""
-    return redis.Redis.from_url(cfg.redis_url, socket_timeout=10, socket_connect_timeout=10)
+    return redis.Redis.from_url(cfg.redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
+def redis_answers(cfg: Config, timeout_s: float = 3) -> bool:
+    """Whether Redis at `redis_url` answers a PING now (a refused connection, a wrong password and
+    silence alike: False), waiting at most about `timeout_s`."""
+    connection = client(cfg, timeout_s)
+    try:
+        return bool(connection.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        connection.close()
+
+
+def redis_address(cfg: Config) -> str:
+    """host:port of `redis_url`, for the operator's messages: never its password."""
+    parts = urllib.parse.urlsplit(cfg.redis_url)
+    return f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
 
 
 class RedisWindowCounter:
