@@ -102,3 +102,23 @@ def test_the_printable_pdf_names_the_unnamed_officer_in_the_language(unnamed, la
     # the "Officer" fact, the note, the history entries
     assert text.count(f"{WORD[lang]} {fp}") >= 5
     assert f"officer {fp}" not in text
+
+
+def test_init_with_a_name_on_an_existing_vault_is_refused_not_ignored(unnamed, capsys, passphrase_env):
+    """The name went into officer.pub and the history when the vault was made. `init --name` on the
+    vault used to print its desks and exit 0 with the name silently dropped."""
+    fp, path = unnamed.officer.fingerprint, unnamed.path
+    unnamed.close()
+    code, out, err = run(capsys, "--vault", path, "--lang", "ru", "init", "--name", "Petrova")
+    assert code == 1 and f"сотрудник этого хранилища — сотрудник {fp}" in err
+    with Vault.open(path, PASSPHRASE) as v:
+        assert v.officer_name == "" and v.actor == f"officer {fp}"
+    code, out, _ = run(capsys, "--vault", path, "init", "--desk", "demo")  # no --name: as before
+    assert code == 0 and "demo" in out
+
+
+def test_init_again_with_the_same_name_still_works(vault_dir, capsys, passphrase_env):
+    code, out, _ = run(capsys, "--vault", vault_dir, "init", "--name", "Officer Petrova", "--desk", "demo")
+    assert code == 0 and "demo" in out
+    code, _, err = run(capsys, "--vault", vault_dir, "init", "--name", "Someone Else")
+    assert code == 1 and "Officer Petrova (" in err

@@ -10,6 +10,7 @@ from crypto.cli import CliError, read_passphrase
 
 from .. import i18n, importer, keytrust
 from ..i18n import _, ngettext
+from ..labels import actor_text
 from ..vault import Vault, read_info
 from .common import SLUG, _open, _progress, _vault_dir
 
@@ -35,6 +36,7 @@ def cmd_init(args) -> None:
                 )
             )
         vault = _open(args, write=True)
+        _same_name(vault, args.name)
     else:
         if args.identity:
             passphrase = read_passphrase(
@@ -74,6 +76,17 @@ def cmd_init(args) -> None:
                 )
             )
         print(_("desks: %(desks)s", desks=", ".join(vault.desks) or _("none yet")))
+
+
+def _same_name(vault: Vault, name: str) -> None:
+    """`init --name` on an existing vault: the name went into officer.pub and the history when the
+    vault was made, and stays; a different one is refused rather than silently ignored."""
+    if name and name != vault.officer_name:
+        who = actor_text(vault.actor)
+        vault.close()
+        raise CliError(
+            _("the officer's name is given when a vault is made: this vault's officer is %(who)s", who=who)
+        )
 
 
 def _set_language(vault: Vault, lang: str) -> None:
