@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from . import config as config_mod
 from . import db
-from .blobs import BlobStore, FileBlobStore, LargeObjectStore
+from .blobs import BlobStore, FileBlobStore
 from .console import _
+from .large_objects import LargeObjectStore
 from .models import Upload
 from .uploads import uploads_for
 

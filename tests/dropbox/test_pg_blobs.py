@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, func, select, text
 import crypto
 from crypto import bundle
 from dropbox import bundles, config, create_app, db
-from dropbox.blobs import FileBlobStore, LargeObjectStore, open_store
+from dropbox.blobs import FileBlobStore, open_store
+from dropbox.large_objects import LargeObjectStore
 from dropbox.models import Desk, ExportLog, Part, Submission, Upload
 from tests.dropbox.test_api import Api, doc
 from tests.helpers import REPO, extract, make_instance, postgres_database
