@@ -170,8 +170,8 @@ def _attachment(vault: Vault, a: dict, body, small) -> list:
         size=human_size(a["size"] or 0),
     )
     out = [Paragraph(_text(label), small)]
-    if not a["opened"]:
-        return out
+    if not a["opened"]:  # why the file is not in the case file, as the page and `sealview show` say
+        return [*out, Paragraph(_text(stored_text(a["problem"])), small)] if a["problem"] else out
     if a["family"] == "image":
         printed, check = _photo(vault, a, small)
     else:

@@ -7,8 +7,12 @@ shown in English on every surface. labels.stored_text reads them back by their s
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+import crypto
+from crypto import Identity
 from tests.viewer.bundles import Submission, listed, report_doc
 from tests.viewer.test_i18n import pdf_text, run, ui
 from viewer import i18n, importer, pdf, queries
@@ -119,3 +123,19 @@ def test_sealview_list_names_an_unknown_status_in_the_language(vault, capsys, pa
     vault.close()
     code, _, err = run(capsys, "--vault", path, "--lang", "ru", "list", "--status", "nonsense")
     assert code == 1 and "неизвестное состояние 'nonsense'" in err and "unknown status" not in err
+
+
+def test_the_printable_pdf_says_why_an_attachment_is_not_in_it(vault, server, tmp_path):
+    """An attachment that did not open was listed in the PDF with no reason (the page and `show` give
+    one): the police read of a photo they do not get, and not why."""
+    photo = b"\xff\xd8 a photo sealed to someone else"
+    doc = report_doc("A van", attachments=[listed(photo, "p.jpg", "image/jpeg")])
+    envelopes = [
+        crypto.seal_bytes(json.dumps(doc).encode(), [server.officer]),
+        crypto.seal_bytes(photo, [Identity.generate().public_key.recipient]),
+    ]
+    server.bundle(tmp_path / "b", [Submission("WARN-0002", doc, [photo], envelopes=envelopes)])
+    importer.import_bundle(vault, tmp_path / "b")
+    with i18n.speaking("ru"):
+        text = " ".join(pdf_text(pdf.case_pdf(vault, queries.case(vault, "WARN-0002"))).split())
+    assert "Запечатано для других сотрудников, не для вас." in text
