@@ -23,8 +23,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from . import budget, db
 from . import config as config_mod
-from . import db
 from .blobs import BlobStore, FileBlobStore
 from .console import _
 from .large_objects import LargeObjectStore
@@ -80,6 +80,8 @@ def migrate(cfg: config_mod.Config, to: str, progress: Callable[[int, int], None
     """Move every blob and open upload to the store `to`, switch the config, delete the old copies."""
     if to == "postgresql" and not cfg.database_url.startswith("postgresql"):
         raise MigrateError(_("the PostgreSQL blob store needs a PostgreSQL database_url in the config"))
+    if budget.read_snapshot(cfg) is not None:  # a serve rewrites budgets.json every 30 s while it runs
+        raise MigrateError(_("sealdrop serve is running on this machine: stop it (and every other) first"))
     engine = db.make_engine(cfg.database_url)
     try:
         source, target = _stores(cfg, engine, to)

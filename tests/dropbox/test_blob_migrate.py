@@ -166,3 +166,10 @@ def test_migrating_to_postgresql_needs_a_postgresql_database(sqlite_instance, ca
     assert cli.main(["blobs", "migrate", "--to", "postgresql", "--dir", str(sqlite_instance)]) == 1
     assert "needs a PostgreSQL database_url" in capsys.readouterr().err
     assert config.load(sqlite_instance).blob_store == "files"
+
+
+def test_migrating_refuses_while_serve_runs_on_this_machine(pg_instance, capsys):
+    (pg_instance / "budgets.json").write_text("{}")  # what a running serve rewrites every 30 s
+    assert cli.main(["blobs", "migrate", "--to", "postgresql", "--dir", str(pg_instance)]) == 1
+    assert "sealdrop serve is running on this machine" in capsys.readouterr().err
+    assert config.load(pg_instance).blob_store == "files"
