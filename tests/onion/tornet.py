@@ -92,6 +92,7 @@ class Node:
     socks_port: int = 0
     config: dict[str, str | list[str]] = field(default_factory=dict)
     process: subprocess.Popen | None = None
+    lost_ports: list[tuple[int, int]] = field(default_factory=list)  # (control, OR) before each relaunch
 
     @property
     def log(self) -> str:
@@ -164,21 +165,30 @@ class TorNet:
     # -- building the network -------------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> None:
-        with ThreadPoolExecutor() as pool:  # RSA key generation: a second or so each
-            self.dir_authority_lines = list(pool.map(self._make_authority_keys, self.authorities))
+        self.make_authority_keys()
         for node in self.authorities:
             self._launch(node, {**AUTHORITY, "DirPort": str(node.dir_port), "ContactInfo": node.name})
         for node in self.relays:
-            try:
-                self._launch(node, RELAY)
-            except RuntimeError:
-                if not node.lost_a_port():
-                    raise
-                self._relaunch_relay(node)
+            self.launch_relay(node)
         self.wait_for_consensus(timeout)
         for node in self.relays:  # fetch the consensus now rather than at the next scheduled fetch
             node.process.send_signal(signal.SIGHUP)
         self.wait_for_directory_caches(timeout)
+
+    def make_authority_keys(self) -> None:
+        """Every authority's keys, and the DirAuthority lines every torrc of the network carries."""
+        with ThreadPoolExecutor() as pool:  # RSA key generation: a second or so each
+            self.dir_authority_lines = list(pool.map(self._make_authority_keys, self.authorities))
+
+    def launch_relay(self, node: Node) -> None:
+        """Start a relay; one that lost a port before tor could bind it starts again on new ones (it may
+        also lose it after its control port answered: wait_for_consensus catches that)."""
+        try:
+            self._launch(node, RELAY)
+        except RuntimeError:
+            if not node.lost_a_port():
+                raise
+            self._relaunch_relay(node)
 
     def add_tor(self, name: str, **config: str) -> Node:
         """A tor that is neither authority nor relay (onion service, client): ControlPort and SocksPort."""
@@ -211,6 +221,7 @@ class TorNet:
     def _relaunch_relay(self, node: Node) -> None:
         """A relay whose port was taken starts again on new ones (an authority's ports are written
         into every torrc, so only relays can)."""
+        node.lost_ports.append((node.control_port, node.or_port))
         node.control_port, node.or_port = free_port(), free_port()
         for name in ("stdout.log", "notice.log"):
             (node.dir / name).unlink(missing_ok=True)
