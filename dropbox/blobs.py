@@ -20,9 +20,11 @@ whole in memory. The same rule holds: a blob is committed before the row that na
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -87,6 +89,9 @@ class BlobWriter(Protocol):
     def write(self, data: bytes | memoryview) -> int: ...
 
 
+_BLOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
 class FileBlobStore:
     """Blobs as files under one folder, fanned out by the first two characters of their id."""
 
@@ -94,23 +99,27 @@ class FileBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root = str(self.root)  # the hot paths join strings: pathlib cost more than the syscalls
         self.incoming = self.root / "incoming"
         self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.uploads = self.root / "uploads"  # open uploads' pieces, a .part file each
         self.uploads.mkdir(exist_ok=True, mode=0o700)
 
     def path(self, blob_id: str) -> Path:
-        if not (len(blob_id) == 32 and all(c in "0123456789abcdef" for c in blob_id)):
+        return Path(self._file(blob_id))
+
+    def _file(self, blob_id: str) -> str:
+        if _BLOB_ID.fullmatch(blob_id) is None:
             raise KeyError("malformed blob id")
-        return self.root / blob_id[:2] / blob_id
+        return f"{self._root}/{blob_id[:2]}/{blob_id}"
 
     @contextmanager
     def writer(self, blob_id: str | None = None) -> Iterator[_FileBlobWriter]:
         """Yield a writer; on a clean exit the blob is durable under `writer.blob_id` (a new random id,
         or `blob_id`, which `sealdrop blobs migrate` gives to keep a blob's name from another store)."""
         blob_id = blob_id or secrets.token_hex(16)
-        self.path(blob_id)  # a malformed name is refused before anything is written
-        tmp = self.incoming / f"{blob_id}.tmp"
+        self._file(blob_id)  # a malformed name is refused before anything is written
+        tmp = f"{self._root}/incoming/{blob_id}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -119,7 +128,8 @@ class FileBlobStore:
                 os.fsync(f.fileno())
             self._place(tmp, blob_id)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
 
     def adopt(self, path: Path, blob_id: str | None = None) -> str:
@@ -142,17 +152,22 @@ class FileBlobStore:
         _fsync_dir(Path(path).parent)
         _fsync_dir(final.parent)
 
-    def _place(self, source: Path, blob_id: str) -> None:
+    def _place(self, source: Path | str, blob_id: str) -> None:
         """Rename a durable file into place, its times (and its folder's) coarsened to the day."""
         day = received_day_timestamp()
         os.utime(source, (day, day))
-        final = self.path(blob_id)
-        if not final.parent.is_dir():
-            final.parent.mkdir(exist_ok=True, mode=0o700)
-            _fsync_dir(self.root)  # a new fan-out folder must outlast a power cut as its blob does
-        os.replace(source, final)
-        _fsync_dir(final.parent)
-        os.utime(final.parent, (day, day))
+        final = self._file(blob_id)
+        folder = os.path.dirname(final)
+        try:
+            os.replace(source, final)
+        except FileNotFoundError:  # the fan-out folder's first blob (asking first cost a stat every time)
+            if not os.path.exists(source):
+                raise
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            _fsync_dir(self._root)  # a new fan-out folder must outlast a power cut as its blob does
+            os.replace(source, final)
+        _fsync_dir(folder)
+        os.utime(folder, (day, day))
 
     def sweep_incoming(self, max_age_s: float) -> int:
         """Delete temporary files a crashed writer left in incoming/ (untouched for `max_age_s`)."""
@@ -177,7 +192,7 @@ class FileBlobStore:
         return removed
 
     def open(self, blob_id: str) -> BinaryIO:
-        return open(self.path(blob_id), "rb")
+        return open(self._file(blob_id), "rb")
 
     def blob_ids(self) -> Iterator[str]:
         """Every filed blob's id (an upload's .part file is none)."""
@@ -186,7 +201,7 @@ class FileBlobStore:
                 yield path.name
 
     def size(self, blob_id: str) -> int:
-        return self.path(blob_id).stat().st_size
+        return os.stat(self._file(blob_id)).st_size
 
     def delete(self, blob_id: str) -> None:
         self.path(blob_id).unlink(missing_ok=True)
@@ -280,7 +295,7 @@ def _stale(path: Path, before: float) -> bool:
         return False
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
