@@ -2,7 +2,8 @@
 against a bare waitress sink measured in the same run; and the report page's own server time.
 
 Run from the repository root: `python -m bench.scale` (about five minutes here; `--quick` for fewer
-reports; `--nojs-text` for the no-JS text report on SQLite, one worker and the sink only).
+reports; `--nojs-text` for the no-JS text report on SQLite, one worker and the sink only; `--text` for
+the no-JS text report on every server, both goals in two minutes).
 Children serve on 127.0.0.1: four `sealdrop serve` on demo instances of their own (SQLite
 and PostgreSQL, `--workers 1` and `--workers 2`), and the baseline, bench.ingest's sink: bare waitress
 with the same options, writing each body to a file with fsync. Load comes from CLIENTS client
@@ -500,13 +501,14 @@ def one_worker_summary(m: Measured) -> None:
     print(f"\nno-JS text, SQLite, 1 worker / sink: {rate:.3f} by rate, {cpu:.3f} by CPU (goal >= {goal})")
 
 
-def run(tmp: Path, quick: bool, nojs_text: bool = False) -> None:
+def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False) -> None:
     """`nojs_text`: the no-JS text report on SQLite with one worker against the sink only (the goal's
-    ratio, in a minute instead of five; no PostgreSQL, no page times)."""
+    ratio, in a minute instead of five; no PostgreSQL, no page times). `text_only`: the no-JS text report
+    on every server (both goals), no page times."""
     from tests.helpers import postgres_database
 
     counts = QUICK if quick else PER_RUN
-    if nojs_text:
+    if nojs_text or text_only:
         counts = {"no-JS text": counts["no-JS text"]}
     print(f"sealdrop scale benchmark: `sealdrop serve --workers 1|2` on SQLite and PostgreSQL against a "
           f"bare waitress sink, threads={THREADS} each; {load_line()}", flush=True)  # fmt: skip
@@ -536,6 +538,8 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False) -> None:
                 print_kind(kind, results[kind], count)
             if nojs_text:
                 return one_worker_summary(results["no-JS text"])
+            if text_only:
+                return summary(results)
             pg_instance = instances["PostgreSQL 1 worker"]
             page = {cache: page_server_time(tmp, pg_instance, cache) for cache in (None, 0.0)}
         except (BenchError, OSError) as e:
@@ -575,7 +579,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="sealdrop-scale-", dir="/tmp"))
     try:
-        print(f"\ntotal {timed(lambda: run(tmp, '--quick' in argv, '--nojs-text' in argv)):.0f} s")
+        flags = ("--quick" in argv, "--nojs-text" in argv, "--text" in argv)
+        print(f"\ntotal {timed(lambda: run(tmp, *flags)):.0f} s")
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
