@@ -34,9 +34,10 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import db, i18n, intake, parsing
+from . import db, i18n, intake, pagecache, parsing
 from . import pow as proof_of_work
-from .models import Case, Category, Desk, Upload
+from .models import Case, Desk, Upload
+from .pagecache import CategoryView, DeskPage
 from .security import CSRF_HEADER, csrf_token, once_hash, require_csrf
 
 bp = Blueprint("api", __name__)
@@ -45,8 +46,10 @@ WHOLE_META_LIMIT = 64 * 1024  # the JSON of a report sent whole: ids, keys and a
 MAX_BYTE_COUNT = 10**15 - 1  # an upload's size or offset: fifteen ASCII digits at most
 
 
-def _desk(slug: str) -> Desk:
-    desk = db.session().scalar(select(Desk).where(Desk.slug == slug[:40]))
+def _desk(slug: str) -> DeskPage:
+    """The desk, its categories and their keys from this process's cache, checked against the database's
+    config_version in this request (dropbox/pagecache.py): as fresh as reading them, one statement."""
+    desk = pagecache.for_app(current_app).get(db.session(), slug[:40])
     if desk is None:
         abort(404, description="unknown_desk")
     require_csrf(f"api:{desk.slug}", request.headers.get(CSRF_HEADER))
@@ -72,7 +75,7 @@ def challenge(slug: str):
     return jsonify(proof_of_work.offer(cfg, desk.slug, budgets.pow_work_for(desk.slug)))
 
 
-def _signin_refused(desk: Desk):
+def _signin_refused(desk: DeskPage):
     """A 429 past the receipt sign-in budget, as the no-JS sign-in has (reporter.check); else the try is
     counted. Every try is a lookup a flood of guesses would otherwise get for free."""
     return _come_back_in(current_app.extensions["sealdrop.budgets"].take("signins", desk.slug))
@@ -88,7 +91,7 @@ def _come_back_in(wait_s: int, error: str = "busy", status: int = 429):
     return answer, status
 
 
-def _work_done(desk: Desk, sent: object) -> bytes:
+def _work_done(desk: DeskPage, sent: object) -> bytes:
     """The keyed hash under which the solved challenge is kept as spent, once the report is filed; a
     report call without a valid, fresh solution at the current level ends here in a 403."""
     cfg, budgets = current_app.config["SEALDROP"], current_app.extensions["sealdrop.budgets"]
@@ -125,7 +128,7 @@ def _b64(value: object, length: int) -> bytes:
     return raw
 
 
-def _upload(desk: Desk, upload_id: str) -> Upload:
+def _upload(desk: DeskPage, upload_id: str) -> Upload:
     upload = db.session().get(Upload, upload_id[:32])
     if upload is None or upload.desk_id != desk.id:
         abort(404, description="unknown_upload")
@@ -157,7 +160,7 @@ def start_upload(slug: str):
     return jsonify(id=upload.id, piece=cfg.max_upload_piece), 201
 
 
-def _started_here(desk: Desk, upload_id: str, size: str) -> Upload:
+def _started_here(desk: DeskPage, upload_id: str, size: str) -> Upload:
     """The upload a browser starts with its first piece, under the id it chose (as `Uploads.start` makes
     one); the same id again, or a race of two first pieces, finds the one upload."""
     declared = parsing.whole_number(size, 0, MAX_BYTE_COUNT)
@@ -215,7 +218,7 @@ def upload_state(slug: str, upload_id: str):
     return jsonify(received=upload.received, size=upload.size)
 
 
-def _parts(desk: Desk, ids: object) -> list[Upload]:
+def _parts(desk: DeskPage, ids: object) -> list[Upload]:
     cfg = current_app.config["SEALDROP"]
     if not isinstance(ids, list) or not 1 <= len(ids) <= cfg.max_attachments + 1:
         abort(400, description="bad_request")
@@ -246,10 +249,10 @@ def submit_report(slug: str):
     if (filed := _filed_before(lookup_id, data.get("parts"))) is not None:
         return jsonify(case_number=filed.number), 200
     spent = _work_done(desk, data.get("pow"))  # past the report budget, at the top level
-    return _file_report(category, lookup_id, reply_public, _parts(desk, data.get("parts")), spent)
+    return _file_report(desk, category, lookup_id, reply_public, _parts(desk, data.get("parts")), spent)
 
 
-def _report_fields(desk: Desk, data: dict) -> tuple[Category, bytes, bytes]:
+def _report_fields(desk: DeskPage, data: dict) -> tuple[CategoryView, bytes, bytes]:
     category = next((c for c in desk.categories if str(c.id) == str(data.get("category"))), None)
     if category is None:
         abort(400, description="choose_category")
@@ -257,12 +260,17 @@ def _report_fields(desk: Desk, data: dict) -> tuple[Category, bytes, bytes]:
 
 
 def _file_report(
-    category: Category, lookup_id: bytes, reply_public: bytes, uploads: list[Upload], spent: bytes
+    desk: DeskPage,
+    category: CategoryView,
+    lookup_id: bytes,
+    reply_public: bytes,
+    uploads: list[Upload],
+    spent: bytes,
 ):
     session, store = db.session(), current_app.extensions["sealdrop.blobs"]
     manager = current_app.extensions["sealdrop.uploads"]
     try:
-        keys = intake.recipients(category)
+        keys = category.sealing_keys()
         if intake.find_case(session, lookup_id) is not None:
             raise intake.IntakeError("receipt_in_use")
         manager.put_back_moved(session, store, uploads)  # a crash cut off this report's first filing
@@ -277,11 +285,11 @@ def _file_report(
     except intake.IntakeError as e:
         session.rollback()
         return _fail(e)
-    current_app.extensions["sealdrop.budgets"].spend("reports", category.desk.slug)
+    current_app.extensions["sealdrop.budgets"].spend("reports", desk.slug)
     return jsonify(case_number=case.number), 201
 
 
-def _submit_whole(desk: Desk):
+def _submit_whole(desk: DeskPage):
     """A report small enough to travel in one request (its envelopes fit in one upload piece): one round
     trip instead of an upload per envelope and then the report, which on a Tor circuit (1.5 s a round
     trip) is most of the wait. The body: a 4-byte big-endian length, the JSON of a report call with
@@ -323,7 +331,7 @@ def _submit_whole(desk: Desk):
     except OSError:  # a full disk: give its space back now, not at the sweep; errors.py answers 503
         _drop(uploads)
         raise
-    answer = _file_report(category, lookup_id, reply_public, uploads, spent)
+    answer = _file_report(desk, category, lookup_id, reply_public, uploads, spent)
     if answer[1] != 201:
         _drop(uploads)  # nobody will come back for these: the browser sends the whole report again
     return answer

@@ -18,6 +18,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Insert, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -43,6 +44,9 @@ from .models import (
     today,
 )
 from .scrub import Clean
+
+if TYPE_CHECKING:
+    from .pagecache import DeskRef
 
 REPORT_FORMAT = "sealdrop-report/1"
 UPLOAD_MAX_AGE_HOURS = 24  # an upload nobody wrote to for this long is abandoned; config extra may change it
@@ -85,13 +89,13 @@ def new_case_number() -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
-def open_case(session: Session, desk: Desk, lookup_id: bytes, reply_public: bytes) -> Case:
+def open_case(session: Session, desk: Desk | DeskRef, lookup_id: bytes, reply_public: bytes) -> Case:
     if len(lookup_id) != 32 or len(reply_public) != 32:
         raise IntakeError("bad_request")
     if session.scalar(select(Case.id).where(Case.lookup_id == lookup_id)) is not None:
         raise IntakeError("receipt_in_use")
     for _ in range(5):
-        case = Case(desk=desk, number=new_case_number(), lookup_id=lookup_id, reply_public=reply_public)
+        case = Case(desk_id=desk.id, number=new_case_number(), lookup_id=lookup_id, reply_public=reply_public)
         session.add(case)
         try:
             session.flush()
