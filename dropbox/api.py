@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
+import secrets
+from collections.abc import Sequence
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
@@ -249,7 +252,8 @@ def submit_report(slug: str):
     if (filed := _filed_before(lookup_id, data.get("parts"))) is not None:
         return jsonify(case_number=filed.number), 200
     spent = _work_done(desk, data.get("pow"))  # past the report budget, at the top level
-    return _file_report(desk, category, lookup_id, reply_public, _parts(desk, data.get("parts")), spent)
+    uploads = _parts(desk, data.get("parts"))
+    return _file_report(desk, category, lookup_id, reply_public, spent, uploads=uploads)
 
 
 def _report_fields(desk: DeskPage, data: dict) -> tuple[CategoryView, bytes, bytes]:
@@ -260,15 +264,15 @@ def _report_fields(desk: DeskPage, data: dict) -> tuple[CategoryView, bytes, byt
 
 
 def _file_report(
-    desk: DeskPage,
-    category: CategoryView,
-    lookup_id: bytes,
-    reply_public: bytes,
-    uploads: list[Upload],
-    spent: bytes,
-):
+    desk: DeskPage, category: CategoryView, lookup_id: bytes, reply_public: bytes, spent: bytes,
+    uploads: Sequence[Upload] = (), small: Sequence[bytes] = (),
+):  # fmt: skip
+    """Check and file a browser-sealed report: its envelopes are finished `uploads`, or `small` ones
+    that came whole in the request (each at most intake.INLINE_MAX_BYTES: kept in their rows, filed in
+    one transaction, no upload and no file). One way for both: the same checks, the same case."""
     session, store = db.session(), current_app.extensions["sealdrop.blobs"]
     manager = current_app.extensions["sealdrop.uploads"]
+    target = category.target_desk
     try:
         keys = category.sealing_keys()
         if intake.find_case(session, lookup_id) is not None:
@@ -276,12 +280,19 @@ def _file_report(
         manager.put_back_moved(session, store, uploads)  # a crash cut off this report's first filing
         for upload in uploads:  # refuse before opening a case: open_case may roll the session back
             manager.check(upload, keys)
-        target = category.target_desk
+        for envelope in small:
+            intake.check_sealed_to(io.BytesIO(envelope), keys)
+        if small:  # uploads were admitted against the store's budget when they began
+            manager.check_room(session, target, sum(len(e) for e in small))
         case = intake.open_case(session, target, lookup_id, reply_public)
         if not intake.claim_form(session, spent, case):  # this solution filed another report already
             raise intake.IntakeError("pow_reused")
-        with manager.finishing(session, store, uploads, keys) as blob_ids:
-            intake.file_submission(session, store, case, target, blob_ids, "browser")
+        if small:
+            envelopes = [intake.SmallEnvelope(secrets.token_hex(16), e) for e in small]
+            intake.file_submission(session, store, case, target, envelopes, "browser")
+        else:
+            with manager.finishing(session, store, uploads, keys) as blob_ids:
+                intake.file_submission(session, store, case, target, blob_ids, "browser")
     except intake.IntakeError as e:
         session.rollback()
         return _fail(e)
@@ -319,6 +330,11 @@ def _submit_whole(desk: DeskPage):
     if (filed := intake.find_case(session, lookup_id)) is not None:  # sent again: its answer was lost
         return jsonify(case_number=filed.number), 200
     spent = _work_done(desk, data.get("pow"))  # before anything is stored; past the budget, the top level
+    if all(n <= intake.INLINE_MAX_BYTES for n in sizes):  # a text report: straight into its rows
+        small = [body.read(n) for n in sizes]
+        if any(len(e) != n for e, n in zip(small, sizes, strict=True)):
+            abort(400, description="bad_request")  # the body ended early
+        return _file_report(desk, category, lookup_id, reply_public, spent, small=small)
     manager = current_app.extensions["sealdrop.uploads"]
     uploads: list[Upload] = []
     try:
@@ -331,7 +347,7 @@ def _submit_whole(desk: DeskPage):
     except OSError:  # a full disk: give its space back now, not at the sweep; errors.py answers 503
         _drop(uploads)
         raise
-    answer = _file_report(desk, category, lookup_id, reply_public, uploads, spent)
+    answer = _file_report(desk, category, lookup_id, reply_public, spent, uploads=uploads)
     if answer[1] != 201:
         _drop(uploads)  # nobody will come back for these: the browser sends the whole report again
     return answer

@@ -27,7 +27,7 @@ from crypto.bundle import BundleError
 
 from . import db
 from .blobs import BlobStore
-from .intake import add_stored
+from .intake import add_stored, open_part
 from .maps import export_sheets
 from .models import (
     Case,
@@ -177,7 +177,8 @@ def _entries(store: BlobStore, subs: list[Submission]) -> list[tuple[dict, bundl
                 "received_day": sub.received_day.isoformat(),
                 "reply_public": sub.case.reply_public.hex(),
             }
-            entries.append((meta, functools.partial(store.open, part.blob_id)))  # streamed from the store
+            # A small envelope from its row, the rest streamed from the store (intake.open_part).
+            entries.append((meta, functools.partial(open_part, store, part)))
     return entries
 
 
@@ -444,7 +445,8 @@ def apply_retention(
     for sub, log, desk in rows:
         if log.confirmed_day + dt.timedelta(days=desk.retention_days) <= on:
             for part in list(sub.parts):
-                doomed.append(part.blob_id)
+                if part.data is None:  # a small envelope in its row goes with the row
+                    doomed.append(part.blob_id)
                 session.delete(part)
             sub.deleted_day = on
             freed[desk.id] = freed.get(desk.id, 0) + sub.size

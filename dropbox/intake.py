@@ -16,9 +16,10 @@ import datetime as dt
 import functools
 import io
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import Insert, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 REPORT_FORMAT = "sealdrop-report/1"
 UPLOAD_MAX_AGE_HOURS = 24  # an upload nobody wrote to for this long is abandoned; config extra may change it
 CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+INLINE_MAX_BYTES = 64 * 1024  # a sealed envelope up to this size is kept in its row (Part.data)
 TOKEN_KEEP_DAYS = 2  # a filed form's token hash outlives the form token itself (hours) by a margin
 BUSY_RETRY_AFTER_S = 5  # what a "busy" answer asks the client to wait before it sends again (Retry-After)
 # A full store frees room only when the officers export and retention deletes what they imported.
@@ -139,7 +141,7 @@ def case_recipients(session: Session, store: BlobStore, case: Case) -> list[Reci
     first = next((s.parts[0] for s in case.submissions if s.parts), None)
     if first is None:  # every envelope of the case is gone: nobody left to read the header of
         raise IntakeError("no_recipients")
-    with store.open(first.blob_id) as f:
+    with open_part(store, first) as f:
         key_ids = {k.hex() for k in crypto.recipient_key_ids(f)}
     officers = session.scalars(
         select(Officer).where(Officer.desk_id == case.desk_id, Officer.confirmed, ~Officer.retired)
@@ -207,22 +209,64 @@ def plaintext_bytes(plaintexts: Sequence[bytes | Clean]) -> int:
     return sum(len(item) if isinstance(item, bytes) else item.size for item in plaintexts)
 
 
+@dataclass(frozen=True)
+class SmallEnvelope:
+    """A sealed envelope of at most INLINE_MAX_BYTES, kept in its part's row (Part.data) rather than
+    the blob store: written by the filing's own transaction, with no file and no fsync of its own."""
+
+    blob_id: str  # a name like a blob's, unique all the same: the export and the viewer name parts by it
+    data: bytes
+
+
+Sealed = str | SmallEnvelope  # a blob id in the store, or an envelope for the row
+
+
 def seal_on_server(
     store: BlobStore, keys: Sequence[RecipientKey], plaintexts: Sequence[bytes | Clean]
-) -> list[str]:
+) -> list[Sealed]:
     """Seal each plaintext (the report document, then each cleaned file, read piece by piece) from
-    memory straight into the blob store; returns the blob ids. If one fails, the blobs already
-    written are deleted again."""
-    blob_ids: list[str] = []
+    memory: the document into memory (a SmallEnvelope when it comes out small, as a text report's
+    does; else into the store), each file straight into the blob store. If one fails, the blobs
+    already written are deleted again."""
+    sealed: list[Sealed] = []
     try:
         for item in plaintexts:
+            if isinstance(item, bytes):
+                sealed.append(_sealed_document(store, keys, item))
+                continue
             with store.writer() as w:
-                crypto.seal(io.BytesIO(item) if isinstance(item, bytes) else item.open(), w, keys)
-            blob_ids.append(w.blob_id)
+                crypto.seal(item.open(), w, keys)
+            sealed.append(w.blob_id)
     except BaseException:
-        _delete_blobs(store, blob_ids)
+        _delete_blobs(store, sealed)
         raise
-    return blob_ids
+    return sealed
+
+
+def _sealed_document(store: BlobStore, keys: Sequence[RecipientKey], document: bytes) -> Sealed:
+    envelope = io.BytesIO()
+    crypto.seal(io.BytesIO(document), envelope, keys)
+    if envelope.tell() <= INLINE_MAX_BYTES:
+        return SmallEnvelope(secrets.token_hex(16), envelope.getvalue())
+    with store.writer() as w:
+        w.write(envelope.getbuffer())
+    return w.blob_id
+
+
+def check_sealed_to(envelope: BinaryIO, keys: Sequence[RecipientKey]) -> None:
+    """Refuse a browser-sealed envelope unless its header names exactly `keys` (IntakeError): the one
+    check both ways of sending one pass (uploads.Uploads.check, api's small whole report)."""
+    try:
+        sealed_to = set(crypto.recipient_key_ids(envelope))
+    except crypto.EnvelopeError:
+        raise IntakeError("not_an_envelope") from None
+    if sealed_to != {k.key_id for k in keys}:
+        raise IntakeError("wrong_recipients")
+
+
+def open_part(store: BlobStore, part: Part) -> BinaryIO:
+    """A filed envelope's bytes: from its row when small (Part.data), else from the blob store."""
+    return io.BytesIO(part.data) if part.data is not None else store.open(part.blob_id)
 
 
 def seal_and_file(
@@ -323,36 +367,42 @@ def _insert_claim(session: Session, token_hash: bytes, case: FiledCase) -> bool:
     return True
 
 
-def _delete_blobs(store: BlobStore, blob_ids: Sequence[str]) -> None:
-    for blob_id in blob_ids:
-        store.delete(blob_id)
+def _delete_blobs(store: BlobStore, sealed: Sequence[Sealed]) -> None:
+    for blob_id in sealed:
+        if isinstance(blob_id, str):  # a SmallEnvelope goes with the rolled-back transaction
+            store.delete(blob_id)
 
 
 def file_submission(
     session: Session,
     store: BlobStore,
     case: Case | FiledCase,
-    desk: Desk,
-    blob_ids: Sequence[str],
+    desk: Desk | DeskRef,
+    sealed: Sequence[Sealed],
     sealed_by: str,
 ) -> int:
-    """Record blobs that are already durable in the store as one submission, and commit; returns its
-    id. Plain inserts, not the ORM's unit of work (a third of a no-JS report's database CPU); an ORM
-    case given is flushed first (`case.id`) and its `submissions` read again when next used."""
-    sizes = [store.size(b) for b in blob_ids]
-    case_id = case.id
+    """Record envelopes as one submission, and commit; returns its id. Each is a blob already durable in
+    the store, or a SmallEnvelope written into its row here, in the same transaction. Plain inserts, not
+    the ORM's unit of work (a third of a no-JS report's database CPU); an ORM case given is flushed
+    first (`case.id`) and its `submissions` read again when next used."""
+    parts = [_part_row(store, i, item) for i, item in enumerate(sealed)]
+    size = sum(p["size"] for p in parts)
     connection = session.connection()
-    row = {"case_id": case_id, "desk_id": desk.id, "sealed_by": sealed_by, "size": sum(sizes),
+    row = {"case_id": case.id, "desk_id": desk.id, "sealed_by": sealed_by, "size": size,
            "received_day": today()}  # fmt: skip
     submission_id = connection.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
-    parts = [{"submission_id": submission_id, "position": i, "blob_id": b, "size": size}
-             for i, (b, size) in enumerate(zip(blob_ids, sizes, strict=True))]  # fmt: skip
-    connection.execute(_INSERT_PART, parts)
-    add_stored(session, desk.id, sum(sizes))
+    connection.execute(_INSERT_PART, [{**p, "submission_id": submission_id} for p in parts])
+    add_stored(session, desk.id, size)
     if isinstance(case, Case):
         session.expire(case, ["submissions"])  # the ORM did not see the rows written here
     session.commit()
     return submission_id
+
+
+def _part_row(store: BlobStore, position: int, item: Sealed) -> dict:
+    if isinstance(item, SmallEnvelope):
+        return {"position": position, "blob_id": item.blob_id, "size": len(item.data), "data": item.data}
+    return {"position": position, "blob_id": item, "size": store.size(item), "data": None}
 
 
 def add_stored(session: Session, desk_id: int, size: int) -> None:

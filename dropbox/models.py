@@ -232,6 +232,8 @@ class Part(Base):
     position: Mapped[int] = mapped_column(Integer)
     blob_id: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(BigInteger)
+    # A small envelope itself (intake.INLINE_MAX_BYTES; migration 0013); NULL: it is the blob `blob_id`.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     submission: Mapped[Submission] = relationship(back_populates="parts")
 

@@ -24,13 +24,12 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-import crypto
 from crypto import RecipientKey
 
 from . import db
 from .blobs import BlobStore, FileBlobStore
 from .config import Config
-from .intake import IntakeError, sweep_form_tokens
+from .intake import IntakeError, check_sealed_to, sweep_form_tokens
 from .models import Desk, DeskStorage, Part, Reply, Upload
 
 SWEEP_EVERY = 3600.0  # seconds between sweeps of abandoned uploads in one process
@@ -219,13 +218,9 @@ class Uploads:
             raise IntakeError("incomplete_upload")
         try:
             with self.store.open_staged(upload.id) as f:
-                sealed_to = set(crypto.recipient_key_ids(f))
-        except crypto.EnvelopeError:
-            raise IntakeError("not_an_envelope") from None
+                check_sealed_to(f, keys)
         except FileNotFoundError:  # finished by a concurrent request a moment ago
             raise IntakeError("unknown_upload") from None
-        if sealed_to != {k.key_id for k in keys}:
-            raise IntakeError("wrong_recipients")
 
     @contextmanager
     def finishing(

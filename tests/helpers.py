@@ -145,17 +145,33 @@ def database_rows_containing(url: str, needles: list[bytes]) -> list[str]:
     return hits
 
 
+def filed_envelopes(instance: Path) -> list[bytes]:
+    """Every filed envelope's bytes, in submission and part order, read as the server reads them: from
+    its row when small (Part.data), else from the instance's blob store (intake.open_part)."""
+    from sqlalchemy import select
+
+    from dropbox import db
+    from dropbox.blobs import open_store
+    from dropbox.intake import open_part
+    from dropbox.models import Part, Submission
+
+    cfg = config.load(instance)
+    with db.standalone_session(cfg.database_url) as session:
+        store = open_store(cfg, session.get_bind())
+        parts = session.scalars(select(Part).join(Submission).order_by(Submission.id, Part.position)).all()
+        envelopes = []
+        for part in parts:
+            with open_part(store, part) as f:
+                envelopes.append(f.read())
+        session.get_bind().dispose()
+    return envelopes
+
+
 def open_all_envelopes(instance: Path, identity_file: str = "demo-officer.identity") -> list[bytes]:
     """Every stored envelope the identity can open, in submission and part order."""
     ident = crypto.Identity.load(instance / identity_file, "")
-    engine = create_engine(config.load(instance).database_url)
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT p.blob_id FROM parts p JOIN submissions s ON s.id = p.submission_id "
-                                 "ORDER BY s.id, p.position")).all()  # fmt: skip
-    engine.dispose()
     opened = []
-    for (blob_id,) in rows:
-        data = (instance / "blobs" / blob_id[:2] / blob_id).read_bytes()
+    for data in filed_envelopes(instance):
         with contextlib.suppress(crypto.NoMatch):
             opened.append(crypto.unseal_bytes(data, [ident.decryption_key]))
     return opened

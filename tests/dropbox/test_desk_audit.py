@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from crypto import VerifyKey, bundle
 from dropbox import cli, config, db
-from dropbox.blobs import FileBlobStore
-from dropbox.models import AuditEntry, Case, Part
+from dropbox.models import AuditEntry, Case
 from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle, upload_replies
-from tests.helpers import extract
+from tests.helpers import extract, filed_envelopes
 
 REPORT_TEXT = "The white van behind the school sells pills at 16:00"
 REPLY_TEXT = "Thank you, officers are checking the van."
@@ -35,9 +34,8 @@ class Reports:
             self.reply_public = cases[self.case].reply_public
             self.other_reply_public = cases[self.other_case].reply_public
             self.lookup_ids = [c.lookup_id for c in cases.values()]
-            blobs = [FileBlobStore(cfg.blob_dir).path(p.blob_id) for p in s.scalars(select(Part))]
             s.bind.dispose()
-        self.ciphertexts = [p.read_bytes()[64:96] for p in blobs if p.is_file()]
+        self.ciphertexts = [envelope[64:96] for envelope in filed_envelopes(instance)]
 
     def replies(self, name: str, export: bundle.Manifest, **kw) -> Path:
         out = self.instance.parent / name

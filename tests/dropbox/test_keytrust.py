@@ -15,7 +15,7 @@ import crypto
 from crypto import bundle
 from crypto import statement as st
 from crypto.bundle import BundleError
-from dropbox import bundles, cli, config, create_app, db
+from dropbox import bundles, cli, config, create_app, db, intake
 from dropbox.models import AuditEntry, Category, Desk, KeyChange, Officer, Part, Submission
 from tests.desk_helpers import add_user, csrf, login, officer_identity
 
@@ -216,7 +216,8 @@ def _last_report_sealed_to(app) -> list[bytes]:
     store = app.extensions["sealdrop.blobs"]
     with app.app_context():
         part = db.session().scalars(select(Part).join(Submission).order_by(Part.id.desc())).first()
-        return crypto.recipient_key_ids(io.BytesIO(store.path(part.blob_id).read_bytes()))
+        with intake.open_part(store, part) as f:
+            return crypto.recipient_key_ids(f)
 
 
 def test_rotation_needs_the_old_key_and_then_seals_to_the_new_key_only(

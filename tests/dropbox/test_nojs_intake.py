@@ -145,8 +145,9 @@ def test_a_failed_commit_leaves_no_orphan_blob(instance, reporter, monkeypatch):
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(intake, "file_submission", broken)
-    assert reporter.submit().status_code == 500
+    photo = [(io.BytesIO(jpeg_with_exif()), "IMG_0001.jpg")]  # a photo is sealed into a blob file
+    assert reporter.submit(files=photo).status_code == 500
     assert stored_blobs(instance) == []
     monkeypatch.undo()
-    assert reporter.submit().status_code == 200
-    assert len(stored_blobs(instance)) == 1
+    assert reporter.submit(files=[(io.BytesIO(jpeg_with_exif()), "IMG_0001.jpg")]).status_code == 200
+    assert len(stored_blobs(instance)) == 1  # the photo; the report's document is in its row

@@ -4,6 +4,7 @@ read from it, retention and sweeps deleting its large objects; the file store st
 
 import base64
 import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from dropbox.blobs import FileBlobStore, open_store
 from dropbox.large_objects import LargeObjectStore
 from dropbox.models import Desk, ExportLog, Part, Submission, Upload
 from tests.dropbox.test_api import Api, doc
-from tests.helpers import REPO, extract, make_instance, postgres_database
+from tests.helpers import REPO, extract, jpeg_with_exif, make_instance, postgres_database
 
 if os.environ.get("SEALDROP_SKIP_POSTGRES") == "1":
     pytest.skip("SEALDROP_SKIP_POSTGRES=1", allow_module_level=True)
@@ -186,10 +187,12 @@ def export_and_open(cfg: config.Config, tmp_path: Path) -> tuple[bundle.Manifest
 
 
 def test_a_no_js_report_is_sealed_into_large_objects(lo_cfg, two_apps, tmp_path):
+    """Its photo into a large object; its document, small, into its row (intake.SmallEnvelope)."""
     from tests.dropbox.conftest import Reporter
 
     before = large_objects(lo_cfg)
-    page = Reporter(two_apps[0].test_client()).submit(fields={"what": "A no-JS report"})
+    photo = [(io.BytesIO(jpeg_with_exif()), "IMG_0001.jpg")]
+    page = Reporter(two_apps[0].test_client()).submit(fields={"what": "A no-JS report"}, files=photo)
     assert page.status_code == 200 and extract(page.get_data(as_text=True), "case-number")
     assert large_objects(lo_cfg) == before + 1 and not files_under(lo_cfg.blob_dir)
     assert json.loads(export_and_open(lo_cfg, tmp_path)[1][0])["what"] == "A no-JS report"

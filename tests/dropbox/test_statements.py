@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, select
 
 import crypto
-from dropbox import cli, config, create_app, db, pagecache
+from dropbox import cli, config, create_app, db, intake, pagecache
 from dropbox.models import Case, Desk, Officer
 from tests.dropbox.conftest import Reporter
 from tests.dropbox.test_api import Api, doc
@@ -211,7 +211,7 @@ def sealed_to(app, case_number: str) -> set[str]:
     """The key ids (hex) the case's report envelope is sealed to, read from its header."""
     with app.app_context():
         case = db.session().scalar(select(Case).where(Case.number == case_number))
-        with app.extensions["sealdrop.blobs"].open(case.submissions[0].parts[0].blob_id) as f:
+        with intake.open_part(app.extensions["sealdrop.blobs"], case.submissions[0].parts[0]) as f:
             return {key_id.hex() for key_id in crypto.recipient_key_ids(f)}
 
 

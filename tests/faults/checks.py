@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 import crypto
 from dropbox import cli, config
 from tests.faults.clients import Submission, call
-from tests.helpers import REPO, extract
+from tests.helpers import REPO, extract, filed_envelopes
 from viewer import queries
 from viewer.vault import Vault
 
@@ -46,19 +46,20 @@ def receipts_sign_in(base: str, handed_out: list[Submission]) -> None:
 
 
 def blobs_are_whole(instance: Path) -> dict[str, int]:
-    """Every blob a row names exists and opens to its end (a truncated envelope fails its last chunk);
-    the fan-out folders hold finished blobs only. Returns counts, orphans included."""
+    """Every envelope a row names exists and opens to its end (a truncated envelope fails its last
+    chunk), from its row when small or from the blob store; the fan-out folders hold finished blobs
+    only. Returns counts (the files a row names, all parts, orphans)."""
     ident = crypto.Identity.load(instance / "demo-officer.identity", "")
+    for envelope in filed_envelopes(instance):
+        crypto.unseal_bytes(envelope, [ident.decryption_key])
     engine = create_engine(config.load(instance).database_url)
     with engine.connect() as conn:
-        named = [r[0] for r in conn.execute(text("SELECT blob_id FROM parts"))]
+        named = [r[0] for r in conn.execute(text("SELECT blob_id FROM parts WHERE data IS NULL"))]
+        parts = conn.execute(text("SELECT count(*) FROM parts")).scalar_one()
     engine.dispose()
-    root = instance / "blobs"
-    for blob_id in named:
-        crypto.unseal_bytes((root / blob_id[:2] / blob_id).read_bytes(), [ident.decryption_key])
-    stored = [p for p in root.glob("??/*")]
+    stored = [p for p in (instance / "blobs").glob("??/*")]
     assert all(BLOB_NAME.fullmatch(p.name) and p.parent.name == p.name[:2] for p in stored), stored
-    return {"blobs": len(named), "orphans": len({p.name for p in stored} - set(named))}
+    return {"blobs": len(named), "parts": parts, "orphans": len({p.name for p in stored} - set(named))}
 
 
 def referenced_blob_ids(instance: Path) -> set[str]:

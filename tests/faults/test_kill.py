@@ -110,7 +110,8 @@ def test_kill_9_during_submissions_loses_no_receipt(tmp_path):
         f"{len(tally.answered) - len(handed_out)} answered 'already received', "
         f"{sum(s.attempts for s in tally.answered) - len(tally.answered)} resends, "
         f"{len(tally.refused)} refused, {sum(s.restarts for s in tally.answered)} uploads begun anew, "
-        f"{cases} cases in the vault, {stored['blobs']} blobs, {stored['orphans']} orphan blobs"
+        f"{cases} cases in the vault, {stored['parts']} envelopes ({stored['blobs']} in blob files), "
+        f"{stored['orphans']} orphan blobs"
     )
     assert tally.refused == [], f"seed {seed}"
     orphans_swept(instance, stored["orphans"])

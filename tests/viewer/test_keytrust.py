@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 import crypto
 from crypto import statement
-from dropbox import bundles, config, create_app, db
+from dropbox import bundles, config, create_app, db, intake
 from dropbox import cli as sealdrop
 from dropbox.blobs import FileBlobStore
 from dropbox.models import Desk, Officer, Part, Submission
@@ -78,7 +78,8 @@ def last_sealed_to(app) -> list[bytes]:
     store = app.extensions["sealdrop.blobs"]
     with app.app_context():
         part = db.session().scalars(select(Part).join(Submission).order_by(Part.id.desc())).first()
-        return crypto.recipient_key_ids(io.BytesIO(store.path(part.blob_id).read_bytes()))
+        with intake.open_part(store, part) as f:
+            return crypto.recipient_key_ids(f)
 
 
 def new_vault(instance, vault, capsys) -> None:
