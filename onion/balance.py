@@ -229,17 +229,7 @@ def publish_backend(
     key = OnionKey.load(folder / SECRET_KEY_FILE)
     bare = key.address.removesuffix(".onion")
     service = OnionService(name, key.address, pow, 0, lambda: _remove(tor, bare, folder))
-    with tor._lock:
-        if bare in tor._services:
-            other = tor._services[bare].name
-            raise PublishFailed(
-                name,
-                tor.where,
-                f"it is published already, as the {other} onion",
-                "published_already",
-                other=other,
-            )
-        tor._services[bare] = service  # before SETCONF: tor reports the first descriptors at once
+    tor._claim(bare, service)  # before SETCONF: tor reports the first descriptors at once
     options = {
         "HiddenServicePort": [f"{int(virtual_port)} {target_host}:{int(target_port)}"],
         "HiddenServiceVersion": "3",
@@ -257,8 +247,7 @@ def publish_backend(
             conf[str(folder)] = options
             tor._controller.set_hidden_service_conf(conf)
     except ControlCommandFailed as e:
-        with tor._lock:
-            tor._services.pop(bare, None)
+        tor._release(bare)
         raise PublishFailed(
             name,
             tor.where,

@@ -126,24 +126,28 @@ class Tor:
             raise TorTooOld(self.where, str(version))
         bare = key.address.removesuffix(".onion")
         service = OnionService(name, key.address, pow, len(client_auth), lambda: self._remove(bare))
-        with self._lock:
-            if bare in self._services:
-                other = self._services[bare].name
-                raise PublishFailed(
-                    name,
-                    self.where,
-                    f"it is published already, as the {other} onion",
-                    "published_already",
-                    other=other,
-                )
-            self._services[bare] = service  # before ADD_ONION: tor reports the first descriptors at once
+        self._claim(bare, service)  # before ADD_ONION: tor reports the first descriptors at once
         reply = self._msg(" ".join(_add_onion(key, virtual_port, target_host, target_port, client_auth,
                                               pow, pow_queue_rate, pow_queue_burst)))  # fmt: skip
         if not reply.is_ok():
-            with self._lock:
-                self._services.pop(bare, None)
+            self._release(bare)
             raise PublishFailed(name, self.where, str(reply).strip())
         return service
+
+    def _claim(self, bare: str, service: OnionService) -> None:
+        """Note `service` as ours under `bare` (the address without .onion); PublishFailed if another
+        of ours holds it. Called before tor is asked (it reports the first descriptors at once)."""
+        with self._lock:
+            if bare in self._services:
+                other = self._services[bare].name
+                words = f"it is published already, as the {other} onion"
+                raise PublishFailed(service.name, self.where, words, "published_already", other=other)
+            self._services[bare] = service
+
+    def _release(self, bare: str) -> None:
+        """Forget a claim tor then refused."""
+        with self._lock:
+            self._services.pop(bare, None)
 
     def serves(self, address: str) -> bool:
         """Whether this tor holds a descriptor for `address` right now (it publishes that onion)."""
