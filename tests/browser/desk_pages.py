@@ -63,6 +63,7 @@ class LoginPage(DeskPage):
         self.page.fill("#password", password)
         self.page.fill("#code", code)
         self.page.click("form:has(#code) button[type=submit]")  # by place, not words: any language
+        self.page.wait_for_load_state("domcontentloaded")  # as nav(): is_shown() does not wait
 
     def error(self) -> str:
         return self.page.inner_text("#login-error")
@@ -79,6 +80,7 @@ class Desk(DeskPage):
 
     def log_out(self) -> None:
         self.page.get_by_role("button", name="Log out").click()
+        self.page.wait_for_load_state("domcontentloaded")  # as nav(): is_shown() does not wait
 
     # --- inbox and bundles
 
