@@ -5,23 +5,27 @@ SQLite (WAL, foreign keys on) is the embedded default; PostgreSQL is used by URL
 
 SQLite lets one writer at a time hold a database, and a writer that finds it taken polls, sleeping up to
 100 ms between tries: with four no-JS reporters at once that polling was the p99 (bench.ingest
---latency). So on SQLite a transaction's first write waits in a queue of this process's writers (a lock
-per database file, woken the moment the writer before it commits) and then takes the database with
-BEGIN IMMEDIATE; reads never wait. Other processes on the same file still meet at SQLite's own lock,
-under the busy timeout.
+--latency), and with `serve --workers 2` it kept two workers to the rate of one (bench.scale). So on
+SQLite a transaction's first write waits in a queue of this process's writers (a lock per database file,
+woken the moment the writer before it commits), then for the file's writers in every process (an flock
+on `<database>-writers.lock`, tried again within a millisecond, not SQLite's 100), and then takes the
+database with BEGIN IMMEDIATE, which then finds it free; reads never wait.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import Flask, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -36,7 +40,7 @@ _write_queues_guard = threading.Lock()
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        factory = _queued_connection_class(_write_queue(url))
+        factory = _queued_connection_class(_write_queue(url), _writers_lock_path(url))
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "factory": factory})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -48,8 +52,15 @@ def _write_queue(url: str) -> threading.Lock:
         return _write_queues.setdefault(url, threading.Lock())
 
 
-def _queued_connection_class(queue: threading.Lock) -> type[sqlite3.Connection]:
-    return type("QueuedWriterConnection", (QueuedWriterConnection,), {"queue": queue})
+def _writers_lock_path(url: str) -> str | None:
+    """The file every process's writers of this database meet at; None for a database in memory."""
+    database = make_url(url).database
+    return None if not database or database == ":memory:" else f"{database}-writers.lock"
+
+
+def _queued_connection_class(queue: threading.Lock, lock_path: str | None) -> type[sqlite3.Connection]:
+    attributes = {"queue": queue, "lock_path": lock_path}
+    return type("QueuedWriterConnection", (QueuedWriterConnection,), attributes)
 
 
 class QueuedWriterConnection(sqlite3.Connection):
@@ -60,11 +71,13 @@ class QueuedWriterConnection(sqlite3.Connection):
     gets "database is locked", as it would from SQLite's own lock."""
 
     queue: threading.Lock
+    lock_path: str | None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.isolation_level = None  # no implicit BEGIN: transactions begin in begin_write
         self.writing = False
+        self._lock_fd: int | None = None
 
     def cursor(self, factory=None) -> sqlite3.Cursor:
         return super().cursor(factory or QueuedWriterCursor)
@@ -75,15 +88,40 @@ class QueuedWriterConnection(sqlite3.Connection):
         if not self.queue.acquire(timeout=BUSY_TIMEOUT_S):
             raise sqlite3.OperationalError("database is locked")
         try:
+            self._lock_other_processes()
             super().cursor().execute("BEGIN IMMEDIATE")
         except BaseException:
+            self._unlock_other_processes()
             self.queue.release()
             raise
         self.writing = True
 
+    def _lock_other_processes(self) -> None:
+        """Wait for the writers of other processes (flock on lock_path), trying again every few hundred
+        microseconds at most, up to BUSY_TIMEOUT_S."""
+        if self.lock_path is None:
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline, pause = time.monotonic() + BUSY_TIMEOUT_S, 0.00005
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.0005)
+
+    def _unlock_other_processes(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def _done_writing(self) -> None:
         if self.writing:
             self.writing = False
+            self._unlock_other_processes()
             self.queue.release()
 
     def commit(self) -> None:
@@ -103,6 +141,9 @@ class QueuedWriterConnection(sqlite3.Connection):
             super().close()
         finally:
             self._done_writing()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
 
 class QueuedWriterCursor(sqlite3.Cursor):
