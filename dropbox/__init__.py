@@ -89,5 +89,6 @@ def create_app(config: Config, audience: str = "all") -> Flask:
 def _no_favicon() -> Response:
     """Every browser asks for /favicon.ico on its own: without an answer it is a 404, an error in the
     console and a wasted round trip over Tor. We have no icon, on purpose (nothing to fingerprint or
-    cache across sites): an empty answer, with the same headers as every response (security.py)."""
+    cache across sites): an empty answer with the security headers, which browsers may keep for a day
+    (security.FAVICON_CACHE) rather than ask again on every page."""
     return Response(status=204)

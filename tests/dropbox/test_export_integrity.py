@@ -322,7 +322,8 @@ def test_one_reply_bundle_imported_twice_at_the_same_moment_is_stored_once(
         assert s.scalar(select(func.count(Reply.id))) == 1
         officer = s.scalar(select(Officer).where(Officer.reply_sequence > 0))
         assert officer.reply_sequence == 1
-        named = s.scalar(select(func.count(Part.id)).where(Part.data.is_(None))) + 1  # blob files: parts, a reply
+        in_files = select(func.count(Part.id)).where(Part.data.is_(None))  # small envelopes are in rows
+        named = s.scalar(in_files) + 1  # the report's envelopes in blob files and the one reply
     blobs = [
         p for p in config.load(instance).blob_dir.rglob("*") if p.is_file() and p.parent.name != "incoming"
     ]

@@ -8,6 +8,7 @@ import multiprocessing
 import stat
 import time
 
+import pytest
 from sqlalchemy import text
 
 from dropbox import config, db
@@ -29,12 +30,20 @@ def _writer(url: str, name: str, ready, go) -> int:
     return done
 
 
-def test_writers_in_three_processes_all_land(sqlite_instance):
+@pytest.fixture
+def url(sqlite_instance) -> str:
+    """The instance's database, with a table for the writers."""
     url = config.load(sqlite_instance).database_url
     engine = db.make_engine(url)
     with engine.connect() as conn:
         conn.execute(text("CREATE TABLE writes (who TEXT, n INTEGER)"))
         conn.commit()
+    engine.dispose()
+    return url
+
+
+def test_writers_in_three_processes_all_land(sqlite_instance, url):
+    engine = db.make_engine(url)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         ready, go = manager.Barrier(4), manager.Event()
@@ -51,13 +60,9 @@ def test_writers_in_three_processes_all_land(sqlite_instance):
     assert lock.exists() and stat.S_IMODE(lock.stat().st_mode) == 0o600
 
 
-def test_a_writer_waits_for_another_process_instead_of_failing(sqlite_instance):
+def test_a_writer_waits_for_another_process_instead_of_failing(url):
     """One process holds a write transaction; another's write goes on once it commits."""
-    url = config.load(sqlite_instance).database_url
     holder = db.make_engine(url)
-    with holder.connect() as conn:
-        conn.execute(text("CREATE TABLE writes (who TEXT, n INTEGER)"))
-        conn.commit()
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         ready, go = manager.Barrier(2), manager.Event()
