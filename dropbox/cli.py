@@ -67,10 +67,10 @@ def _session(cfg: config_mod.Config):
 def cmd_init(args: argparse.Namespace) -> None:
     instance = Path(args.dir).resolve()
     if (instance / config_mod.CONFIG_FILE).exists():
-        raise CliError(f"{instance} is already a sealdrop instance")
+        raise CliError(_("%(path)s is already a sealdrop instance") % {"path": instance})
     url = args.database or config_mod.sqlite_url(instance)
     if not url.startswith(("sqlite:", "postgresql")):
-        raise CliError("--database takes a PostgreSQL URL (postgresql+psycopg://...) or sqlite:///PATH")
+        raise CliError(_("--database takes a PostgreSQL URL (postgresql+psycopg://...) or sqlite:///PATH"))
     if args.blob_store == "postgresql" and not url.startswith("postgresql"):
         raise CliError(
             _(
@@ -87,14 +87,19 @@ def cmd_init(args: argparse.Namespace) -> None:
         # All or nothing: a half-made instance (a key but no database) would make the retry fail.
         _remove_new_entries(instance, before, remove_folder=not existed)
         if isinstance(e, sqlalchemy.exc.SQLAlchemyError):
-            raise CliError(f"cannot set up the database: {_first_line(e)}") from None
+            said = _("cannot set up the database: %(reason)s") % {"reason": _first_line(e)}
+            raise CliError(said) from None
         raise
-    print(f"instance: {instance}")
-    print(f"server signing key fingerprint: {fingerprint}")
-    if args.demo:
-        print(
-            "demo desk: /r/demo (demo officer identity: demo-officer.identity, empty passphrase, DEMO ONLY)"
-        )
+    _print_created(instance, fingerprint, args.demo)
+
+
+def _print_created(instance: Path, fingerprint: str, with_demo: bool) -> None:
+    """What `init` made, in the operator's language; the path, fingerprint and file name as they are."""
+    print(_("instance: %(path)s") % {"path": instance})
+    print(_("server signing key fingerprint: %(fingerprint)s") % {"fingerprint": fingerprint})
+    if with_demo:
+        said = _("demo desk: %(url)s (demo officer identity: %(identity)s, empty passphrase, DEMO ONLY)")
+        print(said % {"url": "/r/demo", "identity": demo.OFFICER_IDENTITY})
 
 
 def _create_instance(instance: Path, url: str, with_demo: bool, blob_store: str = "files") -> str:

@@ -83,6 +83,10 @@ PLACES = [
 # docs/operator-guide.md "Floods").
 SETTINGS = {"pow_work": 16}
 
+# The demo desk's officer's identity file in the instance folder (`init --demo` names it; `serve` looks
+# for it to print the demo desk's address).
+OFFICER_IDENTITY = "demo-officer.identity"
+
 
 def _names(en: str, bg: str, ru: str, kk: str) -> dict[str, str]:
     return {"en": en, "bg": bg, "ru": ru, "kk": kk}
@@ -126,6 +130,6 @@ def create(session: Session, instance: Path) -> None:
     session.add(Category(desk=internal, slug="corruption", names=_names(*CATEGORIES[9][1:]), position=0))
     for position, (names, lat, lon) in enumerate(PLACES):
         session.add(Place(desk=demo, names=names, lat=lat, lon=lon, position=position))
-    _officer(session, demo, instance, "demo-officer.identity", "Demo officer")
+    _officer(session, demo, instance, OFFICER_IDENTITY, "Demo officer")
     _officer(session, internal, instance, "demo-internal-officer.identity", "Demo internal-security officer")
     session.commit()

@@ -12,7 +12,7 @@ import resource
 import sys
 from pathlib import Path
 
-from . import budget, onions, shared
+from . import budget, demo, onions, shared
 from . import config as config_mod
 from .console import _
 from .desk import notify
@@ -68,7 +68,8 @@ def _room_for_connections(cfg: config_mod.Config) -> None:
     limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
     if limit < wanted:
-        print(f"open-file limit {limit}: fewer than max_connections {cfg.max_connections} fit", flush=True)
+        words = _("open-file limit %(limit)d: fewer than max_connections %(count)d fit")
+        print(words % {"limit": limit, "count": cfg.max_connections}, flush=True)
 
 
 def make_server(app, cfg: config_mod.Config, **listen):
@@ -155,11 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 retention = RetentionSchedule(cfg, args.retention_every).start()
             notices = notify.start_notifications(cfg)  # None when no notice is configured
             threading.Thread(target=run_desk, name="desk-server", daemon=True).start()
-            port = reporter.effective_port
-            print(f"sealdrop is serving on http://{args.host}:{port}/r/<desk>", flush=True)
-            print(f"desk: http://127.0.0.1:{desk.effective_port}/desk/ (loopback only)", flush=True)
-            if (Path(args.dir) / "demo-officer.identity").exists():
-                print(f"demo desk: http://{args.host}:{port}/r/demo", flush=True)
+            _print_started(args, reporter.effective_port, desk.effective_port)
             reporter.run()
     finally:
         stopping.set()
@@ -200,7 +197,7 @@ def _serve_workers(args: argparse.Namespace, cfg: config_mod.Config) -> None:
             try:
                 supervisor.start()
                 _print_started(args, workers.port_of(reporter), workers.port_of(desk))
-                print(f"workers: {args.workers} processes", flush=True)
+                print(_("workers: %(count)d processes") % {"count": args.workers}, flush=True)
                 supervisor.supervise()
             finally:
                 supervisor.stop()
@@ -269,15 +266,18 @@ def _jobs(cfg: config_mod.Config, args: argparse.Namespace, counters: dict, list
 
 
 def _print_started(args: argparse.Namespace, port: int, desk_port: int) -> None:
-    print(f"sealdrop is serving on http://{args.host}:{port}/r/<desk>", flush=True)
-    print(f"desk: http://127.0.0.1:{desk_port}/desk/ (loopback only)", flush=True)
-    if (Path(args.dir) / "demo-officer.identity").exists():
-        print(f"demo desk: http://{args.host}:{port}/r/demo", flush=True)
+    """The addresses serve listens on, in the operator's language; the URLs themselves stay as they are
+    (tests and scripts read them from these lines)."""
+    url = f"http://{args.host}:{port}"
+    print(_("sealdrop is serving on %(url)s") % {"url": f"{url}/r/<desk>"}, flush=True)
+    print(_("desk: %(url)s (loopback only)") % {"url": f"http://127.0.0.1:{desk_port}/desk/"}, flush=True)
+    if (Path(args.dir) / demo.OFFICER_IDENTITY).exists():
+        print(_("demo desk: %(url)s") % {"url": f"{url}/r/demo"}, flush=True)
 
 
 def _process_count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError("a number of processes, 1 or more")
+        raise argparse.ArgumentTypeError(_("a number of processes, 1 or more"))
     return int(text)
 
 
