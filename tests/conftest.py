@@ -1,6 +1,15 @@
+import os
+
 import pytest
 
 import crypto.keys
+
+# Many tests read what the CLIs and serve print in English; the commands speak the shell's language
+# (LANGUAGE, LC_ALL, LC_MESSAGES, LANG). The suite runs in the C locale whatever shell starts it; a test
+# of a language sets LANG (or --lang) itself, and no LANGUAGE or LC_* is left to outrank it.
+for _name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
 
 pytest_plugins = ["tests.chromium"]  # the browser fixtures, one Chromium for the whole session
 
