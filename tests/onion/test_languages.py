@@ -1,7 +1,7 @@
 """`sealdrop onion status|new-address`, `desk-access ...` and `serve --onion` in the operator's language.
 
 Every line an operator reads comes from dropbox's catalogue (onion/ has none: its errors carry a reason
-and values, dropbox/onions.py says them). What a program or another tor reads stays as it was: onion
+and values, dropbox/onion_words.py says them). What a program or another tor reads stays as it was: onion
 addresses, the client key line, `desk-access list`'s names. tor's own words (a warning, an answer)
 are quoted as tor said them.
 """
@@ -16,7 +16,7 @@ import re
 import pytest
 
 import onion
-from dropbox import console, onions
+from dropbox import console, onion_words
 from tests.helpers import free_port
 from tests.onion.conftest import PASSWORD, Server, sealdrop
 from tests.test_i18n import PLACEHOLDER, load_po, source_messages
@@ -342,11 +342,11 @@ def test_every_onion_error_has_words_and_they_match_its_english(tmp_path):
     try:
         console.init("en")
         for e in errors:
-            assert onions.error_words(e) == str(e)
+            assert onion_words.error_words(e) == str(e)
         for lang in LANGS:
             console.init(lang)
             for e in errors:
-                said = onions.error_words(e)
+                said = onion_words.error_words(e)
                 assert said != str(e) and english_in(said) == [], (lang, e.reason, said)
                 for name in kept:
                     if e.values.get(name):
@@ -371,7 +371,7 @@ def test_a_publication_in_words(lang):
     }
     try:
         console.init(lang)
-        said = onions.publication_words(counts)
+        said = onion_words.publication_words(counts)
     finally:
         console.init("en")
     state = words(lang, "published")
