@@ -188,8 +188,9 @@ class Server:
         raise TimeoutError(f"no {pattern!r} from serve in {timeout}s:\n" + "\n".join(self.lines))
 
     def wait_listening(self, timeout: float = 30) -> None:
-        """Until waitress accepts connections (it prints its banner a moment before)."""
-        self.wait_for("sealdrop is serving", timeout)
+        """Until waitress accepts connections (it prints its banner a moment before). The banner is in
+        the shell's language: what every language keeps in it is the reporter URL on our port."""
+        self.wait_for(rf"//[^/\s]+:{self.port}/r/<desk>", timeout)
         wait_for_port(self.port, self.process, timeout)
 
     def stop(self) -> int:
