@@ -4,6 +4,7 @@ Why a file rather than asking tor: the onions belong to the serving process's co
 publication is only ever *reported* (HS_DESC events, as they happen); a second connection opened later
 cannot learn how the uploads went. The file also works the same for a launched tor, whose control port
 only the server can use. It holds addresses and counts, nothing secret, and is still written 0600.
+No words: `onion status` says the counts in the operator's language (dropbox/onion_words.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def write(path: Path, tor: str, services: Iterable[OnionService], running: bool 
         "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "services": {
             s.name: {"address": s.address, "pow": s.pow, "clients": s.clients,
-                     **asdict(p), "state": p.state, "settled": p.settled, "summary": p.describe()}
+                     **asdict(p), "state": p.state, "settled": p.settled}
             for s in services
             for p in [s.publication()]
         },
