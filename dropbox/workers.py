@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .console import _
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 YOUNG_S = 10.0  # a worker that dies sooner than this after its start counts as dying young
 MAX_YOUNG_DEATHS = 5  # in a row, in one slot: then something is wrong at start-up, and serve stops
@@ -183,7 +185,8 @@ def _child(slot: _Slot, parent: int) -> int:
         return e.code if isinstance(e.code, int) else 1
     except BaseException as e:  # the last stop of a process that must not unwind into the parent's code
         # Only the exception's class: the text of a database error can quote a statement's parameters.
-        print(f"sealdrop {slot.name} stopped: {type(e).__name__}", file=sys.stderr, flush=True)
+        stopped = {"process": slot.name, "error": type(e).__name__}
+        print(_("sealdrop %(process)s stopped: %(error)s") % stopped, file=sys.stderr, flush=True)
         return 1
 
 

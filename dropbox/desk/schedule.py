@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from .. import bundles, db
 from ..blobs import open_store
 from ..config import Config
+from ..console import _
 from . import audit
 
 DEFAULT_MINUTES = 60
@@ -35,7 +36,8 @@ def run_every(job: Callable[[], object], seconds: float, wait: Callable[[float],
         try:
             job()
         except Exception as e:  # the schedule outlives any one run: the next one may well work
-            print(f"retention: a scheduled run failed ({type(e).__name__})", file=sys.stderr, flush=True)
+            words = _("retention: a scheduled run failed (%(error)s)") % {"error": type(e).__name__}
+            print(words, file=sys.stderr, flush=True)
         if wait(seconds):
             return
 
@@ -64,7 +66,7 @@ class RetentionSchedule:
                 audit.record(session, ACTOR, "retention", None, f"{deleted} submissions deleted")
                 session.commit()
         if deleted:
-            print(f"retention: {deleted} submissions deleted", flush=True)
+            print(_("retention: submissions deleted: %(count)d") % {"count": deleted}, flush=True)
         return deleted
 
     def start(self) -> RetentionSchedule:

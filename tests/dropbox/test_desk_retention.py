@@ -99,3 +99,25 @@ def test_serve_applies_retention_on_its_schedule(sqlite_instance, tmp_path):
     deleted, audit, blobs = state(sqlite_instance)
     assert deleted == [today()] and blobs == []
     assert ("scheduler", "retention", "1 submissions deleted") in audit
+
+
+def test_the_retention_lines_speak_the_operator_s_language(sqlite_instance, capsys):
+    """What the schedule prints on serve's output, in the language serve was started in."""
+    from dropbox import console
+
+    exported_and_confirmed(sqlite_instance, today())
+    retention = schedule.RetentionSchedule(config.load(sqlite_instance), 60)
+    console.init("ru")
+    try:
+        capsys.readouterr()
+        assert retention.run_once(today() + dt.timedelta(days=30)) == 1
+        assert capsys.readouterr().out == "срок хранения: удалено поступлений: 1\n"
+
+        def broken() -> None:
+            raise RuntimeError("the database went away")
+
+        schedule.run_every(broken, 60, lambda _s: True)
+        assert capsys.readouterr().err == "срок хранения: плановый запуск не удался (RuntimeError)\n"
+    finally:
+        console.init("en")
+        retention.stop()
