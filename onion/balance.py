@@ -52,7 +52,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 class BalanceError(OnionError):
     """A frontend or backend set-up that cannot work. The message says why and what to do, in English;
     `reason` (a short code) and `values` are for a caller that says it in the operator's language
-    (dropbox/onions.py: onion/ has no catalogue)."""
+    (dropbox/onion_words.py: onion/ has no catalogue)."""
 
     def __init__(self, reason: str, message: str, **values: str) -> None:
         super().__init__(message, reason, **values)

@@ -2,7 +2,7 @@
 
 Each message is one line written for the operator who reads it in a terminal: what happened, then what
 to do, in English. onion/ has no catalogue: each error also carries `reason` (a short code) and `values`
-(the names and numbers in it), from which dropbox/onions.py says the same in the operator's language.
+(the names and numbers in it), from which dropbox/onion_words.py says the same in the operator's language.
 A caller without a catalogue prints `str(error)` and exits.
 """
 
