@@ -91,39 +91,10 @@ def new_case_number() -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
-def open_case(session: Session, desk: Desk | DeskRef, lookup_id: bytes, reply_public: bytes) -> Case:
-    if len(lookup_id) != 32 or len(reply_public) != 32:
-        raise IntakeError("bad_request")
-    if session.scalar(select(Case.id).where(Case.lookup_id == lookup_id)) is not None:
-        raise IntakeError("receipt_in_use")
-    for _ in range(5):
-        case = Case(desk_id=desk.id, number=new_case_number(), lookup_id=lookup_id, reply_public=reply_public)
-        session.add(case)
-        try:
-            session.flush()
-            return case
-        except IntegrityError:  # the rare repeated case number
-            session.rollback()
-    raise IntakeError("try_again")
-
-
 def filed_case(session: Session, token_hash: bytes) -> FiledCase | None:
     """The case a form with this single-use token already opened, if any (its id and number)."""
     row = session.connection().execute(_FILED_CASE, {"token_hash": token_hash}).first()
     return FiledCase(row.id, row.number) if row is not None else None
-
-
-def claim_form(session: Session, token_hash: bytes, case: Case) -> bool:
-    """Mark the form as filed by `case`, in the case's own transaction. False if another request with
-    the same form got there first: the unique key makes the second insert wait for the first
-    transaction (both databases), then fail; the caller rolls back and shows the first case."""
-    session.add(SubmissionToken(token_hash=token_hash, case=case))
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        return False
-    return True
 
 
 def sweep_form_tokens(session: Session) -> int:
@@ -298,7 +269,7 @@ def seal_then_file(
     plaintexts: Sequence[bytes | Clean],
     receipt: Receipt,
     form_hash: bytes,
-) -> tuple[Case | FiledCase, bool]:
+) -> tuple[FiledCase | None, bool]:
     """The no-JS path's filing with a short write section: seal into the store first, while no row is
     written (so no other writer waits on the sealing and its fsyncs), then open the case, claim the form
     and record the submission in one short transaction. Returns (the new case, True), or (the case the
@@ -306,8 +277,8 @@ def seal_then_file(
     as `seal_and_file`; IntakeError if no case number can be had."""
     blob_ids = seal_on_server(store, keys, plaintexts)
     try:
-        case = _insert_case(session, desk, receipt)
-        if not _insert_claim(session, form_hash, case):
+        case = open_case(session, desk, receipt.lookup_id, receipt.reply_recipient.public_bytes)
+        if not claim_form(session, form_hash, case):
             _delete_blobs(store, blob_ids)
             return filed_case(session, form_hash), False
         file_submission(session, store, case, desk, blob_ids, "server")
@@ -333,31 +304,39 @@ _FILED_CASE = (
 
 @dataclass(frozen=True)
 class FiledCase:
-    """A case the no-JS path opened with plain inserts (no ORM object: its unit of work cost more CPU
-    than the rest of the filing): what the receipt page and `file_submission` need of it."""
+    """A case `open_case` opened with a plain insert (no ORM object): what the receipt page, the API's
+    answer, `claim_form` and `file_submission` need of it."""
 
     id: int
     number: str
 
 
-def _insert_case(session: Session, desk: Desk, receipt: Receipt) -> FiledCase:
-    """`open_case` for a receipt the server just made, with plain inserts. A receipt's lookup id is 32
-    random bytes the server chose: the unique key alone keeps it unique, no SELECT asks first."""
+def open_case(session: Session, desk: Desk | DeskRef, lookup_id: bytes, reply_public: bytes) -> FiledCase:
+    """Open a case in the caller's transaction, with a plain insert (the ORM's unit of work cost more CPU
+    than the rest of the filing), under a fresh case number, tried again if the number was taken. The
+    unique key keeps lookup ids unique; a caller with a lookup id the browser chose asks `find_case`
+    first, so that a receipt used already is told as such ("receipt_in_use"). IntakeError "try_again"
+    if no number can be had; each failed try rolls the session back."""
+    if len(lookup_id) != 32 or len(reply_public) != 32:
+        raise IntakeError("bad_request")
     for _ in range(5):
         number = new_case_number()
-        row = {"desk_id": desk.id, "number": number, "lookup_id": receipt.lookup_id,
-               "reply_public": receipt.reply_recipient.public_bytes, "received_day": today()}  # fmt: skip
+        row = {"desk_id": desk.id, "number": number, "lookup_id": lookup_id, "reply_public": reply_public,
+               "received_day": today()}  # fmt: skip
         try:
             inserted = session.connection().execute(_INSERT_CASE, row)
-        except IntegrityError:  # the rare repeated case number; nothing else was written yet
+        except IntegrityError:  # the rare repeated case number
             session.rollback()
             continue
         return FiledCase(inserted.inserted_primary_key[0], number)
     raise IntakeError("try_again")
 
 
-def _insert_claim(session: Session, token_hash: bytes, case: FiledCase) -> bool:
-    """`claim_form` with a plain insert: False (rolled back) if a twin request claimed the form first."""
+def claim_form(session: Session, token_hash: bytes, case: Case | FiledCase) -> bool:
+    """Mark the form as filed by `case`, in the case's own transaction, with a plain insert. False if
+    another request with the same form got there first: the unique key makes the second insert wait for
+    the first transaction (both databases), then fail; the session is rolled back and the caller shows
+    the first case."""
     try:
         row = {"token_hash": token_hash, "case_id": case.id, "created_day": today()}
         session.connection().execute(_INSERT_TOKEN, row)
