@@ -33,11 +33,9 @@ import io
 import json
 import multiprocessing
 import os
-import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -51,7 +49,6 @@ from bench._util import BenchError, table, timed
 from bench.ingest import (
     DESK,
     HOST,
-    HTTP_TIMEOUT,
     THREADS,
     WHAT,
     Http,
@@ -64,11 +61,11 @@ from bench.ingest import (
     report_form,
     roomy_budgets,
 )
+from bench.loadgen import CLIENTS, Request, Run, client_process, for_sink, run_load
 
 if TYPE_CHECKING:
     from dropbox.config import Config
 
-CLIENTS = 8  # client processes, one connection each (waitress serves 8 threads per process)
 REPS = 3
 PER_RUN = {"no-JS text": 240, "no-JS photo": 16, "JS text": 240, "JS photo": 16}
 QUICK = {"no-JS text": 40, "no-JS photo": 4, "JS text": 40, "JS photo": 4}
@@ -77,145 +74,6 @@ PAGE_REQUESTS, PAGE_WARMUP, PAGE_GOAL_MS = 300, 30, 5.0
 SEED_REPORTS_A_DAY = 10_000
 GOALS = {"one worker / sink, no-JS text": 0.2, "2 workers / 1 worker": 1.6}
 WORKERS = (1, 2)
-
-
-# ------------------------------------------------------------------------------ requests and clients
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict
-    body: bytes
-    expect: str  # "receipt" | "created" | "received:N" (the sink's or an upload's byte count)
-
-
-def _check(status: int, body: bytes, expect: str) -> str | None:
-    """What is wrong with an answer, or None."""
-    if expect == "receipt":
-        return None if status == 200 and b'id="case-number">' in body else f"HTTP {status}: {body[:200]!r}"
-    if expect == "created":
-        return None if status == 201 and b'"case_number"' in body else f"HTTP {status}: {body[:200]!r}"
-    wanted = int(expect.split(":")[1])
-    try:
-        received = json.loads(body).get("received")
-    except ValueError:
-        received = None
-    return None if status == 200 and received == wanted else f"HTTP {status}, received {received} of {wanted}"
-
-
-def _client(job: tuple[int, list[Request]]) -> tuple[float, float, float, str | None]:
-    """One client process: its requests in order on one keep-alive connection; (start, end, its own CPU
-    seconds, first failure). The requests are made into bytes before the clock starts and the answers
-    read with a minimal parser (RawHttp): the client's CPU on the shared cores is kept as small as a
-    load generator's should be, so that it takes little from the servers it measures."""
-    port, requests = job
-    failure = None
-    wire = [_request_bytes(r, port) for r in requests]
-    with RawHttp(port) as http:
-        cpu, start = time.process_time(), time.perf_counter()  # perf_counter: comparable between processes
-        for r, raw in zip(requests, wire, strict=True):
-            status, body = http.exchange(raw)
-            failure = failure or _check(status, body, r.expect)
-        end = time.perf_counter()
-        cpu = time.process_time() - cpu
-    return start, end, cpu, failure
-
-
-def _request_bytes(r: Request, port: int) -> bytes:
-    head = [f"{r.method} {r.path} HTTP/1.1", f"Host: {HOST}:{port}", f"Content-Length: {len(r.body)}"]
-    head += [f"{name}: {value}" for name, value in r.headers.items()]
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + r.body
-
-
-class RawHttp:
-    """One keep-alive HTTP/1.1 connection that sends prepared requests and reads answers with a known
-    Content-Length (waitress always sends one here), nothing else: a lighter client than http.client."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection((HOST, port), timeout=HTTP_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = b""
-
-    def __enter__(self) -> RawHttp:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.sock.close()
-
-    def exchange(self, raw: bytes) -> tuple[int, bytes]:
-        self.sock.sendall(raw)
-        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
-            self._fill()
-        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
-        status = int(head[9:12])
-        length = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.IGNORECASE)
-        if length is None:
-            raise BenchError(f"an answer without Content-Length: {head[:200]!r}")
-        size = int(length.group(1))
-        while len(self.buffer) < size:
-            self._fill()
-        body, self.buffer = self.buffer[:size], self.buffer[size:]
-        return status, body
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(256 * 1024)
-        if not chunk:
-            raise BenchError("the server closed the connection")
-        self.buffer += chunk
-
-
-def _client_process() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not main's handler: Pool.terminate must end us
-
-
-@dataclass(frozen=True)
-class Run:
-    per_s: float  # reports a second, wall clock
-    cpu_ms: float  # CPU the server's processes spent per report (user + system), whoever else ran
-    client_cpu_ms: float = 0.0  # CPU the client processes spent per report, on the same cores
-
-
-def run_load(pool, server: Server, reports: Sequence[list[Request]]) -> Run:
-    """`reports` (each a list of requests sent in order) shared among CLIENTS processes, all at once;
-    the rate from the first client's start to the last one's end, and the server's CPU per report."""
-    shares: list[list[Request]] = [[] for _ in range(CLIENTS)]
-    for i, report in enumerate(reports):
-        shares[i % CLIENTS].extend(report)
-    cpu_before = tree_cpu_s(server.proc.pid)
-    results = pool.map(_client, [(server.port, share) for share in shares if share], chunksize=1)
-    cpu = tree_cpu_s(server.proc.pid) - cpu_before
-    if failed := next((f for *_, f in results if f), None):
-        raise BenchError(f"{server.name}: {failed}")
-    seconds = max(e for _, e, _, _ in results) - min(s for s, _, _, _ in results)
-    client_cpu = sum(c for _, _, c, _ in results)
-    return Run(len(reports) / seconds, cpu * 1000 / len(reports), client_cpu * 1000 / len(reports))
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) `pid` and its live descendants have used, from /proc."""
-    total, stack, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
-    while stack:
-        p = stack.pop()
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack += [int(c) for c in f.read().split()]
-    return total
-
-
-def for_sink(report: list[Request]) -> list[Request]:
-    """The same requests to the sink, which answers with the bytes it stored for each."""
-    sink = []
-    for r in report:
-        offset = "offset=" in r.path
-        length = len(r.body) + (int(r.path.split("offset=")[1].split("&")[0]) if offset else 0)
-        sink.append(Request(r.method, r.path, r.headers, r.body, f"received:{length}"))
-    return sink
 
 
 # --------------------------------------------------------------------------------- building reports
@@ -530,7 +388,7 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False
         sink_port = free_port()
         argv = sink_argv(sink_port, tmp / "sink", instances["SQLite 1 worker"])
         sink = stack.enter_context(child_server("sink", argv, sink_port, tmp))
-        pool = stack.enter_context(multiprocessing.get_context("fork").Pool(CLIENTS, _client_process))
+        pool = stack.enter_context(multiprocessing.get_context("fork").Pool(CLIENTS, client_process))
         results = {}
         try:
             for kind, count in counts.items():
