@@ -7,12 +7,11 @@ import json
 import os
 
 import pytest
-from sqlalchemy import create_engine, text
 
 import crypto
 from dropbox import blob_commands, cli, config, create_app
 from tests.dropbox.test_api import Api, doc
-from tests.dropbox.test_pg_blobs import _all_opened, files_under, large_objects
+from tests.dropbox.test_pg_blobs import _all_opened, count_of, files_under, large_objects
 from tests.helpers import make_instance, postgres_database
 
 if os.environ.get("SEALDROP_SKIP_POSTGRES") == "1":
@@ -34,11 +33,7 @@ def part_files(cfg: config.Config) -> list[str]:
 
 
 def staged_objects(cfg: config.Config) -> int:
-    engine = create_engine(cfg.database_url)
-    with engine.connect() as conn:
-        n = conn.scalar(text("SELECT count(*) FROM blob_objects WHERE upload_id IS NOT NULL"))
-    engine.dispose()
-    return n
+    return count_of(cfg, "SELECT count(*) FROM blob_objects WHERE upload_id IS NOT NULL")
 
 
 def file_two_reports_and_start_a_third(cfg: config.Config) -> tuple[str, bytes]:

@@ -56,12 +56,17 @@ def two_apps(lo_cfg):
         app.extensions["sealdrop.blobs"].engine.dispose()
 
 
-def large_objects(cfg: config.Config) -> int:
+def count_of(cfg: config.Config, sql: str) -> int:
+    """One count from the instance's database, on an engine of its own."""
     engine = create_engine(cfg.database_url)
     with engine.connect() as conn:
-        count = conn.scalar(text("SELECT count(*) FROM pg_largeobject_metadata"))
+        count = conn.scalar(text(sql))
     engine.dispose()
     return count
+
+
+def large_objects(cfg: config.Config) -> int:
+    return count_of(cfg, "SELECT count(*) FROM pg_largeobject_metadata")
 
 
 def files_under(folder: Path) -> list[str]:
