@@ -14,9 +14,18 @@
     sealview export-replies -o FILE [--desk SLUG]
 
 Passphrases come from SEALDROP_PASSPHRASE or a prompt. Failures print one line and exit non-zero, and
-leave no partial output file. Every command speaks the officer's language (viewer/i18n.py): `--lang L`
-anywhere on the command line, else $SEALVIEW_LANG, else the vault's setting (`init --lang`,
-`config --lang`), else English.
+leave no partial output file.
+
+Every command speaks the officer's language (viewer/i18n.py), by one rule for its help, argparse's
+errors and every message:
+    1. `--lang L` anywhere on the command line (the last one, as argparse takes it);
+    2. else $SEALVIEW_LANG;
+    3. else the vault's setting (`init --lang`, `config --lang`): before the parser is built, from the
+       public vault.json of the --vault folder (else $SEALVIEW_VAULT, else ./vault), so that --help
+       speaks it too; once the vault is open, from its sealed copy (commands/common.py);
+    4. else the system's locale: LANGUAGE, LC_ALL, LC_MESSAGES, LANG (C and POSIX are English);
+    5. else English.
+The language is chosen before the parser is built: argparse's help texts are fixed when it is.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import errno
 import importlib.metadata
 import os
 import sys
+from pathlib import Path
 
 from crypto import KeyFormatError, SealdropCryptoError
 from crypto.cli import CliError, os_error_words, stdout_closed
@@ -36,6 +46,7 @@ from .commands import cases, sending, setup
 from .commands.common import LANG_HELP, PROG, _Parser
 from .errors import ViewerError
 from .i18n import N_, _
+from .vault import read_info
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lang", choices=i18n.LANGUAGES, help=_(LANG_HELP))
     # The installed distribution's version: the offline install (docs/viewer-install.md) ends by printing it.
-    parser.add_argument("--version", action="version", version=f"{PROG} {_installed_version()}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"{PROG} {_installed_version()}",
+        help=_("show program's version number and exit"),  # argparse's own is never translated
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title=_("commands"))
     setup.add_parsers(sub, _Parser)
     cases.add_parsers(sub, _Parser)
@@ -106,14 +122,36 @@ CRYPTO_WORDS = (
 )
 
 
-def _language_in(argv: list[str]) -> str | None:
-    """--lang L (or --lang=L) wherever it is, read before the parser is built: its help speaks L."""
+def _option_in(argv: list[str], option: str) -> str | None:
+    """The value of `option` (`--opt V` or `--opt=V`) wherever it is on the command line, read before
+    the parser is built; given twice, the last one, as argparse takes it."""
+    found = None
     for i, arg in enumerate(argv):
-        if arg == "--lang" and i + 1 < len(argv):
-            return i18n.normalize(argv[i + 1])
-        if arg.startswith("--lang="):
-            return i18n.normalize(arg.split("=", 1)[1])
-    return None
+        if arg == option and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif arg.startswith(option + "="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
+def _language_in(argv: list[str]) -> str | None:
+    """--lang L wherever it is: its help speaks L."""
+    return i18n.normalize(_option_in(argv, "--lang"))
+
+
+def _vault_language(argv: list[str]) -> str | None:
+    """The language set for the vault the command line names, from its public vault.json (the sealed
+    copy decides once the vault is open); None when there is no such vault yet, or no language set."""
+    folder = _option_in(argv, "--vault") or os.environ.get("SEALVIEW_VAULT", "vault")
+    try:
+        return i18n.normalize(read_info(Path(folder)).get("language"))
+    except (ViewerError, OSError):  # no vault there (yet): `init`, or --help anywhere
+        return None
+
+
+def language(argv: list[str]) -> str:
+    """The language of this run, chosen before the parser is built (the rule of the docstring)."""
+    return _language_in(argv) or i18n.from_environment() or _vault_language(argv) or i18n.from_locale()
 
 
 @contextlib.contextmanager
@@ -133,7 +171,7 @@ def _argparse_speaks():
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     argv = sys.argv[1:] if argv is None else list(argv)
-    with i18n.speaking(_language_in(argv) or i18n.from_environment()):
+    with i18n.speaking(language(argv)):
         return _run(argv)
 
 

@@ -4,9 +4,11 @@ One catalogue, viewer/translations/<lang>/LC_MESSAGES/messages.po, serves the UI
 `_` and `ngettext`), the CLI's messages and the documents sealview writes (PDF case file, police case
 file). The viewer carries its own catalogue: it runs on an offline machine without the dropbox package.
 
-Which language: `--lang L` on the command line, else $SEALVIEW_LANG, else the vault's setting
-(`sealview config --lang L`), else English. One process serves one vault, so the CLI sets it once
-(`use`); the UI keeps it in its Flask app (`init_app`), so tests can run apps in several languages.
+Which language, one rule for everything sealview says (help, argparse's errors, messages, the UI):
+`--lang L` on the command line, else $SEALVIEW_LANG, else the vault's setting (`sealview config --lang
+L`), else the system's locale (`from_locale`: LANGUAGE, LC_ALL, LC_MESSAGES, LANG; C and POSIX are
+English), else English. One process serves one vault, so the CLI sets it once (`use`); the UI keeps it
+in its Flask app (`init_app`), so tests can run apps in several languages.
 Messages are English in the source; `N_` marks one that is translated where it is shown (a label
 stored in the vault in English, like a history entry, is translated when it is read).
 """
@@ -30,6 +32,7 @@ LANGUAGES = ("bg", "ru", "kk", "en")
 NAMES = {"bg": "Български", "ru": "Русский", "kk": "Қазақша", "en": "English"}
 TRANSLATIONS = Path(__file__).parent / "translations"
 ENV = "SEALVIEW_LANG"
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 _language: contextvars.ContextVar[str] = contextvars.ContextVar("sealview_language", default="en")
 
@@ -156,7 +159,31 @@ def init_app(app, language: str | None) -> None:
 
 
 def from_environment() -> str | None:
+    """$SEALVIEW_LANG, when it names one of ours."""
     return normalize(os.environ.get(ENV))
+
+
+def from_locale(environ: Mapping[str, str] | None = None) -> str:
+    """The language the system's locale names, among ours; English when it names none.
+
+    The first of LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set decides (the order gettext reads
+    them, as `sealdrop` does: dropbox/console.py). LANGUAGE may list several, `de:ru`: the first of ours
+    wins, else the next variable decides. `C` and `POSIX` mean English, as does a locale we lack."""
+    environ = os.environ if environ is None else environ
+    for variable in LOCALE_VARIABLES:
+        value = environ.get(variable, "")
+        if not value:
+            continue
+        for entry in value.split(":"):
+            # ru_RU.UTF-8, kk_KZ, bg@latin: the language is what comes before _ . @
+            code = entry.split(".")[0].split("@")[0].split("_")[0].lower()
+            if code in ("c", "posix"):
+                return "en"
+            if code in LANGUAGES:
+                return code
+        if variable != "LANGUAGE":  # the locale that is set decides, even when it is one we lack
+            return "en"
+    return "en"
 
 
 # -- category names --------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ from ..i18n import N_, _
 from ..vault import Vault, read_info
 
 PROG = "sealview"
-LANG_HELP = N_("the language to speak: bg, ru, kk or en (default: $SEALVIEW_LANG, else the vault's setting)")
+LANG_HELP = N_(
+    "the language to speak: bg, ru, kk or en (default: $SEALVIEW_LANG, else the vault's setting, else the"
+    " system's language from LANGUAGE, LC_ALL, LC_MESSAGES or LANG)"
+)
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
