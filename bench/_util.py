@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: timing, child processes with their peak RSS, random files, tables.
+"""Helpers shared by the benchmarks: timing, child processes with their peak RSS, random files, tables,
+threads all at once, and a benchmark's main (run_main).
 
 Benchmarks print ratios against a baseline measured in the same run and never assert timings: the
 machine is small and shared, so every figure is the median of a few repetitions.
@@ -10,11 +11,15 @@ import hashlib
 import os
 import pty
 import select
+import shutil
 import signal
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +38,27 @@ def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def all_at_once(items: Sequence, fn: Callable) -> list:
+    """`fn` on every item, each in its own thread; re-raises the first failure."""
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(fn, items))
+
+
+def run_main(name: str, measured: Callable[[Path], object]) -> int:
+    """A benchmark's main: `measured(tmp)` in a new temporary directory under /tmp, removed afterwards
+    (on `kill` too), then the total time; a BenchError is printed as the error and exits 1."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on `kill` too
+    tmp = Path(tempfile.mkdtemp(prefix=f"sealdrop-{name}-", dir="/tmp"))
+    try:
+        print(f"\ntotal {timed(lambda: measured(tmp)):.0f} s")
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
 
 
 def median_time(fn: Callable[[], object], reps: int) -> float:

@@ -18,302 +18,74 @@ takes (its POST, on a form loaded beforehand) with 1 reporter and with 4 at once
 reports each, and the ratio of the two p99s. Writers queueing on SQLite's write lock show here as a
 tail. Goal: ratio <= 3. `--latency --workers 2` runs a second serve with two worker processes in the
 same run and reads its p99 with 4 reporters against the same baseline (one process, 1 reporter) too.
+
+The pieces live beside it: the baseline in bench/sink.py, the child servers in bench/servers.py, the
+client's requests and the report page in bench/client.py, the RSS sampler in bench/rss.py and
+`--latency` in bench/latency.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import http.client
-import io
 import json
 import os
 import platform
-import re
 import secrets
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from base64 import b64encode
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
 
-from bench._util import MB, BenchError, MiB, filesystem_of, random_file, table, timed
+from bench._util import MB, BenchError, MiB, all_at_once, filesystem_of, random_file, run_main, table, timed
+from bench.client import (
+    CASE_NUMBER,
+    DESK,
+    HTTP_TIMEOUT,
+    WHAT,
+    Form,
+    Http,
+    Page,
+    Response,
+    check_receipt,
+    expect,
+    read_page,
+    report_form,
+)
+from bench.latency import run_latency
+from bench.rss import RSS_INTERVAL, LoadRun, tree_rss, under_load
+from bench.servers import (
+    HOST,
+    THREADS,
+    Server,
+    child_server,
+    free_port,
+    make_instance,
+    roomy_budgets,
+    serve_argv,
+)
+from bench.sink import serve_sink, sink_argv
 
 if TYPE_CHECKING:  # imported where used, so that the baseline's child loads nothing but waitress
     import crypto
     from dropbox.config import Config
 
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-DESK = "demo"
-CATEGORY = "Drug dealing"
-THREADS = 8  # `sealdrop serve` default, passed to both servers explicitly
-HTTP_TIMEOUT = 300.0
-START_TIMEOUT = 30.0
+# What bench/scale.py and bench/loadgen.py import from here, where these lived before they moved out.
+__all__ = ["DESK", "HOST", "HTTP_TIMEOUT", "THREADS", "WHAT", "Http", "Page", "Server", "child_server",
+           "free_port", "make_instance", "read_page", "report_form", "roomy_budgets"]  # fmt: skip
 
 FORM_CLIENTS, FORM_WARMUP, FORM_REPS, FORM_PER_REP = 4, 20, 3, 100  # 300 timed reports per server
 UPLOAD_SIZE, UPLOAD_REPS = 20 * MiB, 5
 BIG_SIZE, BIG_UPLOADS = 200 * MiB, 5
-RSS_INTERVAL = 0.05
 UPLOAD_GOAL, RSS_GOAL_MB = 0.5, 150
-# --latency: reporters at once, and reports per run for each count (the same for both, so each p99 is
-# read from as many samples); runs alternate between the counts so both see the machine's same moods.
-LATENCY_CLIENTS, LATENCY_REPORTS, LATENCY_ROUNDS, LATENCY_WARMUP, LATENCY_GOAL = (1, 4), 120, 2, 10, 3.0
-
-CASE_NUMBER = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
-WHAT = (
-    "A man sells small packets behind the school gym every weekday between 15:00 and 16:00. He arrives "
-    "in a grey hatchback, waits by the back fence and leaves after about twenty minutes. Students from "
-    "the upper classes meet him there; money and packets change hands through the fence. "
-) * 3
-
-
-# ----------------------------------------------------------------------------- the baseline (child)
-
-
-def sink_app(root: Path) -> Callable:
-    """A WSGI app that writes each body to a file with fsync and answers {"received": bytes held}.
-
-    PUT ...?offset=k writes at k into one file per path (like a resumable upload); any other body goes
-    to a new file; GET returns the size of the path's file.
-    """
-
-    def app(environ: dict, start_response: Callable) -> list[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        offset = parse_qs(environ.get("QUERY_STRING", "")).get("offset")
-        named = root / hashlib.sha256(environ["PATH_INFO"].encode()).hexdigest()[:32]
-        if environ["REQUEST_METHOD"] == "GET":
-            received = named.stat().st_size if named.exists() else 0
-        elif offset:
-            received = _write_at(named, int(offset[0]), body)
-        else:
-            received = _write_at(root / secrets.token_hex(16), 0, body)
-        payload = json.dumps({"received": received}).encode()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
-        start_response("200 OK", headers)
-        return [payload]
-
-    return app
-
-
-def _write_at(path: Path, offset: int, body: bytes) -> int:
-    with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as f:
-        f.seek(offset)
-        f.write(body)
-        f.truncate()
-        f.flush()
-        os.fsync(f.fileno())
-        return f.tell()
-
-
-def serve_sink(port: int, root: Path, options: dict) -> int:
-    """The baseline's child process: waitress with the options `sealdrop serve` uses."""
-    from waitress import serve
-
-    print(f"sink serving on http://{HOST}:{port} with {options}", flush=True)
-    serve(sink_app(root), host=HOST, port=port, threads=THREADS, **options)
-    return 0
-
-
-# ------------------------------------------------------------------------------------ child servers
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    port: int
-    proc: subprocess.Popen
-    log: Path
-
-    def tail(self, lines: int = 15) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def child_server(name: str, argv: Sequence[str], port: int, tmp: Path) -> Iterator[Server]:
-    """Start `argv` (which must listen on `port`), wait until it accepts, and stop it on the way out."""
-    child_tmp = tmp / f"{name}-tmp"
-    child_tmp.mkdir()
-    log = tmp / f"{name}.log"
-    env = {**os.environ, "TMPDIR": str(child_tmp), "PYTHONUNBUFFERED": "1"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            list(argv), env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = Server(name, port, proc, log)
-    try:
-        _wait_listening(server)
-        yield server
-    finally:
-        _stop(proc)
-
-
-def _wait_listening(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise BenchError(f"{server.name} exited {server.proc.returncode}:\n{server.tail()}")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, server.port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise BenchError(f"{server.name} did not listen on port {server.port} within {START_TIMEOUT:.0f} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def free_port() -> int:
-    from tests.helpers import free_port as helper
-
-    return helper()
-
-
-def make_instance(path: Path) -> Path:
-    from tests.helpers import make_instance as helper
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return helper(path)
-
-
-# -------------------------------------------------------------------------------------------- HTTP
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-
-    def json(self) -> dict:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise BenchError(f"not JSON (HTTP {self.status}): {self.body[:200]!r}") from None
-
-
-class Http:
-    """One keep-alive connection to 127.0.0.1, as one browser tab would hold."""
-
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=HTTP_TIMEOUT)
-
-    def __enter__(self) -> Http:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.conn.close()
-
-    def call(
-        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
-    ) -> Response:
-        self.conn.request(method, path, body=body, headers=headers or {})
-        response = self.conn.getresponse()
-        return Response(response.status, response.read())
-
-    def api(self, method: str, path: str, csrf: str, body: bytes | dict | None = None) -> Response:
-        """A call as upload.mjs makes it: the CSRF header, JSON or raw bytes."""
-        headers = {"X-Sealdrop-CSRF": csrf}
-        if isinstance(body, dict):
-            body = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        elif body is not None:
-            headers["Content-Type"] = "application/octet-stream"
-        return self.call(method, f"/api/{DESK}{path}", body, headers)
-
-
-def expect(response: Response, status: int, what: str) -> Response:
-    if response.status != status:
-        raise BenchError(f"{what}: HTTP {response.status}, expected {status}: {response.body[:300]!r}")
-    return response
-
-
-# -------------------------------------------------------------------------------------------- page
-
-
-@dataclass(frozen=True)
-class Page:
-    """What GET /r/demo gives a client: both CSRF tokens, the category and its recipients."""
-
-    form_token: str
-    api_token: str
-    category: str
-    keys: list[crypto.RecipientKey]
-
-
-def read_page(port: int) -> Page:
-    import crypto
-
-    with Http(port) as http:
-        html = expect(http.call("GET", f"/r/{DESK}?lang=en"), 200, f"GET /r/{DESK}").body.decode()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    category = re.search(rf'value="(\d+)"[^>]*> {re.escape(CATEGORY)}', html)
-    if token is None or category is None:
-        raise BenchError(f"/r/{DESK}: no form token or no category {CATEGORY!r}")
-    keys = json.loads(_script(html, "recipient-keys")).get(category.group(1))
-    if not keys:
-        raise BenchError(f"/r/{DESK}: category {CATEGORY!r} has no recipient keys")
-    return Page(
-        form_token=token.group(1),
-        api_token=json.loads(_script(html, "page-data"))["csrf"],
-        category=category.group(1),
-        keys=[crypto.RecipientKey(bytes.fromhex(h)) for h in keys],
-    )
-
-
-def _script(html: str, element_id: str) -> str:
-    found = re.search(rf'<script[^>]*id="{element_id}"[^>]*>(.*?)</script>', html, re.DOTALL)
-    if found is None:
-        raise BenchError(f"no <script id={element_id}> in the report page")
-    return found.group(1)
 
 
 # -------------------------------------------------------------------------------- 1. no-JS reports
-
-
-@dataclass(frozen=True)
-class Form:
-    body: bytes
-    content_type: str
-
-
-def report_form(page: Page) -> Form:
-    """The multipart body of a text-only report, with the fields tests' Reporter posts, under a fresh
-    boundary as a browser makes for each submission (werkzeug compiles a parser per boundary)."""
-    fields = {"csrf_token": page.form_token, "category": page.category, "lang": "en", "what": WHAT,
-              "where_mode": "none"}  # fmt: skip
-    boundary = f"----sealdropbench{secrets.token_hex(8)}"
-    lines = []
-    for name, value in fields.items():
-        lines += [f"--{boundary}", f'Content-Disposition: form-data; name="{name}"', "", value]
-    lines += [f"--{boundary}--", ""]
-    return Form("\r\n".join(lines).encode(), f"multipart/form-data; boundary={boundary}")
-
-
-def check_receipt(response: Response, _form: Form) -> None:
-    expect(response, 200, f"POST /r/{DESK}")
-    if not re.search(rb'id="case-number">[0-9A-Z]{4}-[0-9A-Z]{4}<', response.body):
-        raise BenchError(f"POST /r/{DESK}: 200 but no case number in the receipt page")
 
 
 def check_sink_form(response: Response, form: Form) -> None:
@@ -335,18 +107,12 @@ def post_forms(port: int, forms: Sequence[Sequence[Page]], check: Check) -> floa
                 form = report_form(page)
                 check(http.call("POST", f"/r/{DESK}", form.body, {"Content-Type": form.content_type}), form)
 
-    seconds = timed(lambda: _all(forms, client))
+    seconds = timed(lambda: all_at_once(forms, client))
     return sum(len(pages) for pages in forms) / seconds
 
 
 def fresh_forms(port: int, per_client: int) -> list[list[Page]]:
     return [[read_page(port) for _ in range(per_client)] for _ in range(FORM_CLIENTS)]
-
-
-def _all(items: Sequence, fn: Callable) -> list:
-    """`fn` on every item, each in its own thread; re-raises the first failure."""
-    with ThreadPoolExecutor(len(items)) as pool:
-        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)
@@ -471,87 +237,6 @@ def bench_upload(ours: Server, sink: Server, page: Page, envelope: Path, piece: 
     )
 
 
-# ------------------------------------------------------------------------------- 3. RSS under load
-
-
-def tree_rss(pid: int) -> int:
-    """VmRSS of `pid` and all its descendants, in bytes (0 for a process that is gone)."""
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        with contextlib.suppress(OSError):
-            total += _status_kib(p, "VmRSS") * 1024
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack += [int(c) for c in f.read().split()]
-    return total
-
-
-def _status_kib(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        line = next((ln for ln in f if ln.startswith(f"{field}:")), None)
-    if line is None:
-        raise BenchError(f"/proc/{pid}/status has no {field}")
-    return int(line.split()[1])
-
-
-def reset_high_water(pid: int) -> bool:
-    """Reset the kernel's peak-RSS mark (VmHWM) of `pid`; False where the kernel refuses."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
-
-
-class RssSampler:
-    """Samples tree_rss(pid) every RSS_INTERVAL seconds in a thread while in the `with` block."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.samples = pid, [tree_rss(pid)]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(RSS_INTERVAL):
-            self.samples.append(tree_rss(self.pid))
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.samples.append(tree_rss(self.pid))
-
-
-@dataclass(frozen=True)
-class LoadRun:
-    startup: int  # RSS just after the server began to listen, bytes
-    idle: int  # RSS just before, bytes
-    peak: int  # highest sample
-    high_water: int | None  # the kernel's VmHWM since the reset (main process only)
-    after: int  # RSS once every upload finished
-    samples: int
-    mb_per_s: float  # all uploads together
-
-
-def under_load(
-    server: Server, upload: Callable[[Path], float], files: Sequence[Path], startup: int
-) -> LoadRun:
-    """Run `upload` on every file at once, one thread each, sampling the server's RSS meanwhile."""
-    os.sync()
-    idle, hwm_ok = tree_rss(server.proc.pid), reset_high_water(server.proc.pid)
-    with RssSampler(server.proc.pid) as sampler:
-        seconds = timed(lambda: _all(files, upload))
-    high_water = _status_kib(server.proc.pid, "VmHWM") * 1024 if hwm_ok else None
-    total = sum(f.stat().st_size for f in files) / MB
-    return LoadRun(startup, idle, max(sampler.samples), high_water, sampler.samples[-1], len(sampler.samples),
-                   total / seconds)  # fmt: skip
-
-
 def seal_copies(tmp: Path, keys: Sequence[crypto.RecipientKey], size: int, count: int) -> list[Path]:
     """`count` envelopes of one random plaintext of `size` bytes, sealed to files (never all in memory)."""
     plain = tmp / "plain.bin"
@@ -669,13 +354,11 @@ def run(tmp: Path) -> None:
     describe(tmp, cfg, options)
     (tmp / "sink").mkdir()
     ours_port, sink_port = free_port(), free_port()
-    ours_argv = [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(cfg.instance_dir), "--port",
-                 str(ours_port), "--desk-port", "0", "--threads", str(THREADS)]  # fmt: skip
-    sink_argv = [sys.executable, "-m", "bench.ingest", "--sink", str(sink_port), str(tmp / "sink"),
-                 json.dumps(options)]  # fmt: skip
+    ours_argv = serve_argv(cfg.instance_dir, ours_port)
+    sink_command = sink_argv(sink_port, tmp / "sink", options)
     with (
         child_server("sealdrop", ours_argv, ours_port, tmp) as ours,
-        child_server("sink", sink_argv, sink_port, tmp) as sink,
+        child_server("sink", sink_command, sink_port, tmp) as sink,
     ):
         try:
             measure_all(tmp, cfg, ours, sink)
@@ -701,133 +384,13 @@ def measure_all(tmp: Path, cfg: Config, ours: Server, sink: Server) -> None:
     print_summary(forms, upload, ours_load, base_load)
 
 
-# ------------------------------------------------------------------------- --latency: the write tail
-
-
-def report_seconds(port: int, pages: Sequence[Page]) -> list[float]:
-    """One reporter: a no-JS report on each of `pages`, one after the other; the time of each POST, from
-    sending to the whole receipt page. The forms were loaded beforehand, as a reporter loads the page
-    long before pressing Send (and a form's token files one report only)."""
-    times = []
-    with Http(port) as http:
-        for page in pages:
-            form = report_form(page)
-            start = time.perf_counter()
-            response = http.call("POST", f"/r/{DESK}", form.body, {"Content-Type": form.content_type})
-            times.append(time.perf_counter() - start)
-            check_receipt(response, form)
-    return times
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def roomy_budgets(cfg: Config) -> Config:
-    """The instance with report budgets (dropbox/budget.py) out of the way: this measures the database."""
-    from dataclasses import fields
-
-    from dropbox import config
-
-    roomy = {f.name: 10**9 for f in fields(cfg) if f.name.startswith("budget_reports")}
-    cfg = cfg.with_overrides(**roomy)
-    config.save(cfg)
-    return cfg
-
-
-def run_latency(tmp: Path, workers: int = 1) -> None:
-    """Without --workers: one `sealdrop serve`, as before. With --workers N: a second serve with N worker
-    processes on an instance of its own, in the same run, rounds alternating between the two; its p99
-    with 4 reporters is also read against the same baseline, the single process's p99 with 1."""
-    counts = [1] if workers == 1 else [1, workers]
-    print(f"sealdrop no-JS report latency, SQLite, {os.cpu_count()} CPUs, threads={THREADS}; "
-          f"{LATENCY_ROUNDS} x {LATENCY_REPORTS} reports for each count of reporters, runs alternating, "
-          f"after {LATENCY_WARMUP} warm-up; serve with --workers "
-          f"{' and '.join(map(str, counts))}")  # fmt: skip
-    with contextlib.ExitStack() as stack:
-        servers = {n: stack.enter_context(latency_server(tmp, n)) for n in counts}
-        times = {(w, n): [] for w in counts for n in LATENCY_CLIENTS}
-        try:
-            for ours in servers.values():
-                report_seconds(ours.port, [read_page(ours.port) for _ in range(LATENCY_WARMUP)])
-            for _ in range(LATENCY_ROUNDS):
-                for w, ours in servers.items():
-                    for n in LATENCY_CLIENTS:
-                        times[w, n] += latency_run(ours.port, n)
-        except (BenchError, OSError, http.client.HTTPException) as e:
-            logs = "\n".join(f"--- {s.name} log ---\n{s.tail()}" for s in servers.values())
-            raise BenchError(f"{type(e).__name__}: {e}\n{logs}") from e
-    for w in counts:
-        print_latency_ratios(w, {n: times[w, n] for n in LATENCY_CLIENTS}, times[1, LATENCY_CLIENTS[0]])
-
-
-@contextlib.contextmanager
-def latency_server(tmp: Path, workers: int) -> Iterator[Server]:
-    from dropbox import config
-
-    cfg = roomy_budgets(config.load(make_instance(tmp / f"instance-{workers}")))
-    port = free_port()
-    argv = [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(cfg.instance_dir), "--port", str(port),
-            "--desk-port", "0", "--threads", str(THREADS)]  # fmt: skip
-    argv += ["--workers", str(workers)] if workers != 1 else []  # 1: exactly the command of old
-    with child_server(f"sealdrop-workers-{workers}", argv, port, tmp) as server:
-        yield server
-
-
-def latency_run(port: int, clients: int) -> list[float]:
-    forms = [[read_page(port) for _ in range(LATENCY_REPORTS // clients)] for _ in range(clients)]
-    return [t for client in _all(forms, lambda pages: report_seconds(port, pages)) for t in client]
-
-
-def print_latency_ratios(workers: int, times: dict[int, list[float]], baseline: list[float]) -> None:
-    print(f"serve --workers {workers}:")
-    p99 = {n: print_latency(n, samples) for n, samples in times.items()}
-    many, one = LATENCY_CLIENTS[-1], LATENCY_CLIENTS[0]
-    ratio = p99[many] / p99[one]
-    verdict = "ok" if ratio <= LATENCY_GOAL else "OVER"
-    print(f"  p99 with {many} / p99 with {one}: {ratio:.2f} (goal <= {LATENCY_GOAL}: {verdict}); p50s: "
-          f"{p50_ratio(times):.2f}", flush=True)  # fmt: skip
-    if workers == 1:
-        print(f"  (one process: {many} reporters sending without a pause queue for its CPU and its "
-              f"interpreter lock, so about {many // (os.cpu_count() or 1) or 1}x or more is queueing for "
-              "CPU, not for the database)", flush=True)  # fmt: skip
-    else:
-        against = p99[many] / percentile(baseline, 0.99)
-        verdict = "ok" if against <= LATENCY_GOAL else "OVER"
-        print(f"  p99 with {many} / p99 with {one} of --workers 1 (the same baseline): {against:.2f} "
-              f"(goal <= {LATENCY_GOAL}: {verdict})", flush=True)  # fmt: skip
-
-
-def p50_ratio(times: dict[int, list[float]]) -> float:
-    return percentile(times[LATENCY_CLIENTS[-1]], 0.5) / percentile(times[LATENCY_CLIENTS[0]], 0.5)
-
-
-def print_latency(clients: int, times: list[float]) -> float:
-    p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
-    print(f"  {clients} reporter(s) at once: {len(times)} reports, p50 {p50 * 1000:.1f} ms, "
-          f"p99 {p99 * 1000:.1f} ms, max {max(times) * 1000:.1f} ms", flush=True)  # fmt: skip
-    return p99
-
-
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--sink"]:
         return serve_sink(int(argv[1]), Path(argv[2]), json.loads(argv[3]))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on `kill` too
-    tmp = Path(tempfile.mkdtemp(prefix="sealdrop-ingest-", dir="/tmp"))
     if argv[:1] == ["--latency"]:
         workers = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1
-        measured = functools.partial(run_latency, workers=workers)
-    else:
-        measured = run
-    try:
-        print(f"\ntotal {timed(lambda: measured(tmp)):.0f} s")
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+        return run_main("ingest", functools.partial(run_latency, workers=workers))
+    return run_main("ingest", run)
 
 
 if __name__ == "__main__":

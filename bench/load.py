@@ -24,524 +24,58 @@ clock; the normal reporter is this process. It prints, never asserts: the machin
 
 `--connection-limit N` serves with waitress's connection_limit set to N (its default, which
 `sealdrop serve` keeps, is 100): for comparing part 1 with and without that limit.
+
+The client processes (slow clients, bots) are in bench/swarm.py, the normal reporter's steps in
+bench/reporter.py, the HTTP client in bench/client.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import hashlib
 import http.client
-import json
-import multiprocessing
 import os
-import re
-import secrets
-import shutil
-import signal
 import sqlite3
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench._util import BenchError, MiB, table, timed
-from bench.ingest import (
-    CASE_NUMBER,
-    DESK,
-    HOST,
-    Page,
-    Server,
-    child_server,
-    free_port,
-    make_instance,
-    report_form,
+from bench._util import BenchError, MiB, run_main, table
+from bench.reporter import Visit, open_page, visit, visits_at
+from bench.servers import THREADS, Server, child_server, free_port, make_instance, serve_args, serve_argv
+from bench.swarm import (
+    BOT_KINDS,
+    RESOLVER,
+    FloodSettings,
+    SlowSettings,
+    child,
+    flood_bots,
+    slow_swarm,
+    watch_levels,
 )
 
 if TYPE_CHECKING:
     from dropbox.config import Config
 
-THREADS = 8  # `sealdrop serve`'s default
-HTTP_TIMEOUT = 900.0  # a client waiting in the listen backlog is not a failure, only slow
 RECEIPT_GOAL_S = 5.0
-BOT_WORKERS = 64
-LEVEL_EVERY_S = 1.0
-CHILD_TIMEOUT_S = 1800.0
-STALE_RETRIES = 10  # the page solves afresh for as long as its challenges go stale; enough here
-RETRIES = 3  # connections a slow client opens again after one is dropped, as the page's retries do
-PACE_CHUNK = 8 * 1024
-REPORT_TEXT = "A grey hatchback waits behind the school gym every weekday; packets change hands."
-CASE_NUMBER_HTML = re.compile(rb'id="case-number">[0-9A-Z]{4}-[0-9A-Z]{4}<')
-
-
-# -------------------------------------------------------------------------------------------- HTTP
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One answer, reduced to what is counted: the status and the API's error code, if any."""
-
-    status: int
-    body: bytes
-    seconds: float
-
-    @property
-    def code(self) -> str:
-        if self.status < 400 or not self.body.startswith(b"{"):
-            return ""
-        with contextlib.suppress(ValueError, AttributeError):
-            return str(json.loads(self.body).get("error", ""))
-        return ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.status} {self.code}".strip()
-
-    def json(self) -> dict:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise BenchError(f"not JSON (HTTP {self.status}): {self.body[:200]!r}") from None
-
-
-def request(
-    conn: http.client.HTTPConnection, method: str, path: str, body: object = None, headers: dict | None = None
-) -> Answer:
-    """`method path` on `conn`; seconds from sending the first byte to reading the last."""
-    start = time.perf_counter()
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    return Answer(response.status, data, time.perf_counter() - start)
-
-
-def connect(port: int) -> http.client.HTTPConnection:
-    return http.client.HTTPConnection(HOST, port, timeout=HTTP_TIMEOUT)
-
-
-def once(port: int, method: str, path: str, body: object = None, headers: dict | None = None) -> Answer:
-    """One request on a connection of its own (a browser whose idle connection has gone)."""
-    conn = connect(port)
-    try:
-        return request(conn, method, path, body, headers)
-    finally:
-        conn.close()
-
-
-def api_headers(page: Page, content_type: str | None = None) -> dict:
-    headers = {"X-Sealdrop-CSRF": page.api_token}
-    return headers | ({"Content-Type": content_type} if content_type else {})
-
-
-# -------------------------------------------------------------------------------------------- page
-
-
-@dataclass(frozen=True)
-class Opened:
-    """The report page as a browser got it: its tokens and keys, the challenge it carries, and how long."""
-
-    page: Page
-    challenge: dict
-    seconds: float
-
-
-def open_page(port: int) -> Opened:
-    import crypto
-
-    answer = once(port, "GET", f"/r/{DESK}?lang=en")
-    if answer.status != 200:
-        raise BenchError(f"GET /r/{DESK}: HTTP {answer.status}")
-    html = answer.body.decode()
-    data = json.loads(_script(html, "page-data"))
-    category = next(k for k, v in data["categories"].items() if v["slug"] == "drugs")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    if token is None:
-        raise BenchError(f"/r/{DESK}: no form token")
-    keys = [
-        crypto.RecipientKey(bytes.fromhex(h)) for h in json.loads(_script(html, "recipient-keys"))[category]
-    ]
-    return Opened(Page(token.group(1), data["csrf"], category, keys), data["challenge"], answer.seconds)
-
-
-def _script(html: str, element_id: str) -> str:
-    found = re.search(rf'<script[^>]*id="{element_id}"[^>]*>(.*?)</script>', html, re.DOTALL)
-    if found is None:
-        raise BenchError(f"no <script id={element_id}> in the report page")
-    return found.group(1)
-
-
-# ------------------------------------------------------------------------------------ JS reports
-
-
-def sealed_report(page: Page) -> bytes:
-    """A sealed report document, as report.mjs seals one (its words are never printed)."""
-    import crypto
-
-    doc = {"format": "sealdrop-report/1", "kind": "report", "what": REPORT_TEXT}
-    return crypto.seal_bytes(json.dumps(doc).encode(), page.keys)
-
-
-def solve(challenge: dict) -> dict:
-    from tests.helpers import proof_of_work
-
-    return proof_of_work(challenge)
-
-
-def report_call(page: Page, pow_solution: object) -> dict:
-    """The fields of a report call with a new receipt (which stays in this process, unprinted)."""
-    import crypto
-
-    receipt = crypto.Receipt.generate()
-    call = {"category": int(page.category), "lookup_id": base64.b64encode(receipt.lookup_id).decode(),
-            "reply_public": base64.b64encode(receipt.reply_recipient.public_bytes).decode()}  # fmt: skip
-    return call if pow_solution is None else call | {"pow": pow_solution}
-
-
-def whole_body(page: Page, envelope: bytes, pow_solution: object) -> bytes:
-    """The one-request report (dropbox/api.py `_submit_whole`): length, the call's JSON, the envelope."""
-    meta = json.dumps(report_call(page, pow_solution) | {"sizes": [len(envelope)]}).encode()
-    return len(meta).to_bytes(4, "big") + meta + envelope
-
-
-def send_whole(port: int, page: Page, envelope: bytes, pow_solution: object) -> Answer:
-    body = whole_body(page, envelope, pow_solution)
-    return once(port, "POST", f"/api/{DESK}/reports", body, api_headers(page, "application/octet-stream"))
-
-
-def fresh_challenge(port: int, page: Page) -> dict:
-    return once(port, "GET", f"/api/{DESK}/challenge?lang=en", headers=api_headers(page)).json()
-
-
-def filed(answer: Answer) -> bool:
-    """A JS report call that gave a case number, or a no-JS post that showed the receipt page."""
-    if answer.status == 201:
-        return CASE_NUMBER.fullmatch(str(answer.json().get("case_number", ""))) is not None
-    return answer.status == 200 and CASE_NUMBER_HTML.search(answer.body) is not None
-
-
-# ------------------------------------------------------------------------ the normal reporter
-
-
-@dataclass
-class Visit:
-    """One normal reporter: page, the queue probe, a no-JS report and a JS report, each timed."""
-
-    page_s: float = 0.0
-    probe_s: float = 0.0
-    form_s: float = 0.0
-    solve_s: float = 0.0
-    js_s: float = 0.0
-    form: str = ""
-    js: str = ""
-    retry_after: list[int] = field(default_factory=list)
-    at_s: float | None = None  # when it started, in seconds after the load did
-
-    @property
-    def receipt_s(self) -> float:
-        """Send to receipt on the JS path when the proof of work was still running at Send."""
-        return self.solve_s + self.js_s
-
-
-def visit(port: int) -> Visit:
-    found = Visit()
-    opened = open_page(port)
-    found.page_s = opened.seconds
-    found.probe_s = once(port, "GET", f"/api/{DESK}/csrf").seconds
-    form = report_form(opened.page)
-    posted = once(port, "POST", f"/r/{DESK}", form.body, {"Content-Type": form.content_type})
-    found.form_s, found.form = posted.seconds, "stored" if filed(posted) else posted.label
-    js_report(port, opened, found)
-    return found
-
-
-def js_report(port: int, opened: Opened, found: Visit) -> None:
-    """What report.mjs does: solve the page's challenge, send; a stale or expired one is solved afresh
-    and the same report sent again. A 429 is left as it is: the page would wait `retry_after`."""
-    envelope, challenge = sealed_report(opened.page), opened.challenge
-    for _ in range(3):
-        started = time.perf_counter()
-        solution = solve(challenge)
-        found.solve_s += time.perf_counter() - started
-        answer = send_whole(port, opened.page, envelope, solution)
-        found.js_s += answer.seconds
-        if answer.code not in ("pow_stale", "pow_expired"):
-            break
-        challenge = fresh_challenge(port, opened.page)
-    found.js = "stored" if filed(answer) else answer.label
-    if answer.status == 429:
-        found.retry_after.append(int(answer.json().get("retry_after", 0)))
-
-
-def visits_at(port: int, start: float, offsets: Sequence[float]) -> list[Visit]:
-    """A visit at each of `offsets` seconds after `start`, each on a thread of its own: a visit kept
-    waiting does not hold back the next one (they are different reporters)."""
-
-    def visit_at(offset: float) -> Visit:
-        time.sleep(max(0.0, start + offset - time.monotonic()))
-        began = time.monotonic() - start
-        return replace(visit(port), at_s=began)
-
-    with ThreadPoolExecutor(len(offsets)) as pool:
-        return list(pool.map(visit_at, offsets))
-
-
-# ------------------------------------------------------------------------------- the clients' side
-
-
-class Tally:
-    """Answers counted by step and label, across threads."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
-        self.lock = threading.Lock()
-
-    def add(self, step: str, label: str) -> None:
-        with self.lock:
-            self.counts[(step, label)] += 1
-
-
-def paced(data: bytes, rate: float) -> Iterator[bytes]:
-    """`data` in small chunks, each let out when a link of `rate` bytes a second would have sent it."""
-    start = time.monotonic()
-    for offset in range(0, len(data), PACE_CHUNK):
-        time.sleep(max(0.0, start + offset / rate - time.monotonic()))
-        yield data[offset : offset + PACE_CHUNK]
-
-
-@dataclass(frozen=True)
-class SlowSettings:
-    port: int
-    clients: int
-    attachment: int
-    rate: float
-    piece: int
-    stagger_s: float
-
-
-@dataclass
-class SlowClient:
-    """One reporter on a Tor circuit: a big sealed attachment, uploaded in paced pieces, then a report."""
-
-    settings: SlowSettings
-    page: Page
-    envelope: bytes
-    tally: Tally
-    upload_id: str = field(default_factory=lambda: secrets.token_hex(16))
-    received: int = 0
-    conn: http.client.HTTPConnection | None = None
-
-    def run(self) -> tuple[str, float, int]:
-        """(how it ended, seconds from first byte to the answer, the last retry_after if refused)."""
-        start = time.monotonic()
-        self.conn = connect(self.settings.port)
-        try:
-            while self.received < len(self.envelope):
-                if not self.put_next():
-                    return "upload failed", time.monotonic() - start, 0
-            answer = self.file_report()
-        finally:
-            self.conn.close()
-        retry_after = int(answer.json().get("retry_after", 0)) if answer.status == 429 else 0
-        return ("stored" if filed(answer) else answer.label), time.monotonic() - start, retry_after
-
-    def call(
-        self, step: str, method: str, path: str, body: object = None, headers: dict | None = None
-    ) -> Answer:
-        """`request`, opening the connection again if it was dropped; a drop is counted, never hidden."""
-        for attempt in range(RETRIES + 1):
-            try:
-                answer = request(self.conn, method, path, body() if callable(body) else body, headers)
-                self.tally.add(step, answer.label)
-                return answer
-            except (OSError, http.client.HTTPException) as e:
-                self.tally.add(step, f"dropped: {type(e).__name__}")
-                self.conn.close()
-                self.conn = connect(self.settings.port)
-                if attempt == RETRIES:
-                    raise
-        raise AssertionError("unreachable")
-
-    def put_next(self) -> bool:
-        """One piece from where the server is; True to go on. Past an upload cap the page waits and
-        sends the piece again (503 uploads_full with retry_after): so does this."""
-        size, offset = len(self.envelope), self.received
-        piece = self.envelope[offset : offset + self.settings.piece]
-        first = f"&size={size}" if offset == 0 else ""
-        path = f"/api/{DESK}/uploads/{self.upload_id}?offset={offset}{first}"
-        headers = api_headers(self.page, "application/octet-stream") | {"Content-Length": str(len(piece))}
-        step = "PUT first piece" if offset == 0 else "PUT later piece"
-        answer = self.call(step, "PUT", path, lambda: paced(piece, self.settings.rate), headers)
-        if answer.status == 200:
-            self.received = int(answer.json()["received"])
-            return True
-        if answer.code == "uploads_full":
-            time.sleep(int(answer.json().get("retry_after", 5)))
-            return True
-        return False
-
-    def file_report(self) -> Answer:
-        """As report.mjs: a fresh challenge, solved; one gone stale meanwhile (other reports raised the
-        level) or expired is solved afresh and the same report sent again."""
-        call = report_call(self.page, None) | {"parts": [self.upload_id]}
-        for _ in range(STALE_RETRIES):
-            path = f"/api/{DESK}/challenge?lang=en"
-            challenge = self.call("GET challenge", "GET", path, None, api_headers(self.page))
-            body = json.dumps(call | {"pow": solve(challenge.json())}).encode()
-            headers = api_headers(self.page, "application/json")
-            answer = self.call("POST report", "POST", f"/api/{DESK}/reports", body, headers)
-            if answer.code not in ("pow_stale", "pow_expired"):
-                break
-        return answer
-
-
-def slow_swarm(pipe: Connection, settings: SlowSettings) -> None:
-    """The child process of part 1: seals one attachment, starts every client (spread over
-    `stagger_s`, as reporters do not press Send in the same millisecond), and sends back the tally."""
-    import crypto
-
-    opened = open_page(settings.port)
-    envelope = crypto.seal_bytes(os.urandom(settings.attachment), opened.page.keys)
-    tally = Tally()
-    pipe.send("ready")
-    pipe.recv()
-
-    def client(number: int) -> tuple[str, float, int]:
-        time.sleep(settings.stagger_s * number / settings.clients)
-        try:
-            return SlowClient(settings, opened.page, envelope, tally).run()
-        except (OSError, http.client.HTTPException, BenchError) as e:
-            return f"lost: {type(e).__name__}", 0.0, 0
-
-    with ThreadPoolExecutor(settings.clients) as pool:
-        ends = list(pool.map(client, range(settings.clients)))
-    pipe.send({"tally": dict(tally.counts), "ends": ends, "envelope": len(envelope)})
-
-
-# ------------------------------------------------------------------------------------- the flood
-
-
-BOT_KINDS = ("solver", "no proof", "solver", "wrong proof", "no-JS form")
-RESOLVER = "re-solver (1 core)"
-
-
-@dataclass(frozen=True)
-class FloodSettings:
-    port: int
-    seconds: float
-    rate: float
-    kinds: tuple[str, ...] = BOT_KINDS  # the scheduled bots' kinds, in turn
-    resolve: bool = True  # and the one-core re-solver beside them
-
-    @property
-    def calls(self) -> int:
-        return int(self.seconds * self.rate)
-
-    def kind(self, number: int) -> str:
-        return self.kinds[number % len(self.kinds)]
-
-
-def bot_call(port: int, page: Page, envelope: bytes, kind: str, hoard: list[dict]) -> Answer:
-    """One bot's report call. Solvers spend a solution hoarded at the demo level; the others send no
-    proof, or nonces that solve nothing; form bots load the page for a fresh form token and post it."""
-    if kind == "no-JS form":
-        form = report_form(open_page(port).page)
-        return once(port, "POST", f"/r/{DESK}", form.body, {"Content-Type": form.content_type})
-    if kind == "solver":
-        return send_whole(port, page, envelope, hoard.pop())
-    if kind == "wrong proof":
-        challenge = hoard.pop()["challenge"]
-        return send_whole(port, page, envelope, {"challenge": challenge, "nonces": [0, 1, 2, 3]})
-    return send_whole(port, page, envelope, None)
-
-
-def hoard_solutions(port: int, page: Page, count: int) -> list[dict]:
-    """`count` challenges fetched on the quiet server and solved at its level (the demo's)."""
-    with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(lambda _: solve(fresh_challenge(port, page)), range(count)))
-
-
-def flood_bots(pipe: Connection, settings: FloodSettings) -> None:
-    """The child process of part 2: `rate` calls a second for `seconds`, on a fixed schedule (open loop:
-    a slow answer does not slow the bots); sends back (kind, label, seconds late, seconds) per call."""
-    page = open_page(settings.port).page
-    envelope = sealed_report(page)
-    wanted = sum(settings.kind(n) in ("solver", "wrong proof") for n in range(settings.calls))
-    hoard = hoard_solutions(settings.port, page, wanted)
-    pipe.send("ready")
-    pipe.recv()
-    start = time.monotonic()
-
-    def call(number: int) -> tuple[str, str, float, float]:
-        late = time.monotonic() - (start + number / settings.rate)
-        kind = settings.kind(number)
-        try:
-            answer = bot_call(settings.port, page, envelope, kind, hoard)
-        except (OSError, http.client.HTTPException, BenchError) as e:
-            return kind, f"dropped: {type(e).__name__}", late, 0.0
-        return kind, "stored" if filed(answer) else answer.label, late, answer.seconds
-
-    with ThreadPoolExecutor(BOT_WORKERS) as pool:
-        end = start + settings.seconds
-        resolving = pool.submit(resolver, settings.port, page, envelope, end) if settings.resolve else None
-        futures = []
-        for number in range(settings.calls):
-            time.sleep(max(0.0, start + number / settings.rate - time.monotonic()))
-            futures.append(pool.submit(call, number))
-        pipe.send([f.result() for f in futures] + (resolving.result() if resolving else []))
-
-
-def resolver(port: int, page: Page, envelope: bytes, end: float) -> list[tuple[str, str, float, float]]:
-    """A bot with one core that solves whatever level it is asked, one report after another, until
-    `end`: besides the schedule above, as its rate is what its CPU allows."""
-    calls = []
-    while time.monotonic() < end:
-        try:
-            answer = send_whole(port, page, envelope, solve(fresh_challenge(port, page)))
-        except (OSError, http.client.HTTPException, BenchError) as e:
-            calls.append((RESOLVER, f"dropped: {type(e).__name__}", 0.0, 0.0))
-            continue
-        calls.append((RESOLVER, "stored" if filed(answer) else answer.label, 0.0, answer.seconds))
-        if answer.status == 429:  # the desk's budget is spent: a bot learns that without solving
-            time.sleep(1.0)
-    return calls
-
-
-def watch_levels(port: int, page: Page, stop: threading.Event) -> list[tuple[float, int]]:
-    """The work GET /challenge asks for, once a second until `stop`: (seconds since start, work)."""
-    levels, start = [], time.monotonic()
-    while not stop.wait(LEVEL_EVERY_S):
-        with contextlib.suppress(OSError, http.client.HTTPException, BenchError, KeyError):
-            levels.append((time.monotonic() - start, int(fresh_challenge(port, page)["work"])))
-    return levels
 
 
 # ------------------------------------------------------------------------------------ the servers
 
 
-def serve_argv(instance: Path, port: int, connection_limit: int | None) -> list[str]:
-    serve = [
-        "serve",
-        "--dir",
-        str(instance),
-        "--port",
-        str(port),
-        "--desk-port",
-        "0",
-        "--threads",
-        str(THREADS),
-    ]
+def serve_command(instance: Path, port: int, connection_limit: int | None) -> list[str]:
+    """`sealdrop serve`, or with a connection limit, this module's serve_with_limit in its place."""
     if connection_limit is None:
-        return [sys.executable, "-m", "dropbox.cli", *serve]
-    return [sys.executable, "-m", "bench.load", "--serve-with-limit", str(connection_limit), *serve]
+        return serve_argv(instance, port)
+    limited = ["-m", "bench.load", "--serve-with-limit", str(connection_limit)]
+    return [sys.executable, *limited, *serve_args(instance, port)]
 
 
 def serve_with_limit(limit: int, argv: list[str]) -> int:
@@ -558,7 +92,7 @@ def serve_with_limit(limit: int, argv: list[str]) -> int:
 def fresh_server(tmp: Path, name: str, connection_limit: int | None = None) -> Iterator[Server]:
     instance = make_instance(tmp / f"{name}-instance")
     port = free_port()
-    with child_server(name, serve_argv(instance, port, connection_limit), port, tmp) as server:
+    with child_server(name, serve_command(instance, port, connection_limit), port, tmp) as server:
         yield server
 
 
@@ -569,43 +103,6 @@ def stored_in_database(tmp: Path, name: str) -> tuple[int, int]:
         cases = db.execute("SELECT count(*) FROM submissions").fetchone()[0]
         uploads = db.execute("SELECT count(*) FROM uploads").fetchone()[0]
     return cases, uploads
-
-
-@dataclass(frozen=True)
-class Child:
-    """A client process and our end of its pipe; a message awaited from a dead child is a BenchError."""
-
-    process: multiprocessing.process.BaseProcess
-    pipe: Connection
-
-    def send(self, message: object) -> None:
-        self.pipe.send(message)
-
-    def recv(self, timeout_s: float = CHILD_TIMEOUT_S) -> object:
-        deadline = time.monotonic() + timeout_s
-        while not self.pipe.poll(1.0):
-            if not self.process.is_alive() or time.monotonic() > deadline:
-                raise BenchError(f"the client process ended or hung (exit code {self.process.exitcode})")
-        return self.pipe.recv()
-
-
-@contextlib.contextmanager
-def child(target: Callable, settings: object) -> Iterator[Child]:
-    """`target(pipe, settings)` in a new process (spawned: no threads of ours are copied into it), once it
-    says it is ready."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=target, args=(theirs, settings), daemon=True)
-    process.start()
-    try:
-        started = Child(process, ours)
-        if started.recv() != "ready":
-            raise BenchError(f"{target.__name__} did not get ready")
-        yield started
-    finally:
-        process.join(30)
-        if process.is_alive():
-            process.terminate()
 
 
 # ---------------------------------------------------------------------------------------- printing
@@ -839,25 +336,18 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--serve-with-limit"]:
         return serve_with_limit(int(argv[1]), argv[2:])
     args = parse(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on `kill` too
-    tmp = Path(tempfile.mkdtemp(prefix="sealdrop-load-", dir="/tmp"))
-    describe(args)
-    try:
-        seconds = timed(lambda: run_parts(tmp, args))
-        print(f"\ntotal {seconds:.0f} s")
-    except (BenchError, OSError, http.client.HTTPException) as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_main("load", lambda tmp: run_parts(tmp, args))
 
 
 def run_parts(tmp: Path, args: argparse.Namespace) -> None:
-    if args.part in ("1", "both"):
-        run_slow(tmp, args)
-    if args.part in ("2", "both"):
-        run_flood(tmp, args)
+    describe(args)
+    try:
+        if args.part in ("1", "both"):
+            run_slow(tmp, args)
+        if args.part in ("2", "both"):
+            run_flood(tmp, args)
+    except (BenchError, OSError, http.client.HTTPException) as e:  # printed with its kind, as BenchError
+        raise BenchError(f"{type(e).__name__}: {e}") from e
 
 
 if __name__ == "__main__":
