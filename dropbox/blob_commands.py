@@ -50,10 +50,10 @@ class Tally:
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type) -> None:
-    p = sub.add_parser("blobs", help="the blob store: move every blob between files and PostgreSQL")
+    p = sub.add_parser("blobs", help=_("the blob store: move every blob between files and PostgreSQL"))
     blobs_sub = p.add_subparsers(dest="blobs_command", required=True, parser_class=parser_class)
-    m = blobs_sub.add_parser("migrate", help="copy, check, switch the config, then delete the old copies")
-    m.add_argument("--to", required=True, choices=STORES, help="the store to move every blob to")
+    m = blobs_sub.add_parser("migrate", help=_("copy, check, switch the config, then delete the old copies"))
+    m.add_argument("--to", required=True, choices=STORES, help=_("the store to move every blob to"))
     m.set_defaults(run=cmd_migrate)
 
 

@@ -41,14 +41,27 @@ from crypto.cli import os_error_words, stdout_closed
 from crypto.keys import write_secret_file
 from onion import OnionError
 
-from . import blob_commands, budget, console, db, demo, maps, onions, posters, serve_command, viewer_bundle
+from . import (
+    blob_commands,
+    budget,
+    console,
+    db,
+    demo,
+    maps,
+    onion_commands,
+    onion_words,
+    posters,
+    serve_command,
+    viewer_bundle,
+)
 from . import config as config_mod
-from .console import _
+from .console import N_, _
 from .desk import commands as desk_commands
 from .desk import notify, officer_commands, setup_commands
 from .serve_command import make_server, server_options  # noqa: F401 (bench/ and tests use cli.server_options)
 
 PROG = "sealdrop"
+LANG_HELP = N_("the language of the messages (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG; else en)")
 
 
 class CliError(Exception):
@@ -153,33 +166,33 @@ def cmd_budgets(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="sealdrop: the online side of an anonymous reporting dropbox.")
+    """Every command; every help text in the language in force (`main` chose it before building this,
+    and builds it inside console.argparse_speaks for argparse's own words)."""
+    parser = _Parser(prog=PROG, description=_("sealdrop: the online side of an anonymous reporting dropbox."))
     parser.add_argument(
-        "--dir", default=os.environ.get("SEALDROP_DIR", "instance"), help="the instance folder"
+        "--dir", default=os.environ.get("SEALDROP_DIR", "instance"), help=_("the instance folder")
     )
-    parser.add_argument(
-        "--lang",
-        dest="messages_lang",  # not "lang": `poster --lang` (the poster's language) would overwrite it
-        choices=config_mod.LANGUAGES,
-        help="the language of the messages (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG; else en)",
-    )
+    # dest "messages_lang", not "lang": `poster --lang` (the poster's language) would overwrite it
+    parser.add_argument("--lang", dest="messages_lang", choices=config_mod.LANGUAGES, help=_(LANG_HELP))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("init", help="create an instance: config, database, blob store, signing key")
-    p.add_argument("--demo", action="store_true", help="add demo desks, categories and DEMO-ONLY officers")
-    p.add_argument("--database", metavar="URL", help="a PostgreSQL URL; SQLite in DIR by default")
+    p = sub.add_parser("init", help=_("create an instance: config, database, blob store, signing key"))
+    p.add_argument("--demo", action="store_true", help=_("add demo desks, categories and DEMO-ONLY officers"))
+    p.add_argument("--database", metavar="URL", help=_("a PostgreSQL URL; SQLite in DIR by default"))
     p.add_argument(
         "--blob-store",
         choices=blob_commands.STORES[::-1],
         default="files",
-        help="files in DIR/blobs (default), or large objects in the PostgreSQL database (several machines)",
+        help=_(
+            "files in DIR/blobs (default), or large objects in the PostgreSQL database (several machines)"
+        ),
     )
     p.set_defaults(run=cmd_init)
     serve_command.add_parser(sub)
-    onions.add_parsers(sub, _Parser)
+    onion_commands.add_parsers(sub, _Parser)
     setup_commands.add_parsers(sub, _Parser)
     officer_commands.add_parsers(sub, _Parser)
-    p = sub.add_parser("budgets", help="report and sign-in budgets, and the counts of a running serve")
-    p.add_argument("--json", action="store_true", help="as JSON: the config's limits and serve's counts")
+    p = sub.add_parser("budgets", help=_("report and sign-in budgets, and the counts of a running serve"))
+    p.add_argument("--json", action="store_true", help=_("as JSON: the config's limits and serve's counts"))
     p.set_defaults(run=cmd_budgets)
     posters.add_parser(sub)
     desk_commands.add_parsers(sub, _Parser)
@@ -190,35 +203,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lang_before_command(argv: list[str]) -> str | None:
-    """`--lang L` among the options before the command, so that even a mistake in the rest of the
-    line is told in L. After the command it is not ours: `poster --lang` is the poster's language."""
+def language_in(argv: list[str]) -> str | None:
+    """`--lang L` (or `--lang=L`) anywhere on the line, read before the parser is built: its help texts
+    are said in L, and so is a mistake anywhere in the rest of the line. After `poster` it is not ours
+    (`poster --lang` is the poster's language), and the word after `--dir` is a folder."""
     words = iter(argv)
+    command = None
     for word in words:
-        if word == "--lang":
-            return next(words, None)
-        if word.startswith("--lang="):
-            return word.partition("=")[2]
-        if word == "--dir":
+        if word == "--lang" or word.startswith("--lang="):
+            value = next(words, None) if word == "--lang" else word.partition("=")[2]
+            if command != "poster":
+                return value
+        elif word == "--dir":
             next(words, None)
-        elif not word.startswith("-"):
-            return None
+        elif command is None and not word.startswith("-"):
+            command = word
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # everything an instance writes (database, blobs, keys) is private to its user
     argv = sys.argv[1:] if argv is None else argv
-    console.init(_lang_before_command(argv))
+    console.init(language_in(argv))
     try:
-        args = _add_dir_everywhere(build_parser()).parse_args(argv)
+        with console.argparse_speaks():
+            args = _add_globals_everywhere(build_parser()).parse_args(argv)
         console.init(args.messages_lang)
         args.run(args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
     except BrokenPipeError:  # `sealdrop desk list | head -1`: the reader has all it wanted
         return stdout_closed()
     except OnionError as e:
-        print(_("error: %(problem)s") % {"problem": onions.error_words(e)}, file=sys.stderr)
+        print(_("error: %(problem)s") % {"problem": onion_words.error_words(e)}, file=sys.stderr)
         return 1
     except (CliError, KeyFormatError, ValueError) as e:
         print(_("error: %(problem)s") % {"problem": e}, file=sys.stderr)
@@ -244,18 +260,35 @@ def _os_error_words(e: OSError) -> str:
     return os_error_words(e, words)
 
 
-def _add_dir_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Accept --dir after the subcommand too (`sealdrop init --dir X`), as the docs write it."""
+def _add_globals_everywhere(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Accept --dir and --lang after the subcommand too (`sealdrop init --dir X`, `serve --help --lang
+    ru`), as the docs write them; `poster --lang` stays the poster's. Each subcommand's own --help opens
+    with the line that `sealdrop --help` lists it with."""
     stack = [parser]
     while stack:
         p = stack.pop()
         for action in p._actions:
             if isinstance(action, argparse._SubParsersAction):
+                for listed in action._choices_actions:
+                    action.choices[listed.dest].description = listed.help
                 for child in action.choices.values():
-                    if not any("--dir" in a.option_strings for a in child._actions):
-                        child.add_argument("--dir", default=argparse.SUPPRESS, help="the instance folder")
+                    _add_globals(child)
                     stack.append(child)
     return parser
+
+
+def _add_globals(child: argparse.ArgumentParser) -> None:
+    taken = {option for a in child._actions for option in a.option_strings}
+    if "--dir" not in taken:
+        child.add_argument("--dir", default=argparse.SUPPRESS, help=_("the instance folder"))
+    if "--lang" not in taken:
+        child.add_argument(
+            "--lang",
+            dest="messages_lang",
+            default=argparse.SUPPRESS,
+            choices=config_mod.LANGUAGES,
+            help=_(LANG_HELP),
+        )
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@ the web pages (dropbox/translations/<lang>/LC_MESSAGES/messages.mo), so `_` here
 pybabel extracts from every module under dropbox/ (dropbox/babel.cfg).
 
 No Flask: the command line has no request to hang a locale on, so the choice is one per process,
-made once by `init` at the start of `sealdrop`'s main().
+made once by `init` at the start of `sealdrop`'s main(). argparse's own words ("usage:", "options", its
+errors) come from the same catalogue while `argparse_speaks` is in force (ARGPARSE_WORDS lists them).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import gettext
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from babel.support import Translations
@@ -65,3 +68,49 @@ def language() -> str:
 def _(message: str) -> str:
     """`message` in the chosen language. Fill placeholders after translating: _("x %(n)d") % {...}."""
     return _state["words"].gettext(message)  # type: ignore[attr-defined]
+
+
+def N_(message: str) -> str:
+    """Marks a message for pybabel that is translated where it is said (argparse's, below)."""
+    return message
+
+
+# argparse says these through the stdlib's gettext domain "argparse", which has no Bulgarian, Russian
+# or Kazakh; our catalogue has them (dropbox/translations/strings.d/cli-help.json).
+ARGPARSE_WORDS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("expected one argument"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("not allowed with argument %s"),
+    N_("one of the arguments %s is required"),
+    N_("%(prog)s: error: %(message)s\n"),
+)
+
+
+@contextlib.contextmanager
+def argparse_speaks() -> Iterator[None]:
+    """argparse's words in the chosen language while the parser is built (its group titles and the
+    -h help are made then) and while it parses (usage, errors); the stdlib's own gettext after."""
+    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    argparse._ = _said  # type: ignore[attr-defined]
+    argparse.ngettext = _said_plural  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
+
+
+def _said(message: str | None) -> str | None:
+    return None if message is None else _(message)  # argparse asks for a missing description too
+
+
+def _said_plural(singular: str, plural: str, n: int) -> str:
+    return _state["words"].ngettext(singular, plural, n)  # type: ignore[attr-defined]

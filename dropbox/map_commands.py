@@ -170,32 +170,35 @@ def _check_sheet_target(args: argparse.Namespace) -> None:
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add `sealdrop map ...` to `sub`."""
-    top = sub.add_parser("map", help="map sheets reporters tap to say where (docs/maps.md)")
+    top = sub.add_parser("map", help=_("map sheets reporters tap to say where (docs/maps.md)"))
     verbs = top.add_subparsers(dest="map_command", required=True, parser_class=parser_class)
-    p = verbs.add_parser("add", help="add a georeferenced picture to a desk")
-    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk whose reporters see the sheet")
-    p.add_argument("--image", required=True, metavar="FILE", help="PNG, JPEG, WebP or GIF; re-encoded as PNG")
+    p = verbs.add_parser("add", help=_("add a georeferenced picture to a desk"))
+    p.add_argument("--desk", required=True, metavar="SLUG", help=_("the desk whose reporters see the sheet"))
+    p.add_argument(
+        "--image", required=True, metavar="FILE", help=_("PNG, JPEG, WebP or GIF; re-encoded as PNG")
+    )
     _sheet_options(p)
     p.set_defaults(run=cmd_add)
     _negative_bounds(p)
-    p = verbs.add_parser("list", help="the map sheets of every desk, or of one")
-    p.add_argument("--desk", metavar="SLUG", help="only this desk's sheets")
+    p = verbs.add_parser("list", help=_("the map sheets of every desk, or of one"))
+    p.add_argument("--desk", metavar="SLUG", help=_("only this desk's sheets"))
     p.set_defaults(run=cmd_list)
-    p = verbs.add_parser("remove", help="remove a map sheet from a desk")
-    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk the sheet belongs to")
-    p.add_argument("sheet", metavar="SHEET", help="its number, from sealdrop map list")
+    p = verbs.add_parser("remove", help=_("remove a map sheet from a desk"))
+    p.add_argument("--desk", required=True, metavar="SLUG", help=_("the desk the sheet belongs to"))
+    p.add_argument("sheet", metavar="SHEET", help=_("its number, from sealdrop map list"))
     p.set_defaults(run=cmd_remove)
-    p = verbs.add_parser("render", help="draw the streets of an OpenStreetMap extract (.osm) as a sheet")
-    p.add_argument("--osm", required=True, metavar="FILE.osm", help="the OpenStreetMap extract to draw")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the PNG picture to write")
+    p = verbs.add_parser("render", help=_("draw the streets of an OpenStreetMap extract (.osm) as a sheet"))
+    p.add_argument("--osm", required=True, metavar="FILE.osm", help=_("the OpenStreetMap extract to draw"))
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help=_("the PNG picture to write"))
     p.add_argument(
         "--width",
         type=_width,
         default=900,
         metavar="PIXELS",
-        help=f"the picture's width ({MIN_WIDTH}-{MAX_WIDTH}, default 900)",
+        help=_("the picture's width (%(least)d-%(most)d, default 900)")
+        % {"least": MIN_WIDTH, "most": MAX_WIDTH},
     )
-    p.add_argument("--desk", metavar="SLUG", help="also add the drawing to this desk as a sheet")
+    p.add_argument("--desk", metavar="SLUG", help=_("also add the drawing to this desk as a sheet"))
     _sheet_options(p, render=True)
     p.set_defaults(run=cmd_render)
     _negative_bounds(p)
@@ -223,13 +226,13 @@ def _width(raw: str) -> int:
 
 
 def _sheet_options(p: argparse.ArgumentParser, *, render: bool = False) -> None:
-    p.add_argument("--bounds", required=True, metavar="S,W,N,E", help="the edges in degrees")
+    p.add_argument("--bounds", required=True, metavar="S,W,N,E", help=_("the edges in degrees"))
     p.add_argument(
-        "--name", action="append", default=[], metavar="LANG=TEXT", help="the sheet's name, per language"
+        "--name", action="append", default=[], metavar="LANG=TEXT", help=_("the sheet's name, per language")
     )
-    p.add_argument("--detail-of", metavar="SHEET", help="a closer view inside this sheet (the zoom)")
+    p.add_argument("--detail-of", metavar="SHEET", help=_("a closer view inside this sheet (the zoom)"))
     if not render:
         p.add_argument(
-            "--attribution", metavar="TEXT", help="shown under the map, e.g. © OpenStreetMap contributors"
+            "--attribution", metavar="TEXT", help=_("shown under the map, e.g. © OpenStreetMap contributors")
         )
-        p.add_argument("--licence", metavar="TEXT", help="the picture's licence, e.g. ODbL-1.0")
+        p.add_argument("--licence", metavar="TEXT", help=_("the picture's licence, e.g. ODbL-1.0"))

@@ -258,53 +258,85 @@ def cmd_desk_access_revoke(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    status = sub.add_parser("onion", help="the instance's onion services").add_subparsers(
-        dest="onion_command", required=True, parser_class=parser_class
+    status = _command_group(sub, "onion", _("the instance's onion services"), "onion_command", parser_class)
+    p = status.add_parser(
+        "status", help=_("both onions' addresses and whether their descriptors are published")
     )
-    p = status.add_parser("status", help="both onions' addresses and whether their descriptors are published")
-    p.add_argument("--tor-control", metavar="HOST:PORT", help="also ask this tor whether it serves them")
+    p.add_argument("--tor-control", metavar="HOST:PORT", help=_("also ask this tor whether it serves them"))
     p.set_defaults(run=cmd_onion_status)
     p = status.add_parser(
-        "new-address", help="start a new reporter onion address (every printed poster must be reprinted)"
+        "new-address", help=_("start a new reporter onion address (every printed poster must be reprinted)")
     )
     p.set_defaults(run=cmd_onion_new_address)
     p = status.add_parser(
         "hash-password",
-        help=f"the torrc HashedControlPassword line for the password in ${onion.PASSWORD_ENV} (or asked)",
+        help=_("the torrc HashedControlPassword line for the password in $%(variable)s (or asked)")
+        % {"variable": onion.PASSWORD_ENV},
     )
     p.set_defaults(run=cmd_onion_hash_password)
     _add_balance_parsers(status, parser_class)
-    access = sub.add_parser("desk-access", help="which clerks can reach the desk onion").add_subparsers(
-        dest="access_command", required=True, parser_class=parser_class
+    access = _command_group(
+        sub, "desk-access", _("which clerks can reach the desk onion"), "access_command", parser_class
     )
-    p = access.add_parser("add", help="a key for one clerk's Tor Browser (prints it once)")
-    p.add_argument("name", metavar="NAME", help="the clerk's name, to list and revoke the key by")
-    p.set_defaults(run=cmd_desk_access_add)
-    p = access.add_parser("list", help="who has desk access")
-    p.set_defaults(run=cmd_desk_access_list)
-    p = access.add_parser("revoke", help="take one clerk's access away")
-    p.add_argument("name", metavar="NAME", help="the name given to desk-access add")
-    p.set_defaults(run=cmd_desk_access_revoke)
+    _clerk_command(
+        access,
+        "add",
+        _("a key for one clerk's Tor Browser (prints it once)"),
+        _("the clerk's name, to list and revoke the key by"),
+        cmd_desk_access_add,
+    )
+    access.add_parser("list", help=_("who has desk access")).set_defaults(run=cmd_desk_access_list)
+    _clerk_command(
+        access,
+        "revoke",
+        _("take one clerk's access away"),
+        _("the name given to desk-access add"),
+        cmd_desk_access_revoke,
+    )
+
+
+def _command_group(
+    sub: argparse._SubParsersAction, name: str, summary: str, dest: str, parser_class: type
+) -> argparse._SubParsersAction:
+    """`sealdrop NAME VERB ...`: the group's own subcommands, one of which must be given."""
+    return sub.add_parser(name, help=summary).add_subparsers(
+        dest=dest, required=True, parser_class=parser_class
+    )
+
+
+def _clerk_command(group: argparse._SubParsersAction, verb: str, summary: str, name_help: str, run) -> None:
+    """`desk-access add NAME` and `desk-access revoke NAME`: one clerk, by the name given at `add`."""
+    p = group.add_parser(verb, help=summary)
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.set_defaults(run=run)
 
 
 def _add_balance_parsers(onion_sub: argparse._SubParsersAction, parser_class: type) -> None:
-    sub = onion_sub.add_parser(
-        "balance", help="one reporter address over several machines with onionbalance (docs/operations.md)"
-    ).add_subparsers(dest="balance_command", required=True, parser_class=parser_class)
-    p = sub.add_parser("init", help="use this instance's reporter onion key as onionbalance's frontend")
+    sub = _command_group(
+        onion_sub,
+        "balance",
+        _("one reporter address over several machines with onionbalance (docs/operations.md)"),
+        "balance_command",
+        parser_class,
+    )
+    p = sub.add_parser("init", help=_("use this instance's reporter onion key as onionbalance's frontend"))
     p.set_defaults(run=cmd_balance_init)
-    p = sub.add_parser("add-backend", help="balance over one more backend onion")
-    p.add_argument("address", metavar="ADDRESS", help="what `onion balance backend` printed on that machine")
-    p.add_argument("--name", required=True, help="a short name for the machine, to list and remove it by")
+    p = sub.add_parser("add-backend", help=_("balance over one more backend onion"))
+    p.add_argument(
+        "address", metavar="ADDRESS", help=_("what `onion balance backend` printed on that machine")
+    )
+    p.add_argument("--name", required=True, help=_("a short name for the machine, to list and remove it by"))
     p.set_defaults(run=cmd_balance_add_backend)
-    p = sub.add_parser("remove-backend", help="stop balancing over a backend")
-    p.add_argument("backend", metavar="NAME|ADDRESS", help="the backend's name or onion address")
+    p = sub.add_parser("remove-backend", help=_("stop balancing over a backend"))
+    p.add_argument("backend", metavar="NAME|ADDRESS", help=_("the backend's name or onion address"))
     p.set_defaults(run=cmd_balance_remove_backend)
-    p = sub.add_parser("list", help="the backends")
+    p = sub.add_parser("list", help=_("the backends"))
     p.set_defaults(run=cmd_balance_list)
-    p = sub.add_parser("config", help="write onionbalance's config.yaml and frontend key (0600) into DIR")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="onionbalance's folder (made 0700)")
+    p = sub.add_parser("config", help=_("write onionbalance's config.yaml and frontend key (0600) into DIR"))
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help=_("onionbalance's folder (made 0700)")
+    )
     p.set_defaults(run=cmd_balance_config)
-    p = sub.add_parser("backend", help="make this instance a backend: prints its own onion address")
-    p.add_argument("--frontend", metavar="ADDRESS", help="the reporter address (default: config.json's)")
+    p = sub.add_parser("backend", help=_("make this instance a backend: prints its own onion address"))
+    p.add_argument("--frontend", metavar="ADDRESS", help=_("the reporter address (default: config.json's)"))
     p.set_defaults(run=cmd_balance_backend)

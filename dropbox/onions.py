@@ -34,7 +34,6 @@ from . import config as config_mod
 from . import parsing
 from .console import _
 from .onion_words import BACKEND, DESK, REPORTER
-from .onion_words import error_words as error_words  # cli.py says every onion error through onions
 
 BACKENDS_FILE = Path("balance") / "backends"
 STATUS_FILE = "status.json"
@@ -189,20 +188,15 @@ def url_of(address: str, name: str) -> str:
 
 
 def add_serve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--onion", action="store_true", help="publish the onions (on a tor we launch by default)")
+    p.add_argument(
+        "--onion", action="store_true", help=_("publish the onions (on a tor we launch by default)")
+    )
     p.add_argument(
         "--tor-control",
         metavar="HOST:PORT",
-        help=f"use the running tor with this ControlPort (password, if any, from ${onion.PASSWORD_ENV})",
+        help=_("use the running tor with this ControlPort (password, if any, from $%(variable)s)")
+        % {"variable": onion.PASSWORD_ENV},
     )
     p.add_argument(
-        "--tor", default="tor", metavar="PATH", help="the tor program to launch (default: tor on PATH)"
+        "--tor", default="tor", metavar="PATH", help=_("the tor program to launch (default: tor on PATH)")
     )
-
-
-def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    """`sealdrop onion ...` and `desk-access ...`, from dropbox/onion_commands.py. Imported here, not at
-    the top: onion_commands imports this module for the keys."""
-    from . import onion_commands
-
-    onion_commands.add_parsers(sub, parser_class)

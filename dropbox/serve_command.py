@@ -282,31 +282,31 @@ def _process_count(text: str) -> int:
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve the reporter pages and the desk with waitress")
-    p.add_argument("--host", default="127.0.0.1", help="the reporter pages' address (default 127.0.0.1)")
+    p = sub.add_parser("serve", help=_("serve the reporter pages and the desk with waitress"))
+    p.add_argument("--host", default="127.0.0.1", help=_("the reporter pages' address (default 127.0.0.1)"))
     p.add_argument(
         "--port",
         type=int,
         default=config_mod.DEFAULT_PORT,
-        help=f"their port (default {config_mod.DEFAULT_PORT})",
+        help=_("their port (default %(default)s)"),
     )
-    p.add_argument("--threads", type=int, default=8, help="waitress threads for reporters (default 8)")
+    p.add_argument("--threads", type=int, default=8, help=_("waitress threads for reporters (default 8)"))
     p.add_argument(
-        "--desk-port", type=int, default=None, help="the desk's loopback port (default: PORT+1; 0: any)"
+        "--desk-port", type=int, default=None, help=_("the desk's loopback port (default: PORT+1; 0: any)")
     )
     p.add_argument(
         "--retention-every",
         type=float,
         default=RETENTION_MINUTES,
         metavar="MINUTES",
-        help=f"apply retention at start and then every MINUTES (default {RETENTION_MINUTES}; 0: never)",
+        help=_("apply retention at start and then every MINUTES (default %(default)s; 0: never)"),
     )
     p.add_argument(
         "--workers",
         type=_process_count,
         default=1,
         metavar="N",
-        help="worker processes that serve the same ports, for several cores (default 1: one process)",
+        help=_("worker processes that serve the same ports, for several cores (default 1: one process)"),
     )
     onions.add_serve_options(p)
     p.set_defaults(run=cmd_serve)

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from crypto import SigningKey, VerifyKey
 
 from . import config as config_mod
+from .console import _
 
 # What viewer/, crypto/ and metadata/ import at run time, as distributions (tests/test_viewer_bundle.py
 # checks this against their imports). Babel is here although pyproject names it only through flask-babel.
@@ -443,19 +444,22 @@ def cmd_viewer_bundle(args: argparse.Namespace) -> None:
 def add_parser(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     """`sealdrop viewer-bundle`, for dropbox.cli's parser."""
     del parser_class  # one command, no sub-commands of its own: sub's parser class serves
-    p = sub.add_parser("viewer-bundle", help="a signed folder that installs sealview on an offline machine")
+    p = sub.add_parser(
+        "viewer-bundle", help=_("a signed folder that installs sealview on an offline machine")
+    )
     _add_options(p)
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write (a new one)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help=_("the folder to write (a new one)"))
     p.add_argument(
         "--python",
         action="append",
         metavar="X.Y",
-        help=f"a CPython version to carry wheels for (repeatable; default: {' and '.join(PYTHONS)})",
+        help=_("a CPython version to carry wheels for (repeatable; default: %(versions)s)")
+        % {"versions": ", ".join(PYTHONS)},
     )
-    p.add_argument("--source", metavar="CHECKOUT", help="the sealdrop source tree (default: this one)")
+    p.add_argument("--source", metavar="CHECKOUT", help=_("the sealdrop source tree (default: this one)"))
     p.set_defaults(run=cmd_viewer_bundle)
 
 
@@ -464,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     parser = argparse.ArgumentParser(prog="python -m dropbox.viewer_bundle")
     parser.add_argument(
-        "--dir", default=os.environ.get("SEALDROP_DIR", "instance"), help="the instance folder"
+        "--dir", default=os.environ.get("SEALDROP_DIR", "instance"), help=_("the instance folder")
     )
     _add_options(parser)
     parser.set_defaults(run=cmd_viewer_bundle)

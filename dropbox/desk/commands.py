@@ -257,43 +257,49 @@ def _store(cfg: config_mod.Config):
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     _user_parsers(sub, parser_class)
-    p = sub.add_parser("export", help="write the next signed export bundle of a desk")
-    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk whose new submissions to export")
+    p = sub.add_parser("export", help=_("write the next signed export bundle of a desk"))
     p.add_argument(
-        "-o", "--output", required=True, metavar="BUNDLE", help="the bundle file to write (a new file)"
+        "--desk", required=True, metavar="SLUG", help=_("the desk whose new submissions to export")
     )
-    p.add_argument("--again", type=int, metavar="N", help="bundle N again (until the viewer confirms it)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="BUNDLE", help=_("the bundle file to write (a new file)")
+    )
+    p.add_argument("--again", type=int, metavar="N", help=_("bundle N again (until the viewer confirms it)"))
     p.set_defaults(run=cmd_export)
-    p = sub.add_parser("import-replies", help="import a reply bundle from the viewer, then apply retention")
-    p.add_argument("bundle", metavar="BUNDLE", help="the reply bundle the viewer wrote")
+    p = sub.add_parser(
+        "import-replies", help=_("import a reply bundle from the viewer, then apply retention")
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help=_("the reply bundle the viewer wrote"))
     p.set_defaults(run=cmd_import_replies)
-    p = sub.add_parser("retention", help="delete ciphertext confirmed long enough ago, and abandoned uploads")
-    p.add_argument("--on", metavar="YYYY-MM-DD", help="pretend today is this day")
+    p = sub.add_parser(
+        "retention", help=_("delete ciphertext confirmed long enough ago, and abandoned uploads")
+    )
+    p.add_argument("--on", metavar="YYYY-MM-DD", help=_("pretend today is this day"))
     p.set_defaults(run=cmd_retention)
 
 
 def _user_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    user = sub.add_parser("user", help="desk logins (password + TOTP)").add_subparsers(
+    user = sub.add_parser("user", help=_("desk logins (password + TOTP)")).add_subparsers(
         dest="user_command", required=True, parser_class=parser_class
     )
-    p = user.add_parser("add", help="add a desk user; prints the TOTP set-up once")
-    p.add_argument("name", metavar="NAME", help="the login name: letters, digits, . _ - @")
+    p = user.add_parser("add", help=_("add a desk user; prints the TOTP set-up once"))
+    p.add_argument("name", metavar="NAME", help=_("the login name: letters, digits, . _ - @"))
     p.add_argument(
-        "--role", required=True, choices=accounts.ROLES, help="admin (every desk, set-up) or clerk"
+        "--role", required=True, choices=accounts.ROLES, help=_("admin (every desk, set-up) or clerk")
     )
     p.add_argument(
         "--desk",
         metavar="SLUG",
-        help="a clerk's desk, or the one desk an admin administers (default: every desk)",
+        help=_("a clerk's desk, or the one desk an admin administers (default: every desk)"),
     )
     p.set_defaults(run=cmd_user_add)
-    p = user.add_parser("list", help="desk users: role, desk, enabled or not, language, open sessions")
+    p = user.add_parser("list", help=_("desk users: role, desk, enabled or not, language, open sessions"))
     p.set_defaults(run=cmd_user_list)
     for name, run, what in (
-        ("disable", cmd_user_disable, "stop a user logging in and end their open sessions"),
-        ("enable", cmd_user_enable, "let a disabled user log in again"),
-        ("remove", cmd_user_remove, "remove a login for good (the audit log keeps its name)"),
+        ("disable", cmd_user_disable, _("stop a user logging in and end their open sessions")),
+        ("enable", cmd_user_enable, _("let a disabled user log in again")),
+        ("remove", cmd_user_remove, _("remove a login for good (the audit log keeps its name)")),
     ):
         p = user.add_parser(name, help=what)
-        p.add_argument("name", metavar="NAME", help="the login name")
+        p.add_argument("name", metavar="NAME", help=_("the login name"))
         p.set_defaults(run=run)

@@ -57,6 +57,7 @@ from sqlalchemy.orm import sessionmaker
 
 from .. import config as config_mod
 from .. import db, i18n
+from ..console import _
 from ..models import Desk, Submission
 
 STATE_FILE = "notify-state.json"
@@ -477,7 +478,7 @@ def cmd_notify(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("notify", help="who gets the 'new reports wait' notices; --test sends one now")
-    p.add_argument("--test", action="store_true", help="send a test notice (no count) on every channel")
-    p.add_argument("--desk", metavar="SLUG", help="only this desk")
+    p = sub.add_parser("notify", help=_("who gets the 'new reports wait' notices; --test sends one now"))
+    p.add_argument("--test", action="store_true", help=_("send a test notice (no count) on every channel"))
+    p.add_argument("--desk", metavar="SLUG", help=_("only this desk"))
     p.set_defaults(run=cmd_notify)

@@ -230,40 +230,46 @@ def cmd_officer_statement(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    officer = sub.add_parser("officer", help="officer public keys: reports are sealed to the confirmed ones")
+    officer = sub.add_parser(
+        "officer", help=_("officer public keys: reports are sealed to the confirmed ones")
+    )
     group = officer.add_subparsers(dest="officer_command", required=True, parser_class=parser_class)
     p = group.add_parser(
-        "add", help="register an officer's public key (the .pub file); prints its fingerprint"
-    )
-    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk whose reports the officer reads")
-    p.add_argument("--name", default="officer", help="the officer's name, as the desk knows them")
-    p.add_argument("--confirmed", action="store_true", help="the fingerprint was already read back by phone")
-    p.add_argument("public_key_file", metavar="PUBLIC_KEY_FILE", help="the officer's .pub file")
-    p.set_defaults(run=cmd_officer_add)
-    p = group.add_parser("list", help="officer keys: number, desk, name, fingerprint, state")
-    p.add_argument("--desk", metavar="SLUG", help="only this desk's")
-    p.set_defaults(run=cmd_officer_list)
-    p = group.add_parser(
-        "confirm", help="confirm a key once the officer has read its fingerprint back to you"
+        "add", help=_("register an officer's public key (the .pub file); prints its fingerprint")
     )
     p.add_argument(
-        "officer", type=int, metavar="NUMBER", help="the officer's number from sealdrop officer list"
+        "--desk", required=True, metavar="SLUG", help=_("the desk whose reports the officer reads")
+    )
+    p.add_argument("--name", default="officer", help=_("the officer's name, as the desk knows them"))
+    p.add_argument(
+        "--confirmed", action="store_true", help=_("the fingerprint was already read back by phone")
+    )
+    p.add_argument("public_key_file", metavar="PUBLIC_KEY_FILE", help=_("the officer's .pub file"))
+    p.set_defaults(run=cmd_officer_add)
+    p = group.add_parser("list", help=_("officer keys: number, desk, name, fingerprint, state"))
+    p.add_argument("--desk", metavar="SLUG", help=_("only this desk's"))
+    p.set_defaults(run=cmd_officer_list)
+    p = group.add_parser(
+        "confirm", help=_("confirm a key once the officer has read its fingerprint back to you")
+    )
+    p.add_argument(
+        "officer", type=int, metavar="NUMBER", help=_("the officer's number from sealdrop officer list")
     )
     p.set_defaults(run=cmd_officer_confirm)
     p = group.add_parser(
-        "retire", help="seal no new report or addition to this key (earlier ones still open)"
+        "retire", help=_("seal no new report or addition to this key (earlier ones still open)")
     )
     p.add_argument(
-        "officer", type=int, metavar="NUMBER", help="the officer's number from sealdrop officer list"
+        "officer", type=int, metavar="NUMBER", help=_("the officer's number from sealdrop officer list")
     )
-    p.add_argument("--force", action="store_true", help="even when it is a desk's last confirmed key")
+    p.add_argument("--force", action="store_true", help=_("even when it is a desk's last confirmed key"))
     p.set_defaults(run=cmd_officer_retire)
     p = group.add_parser(
         "statement",
-        help="apply a key statement signed by an officer of the desk (admit, rotate, retire a key)",
+        help=_("apply a key statement signed by an officer of the desk (admit, rotate, retire a key)"),
     )
-    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk the statement is for")
+    p.add_argument("--desk", required=True, metavar="SLUG", help=_("the desk the statement is for"))
     p.add_argument(
-        "file", metavar="FILE", help="the statement file (sealview confirm-key or rotate wrote it)"
+        "file", metavar="FILE", help=_("the statement file (sealview confirm-key or rotate wrote it)")
     )
     p.set_defaults(run=cmd_officer_statement)

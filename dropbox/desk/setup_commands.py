@@ -312,48 +312,51 @@ def _name_option(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _desk_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
-    desk = sub.add_parser("desk", help="desks: one per municipality or unit that takes reports")
+    desk = sub.add_parser("desk", help=_("desks: one per municipality or unit that takes reports"))
     group = desk.add_subparsers(dest="desk_command", required=True, parser_class=parser_class)
-    p = group.add_parser("add", help="add a desk; its reporters' page is /r/SLUG")
-    p.add_argument("slug", metavar="SLUG", help="the desk's short name in addresses, like sofia-centre")
-    _name_option(p, "the desk's name in one language (bg, ru, kk or en); once per language")
+    p = group.add_parser("add", help=_("add a desk; its reporters' page is /r/SLUG"))
+    p.add_argument("slug", metavar="SLUG", help=_("the desk's short name in addresses, like sofia-centre"))
+    _name_option(p, _("the desk's name in one language (bg, ru, kk or en); once per language"))
     p.add_argument(
-        "--language", default="en", choices=config_mod.LANGUAGES, help="the language its pages fall back to"
+        "--language",
+        default="en",
+        choices=config_mod.LANGUAGES,
+        help=_("the language its pages fall back to"),
     )
     p.set_defaults(run=cmd_desk_add)
-    p = group.add_parser("list", help="every desk, its officer keys, and what it lacks to take reports")
+    p = group.add_parser("list", help=_("every desk, its officer keys, and what it lacks to take reports"))
     p.set_defaults(run=cmd_desk_list)
 
 
 def _category_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.ArgumentParser]) -> None:
     category = sub.add_parser(
-        "category", help="what reporters choose from: per desk, each may go to another desk"
+        "category", help=_("what reporters choose from: per desk, each may go to another desk")
     )
     group = category.add_subparsers(dest="category_command", required=True, parser_class=parser_class)
-    desk_help = "the desk whose reporters choose it"
-    p = group.add_parser("add", help="add a category to a desk")
+    desk_help = _("the desk whose reporters choose it")
+    p = group.add_parser("add", help=_("add a category to a desk"))
     p.add_argument("--desk", required=True, metavar="SLUG", help=desk_help)
-    p.add_argument("category", metavar="CATEGORY", help="its short name, like graffiti")
-    _name_option(p, "what reporters read, in one language (bg, ru, kk or en); once per language")
-    p.add_argument("--position", type=int, metavar="N", help="its place in the list (default: last)")
+    p.add_argument("category", metavar="CATEGORY", help=_("its short name, like graffiti"))
+    _name_option(p, _("what reporters read, in one language (bg, ru, kk or en); once per language"))
+    p.add_argument("--position", type=int, metavar="N", help=_("its place in the list (default: last)"))
     p.add_argument(
-        "--route", metavar="DESK", help="file its reports with this desk instead, sealed to its keys"
+        "--route", metavar="DESK", help=_("file its reports with this desk instead, sealed to its keys")
     )
     p.set_defaults(run=cmd_category_add)
-    p = group.add_parser("list", help="categories, where they go and how many keys read them")
-    p.add_argument("--desk", metavar="SLUG", help="only this desk's")
+    p = group.add_parser("list", help=_("categories, where they go and how many keys read them"))
+    p.add_argument("--desk", metavar="SLUG", help=_("only this desk's"))
     p.set_defaults(run=cmd_category_list)
-    p = group.add_parser("edit", help="change a category's names, position or route")
+    p = group.add_parser("edit", help=_("change a category's names, position or route"))
     p.add_argument("--desk", required=True, metavar="SLUG", help=desk_help)
-    p.add_argument("category", metavar="CATEGORY", help="its short name")
-    _name_option(p, "a new name in one language, once per language; LANG= alone removes that one")
-    p.add_argument("--position", type=int, metavar="N", help="its new place in the list")
+    p.add_argument("category", metavar="CATEGORY", help=_("its short name"))
+    _name_option(p, _("a new name in one language, once per language; LANG= alone removes that one"))
+    p.add_argument("--position", type=int, metavar="N", help=_("its new place in the list"))
     p.add_argument(
-        "--route", metavar="DESK", help="file its reports with this desk (its own desk: undo a route)"
+        "--route", metavar="DESK", help=_("file its reports with this desk (its own desk: undo a route)")
     )
     p.set_defaults(run=cmd_category_edit)
-    p = group.add_parser("remove", help="remove a category (filed cases keep their desk and replies)")
+    p = group.add_parser("remove", help=_("remove a category (filed cases keep their desk and replies)"))
     p.add_argument("--desk", required=True, metavar="SLUG", help=desk_help)
-    p.add_argument("category", metavar="CATEGORY", help="its short name")
-    p.add_argument("--force", action="store_true", help="even when the desk would then take no reports")
+    p.add_argument("category", metavar="CATEGORY", help=_("its short name"))
+    p.add_argument("--force", action="store_true", help=_("even when the desk would then take no reports"))
     p.set_defaults(run=cmd_category_remove)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..console import _
 from ..placements import TAG
 from . import layout, render
 from .layout import PAGE_SIZES
@@ -184,15 +185,24 @@ def cmd_poster(args: argparse.Namespace) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The `poster` subcommand, for dropbox.cli's parser."""
-    p = sub.add_parser("poster", help="a printable poster: QR codes, onion address, three steps")
-    p.add_argument("--desk", required=True, metavar="SLUG", help="the desk whose page the poster points at")
-    p.add_argument("--lang", required=True, metavar="L", help=f"one of {', '.join(LANGUAGES)}")
-    p.add_argument("--url", required=True, help="the clearnet address (the site, or its /r/SLUG page)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.pdf, FILE.png or FILE.svg")
-    p.add_argument("--size", default="A4", type=str.upper, choices=SIZES, help="paper size (default A4)")
-    p.add_argument("--tag", metavar="PLACEMENT", help="where the poster hangs (school-5): added as ?src=")
+    p = sub.add_parser("poster", help=_("a printable poster: QR codes, onion address, three steps"))
     p.add_argument(
-        "--onion", metavar="ADDRESS", help="the onion address (default: the instance's config; '' for none)"
+        "--desk", required=True, metavar="SLUG", help=_("the desk whose page the poster points at")
     )
-    p.add_argument("--dpi", type=int, default=300, help="PNG resolution (default 300)")
+    p.add_argument(
+        "--lang",
+        required=True,
+        metavar="L",
+        help=_("one of %(languages)s") % {"languages": ", ".join(LANGUAGES)},
+    )
+    p.add_argument("--url", required=True, help=_("the clearnet address (the site, or its /r/SLUG page)"))
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help=_("FILE.pdf, FILE.png or FILE.svg"))
+    p.add_argument("--size", default="A4", type=str.upper, choices=SIZES, help=_("paper size (default A4)"))
+    p.add_argument("--tag", metavar="PLACEMENT", help=_("where the poster hangs (school-5): added as ?src="))
+    p.add_argument(
+        "--onion",
+        metavar="ADDRESS",
+        help=_("the onion address (default: the instance's config; '' for none)"),
+    )
+    p.add_argument("--dpi", type=int, default=300, help=_("PNG resolution (default 300)"))
     p.set_defaults(run=cmd_poster)

@@ -401,7 +401,7 @@ def walk(parser: argparse.ArgumentParser, path: str = "sealdrop"):
 
 
 def test_every_option_and_subcommand_has_help():
-    parser = cli._add_dir_everywhere(cli.build_parser())
+    parser = cli._add_globals_everywhere(cli.build_parser())
     found = list(walk(parser))
     assert len(found) > 80  # the walk reached the subcommands' own options
     missing = [f"{where}: {action.dest}" for where, action in found if not (action.help or "").strip()]
@@ -469,10 +469,14 @@ def test_the_command_line_speaks_the_operators_language(run, monkeypatch, how):
 
 
 def test_lang_is_the_global_option_not_the_posters():
-    assert cli._lang_before_command(["--lang", "kk", "desk", "list"]) == "kk"
-    assert cli._lang_before_command(["--dir", "x", "--lang=bg", "user", "list"]) == "bg"
-    assert cli._lang_before_command(["poster", "--lang", "bg", "--desk", "demo"]) is None
-    assert cli._lang_before_command(["--dir", "--lang", "desk"]) is None  # a folder called --lang
+    assert cli.language_in(["--lang", "kk", "desk", "list"]) == "kk"
+    assert cli.language_in(["--dir", "x", "--lang=bg", "user", "list"]) == "bg"
+    assert cli.language_in(["desk", "list", "--lang", "ru"]) == "ru"  # after the command too
+    assert cli.language_in(["officer", "add", "--lang=kk", "--desk", "demo"]) == "kk"
+    assert cli.language_in(["poster", "--lang", "bg", "--desk", "demo"]) is None
+    assert cli.language_in(["--lang", "ru", "poster", "--lang", "bg"]) == "ru"
+    assert cli.language_in(["--dir", "--lang", "desk"]) is None  # a folder called --lang
+    assert cli.language_in(["--dir", "poster", "desk", "--lang", "kk"]) == "kk"  # a folder called poster
 
 
 def test_the_posters_lang_is_not_the_operators(run, tmp_path):
