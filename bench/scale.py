@@ -1,9 +1,10 @@
 """Reports a second on this machine: `sealdrop serve` with 1 and 2 workers, SQLite and PostgreSQL, each
 against a bare waitress sink measured in the same run; and the report page's own server time.
 
-Run from the repository root: `python -m bench.scale` (about five minutes here; `--quick` for fewer
+Run from the repository root: `python -m bench.scale` (about seven minutes here; `--quick` for fewer
 reports; `--nojs-text` for the no-JS text report on SQLite, one worker and the sink only; `--text` for
-the no-JS text report on every server, both goals in two minutes).
+the no-JS text report on every server, both goals in two minutes; `--threads 1,2,4,8` for the no-JS text
+report on every server at each of those waitress thread counts per worker, in about five).
 Children serve on 127.0.0.1: four `sealdrop serve` on demo instances of their own (SQLite
 and PostgreSQL, `--workers 1` and `--workers 2`), and the baseline, bench.ingest's sink: bare waitress
 with the same options, writing each body to a file with fsync. Load comes from CLIENTS client
@@ -34,18 +35,17 @@ import json
 import multiprocessing
 import os
 import secrets
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench._util import BenchError, table, timed
+import bench.sink
+from bench import servers
+from bench._util import BenchError, run_main, table
 from bench.ingest import (
     DESK,
     HOST,
@@ -61,13 +61,15 @@ from bench.ingest import (
     report_form,
     roomy_budgets,
 )
+from bench.latency import percentile
 from bench.loadgen import CLIENTS, Request, Run, client_process, for_sink, run_load
 
 if TYPE_CHECKING:
     from dropbox.config import Config
 
 REPS = 3
-PER_RUN = {"no-JS text": 240, "no-JS photo": 16, "JS text": 240, "JS photo": 16}
+# Text runs of 1,000 reports (2-3 s each): runs of 240 (half a second) moved by a third between reps here.
+PER_RUN = {"no-JS text": 1000, "no-JS photo": 16, "JS text": 1000, "JS photo": 16}
 QUICK = {"no-JS text": 40, "no-JS photo": 4, "JS text": 40, "JS photo": 4}
 PHOTO_BYTES = 3_000_000
 PAGE_REQUESTS, PAGE_WARMUP, PAGE_GOAL_MS = 300, 30, 5.0
@@ -204,18 +206,15 @@ def _make_pg_instance(path: Path, url: str) -> Path:
     return helper(path, url)
 
 
-def serve_argv(instance: Path, port: int, workers: int) -> list[str]:
-    argv = [sys.executable, "-m", "dropbox.cli", "serve", "--dir", str(instance), "--port", str(port),
-            "--desk-port", "0", "--threads", str(THREADS)]  # fmt: skip
-    return argv + (["--workers", str(workers)] if workers != 1 else [])
+def serve_argv(instance: Path, port: int, workers: int, threads: int = THREADS) -> list[str]:
+    return servers.serve_argv(instance, port, threads) + (["--workers", str(workers)] if workers != 1 else [])
 
 
 def sink_argv(port: int, root: Path, instance: Path) -> list[str]:
     """bench.ingest's sink, with the waitress options `sealdrop serve` gives `instance`."""
     from dropbox import cli, config
 
-    options = cli.server_options(config.load(instance))
-    return [sys.executable, "-m", "bench.ingest", "--sink", str(port), str(root), json.dumps(options)]
+    return bench.sink.sink_argv(port, root, cli.server_options(config.load(instance)))
 
 
 # ---------------------------------------------------------------------------- the report page's time
@@ -272,11 +271,6 @@ def page_times(port: int) -> list[float]:
             if answer.status != 200:
                 raise BenchError(f"GET /r/{DESK}: HTTP {answer.status}")
         return json.loads(http.call("GET", "/__timings").body)
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 # -------------------------------------------------------------------------------------------- main
@@ -408,6 +402,48 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False
     print(f"\n{load_line()} at the end")
 
 
+def threads_study(tmp: Path, threads: Sequence[int]) -> None:
+    """The no-JS text report on SQLite and PostgreSQL, 1 and 2 workers, for each waitress thread count in
+    `threads`, all against the sink in the same runs: what the threads per worker cost or buy."""
+    from tests.helpers import postgres_database
+
+    count = PER_RUN["no-JS text"]
+    print(f"sealdrop threads study: no-JS text, `serve --workers 1|2 --threads T` for T in {list(threads)}; "
+          f"{load_line()}", flush=True)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        targets, sink_instance = [], None
+        for db in ("SQLite", "PostgreSQL"):
+            for workers in WORKERS:
+                for t in threads:
+                    url = stack.enter_context(postgres_database()) if db == "PostgreSQL" else None
+                    name = f"{db} {workers}w {t}t"
+                    instance = bench_config(tmp / name.replace(" ", "-"), url)
+                    sink_instance = sink_instance or instance
+                    port = free_port()
+                    server = child_server(
+                        name.replace(" ", "-"), serve_argv(instance, port, workers, t), port, tmp
+                    )
+                    targets.append(Target(name, stack.enter_context(server)))
+        (tmp / "sink").mkdir()
+        sink_port = free_port()
+        sink = stack.enter_context(
+            child_server("sink", sink_argv(sink_port, tmp / "sink", sink_instance), sink_port, tmp)
+        )
+        pool = stack.enter_context(multiprocessing.get_context("fork").Pool(CLIENTS, client_process))
+        m = measure_kind(pool, "no-JS text", targets, sink, count, b"")
+    print_kind("no-JS text", m, count)
+    rows = []
+    for t in threads:
+        row = [str(t)]
+        for db in ("SQLite", "PostgreSQL"):
+            one, two = m.per_s(f"{db} 1w {t}t"), m.per_s(f"{db} 2w {t}t")
+            row += [f"{one:.0f}", f"{two:.0f}", f"{two / one:.2f}", f"{one / m.per_s('sink'):.3f}"]
+        rows.append(row)
+    print(f"\nSummary: medians of {REPS} runs, reports a second; sink {m.per_s('sink'):.0f}/s")
+    print(table(["threads", "SQLite 1w", "2w", "2w/1w", "1w/sink", "PostgreSQL 1w", "2w", "2w/1w", "1w/sink"],
+                rows))  # fmt: skip
+
+
 def page_server_time(tmp: Path, instance: Path, cache: float | None) -> list[float]:
     """The page's server times from a timed reporter app on `instance` (cache None: the default)."""
     port = free_port()
@@ -434,17 +470,11 @@ def print_page(page: dict) -> None:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--timed-serve"]:
         return serve_timed(Path(argv[1]), int(argv[2]), float(argv[3]))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmp = Path(tempfile.mkdtemp(prefix="sealdrop-scale-", dir="/tmp"))
-    try:
-        flags = ("--quick" in argv, "--nojs-text" in argv, "--text" in argv)
-        print(f"\ntotal {timed(lambda: run(tmp, *flags)):.0f} s")
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    if argv[:1] == ["--threads"]:
+        threads = [int(t) for t in argv[1].split(",")]
+        return run_main("scale", lambda tmp: threads_study(tmp, threads))
+    flags = ("--quick" in argv, "--nojs-text" in argv, "--text" in argv)
+    return run_main("scale", lambda tmp: run(tmp, *flags))
 
 
 if __name__ == "__main__":

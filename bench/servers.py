@@ -29,15 +29,15 @@ THREADS = 8  # `sealdrop serve` default, passed to every server explicitly
 START_TIMEOUT = 30.0
 
 
-def serve_args(instance: Path, port: int) -> list[str]:
-    """`sealdrop serve`'s arguments for `instance` on `port`, reporter side only, THREADS threads."""
+def serve_args(instance: Path, port: int, threads: int = THREADS) -> list[str]:
+    """`sealdrop serve`'s arguments for `instance` on `port`, reporter side only, `threads` threads."""
     return ["serve", "--dir", str(instance), "--port", str(port), "--desk-port", "0",
-            "--threads", str(THREADS)]  # fmt: skip
+            "--threads", str(threads)]  # fmt: skip
 
 
-def serve_argv(instance: Path, port: int) -> list[str]:
+def serve_argv(instance: Path, port: int, threads: int = THREADS) -> list[str]:
     """`sealdrop serve` with serve_args, run by this Python as `-m dropbox.cli`."""
-    return [sys.executable, "-m", "dropbox.cli", *serve_args(instance, port)]
+    return [sys.executable, "-m", "dropbox.cli", *serve_args(instance, port, threads)]
 
 
 @dataclass(frozen=True)
