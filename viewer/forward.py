@@ -114,8 +114,17 @@ def forward(vault: Vault, number: str, to: PublicKey, name: str) -> Path:
         with vault.change() as db:
             db.execute(
                 "INSERT INTO state.forwards (case_number, at, actor, recipient, fingerprint, public_key,"
-                " file) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (number, record["at"], vault.actor, name, to.fingerprint, to.encode(), target.name),
+                " file, by_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    number,
+                    record["at"],
+                    vault.actor,
+                    name,
+                    to.fingerprint,
+                    to.encode(),
+                    target.name,
+                    vault.officer.fingerprint,
+                ),
             )
             recipients.remember(db, to, name)
             db.execute(

@@ -299,13 +299,29 @@ def case(vault: Vault, number: str) -> dict:
                 "SELECT at, day, actor, text, status, bundle_sequence FROM state.replies"
                 " WHERE case_number = ? ORDER BY id"
             ),
-            "forwards": fetch(
-                "SELECT id, at, actor, recipient, fingerprint, file FROM state.forwards"
-                " WHERE case_number = ? ORDER BY id"
+            "forwards": _by_name_now(
+                db,
+                fetch(
+                    "SELECT id, at, actor, recipient, fingerprint, file, by_fingerprint FROM state.forwards"
+                    " WHERE case_number = ? ORDER BY id"
+                ),
             ),
         }
         data["nearby"] = nearby(vault, c)
     return data
+
+
+def _by_name_now(db, forwards: list[dict]) -> list[dict]:
+    """A colleague's forwardings under the name they are kept under now: the recorded "Name
+    (fingerprint)" keeps the name they had then, and they may have been kept again under another."""
+    kept = db.execute("SELECT 1 FROM state.sqlite_master WHERE type = 'table' AND name = 'colleagues'")
+    if kept.fetchone() is None:  # colleagues.ensure_tables makes it on first use
+        return forwards
+    names = dict(db.execute("SELECT fingerprint, name FROM state.colleagues"))
+    for f in forwards:
+        if f["by_fingerprint"] in names:
+            f["actor"] = f"{names[f['by_fingerprint']]} ({f['by_fingerprint']})"
+    return forwards
 
 
 def nearby(vault: Vault, c, radius_m: float = 1000, limit: int = 10) -> list[dict]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2  # 2: police recipients kept on purpose (state.police.added_at)
+from . import actors
+
+SCHEMA_VERSION = 3  # 2: police recipients kept on purpose (state.police.added_at); 3: forwards.by_fingerprint
 
 REPORTS = """
 CREATE TABLE cases (
@@ -161,8 +163,9 @@ CREATE TABLE state.confirmations (
 );
 CREATE TABLE state.forwards (
     id INTEGER PRIMARY KEY, case_number TEXT NOT NULL, at TEXT NOT NULL, actor TEXT NOT NULL,
-    recipient TEXT NOT NULL, fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, file TEXT
-);
+    recipient TEXT NOT NULL, fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, file TEXT,
+    by_fingerprint TEXT     -- whose forwarding (this officer's key or a colleague's); `actor` has the name
+);                          -- they had then, so a forwarding is matched to an officer by this
 CREATE INDEX state.forwards_by_case ON forwards (case_number);
 CREATE TABLE state.police (                  -- police recipients: added by the officer, or used once
     fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL,
@@ -193,8 +196,23 @@ def upgrade(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA state.table_info(police)")}
     if "added_at" not in columns:
         db.execute("ALTER TABLE state.police ADD COLUMN added_at TEXT")
+    _forwards_by_fingerprint(db)
     db.execute(
         "UPDATE state.meta SET value = ? WHERE key = 'schema' AND value < ?", (SCHEMA_VERSION, SCHEMA_VERSION)
+    )
+
+
+def _forwards_by_fingerprint(db: sqlite3.Connection) -> None:
+    """Version 3: who forwarded a case is kept as their key's fingerprint, not only in the "Name
+    (fingerprint)" text, which keeps the name they had then. Older vaults' forwardings have it read back
+    from that text."""
+    columns = {row[1] for row in db.execute("PRAGMA state.table_info(forwards)")}
+    if "by_fingerprint" not in columns:
+        db.execute("ALTER TABLE state.forwards ADD COLUMN by_fingerprint TEXT")
+    rows = db.execute("SELECT id, actor FROM state.forwards WHERE by_fingerprint IS NULL").fetchall()
+    db.executemany(
+        "UPDATE state.forwards SET by_fingerprint = ? WHERE id = ?",
+        [(actors.fingerprint_of(actor), row_id) for row_id, actor in rows],
     )
 
 

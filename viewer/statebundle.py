@@ -122,15 +122,16 @@ def _changes(vault: Vault, desk: str, history_id: int, forward_id: int) -> tuple
             seen = _seen_before(vault, number, mine)
             states.append(change | ({"after": seen} if seen else {}))
     last_forward = vault.db.execute("SELECT coalesce(max(id), 0) FROM state.forwards").fetchone()[0]
+    own = set(_own_fingerprints(vault))  # by the key that forwarded, whatever name it had then
     forwards = [
         {"case": r[0], "at": r[1], "recipient": r[2], "fingerprint": r[3], "public_key": r[4]}
         for r in vault.db.execute(
-            "SELECT f.case_number, f.at, f.recipient, f.fingerprint, f.public_key, f.actor"
+            "SELECT f.case_number, f.at, f.recipient, f.fingerprint, f.public_key, f.by_fingerprint"
             " FROM state.forwards f JOIN cases c ON c.number = f.case_number"
             " WHERE f.id > ? AND f.id <= ? AND c.desk = ? ORDER BY f.id",
             (forward_id, last_forward, desk),
         )
-        if mine(r[5])
+        if r[5] in own
     ]
     return states, forwards, top, last_forward
 

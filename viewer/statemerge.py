@@ -268,19 +268,22 @@ def _take(vault: Vault, db, colleague: Colleague, change: dict) -> bool | None:
 
 
 def _record_forward(vault: Vault, db, colleague: Colleague, fwd: dict) -> int:
-    """A colleague's forwarding, kept as theirs (no file here: they hold the sealed case file)."""
+    """A colleague's forwarding, kept as theirs (no file here: they hold the sealed case file). One
+    already kept is known by the colleague's key, not by their name: they may have been renamed since."""
     seen = db.execute(
-        "SELECT 1 FROM state.forwards WHERE case_number = ? AND at = ? AND actor = ? AND fingerprint = ?",
-        (fwd["case"], fwd["at"], colleague.actor, fwd["fingerprint"]),
+        "SELECT 1 FROM state.forwards WHERE case_number = ? AND at = ? AND fingerprint = ?"
+        " AND by_fingerprint = ?",
+        (fwd["case"], fwd["at"], fwd["fingerprint"], colleague.fingerprint),
     ).fetchone()
     if seen:
         return 0
     name = one_line(fwd["recipient"], 100) or "police"
     db.execute(
-        "INSERT INTO state.forwards (case_number, at, actor, recipient, fingerprint, public_key, file)"
-        " VALUES (?, ?, ?, ?, ?, ?, NULL)",
-        (fwd["case"], fwd["at"], colleague.actor, name, fwd["fingerprint"], fwd["public_key"]),
-    )
+        "INSERT INTO state.forwards (case_number, at, actor, recipient, fingerprint, public_key, file,"
+        " by_fingerprint) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+        (fwd["case"], fwd["at"], colleague.actor, name, fwd["fingerprint"], fwd["public_key"],
+         colleague.fingerprint),
+    )  # fmt: skip
     _history(db, fwd["case"], fwd["at"], colleague, "forwarded", f"to {name} ({fwd['fingerprint']})")
     return 1
 

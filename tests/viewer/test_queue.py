@@ -212,7 +212,7 @@ def test_a_vault_from_before_kept_recipients_opens_and_keeps_its_police(vault_di
             (police.fingerprint, "Old police", police.encode()),
         )
     with Vault.open(vault_dir, PASSPHRASE, write=True) as v:
-        assert v.meta("schema") == schema.SCHEMA_VERSION == 2
+        assert v.meta("schema") == schema.SCHEMA_VERSION == 3
         (old,) = recipients.listed(v)
         assert (old.name, old.added_at) == ("Old police", None)
         recipients.add(v, police, "Old police")  # now kept on purpose
