@@ -18,6 +18,8 @@
     sealdrop viewer-bundle -o DIR   (sealview and its wheels, signed, for an offline machine)
 
     sealdrop --lang bg|ru|kk|en COMMAND ...   (else LANGUAGE, LC_ALL, LC_MESSAGES, LANG decide: console.py)
+    --lang may also follow the command (not `poster`'s: that is the poster's language); the messages,
+    every --help and argparse's own words (usage, errors) are then in that language.
 
 Failures print one line and exit non-zero.
 """
