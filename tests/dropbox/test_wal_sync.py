@@ -1,10 +1,10 @@
-"""A SQLite commit is on disk before its writer goes on, though its fsync runs after the write lock is
-let go (dropbox/db.py, WalSync): the database commits with synchronous=NORMAL, and the writer's thread
-then waits for an fdatasync of the WAL begun after its commit, one fsync serving every writer that came
-while the one before ran."""
+"""A SQLite commit is on disk before its writer goes on, though the other processes' writers need not
+wait for its fsync (dropbox/db.py): the database commits with synchronous=NORMAL, and the writer lets go
+of the flock, then fdatasyncs the WAL, then lets the next writer of its own process in."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import threading
 import time
@@ -15,109 +15,114 @@ from sqlalchemy import text
 from dropbox import db
 
 
-class RecordedSyncs:
-    """Stands in for fdatasync: records each call and what a fresh connection could read at that moment."""
-
-    def __init__(self, database: str, pause_s: float = 0.0) -> None:
-        self.database, self.pause_s = database, pause_s
-        self.calls: list[tuple[str, int]] = []
-
-    def __call__(self, path: str) -> None:
-        with sqlite3.connect(self.database) as reader:  # what is committed (in the WAL) right now
-            rows = reader.execute("SELECT count(*) FROM notes").fetchone()[0]
-        self.calls.append((path, rows))
-        time.sleep(self.pause_s)
+def _count(database: str) -> int:
+    with sqlite3.connect(database) as reader:  # what is committed (in the WAL) right now
+        return reader.execute("SELECT count(*) FROM notes").fetchone()[0]
 
 
 @pytest.fixture
-def database(tmp_path, monkeypatch) -> tuple[str, RecordedSyncs]:
+def database(tmp_path) -> str:
     path = str(tmp_path / "wal.db")
-    syncs = RecordedSyncs(path)
-    monkeypatch.setattr(db, "_fdatasync", syncs)
-    monkeypatch.setattr(db, "_wal_syncs", {})
     with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
         setup.execute("CREATE TABLE notes (n INTEGER UNIQUE)")
-    return f"sqlite:///{path}", syncs
+    return path
 
 
-def test_a_commit_returns_after_an_fsync_of_the_wal_that_began_after_it(database):
-    url, syncs = database
-    engine = db.make_engine(url)
+def _recorded(monkeypatch, database: str, during=None) -> list[tuple[str, int]]:
+    """fdatasync replaced by a recorder of the path synced and the rows committed at that moment;
+    `during()` runs inside the sync, as a slow disk would let things happen."""
+    calls: list[tuple[str, int]] = []
+
+    def sync(path: str) -> None:
+        calls.append((path, _count(database)))
+        if during is not None:
+            during()
+
+    monkeypatch.setattr(db, "_fdatasync", sync)
+    return calls
+
+
+def test_a_commit_returns_after_an_fsync_of_the_wal_that_follows_it(database, monkeypatch):
+    calls = _recorded(monkeypatch, database)
+    engine = db.make_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL: commits write, not sync
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
-        assert syncs.calls == []  # nothing synced while the transaction is open
+        assert calls == []  # nothing synced while the transaction is open
         conn.commit()
-        assert syncs.calls == [(url.removeprefix("sqlite:///") + "-wal", 1)]  # the row was in the WAL
+        assert calls == [(f"{database}-wal", 1)]  # synced after the row was committed, before commit returned
         conn.execute(text("SELECT count(*) FROM notes")).all()
         conn.commit()
-    assert len(syncs.calls) == 1  # a read-only transaction syncs nothing
+    assert len(calls) == 1  # a read-only transaction syncs nothing
     engine.dispose()
 
 
-def test_a_write_transaction_that_rolls_back_waits_for_the_fsync_too(database):
-    """Its writes may have failed on another writer's commit not synced yet (a form posted twice at
+def test_a_write_transaction_that_rolls_back_syncs_too(database, monkeypatch):
+    """Its writes may have failed on another process's commit not synced yet (a form posted twice at
     once): what it answers from it must be durable too."""
-    url, syncs = database
-    engine = db.make_engine(url)
+    calls = _recorded(monkeypatch, database)
+    engine = db.make_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
         conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
         conn.commit()
         with pytest.raises(Exception, match="UNIQUE"):
             conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
         conn.rollback()
-    assert len(syncs.calls) == 2
+    assert len(calls) == 2
     engine.dispose()
 
 
-def test_writers_that_commit_while_an_fsync_runs_share_the_next_one(tmp_path):
-    """Twelve threads commit at once while each fsync takes 100 ms: every one returns only after an
-    fsync that began after its own call and ended before it returned, and they need far fewer fsyncs
-    than commits."""
-    syncs: list[tuple[float, float]] = []
-
-    def slow_sync(_path: str) -> None:
-        began = time.monotonic()
-        time.sleep(0.1)
-        syncs.append((began, time.monotonic()))
-
-    wal = db.WalSync(str(tmp_path / "x-wal"), slow_sync)
-    waits: list[tuple[float, float]] = []
-    together = threading.Barrier(12)
-
-    def commit() -> None:
-        together.wait()
-        called = time.monotonic()
-        wal.wait_durable()
-        waits.append((called, time.monotonic()))
-
-    threads = [threading.Thread(target=commit) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert len(waits) == 12
-    for called, returned in waits:
-        assert any(called <= began and ended <= returned for began, ended in syncs)
-    assert len(syncs) < 12  # shared
+def _write_one(url: str, n: int) -> None:
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO notes (n) VALUES (:n)"), {"n": n})
+        conn.commit()
+    engine.dispose()
 
 
-def test_an_fsync_that_fails_is_not_taken_for_done(tmp_path):
-    attempts: list[int] = []
+def test_another_process_writes_while_this_commit_syncs(database, monkeypatch):
+    """The flock is let go before the fsync: a writer in another process commits while it runs (were the
+    flock still held, it would wait BUSY_TIMEOUT_S and this test time out)."""
+    url = f"sqlite:///{database}"
+    other_wrote: list[bool] = []
 
-    def failing_once(_path: str) -> None:
-        attempts.append(1)
-        if len(attempts) == 1:
-            raise OSError(5, "Input/output error")
+    def other_process_writes() -> None:
+        if other_wrote:
+            return
+        child = multiprocessing.get_context("spawn").Process(target=_write_one, args=(url, 2))
+        child.start()
+        child.join(timeout=20)
+        other_wrote.append(child.exitcode == 0)
 
-    wal = db.WalSync(str(tmp_path / "x-wal"), failing_once)
-    with pytest.raises(OSError):
-        wal.wait_durable()
-    assert wal._done == 0
-    wal.wait_durable()  # the next caller syncs again, for both tickets
-    assert wal._done == 2 and len(attempts) == 2
+    _recorded(monkeypatch, database, during=other_process_writes)
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
+        conn.commit()
+    engine.dispose()
+    assert other_wrote == [True] and _count(database) == 2
+
+
+def test_this_process_next_writer_waits_for_the_sync(database, monkeypatch):
+    """Within a process the next writer starts after the sync: let in sooner it would only be one more
+    thread wanting the interpreter lock (module docstring)."""
+    url = f"sqlite:///{database}"
+    events: list[str] = []
+    second = threading.Thread(target=lambda: (_write_one(url, 2), events.append("second committed")))
+
+    def slow_disk() -> None:
+        if not events:
+            events.append("sync began")
+            second.start()
+            time.sleep(0.3)
+            events.append("sync ended")
+
+    _recorded(monkeypatch, database, during=slow_disk)
+    _write_one(url, 1)
+    second.join(timeout=30)
+    assert events == ["sync began", "sync ended", "second committed"]
 
 
 def test_a_missing_wal_file_has_nothing_to_sync(tmp_path):
-    db._fdatasync(str(tmp_path / "gone-wal"))  # no error: SQLite removed it after a full checkpoint
+    db._fdatasync(str(tmp_path / "gone-wal"))  # no error: SQLite removes it only after a full checkpoint
