@@ -20,7 +20,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -107,6 +107,31 @@ def os_error_words(error: OSError, words: Mapping[int, str]) -> str:
     said = words.get(error.errno or 0) or error.strerror or str(error)
     path = os_error_path(error)
     return f"{path}: {said}" if path else said
+
+
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # the order gettext reads them
+
+
+def locale_language(ours: Collection[str], environ: Mapping[str, str] | None = None) -> str:
+    """The language the system's locale names, among `ours` (sealdrop's or sealview's); "en" when it
+    names none. The first of LOCALE_VARIABLES that is set decides; LANGUAGE may list several, `de:ru`:
+    the first of ours wins, else the next variable decides. `C` and `POSIX` mean English, as does a
+    locale we lack."""
+    environ = os.environ if environ is None else environ
+    for variable in LOCALE_VARIABLES:
+        value = environ.get(variable, "")
+        if not value:
+            continue
+        for entry in value.split(":"):
+            # ru_RU.UTF-8, kk_KZ, bg@latin: the language is what comes before _ . @
+            code = entry.split(".")[0].split("@")[0].split("_")[0].lower()
+            if code in ("c", "posix"):
+                return "en"
+            if code in ours:
+                return code
+        if variable != "LANGUAGE":  # the locale that is set decides, even when it is one we lack
+            return "en"
+    return "en"
 
 
 def stdout_closed() -> int:

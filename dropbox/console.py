@@ -16,38 +16,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gettext
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from babel.support import Translations
 
+from crypto.cli import locale_language
+
 from .config import LANGUAGES
 
 CATALOGUES = Path(__file__).resolve().parent / "translations"
-ENVIRONMENT = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 ENGLISH = "en"
 
 _state: dict[str, object] = {"lang": ENGLISH, "words": gettext.NullTranslations()}
 
 
 def language_from_environment(environ: Mapping[str, str] | None = None) -> str:
-    """The operator's language as their shell says it, among ours; English when it names none."""
-    environ = os.environ if environ is None else environ
-    for variable in ENVIRONMENT:
-        value = environ.get(variable, "")
-        if not value:
-            continue
-        for entry in value.split(":"):
-            # ru_RU.UTF-8, kk_KZ, bg@latin: the language is what comes before _ . @
-            code = entry.split(".")[0].split("@")[0].split("_")[0].lower()
-            if code in ("c", "posix"):
-                return ENGLISH
-            if code in LANGUAGES:
-                return code
-        if variable != "LANGUAGE":  # the locale that is set decides, even when it is one we lack
-            return ENGLISH
-    return ENGLISH
+    """The operator's language as their shell says it, among ours; English when it names none (the
+    same rule as sealview's: crypto.cli.locale_language)."""
+    return locale_language(LANGUAGES, environ)
 
 
 def init(lang: str | None = None) -> str:

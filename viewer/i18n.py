@@ -28,11 +28,12 @@ from babel import Locale
 from babel.dates import LOCALTZ, format_date, format_time, get_datetime_format
 from babel.support import NullTranslations, Translations
 
+from crypto.cli import locale_language
+
 LANGUAGES = ("bg", "ru", "kk", "en")
 NAMES = {"bg": "Български", "ru": "Русский", "kk": "Қазақша", "en": "English"}
 TRANSLATIONS = Path(__file__).parent / "translations"
 ENV = "SEALVIEW_LANG"
-LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 _language: contextvars.ContextVar[str] = contextvars.ContextVar("sealview_language", default="en")
 
@@ -164,26 +165,9 @@ def from_environment() -> str | None:
 
 
 def from_locale(environ: Mapping[str, str] | None = None) -> str:
-    """The language the system's locale names, among ours; English when it names none.
-
-    The first of LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set decides (the order gettext reads
-    them, as `sealdrop` does: dropbox/console.py). LANGUAGE may list several, `de:ru`: the first of ours
-    wins, else the next variable decides. `C` and `POSIX` mean English, as does a locale we lack."""
-    environ = os.environ if environ is None else environ
-    for variable in LOCALE_VARIABLES:
-        value = environ.get(variable, "")
-        if not value:
-            continue
-        for entry in value.split(":"):
-            # ru_RU.UTF-8, kk_KZ, bg@latin: the language is what comes before _ . @
-            code = entry.split(".")[0].split("@")[0].split("_")[0].lower()
-            if code in ("c", "posix"):
-                return "en"
-            if code in LANGUAGES:
-                return code
-        if variable != "LANGUAGE":  # the locale that is set decides, even when it is one we lack
-            return "en"
-    return "en"
+    """The language the system's locale names, among ours; English when it names none (LANGUAGE,
+    LC_ALL, LC_MESSAGES, LANG, as `sealdrop` reads them: crypto.cli.locale_language)."""
+    return locale_language(LANGUAGES, environ)
 
 
 # -- category names --------------------------------------------------------------------------------

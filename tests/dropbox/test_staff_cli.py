@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 import crypto
 from crypto import statement
+from crypto.cli import LOCALE_VARIABLES
 from dropbox import cli, config, console, create_app, db, intake
 from dropbox.models import AuditEntry, Case, Category, Desk, DeskSession, DeskUser, Officer
 from tests.desk_helpers import add_user, login
@@ -86,7 +87,7 @@ def audit_actions(instance: Path) -> list[str]:
 @pytest.fixture(autouse=True)
 def english(monkeypatch):
     """These tests read English unless they choose a language: the machine's locale must not decide."""
-    for variable in console.ENVIRONMENT:
+    for variable in LOCALE_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     yield
     console.init("en")
