@@ -15,10 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,6 @@ from bench._util import (
     GNU_TIME,
     HAVE_GNU_TIME,
     MB,
-    BenchError,
     ChildRun,
     MiB,
     Task,
@@ -46,8 +43,8 @@ from bench._util import (
     remove,
     run_child,
     run_child_in_pty,
+    run_main,
     table,
-    timed,
 )
 from crypto.cli import PASSPHRASE_ENV
 
@@ -409,16 +406,13 @@ def run(tmp: Path) -> None:
 
 
 def main() -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="sealdrop-bench-", dir="/tmp"))
-    try:
-        print(f"\ntotal {timed(lambda: run(tmp)):.0f} s")
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        stop_gpg_agent(tmp / GNUPG_DIR)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    def measured(tmp: Path) -> None:
+        try:
+            run(tmp)
+        finally:
+            stop_gpg_agent(tmp / GNUPG_DIR)  # before run_main removes its folder
+
+    return run_main("bench", measured)
 
 
 if __name__ == "__main__":
