@@ -20,7 +20,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -107,6 +107,22 @@ def os_error_words(error: OSError, words: Mapping[int, str]) -> str:
     said = words.get(error.errno or 0) or error.strerror or str(error)
     path = os_error_path(error)
     return f"{path}: {said}" if path else said
+
+
+@contextlib.contextmanager
+def argparse_speaking(
+    gettext: Callable[[str], str], ngettext: Callable[[str, str, int], str]
+) -> Iterator[None]:
+    """argparse's own words ("usage: ", its group titles, -h's help, its errors) through the caller's
+    catalogue (sealdrop's or sealview's, each listing them for pybabel) while a parser is built and
+    parses; argparse says them through the stdlib's gettext domain, which has no bg, ru or kk."""
+    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    argparse._ = lambda message: None if message is None else gettext(message)  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
 
 
 LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # the order gettext reads them

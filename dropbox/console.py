@@ -13,15 +13,14 @@ errors) come from the same catalogue while `argparse_speaks` is in force (ARGPAR
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gettext
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from babel.support import Translations
 
-from crypto.cli import locale_language
+from crypto.cli import argparse_speaking, locale_language
 
 from .config import LANGUAGES
 
@@ -82,22 +81,11 @@ ARGPARSE_WORDS = (
 )
 
 
-@contextlib.contextmanager
-def argparse_speaks() -> Iterator[None]:
+def argparse_speaks() -> contextlib.AbstractContextManager[None]:
     """argparse's words in the chosen language while the parser is built (its group titles and the
     -h help are made then) and while it parses (usage, errors); the stdlib's own gettext after."""
-    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
-    argparse._ = _said  # type: ignore[attr-defined]
-    argparse.ngettext = _said_plural  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
+    return argparse_speaking(_, _plural)
 
 
-def _said(message: str | None) -> str | None:
-    return None if message is None else _(message)  # argparse asks for a missing description too
-
-
-def _said_plural(singular: str, plural: str, n: int) -> str:
+def _plural(singular: str, plural: str, n: int) -> str:
     return _state["words"].ngettext(singular, plural, n)  # type: ignore[attr-defined]

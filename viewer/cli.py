@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 
 from crypto import KeyFormatError, SealdropCryptoError
-from crypto.cli import CliError, os_error_words, stdout_closed
+from crypto.cli import CliError, argparse_speaking, os_error_words, stdout_closed
 
 from . import backup, colleagues, escrow, i18n, keytrust
 from .commands import cases, sending, setup
@@ -154,18 +154,13 @@ def language(argv: list[str]) -> str:
     return _language_in(argv) or i18n.from_environment() or _vault_language(argv) or i18n.from_locale()
 
 
-@contextlib.contextmanager
-def _argparse_speaks():
+def _argparse_speaks() -> contextlib.AbstractContextManager[None]:
     """argparse says "usage:" and its errors through the stdlib's gettext: ours while we parse."""
-    saved = argparse._, argparse.ngettext
-    argparse._ = lambda message: i18n.translated(message)
-    argparse.ngettext = lambda singular, plural, n: i18n.translations(i18n.current()).ungettext(
-        singular, plural, n
-    )
-    try:
-        yield
-    finally:
-        argparse._, argparse.ngettext = saved
+    return argparse_speaking(i18n.translated, _plural)
+
+
+def _plural(singular: str, plural: str, n: int) -> str:
+    return i18n.translations(i18n.current()).ungettext(singular, plural, n)
 
 
 def main(argv: list[str] | None = None) -> int:
