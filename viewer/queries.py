@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
-from . import geo
+from . import colleagues, geo
 from .triage import STATES, case_row, state_of
 from .vault import Vault
 
@@ -300,7 +300,7 @@ def case(vault: Vault, number: str) -> dict:
                 " WHERE case_number = ? ORDER BY id"
             ),
             "forwards": _by_name_now(
-                db,
+                vault,
                 fetch(
                     "SELECT id, at, actor, recipient, fingerprint, file, by_fingerprint FROM state.forwards"
                     " WHERE case_number = ? ORDER BY id"
@@ -311,16 +311,13 @@ def case(vault: Vault, number: str) -> dict:
     return data
 
 
-def _by_name_now(db, forwards: list[dict]) -> list[dict]:
+def _by_name_now(vault: Vault, forwards: list[dict]) -> list[dict]:
     """A colleague's forwardings under the name they are kept under now: the recorded "Name
     (fingerprint)" keeps the name they had then, and they may have been kept again under another."""
-    kept = db.execute("SELECT 1 FROM state.sqlite_master WHERE type = 'table' AND name = 'colleagues'")
-    if kept.fetchone() is None:  # colleagues.ensure_tables makes it on first use
-        return forwards
-    names = dict(db.execute("SELECT fingerprint, name FROM state.colleagues"))
+    actors_now = {c.fingerprint: c.actor for c in colleagues.listed(vault)}
     for f in forwards:
-        if f["by_fingerprint"] in names:
-            f["actor"] = f"{names[f['by_fingerprint']]} ({f['by_fingerprint']})"
+        if f["by_fingerprint"] in actors_now:
+            f["actor"] = actors_now[f["by_fingerprint"]]
     return forwards
 
 
