@@ -63,14 +63,17 @@ def _write_queue(url: str) -> threading.Lock:
 
 def _wal_path(url: str) -> str | None:
     """The database's WAL file, which each write transaction syncs as it ends; None in memory."""
-    database = make_url(url).database
-    return None if not database or database == ":memory:" else f"{database}-wal"
+    return _beside_database(url, "-wal")
 
 
 def _writers_lock_path(url: str) -> str | None:
     """The file every process's writers of this database meet at; None for a database in memory."""
+    return _beside_database(url, "-writers.lock")
+
+
+def _beside_database(url: str, suffix: str) -> str | None:
     database = make_url(url).database
-    return None if not database or database == ":memory:" else f"{database}-writers.lock"
+    return None if not database or database == ":memory:" else f"{database}{suffix}"
 
 
 def _queued_connection_class(
