@@ -18,6 +18,7 @@ import threading
 import uuid
 
 import pytest
+from waitress import wasyncore
 
 from dropbox import cli, config, create_app
 
@@ -69,10 +70,7 @@ def video(tmp_path_factory) -> bytes:
 def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile, video):
     cfg = config.load(sqlite_instance)
     server = cli.make_server(create_app(cfg), cfg, host="127.0.0.1", port=0, threads=2)
-    port = server.effective_port
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
+    with running(server) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("GET", "/r/demo?lang=en")
         html = conn.getresponse().read().decode()
@@ -87,22 +85,36 @@ def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile, v
         page = response.read().decode()
         assert response.status == 200, page[:500]
         assert 'id="receipt"' in page
-    finally:
-        server.close()
     assert trapped_tempfile == []
     assert cli.server_options(cfg)["inbuf_overflow"] > cfg.max_form_bytes
+
+
+@contextlib.contextmanager
+def running(server):
+    """Run `server` in a thread of its own and stop it there.
+
+    Closing its sockets from this thread while its loop sits in select() on them gives EBADF in the
+    loop thread; so the trigger runs the close in the loop, which ends once its socket map is empty
+    (keep-alive channels included, hence close_all rather than server.close). The worker threads
+    are stopped after that: run() only stops them itself on SystemExit or KeyboardInterrupt.
+    """
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port
+    finally:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=30)
+        server.task_dispatcher.shutdown()
+    assert not thread.is_alive(), "waitress's loop did not end"
 
 
 @contextlib.contextmanager
 def served(cfg):
     """The reporter app through real waitress on loopback, configured as `sealdrop serve` does."""
     server = cli.make_server(create_app(cfg, "reporter"), cfg, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield server.effective_port
-    finally:
-        server.close()
+    with running(server) as port:
+        yield port
 
 
 @pytest.fixture
