@@ -462,7 +462,7 @@ def test_the_redis_counter_counts_as_the_memory_one(tmp_path):
 def test_a_notice_goes_out_once_for_all_instances(tmp_path):
     """Each instance runs the notices' beat; one of them sends each notice, and none repeats it."""
     from dropbox.desk import notify
-    from tests.dropbox.test_notify import HOUR, START, Clock, add_reports
+    from tests.dropbox.notify_helpers import HOUR, START, Clock, add_reports
 
     class Channel:
         name = "webhook"
