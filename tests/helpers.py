@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import re
@@ -181,3 +183,44 @@ def extract(html: str, element_id: str) -> str:
     found = re.search(rf'id="{element_id}"[^>]*>([^<]+)<', html)
     assert found, f"no #{element_id} in page"
     return found.group(1).strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class ParserText:
+    """One text of an argparse parser's help: a description, a group's title, an option's or
+    argument's help (-h's too), or a subcommand's line in its parent's list."""
+
+    command: str  # the command whose --help shows it: "sealdrop category add"
+    kind: str  # "description", "group", "option" or "command"
+    text: str  # "" when it has none
+    name: str = ""  # the option's strings (or argument's dest), or the subcommand's name
+    action: argparse.Action | None = None  # for an option
+
+    @property
+    def where(self) -> str:
+        return f"{self.command} {self.name}".strip()
+
+    @property
+    def shown(self) -> bool:
+        """Whether `--help` prints it: it has a text, and not argparse's SUPPRESS."""
+        return bool(self.text) and self.text != argparse.SUPPRESS
+
+
+def argparse_texts(parser: argparse.ArgumentParser, command: str | None = None) -> Iterator[ParserText]:
+    """Every text of `parser`'s help and its subcommands', at any depth, in a fixed order (two builds
+    of one parser line up). A subcommands action without a help of its own is left out: argparse
+    prints the list of commands there, not a text."""
+    command = command or parser.prog
+    yield ParserText(command, "description", parser.description or "")
+    for group in parser._action_groups:
+        yield ParserText(command, "group", group.title or "", "(group)")
+    for action in parser._actions:
+        subcommands = isinstance(action, argparse._SubParsersAction)
+        if action.help or not subcommands:
+            name = "/".join(action.option_strings) or action.dest
+            yield ParserText(command, "option", action.help or "", name, action)
+        if subcommands:
+            for listed in action._choices_actions:
+                yield ParserText(command, "command", listed.help or "", listed.dest)
+            for name, child in action.choices.items():
+                yield from argparse_texts(child, f"{command} {name}")

@@ -10,12 +10,11 @@ import gettext
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from dropbox import cli, console
-from tests.helpers import REPO
+from tests.helpers import REPO, argparse_texts
 
 TRANSLATED = ("bg", "ru", "kk")
 USAGE = {"bg": "употреба:", "ru": "использование:", "kk": "қолданылуы:"}  # read, not looked up
@@ -176,24 +175,11 @@ def test_the_installed_command_in_kazakh(tmp_path):
 # ---------------------------------------------------------------- nothing left untranslated
 
 
-def helps(parser: argparse.ArgumentParser, path: str = "sealdrop") -> Iterator[tuple[str, str]]:
-    """(where, help text) for the parser's description and every option, argument and subcommand, at
-    any depth, in a fixed order (so two builds of the parser line up)."""
-    yield path, parser.description or ""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for listed in action._choices_actions:
-                yield f"{path} {listed.dest}", listed.help or ""
-            for name, child in action.choices.items():
-                yield from helps(child, f"{path} {name}")
-        else:
-            yield f"{path} {'/'.join(action.option_strings) or action.dest}", action.help or ""
-
-
 def parser_in(lang: str) -> list[tuple[str, str]]:
+    """(where, text) for every text of every command's help (tests.helpers.argparse_texts), in `lang`."""
     console.init(lang)
     with console.argparse_speaks():
-        return list(helps(cli._add_globals_everywhere(cli.build_parser())))
+        return [(t.where, t.text) for t in argparse_texts(cli._add_globals_everywhere(cli.build_parser()))]
 
 
 def pattern_of(msgid: str) -> str:

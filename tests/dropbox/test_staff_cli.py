@@ -22,7 +22,7 @@ from dropbox import cli, config, console, create_app, db, intake
 from dropbox.models import AuditEntry, Case, Category, Desk, DeskSession, DeskUser, Officer
 from tests.desk_helpers import add_user, login
 from tests.desk_helpers import code as totp_code
-from tests.helpers import REPO, extract, make_instance, postgres_database
+from tests.helpers import REPO, argparse_texts, extract, make_instance, postgres_database
 
 DROPBOX = REPO / "dropbox"
 
@@ -387,25 +387,12 @@ def test_user_list_disable_enable_remove(run, site):
 # ---------------------------------------------------------------- help on everything
 
 
-def walk(parser: argparse.ArgumentParser, path: str = "sealdrop"):
-    """(where, action) for every option, argument and subcommand of `parser`, at any depth."""
-    for action in parser._actions:
-        if isinstance(action, argparse._HelpAction):
-            continue
-        if isinstance(action, argparse._SubParsersAction):
-            helped = {choice.dest: choice.help for choice in action._choices_actions}
-            for name, child in action.choices.items():
-                yield f"{path} {name}", argparse.Namespace(help=helped.get(name), dest=name)
-                yield from walk(child, f"{path} {name}")
-            continue
-        yield path, action
-
-
 def test_every_option_and_subcommand_has_help():
+    """And every command's description, and the titles of its groups of options."""
     parser = cli._add_globals_everywhere(cli.build_parser())
-    found = list(walk(parser))
-    assert len(found) > 80  # the walk reached the subcommands' own options
-    missing = [f"{where}: {action.dest}" for where, action in found if not (action.help or "").strip()]
+    found = list(argparse_texts(parser))
+    assert sum(t.kind in ("option", "command") for t in found) > 80  # it reached the subcommands' options
+    missing = [f"{t.where}: {t.kind}" for t in found if not t.text.strip()]
     assert missing == []
 
 
@@ -538,16 +525,16 @@ def test_the_clerks_commands_are_documented():
     described = {"desk", "category", "officer", "user", "export", "import-replies", "retention"}
     parser = cli.build_parser()
     undocumented = []
-    for where, action in walk(parser):
-        words = where.split()
+    for found in argparse_texts(parser):
+        words = found.where.split()
         if len(words) < 2 or words[1] not in described:
             continue
-        if isinstance(action, argparse.Namespace):  # a subcommand: `sealdrop category add`
+        if found.kind == "command":  # a subcommand: `sealdrop category add`
             name = " ".join(words[1:])
             if f"sealdrop {name}" not in text:
                 undocumented.append(name)
-            continue
-        for option in action.option_strings:
-            if option not in ("--help", "--dir") and option not in text:
-                undocumented.append(f"{where} {option}")
+        elif found.kind == "option" and not isinstance(found.action, argparse._HelpAction):
+            for option in found.action.option_strings:
+                if option not in ("--help", "--dir") and option not in text:
+                    undocumented.append(f"{found.command} {option}")
     assert undocumented == []

@@ -6,17 +6,16 @@ And every help text of every command is in the compiled catalogue of bg, ru and 
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from babel.messages.mofile import read_mo
 
+from tests.helpers import argparse_texts
 from tests.viewer.bundles import Submission, report_doc
 from tests.viewer.test_i18n import PLACEHOLDER, TRANSLATED, TRANSLATIONS, translation
 from viewer import cli, i18n, importer
@@ -146,28 +145,11 @@ def test_a_vault_without_a_language_speaks_the_locale(filled, shell, capsys, pas
 # ---------------------------------------------------------------- every help text translated
 
 
-def help_texts(parser: argparse.ArgumentParser, path: str = "sealview") -> Iterator[tuple[str, str]]:
-    """(where, text) for every text a person reads in `parser`'s help and its subcommands'."""
-    if parser.description:
-        yield path, parser.description
-    for group in parser._action_groups:
-        if group.title:
-            yield f"{path} (group)", group.title
-    for action in parser._actions:
-        where = f"{path} {'/'.join(action.option_strings) or action.dest}"
-        if action.help and action.help is not argparse.SUPPRESS:
-            yield where, action.help
-        if isinstance(action, argparse._SubParsersAction):
-            for choice in action._choices_actions:
-                if choice.help:
-                    yield f"{path} {choice.dest}", choice.help
-            for name, child in action.choices.items():
-                yield from help_texts(child, f"{path} {name}")
-
-
 def english_help() -> list[tuple[str, str]]:
+    """(where, text) for every text a person reads in sealview's help and its subcommands'."""
     with i18n.speaking("en"):  # English: the texts are the catalogue's msgids
-        return list(help_texts(cli._vault_everywhere(cli.build_parser())))
+        parser = cli._vault_everywhere(cli.build_parser())
+        return [(t.where, t.text) for t in argparse_texts(parser) if t.shown]
 
 
 def test_the_walk_finds_every_command():
