@@ -207,20 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def language_in(argv: list[str]) -> str | None:
     """`--lang L` (or `--lang=L`) anywhere on the line, read before the parser is built: its help texts
-    are said in L, and so is a mistake anywhere in the rest of the line. After `poster` it is not ours
-    (`poster --lang` is the poster's language), and the word after `--dir` is a folder."""
+    are said in L, and so is a mistake anywhere in the rest of the line. Given twice, the last one, as
+    argparse takes it (else the help would be in one language and the messages in another). After
+    `poster` it is not ours (`poster --lang` is the poster's language), and the word after `--dir` is
+    a folder."""
     words = iter(argv)
-    command = None
+    command, found = None, None
     for word in words:
         if word == "--lang" or word.startswith("--lang="):
             value = next(words, None) if word == "--lang" else word.partition("=")[2]
-            if command != "poster":
-                return value
+            if command != "poster" and value is not None:
+                found = value
         elif word == "--dir":
             next(words, None)
         elif command is None and not word.startswith("-"):
             command = word
-    return None
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

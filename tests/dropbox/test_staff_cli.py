@@ -467,6 +467,23 @@ def test_lang_is_the_global_option_not_the_posters():
     assert cli.language_in(["--dir", "poster", "desk", "--lang", "kk"]) == "kk"  # a folder called poster
 
 
+def test_the_last_lang_on_the_line_is_the_one(run, capsys):
+    """`--lang ru ... --lang kk`: argparse keeps kk, so the help is built in kk and argparse's own errors
+    and the command's messages are said in kk, not the help in one language and the rest in another."""
+    assert cli.language_in(["--lang", "ru", "desk", "list", "--lang", "kk"]) == "kk"
+    assert cli.language_in(["--lang=ru", "--lang=kk", "desk", "list"]) == "kk"
+    assert cli.language_in(["--lang", "kk", "poster", "--lang", "bg"]) == "kk"  # the poster's stays its own
+    kk, ru = catalogue("kk"), catalogue("ru")
+    with pytest.raises(SystemExit):
+        cli.main(["--lang", "ru", "desk", "list", "--lang", "kk", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps help at the terminal's width
+    assert kk.gettext(cli.LANG_HELP) in out and ru.gettext(cli.LANG_HELP) not in out
+    err = fails(run("--lang", "ru", "desk", "list", "--lang", "kk", "--bogus"))
+    assert kk.gettext("unrecognized arguments: %s") % "--bogus" in err
+    err = fails(run("--lang", "ru", "category", "list", "--desk", "nope", "--lang", "kk"))
+    assert kk.gettext("no such desk: %(desk)s (see sealdrop desk list)") % {"desk": "nope"} in err
+
+
 def test_the_posters_lang_is_not_the_operators(run, tmp_path):
     """`poster --lang bg` prints a Bulgarian poster; the operator's messages stay in their language."""
     poster = tmp_path / "poster.svg"
