@@ -14,7 +14,7 @@ import pytest
 
 from dropbox import config, db, maps
 from dropbox.models import MapSheet
-from tests.dropbox.test_maps import BOUNDS_ARG, write_osm
+from tests.dropbox.maps_helpers import BOUNDS_ARG, write_osm
 from tests.helpers import jpeg_with_exif, live_server, make_instance, open_all_envelopes
 
 pytestmark = pytest.mark.browser

@@ -29,7 +29,7 @@ from dropbox.blobs import FileBlobStore
 from dropbox.desk import keytrust
 from dropbox.models import Category, Desk, ExportLog, MapSheet, Officer, Part, Reply, Submission
 from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle, upload_replies
-from tests.dropbox.test_maps import add_town
+from tests.dropbox.maps_helpers import add_town
 from tests.helpers import extract, make_instance, postgres_database
 from viewer import cli as sealview_cli
 
