@@ -114,6 +114,7 @@ class Run:
     per_s: float  # reports a second, wall clock
     cpu_ms: float  # CPU the server's processes spent per report (user + system), whoever else ran
     client_cpu_ms: float = 0.0  # CPU the client processes spent per report, on the same cores
+    machine_idle: float = 0.0  # the share of all CPUs' time left idle during the run (/proc/stat)
 
 
 def run_load(pool, server: Server, reports: Sequence[list[Request]]) -> Run:
@@ -122,14 +123,24 @@ def run_load(pool, server: Server, reports: Sequence[list[Request]]) -> Run:
     shares: list[list[Request]] = [[] for _ in range(CLIENTS)]
     for i, report in enumerate(reports):
         shares[i % CLIENTS].extend(report)
-    cpu_before = tree_cpu_s(server.proc.pid)
+    cpu_before, machine_before = tree_cpu_s(server.proc.pid), machine_ticks()
     results = pool.map(_client, [(server.port, share) for share in shares if share], chunksize=1)
     cpu = tree_cpu_s(server.proc.pid) - cpu_before
+    idle, total = (after - before for after, before in zip(machine_ticks(), machine_before, strict=True))
     if failed := next((f for *_, f in results if f), None):
         raise BenchError(f"{server.name}: {failed}")
     seconds = max(e for _, e, _, _ in results) - min(s for s, _, _, _ in results)
     client_cpu = sum(c for _, _, c, _ in results)
-    return Run(len(reports) / seconds, cpu * 1000 / len(reports), client_cpu * 1000 / len(reports))
+    n = len(reports)
+    return Run(n / seconds, cpu * 1000 / n, client_cpu * 1000 / n, idle / total if total else 0.0)
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(idle, all) clock ticks of every CPU so far, from /proc/stat's first line: whether a server
+    left cores unused while it was loaded (waiting, not computing)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
 
 
 def tree_cpu_s(pid: int) -> float:

@@ -4,7 +4,8 @@ against a bare waitress sink measured in the same run; and the report page's own
 Run from the repository root: `python -m bench.scale` (about seven minutes here; `--quick` for fewer
 reports; `--nojs-text` for the no-JS text report on SQLite, one worker and the sink only; `--text` for
 the no-JS text report on every server, both goals in two minutes; `--threads 1,2,4,8` for the no-JS text
-report on every server at each of those waitress thread counts per worker, in about five).
+report on every server at each of those waitress thread counts per worker, in about five; `--reps N` for
+N rounds instead of 3, each a little over 20 s of text runs).
 Children serve on 127.0.0.1: four `sealdrop serve` on demo instances of their own (SQLite
 and PostgreSQL, `--workers 1` and `--workers 2`), and the baseline, bench.ingest's sink: bare waitress
 with the same options, writing each body to a file with fsync. Load comes from CLIENTS client
@@ -13,7 +14,10 @@ side's interpreter lock does not cap what a server can show. Nothing is asserted
 checked (a case number, the bytes the sink holds) and a broken run exits 1.
 
 Four kinds of report, each posted to every server in runs rotated between them, so that all see the
-same moods of a shared machine:
+same moods of a shared machine. The goals' ratios are taken within each round (2 workers over 1 worker
+of that round, 1 worker over the sink of that round) and their median over the rounds is shown with
+the lowest and highest: on a shared host the rate of the same server moved by a third within minutes,
+and a ratio of medians taken from different rounds mixes those moods:
 - no-JS text: the report form, multipart, as a browser without JavaScript posts it;
 - no-JS photo: the same with a 3 MB JPEG (EXIF and GPS in it) that the server re-encodes and seals;
 - JS text: a report the browser sealed, in one request (octet-stream: the call and its envelope);
@@ -67,7 +71,7 @@ from bench.loadgen import CLIENTS, Request, Run, client_process, for_sink, run_l
 if TYPE_CHECKING:
     from dropbox.config import Config
 
-REPS = 3
+REPS = 3  # rounds; --reps N
 # Text runs of 1,000 reports (2-3 s each): runs of 240 (half a second) moved by a third between reps here.
 PER_RUN = {"no-JS text": 1000, "no-JS photo": 16, "JS text": 1000, "JS photo": 16}
 QUICK = {"no-JS text": 40, "no-JS photo": 4, "JS text": 40, "JS photo": 4}
@@ -296,10 +300,35 @@ class Measured:
     def client_cpu_ms(self, name: str) -> float:
         return statistics.median(r.client_cpu_ms for r in self.runs[name])
 
+    def machine_idle(self, name: str) -> float:
+        return statistics.median(r.machine_idle for r in self.runs[name])
 
-def measure_kind(pool, kind: str, targets: list[Target], sink: Server, count: int, photo: bytes) -> Measured:
-    """REPS runs on every server and on the sink, in an order rotated every round, so that all see the
-    same moods of the machine; each run with fresh form tokens and proofs of work, made beforehand."""
+    def ratio(self, over: str, under: str, cpu: bool = False) -> Ratio:
+        """`over`'s rate / `under`'s within each round (cpu: `under`'s CPU a report / `over`'s, so that
+        higher is better in both), as the median over the rounds and their range."""
+        if cpu:
+            each = [u.cpu_ms / o.cpu_ms for o, u in zip(self.runs[over], self.runs[under], strict=True)]
+        else:
+            each = [o.per_s / u.per_s for o, u in zip(self.runs[over], self.runs[under], strict=True)]
+        return Ratio(statistics.median(each), min(each), max(each))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    median: float
+    low: float
+    high: float
+
+    def __format__(self, spec: str) -> str:
+        return f"{self.median:{spec}} ({self.low:{spec}}-{self.high:{spec}})"
+
+
+def measure_kind(
+    pool, kind: str, targets: list[Target], sink: Server, count: int, photo: bytes, reps: int = REPS
+) -> Measured:
+    """`reps` rounds, each a run on every server and on the sink, in an order rotated every round, so
+    that all see the same moods of the machine; each run with fresh form tokens and proofs of work, made
+    beforehand."""
     servers = {t.name: t.server for t in targets} | {"sink": sink}
     runs: dict[str, list[Run]] = {name: [] for name in servers}
     warm = {t.name: t.reports(kind, max(CLIENTS, count // 10), photo) for t in targets}
@@ -307,7 +336,7 @@ def measure_kind(pool, kind: str, targets: list[Target], sink: Server, count: in
     for name, server in servers.items():
         run_load(pool, server, warm[name])
     names = [*servers]
-    for rep in range(REPS):
+    for rep in range(reps):
         prepared = {t.name: t.reports(kind, count, photo) for t in targets}
         prepared["sink"] = [for_sink(r) for r in prepared[targets[rep % len(targets)].name]]
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
@@ -317,27 +346,31 @@ def measure_kind(pool, kind: str, targets: list[Target], sink: Server, count: in
 
 
 def print_kind(kind: str, m: Measured, count: int) -> None:
-    print(f"\n{kind}: {count} reports a run, {REPS} runs each, {CLIENTS} client processes  [{load_line()}]")
+    reps = len(next(iter(m.runs.values())))
+    print(f"\n{kind}: {count} reports a run, {reps} runs each, {CLIENTS} client processes  [{load_line()}]")
     for name, runs in m.runs.items():
         print(f"  {name:<20} {m.per_s(name):8.1f}/s ({' '.join(f'{r.per_s:.1f}' for r in runs)}), server CPU "
               f"{m.cpu_ms(name):.2f} ms a report ({' '.join(f'{r.cpu_ms:.2f}' for r in runs)}), "
-              f"clients' CPU {m.client_cpu_ms(name):.2f} ms")  # fmt: skip
+              f"clients' CPU {m.client_cpu_ms(name):.2f} ms, machine idle "
+              f"{m.machine_idle(name):.0%}")  # fmt: skip
     sys.stdout.flush()
 
 
 def summary(results: dict[str, Measured]) -> None:
     rows = []
     for kind, m in results.items():
-        sink, sink_cpu = m.per_s("sink"), m.cpu_ms("sink")
         for db in ("SQLite", "PostgreSQL"):
-            one, two = m.per_s(f"{db} 1 worker"), m.per_s(f"{db} 2 workers")
-            cpu = m.cpu_ms(f"{db} 1 worker")
+            one, two = f"{db} 1 worker", f"{db} 2 workers"
+            cpu = m.cpu_ms(one)
             capacity = 2 * 1000 / cpu * 86400  # both cores' CPU-seconds, spent on nothing else
-            rows.append([f"{kind}, {db}", f"{one:.1f}", f"{two:.1f}", f"{sink:.0f}", f"{one / sink:.3f}",
-                         f"{two / one:.2f}", f"{cpu:.2f}", f"{sink_cpu / cpu:.3f}",
-                         f"{capacity / 1e6:.2f} M", f"{SEED_REPORTS_A_DAY / capacity:.2%}"])  # fmt: skip
-    print(f"\nSummary: medians of {REPS} runs; the sink is one bare waitress process; CPU is the server's "
-          "own (user + system, all its processes), per report")  # fmt: skip
+            rows.append([f"{kind}, {db}", f"{m.per_s(one):.1f}", f"{m.per_s(two):.1f}",
+                         f"{m.per_s('sink'):.0f}", f"{m.ratio(one, 'sink'):.3f}", f"{m.ratio(two, one):.2f}",
+                         f"{cpu:.2f}", f"{m.ratio(one, 'sink', cpu=True):.3f}", f"{capacity / 1e6:.2f} M",
+                         f"{SEED_REPORTS_A_DAY / capacity:.2%}"])  # fmt: skip
+    reps = len(next(iter(results.values())).runs["sink"])
+    print(f"\nSummary: rates and CPU are medians of {reps} runs; each ratio is taken within a round and "
+          "shown as the median over the rounds (lowest-highest); the sink is one bare waitress process; CPU "
+          "is the server's own (user + system, all its processes), per report")  # fmt: skip
     print(table(["report kind, database", "1w/s", "2w/s", "sink/s", "1w/sink", "2w/1w", "1w CPU ms",
                  "sink/1w CPU", "a day, 2 cores", f"{SEED_REPORTS_A_DAY:,}/day is"], rows))  # fmt: skip
     print(f"Goals (issue 15): no-JS text, 1 worker / sink >= {GOALS['one worker / sink, no-JS text']} "
@@ -349,11 +382,12 @@ def summary(results: dict[str, Measured]) -> None:
 
 def one_worker_summary(m: Measured) -> None:
     name, goal = "SQLite 1 worker", GOALS["one worker / sink, no-JS text"]
-    rate, cpu = m.per_s(name) / m.per_s("sink"), m.cpu_ms("sink") / m.cpu_ms(name)
-    print(f"\nno-JS text, SQLite, 1 worker / sink: {rate:.3f} by rate, {cpu:.3f} by CPU (goal >= {goal})")
+    rate, cpu = m.ratio(name, "sink"), m.ratio(name, "sink", cpu=True)
+    print(f"\nno-JS text, SQLite, 1 worker / sink, median of the rounds (lowest-highest): {rate:.3f} by "
+          f"rate, {cpu:.3f} by CPU (goal >= {goal})")  # fmt: skip
 
 
-def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False) -> None:
+def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False, reps: int = REPS) -> None:
     """`nojs_text`: the no-JS text report on SQLite with one worker against the sink only (the goal's
     ratio, in a minute instead of five; no PostgreSQL, no page times). `text_only`: the no-JS text report
     on every server (both goals), no page times."""
@@ -386,7 +420,7 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False
         results = {}
         try:
             for kind, count in counts.items():
-                results[kind] = measure_kind(pool, kind, targets, sink, count, photo)
+                results[kind] = measure_kind(pool, kind, targets, sink, count, photo, reps)
                 print_kind(kind, results[kind], count)
             if nojs_text:
                 return one_worker_summary(results["no-JS text"])
@@ -436,10 +470,12 @@ def threads_study(tmp: Path, threads: Sequence[int]) -> None:
     for t in threads:
         row = [str(t)]
         for db in ("SQLite", "PostgreSQL"):
-            one, two = m.per_s(f"{db} 1w {t}t"), m.per_s(f"{db} 2w {t}t")
-            row += [f"{one:.0f}", f"{two:.0f}", f"{two / one:.2f}", f"{one / m.per_s('sink'):.3f}"]
+            one, two = f"{db} 1w {t}t", f"{db} 2w {t}t"
+            row += [f"{m.per_s(one):.0f}", f"{m.per_s(two):.0f}", f"{m.ratio(two, one).median:.2f}",
+                    f"{m.ratio(one, 'sink').median:.3f}"]  # fmt: skip
         rows.append(row)
-    print(f"\nSummary: medians of {REPS} runs, reports a second; sink {m.per_s('sink'):.0f}/s")
+    print(f"\nSummary: medians of {REPS} runs, reports a second, ratios within a round; sink "
+          f"{m.per_s('sink'):.0f}/s")  # fmt: skip
     print(table(["threads", "SQLite 1w", "2w", "2w/1w", "1w/sink", "PostgreSQL 1w", "2w", "2w/1w", "1w/sink"],
                 rows))  # fmt: skip
 
@@ -474,7 +510,10 @@ def main(argv: list[str]) -> int:
         threads = [int(t) for t in argv[1].split(",")]
         return run_main("scale", lambda tmp: threads_study(tmp, threads))
     flags = ("--quick" in argv, "--nojs-text" in argv, "--text" in argv)
-    return run_main("scale", lambda tmp: run(tmp, *flags))
+    reps = int(argv[argv.index("--reps") + 1]) if "--reps" in argv else REPS
+    if reps < 1:
+        raise SystemExit("--reps: at least 1")
+    return run_main("scale", lambda tmp: run(tmp, *flags, reps=reps))
 
 
 if __name__ == "__main__":
