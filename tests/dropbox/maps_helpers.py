@@ -30,6 +30,11 @@ def run(*args) -> int:
     return cli.main(list(map(str, args)))
 
 
+def map_command(verb: str, instance: Path, *more) -> list:
+    """`sealdrop map <verb> --dir <instance> ...`, as `run` takes it."""
+    return ["map", verb, "--dir", instance, *more]
+
+
 def add_town(instance: Path, tmp_path: Path, *more) -> None:
     picture = tmp_path / "town.png"
     picture.write_bytes(town_png())

@@ -19,6 +19,7 @@ from tests.dropbox.maps_helpers import (
     HEIGHT,
     WIDTH,
     add_town,
+    map_command,
     run,
     sheets,
     town_png,
@@ -143,32 +144,10 @@ def test_bounds_south_of_the_equator_and_west_of_greenwich_are_taken_as_written(
     picture = tmp_path / "town.png"
     picture.write_bytes(town_png())
     south_west = "-33.93,-18.43,-33.92,-18.41"  # begins with a minus, as the docs' S,W,N,E says to write
-    assert (
-        run(
-            "map",
-            "add",
-            "--dir",
-            sqlite_instance,
-            "--desk",
-            "demo",
-            "--image",
-            picture,
-            "--bounds",
-            south_west,
-        )
-        == 0
-    )
+    add = map_command("add", sqlite_instance, "--desk", "demo", "--image", picture, "--bounds", south_west)
+    assert run(*add) == 0
     [sheet] = sheets(sqlite_instance)
     assert (sheet.south, sheet.west, sheet.north, sheet.east) == (-33.93, -18.43, -33.92, -18.41)
     write_osm(tmp_path / "town.osm")
-    render = [
-        "map",
-        "render",
-        "--dir",
-        sqlite_instance,
-        "--osm",
-        tmp_path / "town.osm",
-        "-o",
-        tmp_path / "r.png",
-    ]
+    render = map_command("render", sqlite_instance, "--osm", tmp_path / "town.osm", "-o", tmp_path / "r.png")
     assert run(*render, "--bounds", south_west) == 0, capsys.readouterr().err

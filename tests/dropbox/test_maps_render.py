@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.dropbox.maps_helpers import BOUNDS, BOUNDS_ARG, run, sheets, write_osm
+from tests.dropbox.maps_helpers import BOUNDS, BOUNDS_ARG, map_command, run, sheets, write_osm
 
 
 def test_map_render_draws_the_streets_small_and_adds_the_sheet(sqlite_instance, tmp_path, capsys):
@@ -89,16 +89,7 @@ def test_map_render_says_a_missing_folder_and_a_bad_width_in_one_short_line(
     sqlite_instance, tmp_path, capsys
 ):
     write_osm(tmp_path / "town.osm")
-    render = [
-        "map",
-        "render",
-        "--dir",
-        sqlite_instance,
-        "--osm",
-        tmp_path / "town.osm",
-        "--bounds",
-        BOUNDS_ARG,
-    ]
+    render = map_command("render", sqlite_instance, "--osm", tmp_path / "town.osm", "--bounds", BOUNDS_ARG)
     assert run(*render, "-o", tmp_path / "no-folder" / "town.png") == 1
     err = capsys.readouterr().err
     assert err == f"error: no such folder: {tmp_path / 'no-folder'}\n"  # not a temporary file's name
@@ -111,16 +102,7 @@ def test_map_render_says_a_missing_folder_and_a_bad_width_in_one_short_line(
 
 def test_map_render_checks_the_desk_names_and_parent_before_it_draws(sqlite_instance, tmp_path, capsys):
     write_osm(tmp_path / "town.osm")
-    render = [
-        "map",
-        "render",
-        "--dir",
-        sqlite_instance,
-        "--osm",
-        tmp_path / "town.osm",
-        "--bounds",
-        BOUNDS_ARG,
-    ]
+    render = map_command("render", sqlite_instance, "--osm", tmp_path / "town.osm", "--bounds", BOUNDS_ARG)
     out = tmp_path / "town.png"
     for more, said in (
         (["--desk", "nodesk"], "no such desk: nodesk"),

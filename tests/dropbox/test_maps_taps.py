@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from dropbox import config, db, maps
 from dropbox.models import MapSheet
-from tests.dropbox.maps_helpers import BOUNDS, HEIGHT, WIDTH, add_town, run, sheets
+from tests.dropbox.maps_helpers import BOUNDS, HEIGHT, WIDTH, add_town, map_command, run, sheets
 from tests.helpers import open_all_envelopes
 
 
@@ -86,20 +86,9 @@ def test_without_javascript_closer_and_whole_map_keep_the_point(sqlite_instance,
 
     add_town(sqlite_instance, tmp_path)
     detail_args = ["--bounds", "42.6925,23.315,42.6975,23.325", "--detail-of", "1"]  # a quarter of it
-    assert (
-        run(
-            "map",
-            "add",
-            "--dir",
-            sqlite_instance,
-            "--desk",
-            "demo",
-            "--image",
-            tmp_path / "town.png",
-            *detail_args,
-        )
-        == 0
-    )
+    picture = tmp_path / "town.png"
+    detail = map_command("add", sqlite_instance, "--desk", "demo", "--image", picture, *detail_args)
+    assert run(*detail) == 0
     add_town(sqlite_instance, tmp_path)  # a sheet of its own: never offered as the first one's detail
     app = create_app(config.load(sqlite_instance))
     client, reporter = app.test_client(), Reporter(app.test_client())
