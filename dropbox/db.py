@@ -15,10 +15,10 @@ A commit is durable before anyone hears of it, but the other processes' writers 
 fsync: SQLite commits with synchronous=NORMAL (the WAL frames are written, not synced); the writer lets
 go of the flock, then fdatasyncs the WAL file, then lets the next writer of its own process in. The fsync,
 and the interpreter lock taken back after it, were a third of the time the flock was held, which two
-workers spent waiting for each other (bench.scale: 2 workers from 1.3x to 1.6x one). This process's next
-writer still waits for it: let in at once, it only adds a thread wanting the interpreter lock, which
-cost a worker 0.8 ms of CPU a report. A write transaction that rolls back syncs too: what it read may be
-another writer's commit not yet synced (a form filed twice at once).
+workers spent waiting for each other (bench.scale, alternating the two versions: 2 workers from 1.3x to
+1.6x one). This process's next writer still waits for it: let in at once, it only adds a thread wanting
+the interpreter lock, which cost a worker 0.8 ms of CPU a report. A write transaction that rolls back
+syncs too: what it read may be another writer's commit not yet synced (a form filed twice at once).
 """
 
 from __future__ import annotations
