@@ -87,6 +87,7 @@ def live_server(instance: Path, tmpdir: Path, workers: int = 1) -> Iterator[tupl
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()
 
 
 @contextlib.contextmanager

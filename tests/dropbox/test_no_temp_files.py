@@ -83,6 +83,7 @@ def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile, v
         conn.request("POST", "/r/demo?lang=en", body=body, headers={"Content-Type": ctype})
         response = conn.getresponse()
         page = response.read().decode()
+        conn.close()
         assert response.status == 200, page[:500]
         assert 'id="receipt"' in page
     assert trapped_tempfile == []
