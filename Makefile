@@ -96,6 +96,7 @@ bench: setup
 	$(PY) -m bench.field
 	$(PY) -m bench.load --quick
 	$(PY) -m bench.scale --quick
+	$(PY) -m bench.mixed
 
 # Every parser an outsider reaches, fuzzed under atheris (fuzz/): FUZZ_RUNS cases per target, each in its
 # own process; prints cases run, crashes and seconds per target. `make test` runs them briefly.
