@@ -25,9 +25,10 @@ and a ratio of medians taken from different rounds mixes those moods:
 Every JS report carries a solved proof of work (solved before the timed run; the level is lowered to
 keep the clients' work small, the server's check of each proof costs what it costs).
 
-Then the report page (GET /r/demo) on PostgreSQL: its server time read inside the server process (a
-WSGI wrapper around the reporter app, from the call to the last byte handed to waitress), median and
-p95, with the page cache on and with it off (`page_cache_s` 0: every request reads the desk again).
+Then the report page (GET /r/demo) on PostgreSQL (bench/page_time.py): its server time read inside the
+server process (a WSGI wrapper around the reporter app, from the call to the last byte handed to
+waitress), median and p95, with the page cache on and with it off (`page_cache_s` 0: every request reads
+the desk again).
 """
 
 from __future__ import annotations
@@ -41,18 +42,16 @@ import os
 import secrets
 import statistics
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bench.sink
-from bench import servers
+from bench import page_time, servers
 from bench._util import BenchError, run_main, table
 from bench.ingest import (
     DESK,
-    HOST,
     THREADS,
     WHAT,
     Http,
@@ -65,18 +64,16 @@ from bench.ingest import (
     report_form,
     roomy_budgets,
 )
-from bench.latency import percentile
 from bench.loadgen import CLIENTS, Request, Run, client_process, for_sink, run_load
 
 if TYPE_CHECKING:
-    from dropbox.config import Config
+    pass
 
 REPS = 3  # rounds; --reps N
 # Text runs of 1,000 reports (2-3 s each): runs of 240 (half a second) moved by a third between reps here.
 PER_RUN = {"no-JS text": 1000, "no-JS photo": 16, "JS text": 1000, "JS photo": 16}
 QUICK = {"no-JS text": 40, "no-JS photo": 4, "JS text": 40, "JS photo": 4}
 PHOTO_BYTES = 3_000_000
-PAGE_REQUESTS, PAGE_WARMUP, PAGE_GOAL_MS = 300, 30, 5.0
 SEED_REPORTS_A_DAY = 10_000
 GOALS = {"one worker / sink, no-JS text": 0.2, "2 workers / 1 worker": 1.6}
 WORKERS = (1, 2)
@@ -219,62 +216,6 @@ def sink_argv(port: int, root: Path, instance: Path) -> list[str]:
     from dropbox import cli, config
 
     return bench.sink.sink_argv(port, root, cli.server_options(config.load(instance)))
-
-
-# ---------------------------------------------------------------------------- the report page's time
-
-
-def timed_app(instance: Path, cache_s: float) -> tuple[Callable, Config]:
-    """The reporter app wrapped so that it notes each request's server time; GET /__timings hands the
-    notes out (and forgets them)."""
-    from dropbox import config, create_app
-
-    cfg = config.load(instance)
-    app = create_app(cfg.with_overrides(extra={**cfg.extra, "page_cache_s": cache_s}), "reporter")
-    notes: list[float] = []
-
-    def wrapped(environ: dict, start_response: Callable) -> Iterator[bytes]:
-        if environ["PATH_INFO"] == "/__timings":
-            body = json.dumps(notes[:]).encode()
-            notes.clear()
-            start_response(
-                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-            )
-            return iter([body])
-        start = time.perf_counter()
-        result = app(environ, start_response)
-        try:
-            chunks = list(result)  # the whole page, as waitress would take it
-        finally:
-            if hasattr(result, "close"):
-                result.close()
-        notes.append(time.perf_counter() - start)
-        return iter(chunks)
-
-    return wrapped, cfg
-
-
-def serve_timed(instance: Path, port: int, cache_s: float) -> int:
-    from waitress import serve
-
-    from dropbox import cli
-
-    app, cfg = timed_app(instance, cache_s)
-    serve(app, host=HOST, port=port, threads=THREADS, **cli.server_options(cfg))
-    return 0
-
-
-def page_times(port: int) -> list[float]:
-    """Server seconds of PAGE_REQUESTS report pages, one after another on one connection."""
-    with Http(port) as http:
-        for _ in range(PAGE_WARMUP):
-            http.call("GET", f"/r/{DESK}?lang=en")
-        http.call("GET", "/__timings")
-        for i in range(PAGE_REQUESTS):
-            answer = http.call("GET", f"/r/{DESK}?lang={('en', 'ru', 'bg', 'kk')[i % 4]}")
-            if answer.status != 200:
-                raise BenchError(f"GET /r/{DESK}: HTTP {answer.status}")
-        return json.loads(http.call("GET", "/__timings").body)
 
 
 # -------------------------------------------------------------------------------------------- main
@@ -427,12 +368,12 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False
             if text_only:
                 return summary(results)
             pg_instance = instances["PostgreSQL 1 worker"]
-            page = {cache: page_server_time(tmp, pg_instance, cache) for cache in (None, 0.0)}
+            page = {cache: page_time.page_server_time(tmp, pg_instance, cache) for cache in (None, 0.0)}
         except (BenchError, OSError) as e:
             logs = "\n".join(f"--- {t.name} ---\n{t.server.tail()}" for t in targets)
             raise BenchError(f"{type(e).__name__}: {e}\n{logs}") from e
     summary(results)
-    print_page(page)
+    page_time.print_page(page)
     print(f"\n{load_line()} at the end")
 
 
@@ -480,32 +421,7 @@ def threads_study(tmp: Path, threads: Sequence[int]) -> None:
                 rows))  # fmt: skip
 
 
-def page_server_time(tmp: Path, instance: Path, cache: float | None) -> list[float]:
-    """The page's server times from a timed reporter app on `instance` (cache None: the default)."""
-    port = free_port()
-    label = "page-cached" if cache is None else "page-uncached"
-    cache_s = 60.0 if cache is None else cache  # 60: the default (pagecache.TTL_S)
-    argv = [sys.executable, "-m", "bench.scale", "--timed-serve", str(instance), str(port), str(cache_s)]
-    with child_server(label, argv, port, tmp):
-        return page_times(port)
-
-
-def print_page(page: dict) -> None:
-    print(f"\nReport page GET /r/{DESK} on PostgreSQL, server time inside the process, {PAGE_REQUESTS} "
-          f"requests one after another (languages rotating); goal < {PAGE_GOAL_MS} ms")  # fmt: skip
-    rows = []
-    for cache, times in page.items():
-        ms = [t * 1000 for t in times]
-        label = "cache on" if cache is None else "cache off (each request reads the desk)"
-        verdict = "ok" if statistics.median(ms) < PAGE_GOAL_MS else "OVER"
-        rows.append([label, f"{statistics.median(ms):.2f}", f"{percentile(ms, 0.95):.2f}", f"{max(ms):.2f}",
-                     verdict])  # fmt: skip
-    print(table(["page cache", "median ms", "p95 ms", "max ms", "median goal"], rows), flush=True)
-
-
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--timed-serve"]:
-        return serve_timed(Path(argv[1]), int(argv[2]), float(argv[3]))
     if argv[:1] == ["--threads"]:
         threads = [int(t) for t in argv[1].split(",")]
         return run_main("scale", lambda tmp: threads_study(tmp, threads))
