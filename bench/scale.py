@@ -45,7 +45,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import bench.sink
 from bench import page_time, servers
@@ -65,9 +64,6 @@ from bench.ingest import (
     roomy_budgets,
 )
 from bench.loadgen import CLIENTS, Request, Run, client_process, for_sink, run_load
-
-if TYPE_CHECKING:
-    pass
 
 REPS = 3  # rounds; --reps N
 # Text runs of 1,000 reports (2-3 s each): runs of 240 (half a second) moved by a third between reps here.
