@@ -202,7 +202,8 @@ def report_form(page: Page) -> Form:
     return Form("\r\n".join(lines).encode(), f"multipart/form-data; boundary={boundary}")
 
 
-def check_receipt(response: Response, _form: Form) -> None:
+def check_receipt(response: Response, _form: Form | None = None) -> None:
+    """A receipt page with its case number, else BenchError (`_form`: as post_forms calls a check)."""
     expect(response, 200, f"POST /r/{DESK}")
     if not RECEIPT_CASE_NUMBER.search(response.body):
         raise BenchError(f"POST /r/{DESK}: 200 but no case number in the receipt page")

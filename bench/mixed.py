@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench._util import BenchError, all_at_once, run_main, table
-from bench.client import DESK, Http, read_page
+from bench.client import Http, check_receipt, read_page
 from bench.latency import percentile
 from bench.loadgen import Request
 from bench.scale import bench_config, no_js_report, photo_jpeg, serve_argv
@@ -46,8 +46,7 @@ def send(http: Http, request: Request) -> float:
     start = time.perf_counter()
     answer = http.call(request.method, request.path, request.body, request.headers)
     seconds = time.perf_counter() - start
-    if answer.status != 200 or b'id="case-number">' not in answer.body:
-        raise BenchError(f"POST /r/{DESK}: HTTP {answer.status}: {answer.body[:200]!r}")
+    check_receipt(answer)
     return seconds
 
 

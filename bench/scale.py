@@ -237,6 +237,10 @@ class Measured:
     def client_cpu_ms(self, name: str) -> float:
         return statistics.median(r.client_cpu_ms for r in self.runs[name])
 
+    @property
+    def rounds(self) -> int:
+        return len(self.runs["sink"])
+
     def machine_idle(self, name: str) -> float:
         return statistics.median(r.machine_idle for r in self.runs[name])
 
@@ -283,8 +287,8 @@ def measure_kind(
 
 
 def print_kind(kind: str, m: Measured, count: int) -> None:
-    reps = len(next(iter(m.runs.values())))
-    print(f"\n{kind}: {count} reports a run, {reps} runs each, {CLIENTS} client processes  [{load_line()}]")
+    print(f"\n{kind}: {count} reports a run, {m.rounds} runs each, {CLIENTS} client processes  "
+          f"[{load_line()}]")  # fmt: skip
     for name, runs in m.runs.items():
         print(f"  {name:<20} {m.per_s(name):8.1f}/s ({' '.join(f'{r.per_s:.1f}' for r in runs)}), server CPU "
               f"{m.cpu_ms(name):.2f} ms a report ({' '.join(f'{r.cpu_ms:.2f}' for r in runs)}), "
@@ -304,8 +308,8 @@ def summary(results: dict[str, Measured]) -> None:
                          f"{m.per_s('sink'):.0f}", f"{m.ratio(one, 'sink'):.3f}", f"{m.ratio(two, one):.2f}",
                          f"{cpu:.2f}", f"{m.ratio(one, 'sink', cpu=True):.3f}", f"{capacity / 1e6:.2f} M",
                          f"{SEED_REPORTS_A_DAY / capacity:.2%}"])  # fmt: skip
-    reps = len(next(iter(results.values())).runs["sink"])
-    print(f"\nSummary: rates and CPU are medians of {reps} runs; each ratio is taken within a round and "
+    rounds = next(iter(results.values())).rounds
+    print(f"\nSummary: rates and CPU are medians of {rounds} runs; each ratio is taken within a round and "
           "shown as the median over the rounds (lowest-highest); the sink is one bare waitress process; CPU "
           "is the server's own (user + system, all its processes), per report")  # fmt: skip
     print(table(["report kind, database", "1w/s", "2w/s", "sink/s", "1w/sink", "2w/1w", "1w CPU ms",
