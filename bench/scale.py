@@ -377,7 +377,7 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False
     print(f"\n{load_line()} at the end")
 
 
-def threads_study(tmp: Path, threads: Sequence[int]) -> None:
+def threads_study(tmp: Path, threads: Sequence[int], reps: int = REPS) -> None:
     """The no-JS text report on SQLite and PostgreSQL, 1 and 2 workers, for each waitress thread count in
     `threads`, all against the sink in the same runs: what the threads per worker cost or buy."""
     from tests.helpers import postgres_database
@@ -405,30 +405,30 @@ def threads_study(tmp: Path, threads: Sequence[int]) -> None:
             child_server("sink", sink_argv(sink_port, tmp / "sink", sink_instance), sink_port, tmp)
         )
         pool = stack.enter_context(multiprocessing.get_context("fork").Pool(CLIENTS, client_process))
-        m = measure_kind(pool, "no-JS text", targets, sink, count, b"")
+        m = measure_kind(pool, "no-JS text", targets, sink, count, b"", reps)
     print_kind("no-JS text", m, count)
     rows = []
     for t in threads:
         row = [str(t)]
         for db in ("SQLite", "PostgreSQL"):
             one, two = f"{db} 1w {t}t", f"{db} 2w {t}t"
-            row += [f"{m.per_s(one):.0f}", f"{m.per_s(two):.0f}", f"{m.ratio(two, one).median:.2f}",
+            row += [f"{m.per_s(one):.0f}", f"{m.per_s(two):.0f}", f"{m.ratio(two, one):.2f}",
                     f"{m.ratio(one, 'sink').median:.3f}"]  # fmt: skip
         rows.append(row)
-    print(f"\nSummary: medians of {REPS} runs, reports a second, ratios within a round; sink "
+    print(f"\nSummary: medians of {reps} runs, reports a second, ratios within a round; sink "
           f"{m.per_s('sink'):.0f}/s")  # fmt: skip
     print(table(["threads", "SQLite 1w", "2w", "2w/1w", "1w/sink", "PostgreSQL 1w", "2w", "2w/1w", "1w/sink"],
                 rows))  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--threads"]:
-        threads = [int(t) for t in argv[1].split(",")]
-        return run_main("scale", lambda tmp: threads_study(tmp, threads))
-    flags = ("--quick" in argv, "--nojs-text" in argv, "--text" in argv)
     reps = int(argv[argv.index("--reps") + 1]) if "--reps" in argv else REPS
     if reps < 1:
         raise SystemExit("--reps: at least 1")
+    if argv[:1] == ["--threads"]:
+        threads = [int(t) for t in argv[1].split(",")]
+        return run_main("scale", lambda tmp: threads_study(tmp, threads, reps))
+    flags = ("--quick" in argv, "--nojs-text" in argv, "--text" in argv)
     return run_main("scale", lambda tmp: run(tmp, *flags, reps=reps))
 
 
