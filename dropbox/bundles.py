@@ -272,10 +272,11 @@ def import_replies(
         _confirm(session, desk, officer, manifest.data.get("confirmations", []))
         _key_statements(session, desk, officer, manifest)
         session.commit()
-    except BaseException:
+    except BaseException as error:
         session.rollback()
-        for blob_id in written:
-            store.delete(blob_id)
+        if not db.committed(error):  # else the committed replies name these blobs
+            for blob_id in written:
+                store.delete(blob_id)
         raise
     return desk, count
 

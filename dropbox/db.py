@@ -19,6 +19,8 @@ workers spent waiting for each other (bench.scale, alternating the two versions:
 1.6x one). This process's next writer still waits for it: let in at once, it only adds a thread wanting
 the interpreter lock, which cost a worker 0.8 ms of CPU a report. A write transaction that rolls back
 syncs too: what it read may be another writer's commit not yet synced (a form filed twice at once).
+A commit whose sync fails raises CommittedNotDurable, not the plain OSError: its rows stand, so the
+caller must keep the blobs they name.
 """
 
 from __future__ import annotations
@@ -45,6 +47,19 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 # reporter app, the desk app and the retention schedule each have an engine on the same file.
 _write_queues: dict[str, threading.Lock] = {}
 _write_queues_guard = threading.Lock()
+
+
+class CommittedNotDurable(OSError):
+    """A commit went through, and other connections already see it, but syncing it to disk failed: the
+    disk is failing. The request fails, as it must not promise what may not survive a power cut; but its
+    rows stand, so the caller keeps the files they name (blobs), which it undoes after a failed commit.
+    Tell the two apart with `committed`."""
+
+
+def committed(error: BaseException) -> bool:
+    """Whether `error`, raised by a commit, came after the commit went through (CommittedNotDurable):
+    then whatever the transaction's rows name must stay."""
+    return isinstance(error, CommittedNotDurable)
 
 
 def make_engine(url: str) -> Engine:
@@ -139,21 +154,27 @@ class QueuedWriterConnection(sqlite3.Connection):
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _done_writing(self) -> None:
+    def _done_writing(self, committed: bool = False) -> None:
         if self.writing:
             self.writing = False
             self._unlock_other_processes()  # other processes may write while this commit syncs
             try:
                 if self.wal_path is not None:
                     _fdatasync(self.wal_path)
+            except OSError as error:
+                if committed:
+                    raise CommittedNotDurable(error.errno, error.strerror) from error
+                raise
             finally:
                 self.queue.release()
 
     def commit(self) -> None:
+        committed = False
         try:
             super().commit()
+            committed = True
         finally:
-            self._done_writing()
+            self._done_writing(committed)
 
     def rollback(self) -> None:
         try:

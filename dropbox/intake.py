@@ -31,6 +31,7 @@ import crypto
 from crypto import PublicKey, Receipt, RecipientKey
 from crypto.receipt import random_symbols
 
+from . import db
 from .blobs import BlobStore
 from .config import Config
 from .models import (
@@ -255,9 +256,10 @@ def seal_and_file(
     try:
         blob_ids = seal_on_server(store, keys, plaintexts)
         return file_submission(session, store, case, desk, blob_ids, "server")
-    except BaseException:
+    except BaseException as error:
         session.rollback()
-        _delete_blobs(store, blob_ids)
+        if not db.committed(error):  # else the committed rows name these blobs
+            _delete_blobs(store, blob_ids)
         raise
 
 
@@ -283,9 +285,10 @@ def seal_then_file(
             return filed_case(session, form_hash), False
         file_submission(session, store, case, desk, blob_ids, "server")
         return case, True
-    except BaseException:
+    except BaseException as error:
         session.rollback()
-        _delete_blobs(store, blob_ids)
+        if not db.committed(error):  # else the committed rows name these blobs
+            _delete_blobs(store, blob_ids)
         raise
 
 

@@ -243,8 +243,10 @@ class Uploads:
                 filed.append(self.store.file_staged(session, upload.id, self.blob_id(upload.id)))
                 session.delete(upload)
             yield filed
-        except BaseException:
+        except BaseException as error:
             session.rollback()
+            if db.committed(error):  # the parts that name the filed blobs stand; the uploads are gone
+                raise
             for upload, blob_id in zip(uploads, filed, strict=False):
                 self.store.unfile_staged(upload.id, blob_id)
             raise

@@ -214,6 +214,35 @@ def test_a_failed_commit_gives_the_uploads_back(instance, api, monkeypatch):
     assert len(blob_files(instance)) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_commit_its_disk_cannot_sync_keeps_the_uploads_it_filed(instance, api, monkeypatch):
+    """The commit went through, then the WAL's fdatasync failed (EIO): the report is refused, but its
+    part rows stand and name the filed uploads, which must not go back to the staging area. (Before
+    db.committed, only an accident kept them: the rolled-back session could not read the deleted upload
+    rows' ids to give their files back.)"""
+    import errno
+
+    from sqlalchemy import create_engine, text
+
+    from dropbox import config, db
+
+    good = api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))
+
+    def failing_disk(path: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(db, "_fdatasync", failing_disk)
+    assert api.report([good]).status_code == 500
+    monkeypatch.undo()
+    engine = create_engine(config.load(instance).database_url)
+    with engine.connect() as conn:
+        named = conn.execute(text("SELECT blob_id FROM parts")).scalars().all()
+        uploads_left = conn.execute(text("SELECT count(*) FROM uploads")).scalar_one()
+    engine.dispose()
+    assert [blob.name for blob in blob_files(instance)] == named and len(named) == 1
+    assert uploads_left == 0
+
+
 def test_blob_times_say_the_day_only(instance, api):
     import datetime as dt
 

@@ -191,6 +191,25 @@ def test_a_bundle_failing_half_way_leaves_nothing_behind(world, reporter):
     assert refused(world, path) == "wrong_desk"  # after the first reply was already written: rolled back
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_commit_its_disk_cannot_sync_keeps_the_replies_it_names(world, monkeypatch):
+    """The import's commit went through, then the WAL's fdatasync failed (EIO): the import fails, but its
+    reply rows stand, so their blobs stay (the reporter can read the answer)."""
+    import errno
+
+    def failing_disk(path: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    path = world.replies("r")
+    monkeypatch.setattr(db, "_fdatasync", failing_disk)
+    with world.session() as s, pytest.raises(db.CommittedNotDurable):
+        bundles.import_replies(s, world.store, path)
+    monkeypatch.undo()
+    with world.session() as s:
+        (reply,) = s.scalars(select(Reply)).all()
+        assert world.store.exists(reply.blob_id)
+
+
 def test_only_desk_refuses_another_desks_bundle(world):
     path = world.replies("r")
     with world.session() as s, pytest.raises(BundleError) as info:

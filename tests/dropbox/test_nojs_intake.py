@@ -1,9 +1,11 @@
 """The no-JS path end to end through the Flask app, on SQLite and PostgreSQL."""
 
+import errno
 import io
 import json
 import tempfile
 
+import pytest
 from PIL import Image
 
 from tests.helpers import (
@@ -151,3 +153,30 @@ def test_a_failed_commit_leaves_no_orphan_blob(instance, reporter, monkeypatch):
     monkeypatch.undo()
     assert reporter.submit(files=[(io.BytesIO(jpeg_with_exif()), "IMG_0001.jpg")]).status_code == 200
     assert len(stored_blobs(instance)) == 1  # the photo; the report's document is in its row
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_commit_its_disk_cannot_sync_fails_the_request_but_keeps_the_blobs_it_names(
+    instance, reporter, monkeypatch
+):
+    """SQLite's commit went through, then the WAL's fdatasync failed (EIO: a failing disk). The reporter
+    is told it failed, but the committed part row names the photo's blob, so the blob must stay: deleting
+    it, as after a failed commit, would leave a report whose photo is gone."""
+    from sqlalchemy import create_engine, text
+
+    from dropbox import config, db
+
+    def failing_disk(path: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(db, "_fdatasync", failing_disk)
+    photo = [(io.BytesIO(jpeg_with_exif()), "IMG_0001.jpg")]
+    assert reporter.submit(files=photo).status_code == 500
+    monkeypatch.undo()
+    assert case_count(instance) == 1
+    engine = create_engine(config.load(instance).database_url)
+    with engine.connect() as conn:
+        named = conn.execute(text("SELECT blob_id FROM parts WHERE data IS NULL")).scalars().all()
+    engine.dispose()
+    assert len(named) == 1
+    assert [p.name for p in stored_blobs(instance)] == named

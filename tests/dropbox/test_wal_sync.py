@@ -4,6 +4,7 @@ of the flock, then fdatasyncs the WAL, then lets the next writer of its own proc
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import sqlite3
 import threading
@@ -126,3 +127,42 @@ def test_this_process_next_writer_waits_for_the_sync(database, monkeypatch):
 
 def test_a_missing_wal_file_has_nothing_to_sync(tmp_path):
     db._fdatasync(str(tmp_path / "gone-wal"))  # no error: SQLite removes it only after a full checkpoint
+
+
+def _failing_disk(monkeypatch) -> None:
+    def sync(path: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(db, "_fdatasync", sync)
+
+
+def test_a_commit_whose_sync_fails_stands_and_says_so(database, monkeypatch):
+    """The commit is in the WAL, and other connections see it, before the sync fails: the error says
+    "committed" (db.committed), so the filing keeps the blobs its rows name; the next writer goes on."""
+    _failing_disk(monkeypatch)
+    engine = db.make_engine(f"sqlite:///{database}")
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
+        with pytest.raises(db.CommittedNotDurable) as raised:
+            conn.commit()
+        assert db.committed(raised.value) and raised.value.errno == errno.EIO
+        assert _count(database) == 1
+        conn.rollback()  # SQLAlchemy's own transaction ended in an error; the row stands
+        assert _count(database) == 1
+        monkeypatch.undo()
+        conn.execute(text("INSERT INTO notes (n) VALUES (2)"))  # the queue and the flock were let go
+        conn.commit()
+    assert _count(database) == 2
+    engine.dispose()
+
+
+def test_a_rollback_whose_sync_fails_is_not_called_committed(database, monkeypatch):
+    engine = db.make_engine(f"sqlite:///{database}")
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
+        _failing_disk(monkeypatch)
+        with pytest.raises(OSError) as raised:
+            conn.rollback()
+        assert not db.committed(raised.value)
+    assert _count(database) == 0
+    engine.dispose()
