@@ -454,8 +454,9 @@ def apply_retention(
             removed += 1
     for desk_id, size in sorted(freed.items()):  # in one order: no deadlock with a filing
         add_stored(session, desk_id, -size)
-    # Rows first, files after: a crash in between leaves an orphan blob (ciphertext nothing points
-    # at; no sweep finds those yet), never a row pointing at a file that is gone.
+    # Rows first, files after: a crash in between, or a commit that could not be synced
+    # (db.CommittedNotDurable), leaves an orphan blob, ciphertext nothing points at, which the uploads'
+    # sweep deletes (`sweep_orphans`); never a row pointing at a file that is gone.
     session.commit()
     for blob_id in doomed:
         store.delete(blob_id)
