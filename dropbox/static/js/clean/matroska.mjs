@@ -3,29 +3,29 @@
 // Name, and unknown elements where metadata lives are overwritten by EBML Void elements of the same
 // length; MuxingApp and WritingApp keep their size with NULs; a changed master's CRC-32 is recomputed.
 // Clusters are kept byte for byte, walked only when their size is unknown (MediaRecorder).
+// Beside this file: _ebml.mjs reads elements, _matroska_tags.mjs says what Tags, Chapters and the
+// voided values held, _matroska_private.mjs rewrites the comment headers inside CodecPrivate.
 import { CannotClean, finding } from "./source.mjs";
+import { CRC32, EBML, VOID, Window, any, children, header, latin1, uint, voidElement } from "./_ebml.mjs";
+import { flacPrivate, xiphPrivate } from "./_matroska_private.mjs";
+import { chapterFindings, tagFindings, value } from "./_matroska_tags.mjs";
 
-const WINDOW = 1 << 16; // element headers are parsed out of reads this large, not one read each
-const MAX_WINDOW = 1 << 20; // ...growing to this while the reads follow each other (a Cluster's blocks)
+export { voidElement };
+
 const MAX_MASTER = 4 << 20; // SeekHead, Info, Tracks, Tags, Chapters are read whole up to this size
-const MAX_VOID = 16 << 20; // the largest element we overwrite (the Void's zeros are new bytes)
 const MAX_HEADER = 4096; // the EBML header
 const MAX_NAME = 4096; // an attachment's name, type or description is read up to this size
 
-const [EBML, SEGMENT, VOID, CRC32] = [0x1a45dfa3, 0x18538067, 0xec, 0xbf];
+const SEGMENT = 0x18538067;
 const [SEEKHEAD, INFO, TRACKS, CLUSTER, CUES] = [0x114d9b74, 0x1549a966, 0x1654ae6b, 0x1f43b675, 0x1c53bb6b];
 const [CHAPTERS, TAGS, ATTACHMENTS] = [0x1043a770, 0x1254c367, 0x1941a469];
 const TOP = new Set([SEEKHEAD, INFO, TRACKS, CLUSTER, CUES, CHAPTERS, TAGS, ATTACHMENTS]);
 const SEEKABLE = new Set([SEEKHEAD, INFO, TRACKS, CLUSTER, CUES]); // Seek entries to anything else go
 const CLUSTER_CHILDREN = new Set([0xe7, 0x5854, 0xa7, 0xab, 0xa3, 0xa0, 0xaf, VOID, CRC32]);
 const CUES_CHILDREN = new Set([0xbb, VOID, CRC32]);
-const [TAG, SIMPLE_TAG, TAG_NAME, TAG_STRING, TAG_BINARY] = [0x7373, 0x67c8, 0x45a3, 0x4487, 0x4485];
-const CHAPTER_MASTERS = new Set([0x45b9, 0xb6, 0x80, 0x4520]); // EditionEntry, ChapterAtom, ChapterDisplay, EditionDisplay
-const CHAPTER_STRINGS = new Set([0x85, 0x4521]); // ChapString, EditionString
 const [ATTACHED_FILE, FILE_NAME, FILE_MEDIA_TYPE, FILE_DESCRIPTION] = [0x61a7, 0x466e, 0x4660, 0x467e];
 const [SEEK, SEEK_ID, TRACK_ENTRY, TRACK_TYPE, CODEC_ID, CODEC_PRIVATE] = [0x4dbb, 0x53ab, 0xae, 0x83, 0x86, 0x63a2];
 const DOC_TYPE = 0x4282;
-const EPOCH_MS = Date.UTC(2001, 0, 1); // Matroska dates count nanoseconds from here
 
 // What happens to each child of a master we rewrite (see metadata/matroska.py): keep, ["nul", kind,
 // name], ["void", kind, name, how its value reads], ["master", name, rules]; unlisted children are voided.
@@ -61,110 +61,17 @@ const SEEK_RULES = rules([[SEEK_ID, KEEP], [0x53ac, KEEP]]);
 const SEEKHEAD_RULES = rules([[SEEK, ["seek"]]]);
 const MASTERS = new Map([[SEEKHEAD, ["SeekHead", SEEKHEAD_RULES]], [INFO, ["Info", INFO_RULES]], [TRACKS, ["Tracks", TRACKS_RULES]]]);
 
-const PLACE = /[+-]\d{1,2}\.\d+[+-]\d{1,3}\.\d+|-?\d{1,2}\.\d{3,}, ?-?\d{1,3}\.\d{3,}/; // ISO 6709, "lat, lon"
-const PLACE_NAMES = /LOCAT|GPS|GEO|ISO6709|LATITUDE|LONGITUDE|COORDINATE/;
-const PERSON_NAMES = new RegExp(
-  "ARTIST|PERFORMER|COMPOSER|ARRANGER|LYRICIST|CONDUCTOR|DIRECTOR|ENGINEER|DESIGNER|ACTOR|CHARACTER" +
-    "|WRITTEN|_BY$|PRODUCER|PUBLISHER|LABEL|COPYRIGHT|AUTHOR|OWNER|EMAIL|THANKS|STUDIO|ACCOMPANIMENT",
-);
-const TIME_NAMES = /DATE|(^|[_.])TIME($|[_.])|TIMESTAMP|^YEAR$/; // not QUICKTIME
-const DEVICE_NAMES = /MAKE|MODEL|DEVICE|SERIAL|VENDOR|CAMERA|LENS/;
-const SOFTWARE_NAMES = /ENCODER|APP|SOFTWARE|HANDLER|TOOL/;
-const OTHER_NAMES = /^(DURATION|BPS|NUMBER_OF_|_STATISTICS)/;
-const NAME_BYTE = /[A-Za-z0-9_.-]/;
-
-const latin1 = (bytes) => String.fromCharCode(...bytes);
 const hexId = (id) => `0x${id.toString(16).toUpperCase()}`;
-const any = (bytes) => bytes.some((b) => b !== 0);
-const uint = (bytes) => bytes.reduce((n, b) => n * 256 + b, 0);
+
+function cString(bytes) {
+  const nul = bytes.indexOf(0);
+  return latin1(nul < 0 ? bytes : bytes.subarray(0, nul));
+}
 
 export async function plan(source) {
   const walk = new Walk(source);
   await walk.run();
   return walk.plan();
-}
-
-/** Reads through a read-ahead buffer: many element headers come out of one Blob slice, and a run of
- * reads that follow each other (the blocks of an unknown-size Cluster) takes ever larger slices, as
- * every Blob read costs a round trip; a skip (a known-size Cluster) starts small again. */
-class Window {
-  constructor(source) {
-    Object.assign(this, { source, start: 0, data: new Uint8Array(0), chunk: WINDOW });
-  }
-
-  /** Up to n bytes at pos (fewer where the file ends). */
-  async get(pos, n) {
-    n = Math.min(n, this.source.size - pos);
-    if (n <= 0) return new Uint8Array(0);
-    const end = this.start + this.data.length;
-    if (this.start <= pos && pos + n <= end) return this.data.subarray(pos - this.start, pos - this.start + n);
-    const kept = this.start <= pos && pos < end ? this.data.subarray(pos - this.start) : new Uint8Array(0);
-    const following = this.start <= pos && pos <= end + this.chunk; // a skip shorter than a window
-    this.chunk = following ? Math.min(this.chunk * 2, MAX_WINDOW) : WINDOW;
-    const more = Math.min(Math.max(n, this.chunk) - kept.length, this.source.size - pos - kept.length);
-    const data = new Uint8Array(kept.length + more);
-    data.set(kept);
-    data.set(await this.source.readAt(pos + kept.length, more), kept.length);
-    Object.assign(this, { data, start: pos });
-    return data.subarray(0, n);
-  }
-
-  async exactly(pos, n) {
-    const data = await this.get(pos, n);
-    if (data.length !== n) throw new CannotClean("the file ends inside a Matroska element");
-    return data;
-  }
-}
-
-/** The length of an EBML variable-size integer from its first byte (9: invalid). */
-const width = (first) => Math.clz32(first) - 23;
-
-/** [ID, size or null when unknown, header length] of the element at data[at], or null when the data
- * ends inside the header. Sizes past 2^53 lose precision, but any such size runs past the file. */
-function header(data, at) {
-  if (at >= data.length) return null;
-  const idWidth = width(data[at]);
-  if (idWidth > 4) throw new CannotClean("a Matroska element ID longer than 4 bytes");
-  if (at + idWidth >= data.length) return null;
-  const id = uint(data.subarray(at, at + idWidth));
-  const bits = 2 ** (7 * idWidth) - 1;
-  if (id % (bits + 1) === bits) throw new CannotClean("a reserved Matroska element ID"); // all ones; all zeros is 0x80, used
-  const sizeWidth = width(data[at + idWidth]);
-  if (sizeWidth > 8) throw new CannotClean("a Matroska element size longer than 8 bytes");
-  if (at + idWidth + sizeWidth > data.length) return null;
-  const raw = data.subarray(at + idWidth, at + idWidth + sizeWidth);
-  const first = raw[0] & (0xff >> sizeWidth);
-  const unknown = first === 0xff >> sizeWidth && raw.subarray(1).every((b) => b === 0xff);
-  const size = unknown ? null : uint(raw.subarray(1)) + first * 2 ** (8 * (sizeWidth - 1));
-  return [id, size, idWidth + sizeWidth];
-}
-
-/** [ID, start, body, end] of each child in data[lo, hi), which must hold them exactly. */
-function* children(data, lo, hi) {
-  let pos = lo;
-  while (pos < hi) {
-    const h = header(data, pos);
-    if (h === null || h[1] === null || pos + h[2] + h[1] > hi) throw new CannotClean("a Matroska element does not fit in its parent");
-    const [id, size, length] = h;
-    yield [id, pos, pos + length, pos + length + size];
-    pos += length + size;
-  }
-}
-
-/** An EBML Void element of exactly `total` bytes, with the smallest size field that adds up. */
-export function voidElement(total) {
-  if (total > MAX_VOID) throw new CannotClean(`a Matroska element of ${total} bytes to remove is too large`);
-  for (let w = 1; w <= 8; w++) {
-    const body = total - 1 - w;
-    if (body >= 0 && body <= 2 ** (7 * w) - 2) {
-      const out = new Uint8Array(total);
-      out[0] = VOID;
-      let value = body + 2 ** (7 * w);
-      for (let i = w; i >= 1; i--, value = Math.floor(value / 256)) out[i] = value % 256;
-      return out;
-    }
-  }
-  throw new CannotClean("a Matroska element too short to overwrite");
 }
 
 /** One pass over the file, front to back: the edits (same-length replacements) and the findings. */
@@ -439,168 +346,6 @@ class Walk {
     if (h === null || h[1] === null || pos + h[2] + h[1] > end) throw new CannotClean("a Matroska element does not fit in its parent");
     return [h[0], pos, pos + h[2], pos + h[2] + h[1]];
   }
-}
-
-// -- values and findings ----------------------------------------------------------------------------
-
-function cString(bytes) {
-  const nul = bytes.indexOf(0);
-  return latin1(nul < 0 ? bytes : bytes.subarray(0, nul));
-}
-
-function stripNuls(bytes) {
-  let [lo, hi] = [0, bytes.length];
-  while (lo < hi && bytes[lo] === 0) lo++;
-  while (hi > lo && bytes[hi - 1] === 0) hi--;
-  return bytes.subarray(lo, hi);
-}
-
-/** An element's value as the officer reads it; "" when there is nothing (empty, or all NULs). */
-function value(raw, how) {
-  const stripped = stripNuls(raw);
-  if (stripped.length === 0) return "";
-  if (how === "date" && raw.length === 8) {
-    const ns = new DataView(raw.buffer, raw.byteOffset).getBigInt64(0);
-    let seconds = ns / 1000000000n;
-    if (ns % 1000000000n < 0n) seconds -= 1n; // floor, as Python's //
-    return new Date(EPOCH_MS + Number(seconds) * 1000).toISOString().slice(0, 19).replace("T", " ");
-  }
-  if (how === "text") return new TextDecoder().decode(stripped.subarray(0, 256));
-  return [...raw.subarray(0, 32)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** What a tag is about, by its name, or by its value when the name says nothing. */
-function tagKind(name, val) {
-  name = name.toUpperCase();
-  if (PLACE_NAMES.test(name)) return "place";
-  if (TIME_NAMES.test(name)) return "time";
-  for (const [kind, names] of [["person", PERSON_NAMES], ["device", DEVICE_NAMES], ["software", SOFTWARE_NAMES]]) {
-    if (names.test(name)) return kind;
-  }
-  if (OTHER_NAMES.test(name)) return "other";
-  return PLACE.test(val) ? "place" : "text";
-}
-
-/** A tag's name as a finding's place: ASCII letters, digits and _.- kept, any other byte "_". */
-function whereName(raw) {
-  const name = [...stripNuls(raw).subarray(0, 40)].map((b) => (NAME_BYTE.test(String.fromCharCode(b)) ? String.fromCharCode(b) : "_")).join("");
-  return name || "?";
-}
-
-function tagFindings(data) {
-  const found = [];
-  for (const [id, , body, end] of children(data, 0, data.length)) {
-    if (id !== TAG) continue;
-    for (const [childId, , childBody, childEnd] of children(data, body, end)) {
-      if (childId === SIMPLE_TAG) simpleTag(data, childBody, childEnd, found);
-    }
-  }
-  return found;
-}
-
-function simpleTag(data, lo, hi, found) {
-  let [name, val] = ["?", ""];
-  for (const [id, , body, end] of children(data, lo, hi)) {
-    if (id === TAG_NAME) name = whereName(data.subarray(body, end));
-    else if (id === TAG_STRING) val = value(data.subarray(body, end), "text");
-    else if (id === TAG_BINARY && end > body) val = `${end - body} bytes`;
-    else if (id === SIMPLE_TAG) simpleTag(data, body, end, found);
-  }
-  if (val) found.push(finding(tagKind(name, val), `Tags/${name}`, val));
-}
-
-function chapterFindings(data) {
-  const strings = [];
-  const walk = (lo, hi) => {
-    for (const [id, , body, end] of children(data, lo, hi)) {
-      if (CHAPTER_MASTERS.has(id)) walk(body, end);
-      else if (CHAPTER_STRINGS.has(id) && value(data.subarray(body, end), "text")) strings.push(value(data.subarray(body, end), "text"));
-    }
-  };
-  walk(0, data.length);
-  return [finding("text", "Chapters", strings.join("; "))];
-}
-
-// -- comment headers inside CodecPrivate --------------------------------------------------------------
-
-/** Vorbis or Theora: three headers in Xiph lacing; the second (comments) is emptied in place. */
-function xiphPrivate(data, lo, hi, found) {
-  if (hi - lo < 1 || data[lo] !== 2) throw new CannotClean("a Vorbis or Theora CodecPrivate without its three headers");
-  let pos = lo + 1;
-  const sizes = [];
-  for (let i = 0; i < 2; i++) {
-    let size = 0;
-    while (pos < hi && data[pos] === 255) [size, pos] = [size + 255, pos + 1];
-    if (pos >= hi) throw new CannotClean("a Vorbis or Theora CodecPrivate cut short");
-    sizes.push(size + data[pos]);
-    pos += 1;
-  }
-  const start = pos + sizes[0];
-  const end = start + sizes[1];
-  if (end > hi || sizes[1] === 0) throw new CannotClean("a Vorbis or Theora CodecPrivate cut short");
-  const [prefix, framing] = data[start] === 3 ? [[0x03, ..."vorbis"], 1] : [[0x81, ..."theora"], 0];
-  const bytes = Uint8Array.from(prefix, (c) => (typeof c === "string" ? c.charCodeAt(0) : c));
-  return commentHeader(data, start, end, bytes, framing, "Vorbis comment", found);
-}
-
-function u32(data, pos, hi) {
-  if (pos + 4 > hi) throw new CannotClean("a comment header cut short");
-  return new DataView(data.buffer, data.byteOffset).getUint32(pos, true);
-}
-
-/** A Vorbis comment (vendor, then NAME=value pairs) in data[lo, hi) after `prefix`: its findings
- * added, itself replaced by one with no comments and a NUL vendor of the same length. */
-function commentHeader(data, lo, hi, prefix, framing, where, found) {
-  if (hi - lo < prefix.length + 8 + framing || prefix.some((b, i) => data[lo + i] !== b)) throw new CannotClean(`a malformed ${where} header`);
-  let pos = lo + prefix.length;
-  const vendorEnd = pos + 4 + u32(data, pos, hi);
-  const before = found.length;
-  const vendor = value(data.subarray(pos + 4, Math.min(vendorEnd, hi)), "text");
-  if (vendor) found.push(finding("software", `${where}/vendor`, vendor));
-  pos = vendorEnd;
-  const count = u32(data, pos, hi);
-  pos += 4;
-  if (count > Math.floor((hi - pos) / 4)) throw new CannotClean(`a ${where} header with too many comments`);
-  for (let i = 0; i < count; i++) {
-    const length = u32(data, pos, hi);
-    if (pos + 4 + length > hi) throw new CannotClean(`a ${where} header cut short`);
-    const comment = data.subarray(pos + 4, pos + 4 + length);
-    const eq = comment.indexOf(0x3d);
-    const [name, raw] = eq < 0 ? [comment, new Uint8Array(0)] : [comment.subarray(0, eq), comment.subarray(eq + 1)];
-    const val = value(raw, "text");
-    if (val) found.push(finding(tagKind(whereName(name), val), `${where}/${whereName(name)}`, val));
-    pos += 4 + length;
-  }
-  if (pos + framing > hi) throw new CannotClean(`a ${where} header cut short`);
-  if (found.length === before && count === 0 && pos + framing === hi) return false; // already empty
-  const body = hi - lo - prefix.length - 8 - framing;
-  data.fill(0, lo, hi);
-  data.set(prefix, lo);
-  new DataView(data.buffer, data.byteOffset).setUint32(lo + prefix.length, body, true);
-  if (framing) data[hi - 1] = 1;
-  return true;
-}
-
-/** FLAC's "fLaC" and metadata blocks: STREAMINFO and SEEKTABLE stay; every other block becomes PADDING. */
-function flacPrivate(data, lo, hi, found) {
-  if (latin1(data.subarray(lo, lo + 4)) !== "fLaC") throw new CannotClean("a FLAC CodecPrivate without its fLaC marker");
-  let [pos, changed, last] = [lo + 4, false, false];
-  while (!last) {
-    if (pos + 4 > hi) throw new CannotClean("a FLAC CodecPrivate cut short");
-    const kind = data[pos] & 0x7f;
-    last = (data[pos] & 0x80) !== 0;
-    const [body, end] = [pos + 4, pos + 4 + uint(data.subarray(pos + 1, pos + 4))];
-    if (end > hi) throw new CannotClean("a FLAC metadata block runs past its CodecPrivate");
-    if (kind === 4) commentHeader(data.slice(body, end), 0, end - body, new Uint8Array(0), 0, "FLAC comment", found);
-    else if (kind !== 0 && kind !== 1 && kind !== 3) found.push(finding("other", `FLAC block ${kind}`));
-    if (kind !== 0 && kind !== 3 && (kind !== 1 || any(data.subarray(body, end)))) {
-      data[pos] = (data[pos] & 0x80) | 1;
-      data.fill(0, body, end);
-      changed = true;
-    }
-    pos = end;
-  }
-  return changed;
 }
 
 // -- CRC-32 (IEEE, as zlib computes it), for the CRC-32 elements of the masters we change -------------
