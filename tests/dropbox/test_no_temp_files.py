@@ -92,19 +92,28 @@ def test_large_no_js_report_stays_in_memory(sqlite_instance, trapped_tempfile, v
 
 @contextlib.contextmanager
 def running(server):
-    """Run `server` in a thread of its own and stop it there.
-
-    Closing its sockets from this thread while its loop sits in select() on them gives EBADF in the
-    loop thread; so the trigger runs the close in the loop, which ends once its socket map is empty
-    (keep-alive channels included, hence close_all rather than server.close). The worker threads
-    are stopped after that: run() only stops them itself on SystemExit or KeyboardInterrupt.
+    """Run `server`'s loop in a thread of its own, a poll every 50 ms until told to stop, and close
+    everything in that thread. This thread touches none of the server's files: closing its sockets from
+    here while the loop sits in select() on them gives EBADF in the loop thread, and stopping it through
+    its trigger once failed with EBADF here (its pipe was closed already; not explained). The worker
+    threads are stopped after that: waitress's own run() stops them only on SystemExit or
+    KeyboardInterrupt.
     """
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            while not stop.is_set():
+                wasyncore.loop(timeout=0.05, use_poll=server.adj.asyncore_use_poll, map=server._map, count=1)
+        finally:
+            wasyncore.close_all(server._map)  # keep-alive channels included, not only the listener
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
         yield server.effective_port
     finally:
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        stop.set()
         thread.join(timeout=30)
         server.task_dispatcher.shutdown()
     assert not thread.is_alive(), "waitress's loop did not end"
