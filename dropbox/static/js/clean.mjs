@@ -8,9 +8,18 @@ export { CannotClean };
 
 const HEIF_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis"]);
 const BMFF_FIRST_BOXES = new Set(["ftyp", "moov", "mdat", "wide", "free", "skip"]);
+// Each family's module under clean/, then every module it imports but source.mjs (here already), all
+// asked for at once: over Tor, each level of imports found one after another would cost a round trip
+// when the reporter adds a file. tests/test_js_cleaners.py keeps these lists equal to the imports.
 const MODULES = {
-  bmff: "./clean/bmff.mjs", heif: "./clean/bmff.mjs", matroska: "./clean/matroska.mjs", ogg: "./clean/ogg.mjs",
-  wav: "./clean/riff.mjs", mp3: "./clean/mp3.mjs", flac: "./clean/flac.mjs", amr: "./clean/amr.mjs",
+  bmff: ["bmff", "_boxes", "_bmff_tables", "_bmff_offsets", "_bmff_findings", "_heif"],
+  heif: ["bmff", "_boxes", "_bmff_tables", "_bmff_offsets", "_bmff_findings", "_heif"],
+  matroska: ["matroska", "_ebml", "_matroska_tags", "_matroska_private"],
+  ogg: ["ogg", "flac", "mp3"],
+  wav: ["riff", "mp3"],
+  mp3: ["mp3"],
+  flac: ["flac", "mp3"],
+  amr: ["amr"],
 };
 
 // A cleaned file's name in the report: what it is, never what the phone called it (metadata.NEUTRAL_NAMES).
@@ -48,9 +57,9 @@ export async function familyOf(blob) {
 
 /** The cleaning plan of `blob` (a File): {mime, pieces, found}. Throws CannotClean. */
 export async function planFor(blob, family) {
-  const path = MODULES[family];
-  if (!path) throw new CannotClean(`no cleaner for ${family}`);
-  const module = await import(path);
+  const names = MODULES[family];
+  if (!names) throw new CannotClean(`no cleaner for ${family}`);
+  const [module] = await Promise.all(names.map((name) => import(`./clean/${name}.mjs`)));
   const plan = await module.plan(new BlobSource(blob));
   return { ...plan, pieces: merged(plan.pieces) };
 }
