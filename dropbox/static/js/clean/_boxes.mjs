@@ -1,6 +1,6 @@
 // ISO BMFF boxes, the JavaScript twin of metadata/_boxes.py: reading headers and bodies under limits,
 // and naming what a dropped box was. Shared by bmff.mjs (movies) and _heif.mjs (photos).
-import { CannotClean, finding } from "./source.mjs";
+import { CannotClean, concat, finding } from "./source.mjs";
 
 export const MAX_MOOV = 64 << 20;
 export const MAX_ZEROED = 64 << 20;
@@ -24,16 +24,6 @@ const hex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).jo
 /** A box type as the officer reads it: printable ASCII and ©, anything else "?". */
 export function boxName(kind) {
   return [...kind].map((ch) => ((ch >= " " && ch <= "~") || ch === "©" ? ch : "?")).join("");
-}
-
-export function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** The header of the top-level box at pos (size 0: to the end of the file). */

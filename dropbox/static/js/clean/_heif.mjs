@@ -1,10 +1,10 @@
 // HEIF/AVIF photos, the twin of metadata/heif.py: the Exif and XMP items overwritten in place by empty ones
 // of the same length, nothing moved. bmff.mjs hands it files whose brand is a photo's.
 import {
-  MAX_MOOV, MAX_TOP, MAX_ZEROED, QUIET, boxAt, boxName, bytesOf, children, concat, dv, lastAtOrBefore, latin, other,
+  MAX_MOOV, MAX_TOP, MAX_ZEROED, QUIET, boxAt, boxName, bytesOf, children, dv, lastAtOrBefore, latin, other,
   readWhole, topHeader, u16, u32,
 } from "./_boxes.mjs";
-import { CannotClean, finding } from "./source.mjs";
+import { CannotClean, concat, finding } from "./source.mjs";
 
 const MAX_ITEM = 4 << 20;
 const MAX_EXTENTS = 1 << 16; // items and their extents in a HEIF meta box

@@ -9,11 +9,11 @@ import { checkZero, mergeRanges, newLength, offsetMap, patchTop, zeroed } from "
 import { boxFindings, deadItems, macTime } from "./_bmff_findings.mjs";
 import { chunkOffsets, sampleRanges, tableShape, trackKind } from "./_bmff_tables.mjs";
 import {
-  MAX_MOOV, MAX_TOP, QUIET, boxAt, boxName, bytesOf, children, concat, dv, latin, other, readBody, readWhole,
+  MAX_MOOV, MAX_TOP, QUIET, boxAt, boxName, bytesOf, children, dv, latin, other, readBody, readWhole,
   topHeader, u32, u64,
 } from "./_boxes.mjs";
 import { Photo } from "./_heif.mjs";
-import { CannotClean, finding } from "./source.mjs";
+import { CannotClean, concat, finding } from "./source.mjs";
 
 const MAX_FRAGMENT = 16 << 20;
 const MAX_FTYP = 4096;

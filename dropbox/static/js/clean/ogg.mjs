@@ -3,7 +3,7 @@
 // its docstring for the why). Only the pages carrying a comment get new bytes and a new checksum; a
 // Skeleton stream is dropped; any other codec is refused.
 import { INVALID, PADDING, SEEKTABLE, STREAMINFO, VORBIS_COMMENT, blockFinding, commentFindings } from "./flac.mjs";
-import { CannotClean, finding } from "./source.mjs";
+import { CannotClean, concat, finding } from "./source.mjs";
 
 const WINDOW = 256 << 10; // pages are read through a window this large: one read serves many small pages,
 const MAX_WINDOW = 4 << 20; // ...doubling to this as the walk goes on (each Blob read is a round trip)
@@ -238,16 +238,6 @@ function newBytes(packet, offset, original) {
   out.set(packet.rewrite.subarray(Math.min(offset, packet.rewrite.length), Math.min(offset + n, packet.rewrite.length)));
   const [lo, hi] = [Math.max(packet.keep[0], offset), Math.min(packet.keep[1], offset + n)];
   if (lo < hi) out.set(original.subarray(lo - offset, hi - offset), lo - offset);
-  return out;
-}
-
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 

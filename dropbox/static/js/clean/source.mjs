@@ -48,13 +48,21 @@ export function merged(pieces) {
     if (!(p instanceof Uint8Array) && last && !(last instanceof Uint8Array) && last.end === p.start) {
       out[out.length - 1] = { start: last.start, end: p.end };
     } else if (p instanceof Uint8Array && last instanceof Uint8Array) {
-      const joined = new Uint8Array(last.length + p.length);
-      joined.set(last);
-      joined.set(p, last.length);
-      out[out.length - 1] = joined;
+      out[out.length - 1] = concat([last, p]);
     } else {
       out.push(p);
     }
+  }
+  return out;
+}
+
+/** The byte arrays `parts` one after the other, in a new array. */
+export function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
   return out;
 }
