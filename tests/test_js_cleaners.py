@@ -12,11 +12,20 @@ JS = REPO / "dropbox" / "static" / "js"
 IMPORT = re.compile(r'\bfrom "\./([\w-]+)\.mjs"')
 
 
-def listed_modules() -> dict[str, list[str]]:
-    table = re.search(r"const MODULES = \{(.*?)\n\};", (JS / "clean.mjs").read_text(), re.S).group(1)
+def table(name: str) -> str:
+    return re.search(rf"const {name} = \{{(.*?)\n\}};", (JS / "clean.mjs").read_text(), re.S).group(1)
+
+
+def cleaners() -> dict[str, str]:
+    """CLEANERS: each family's cleaner module."""
+    return dict(re.findall(r'(\w+): "([\w-]+)"', table("CLEANERS")))
+
+
+def listed_imports() -> dict[str, list[str]]:
+    """IMPORTS: what clean.mjs asks for beside each cleaner."""
     return {
-        family: re.findall(r'"([\w-]+)"', names)
-        for family, names in re.findall(r"^\s*(\w+): \[([^\]]*)\],", table, re.M)
+        cleaner: re.findall(r'"([\w-]+)"', names)
+        for cleaner, names in re.findall(r"^\s*(\w+): \[([^\]]*)\],", table("IMPORTS"), re.M)
     }
 
 
@@ -33,13 +42,17 @@ def imported_by(entry: str) -> set[str]:
 
 
 def test_each_family_asks_for_its_cleaner_and_all_it_imports_at_once():
-    listed = listed_modules()
-    assert set(listed) == {"bmff", "heif", "matroska", "ogg", "wav", "mp3", "flac", "amr"}
-    for family, names in listed.items():
+    families = cleaners()
+    assert set(families) == {"bmff", "heif", "matroska", "ogg", "wav", "mp3", "flac", "amr"}
+    listed = listed_imports()
+    assert set(listed) <= set(families.values())
+    for family, cleaner in families.items():
+        names = [cleaner, *listed.get(cleaner, [])]
         assert len(names) == len(set(names)), family
-        assert set(names) == imported_by(names[0]), family
+        assert set(names) == imported_by(cleaner), family
 
 
 def test_every_cleaner_module_is_asked_for_by_some_family():
     modules = {path.stem for path in (JS / "clean").glob("*.mjs")} - {"source"}
-    assert modules == {name for names in listed_modules().values() for name in names}
+    asked = set(cleaners().values()) | {name for names in listed_imports().values() for name in names}
+    assert modules == asked

@@ -8,18 +8,19 @@ export { CannotClean };
 
 const HEIF_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis"]);
 const BMFF_FIRST_BOXES = new Set(["ftyp", "moov", "mdat", "wide", "free", "skip"]);
-// Each family's module under clean/, then every module it imports but source.mjs (here already), all
-// asked for at once: over Tor, each level of imports found one after another would cost a round trip
+// Each family's cleaner, a module under clean/.
+const CLEANERS = {
+  bmff: "bmff", heif: "bmff", matroska: "matroska", ogg: "ogg", wav: "riff", mp3: "mp3", flac: "flac", amr: "amr",
+};
+// Every module a cleaner imports, directly or not, but source.mjs (here already): asked for with the
+// cleaner at once, since over Tor each level of imports found one after another would cost a round trip
 // when the reporter adds a file. tests/test_js_cleaners.py keeps these lists equal to the imports.
-const MODULES = {
-  bmff: ["bmff", "_boxes", "_bmff_tables", "_bmff_offsets", "_bmff_findings", "_heif"],
-  heif: ["bmff", "_boxes", "_bmff_tables", "_bmff_offsets", "_bmff_findings", "_heif"],
-  matroska: ["matroska", "_ebml", "_matroska_tags", "_matroska_private"],
-  ogg: ["ogg", "flac", "mp3"],
-  wav: ["riff", "mp3"],
-  mp3: ["mp3"],
-  flac: ["flac", "mp3"],
-  amr: ["amr"],
+const IMPORTS = {
+  bmff: ["_boxes", "_bmff_tables", "_bmff_offsets", "_bmff_findings", "_heif"],
+  matroska: ["_ebml", "_matroska_tags", "_matroska_private"],
+  ogg: ["flac", "mp3"],
+  riff: ["mp3"],
+  flac: ["mp3"],
 };
 
 // A cleaned file's name in the report: what it is, never what the phone called it (metadata.NEUTRAL_NAMES).
@@ -57,8 +58,9 @@ export async function familyOf(blob) {
 
 /** The cleaning plan of `blob` (a File): {mime, pieces, found}. Throws CannotClean. */
 export async function planFor(blob, family) {
-  const names = MODULES[family];
-  if (!names) throw new CannotClean(`no cleaner for ${family}`);
+  const cleaner = CLEANERS[family];
+  if (!cleaner) throw new CannotClean(`no cleaner for ${family}`);
+  const names = [cleaner, ...(IMPORTS[cleaner] ?? [])];
   const [module] = await Promise.all(names.map((name) => import(`./clean/${name}.mjs`)));
   const plan = await module.plan(new BlobSource(blob));
   return { ...plan, pieces: merged(plan.pieces) };
