@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import io
 import os
 import re
@@ -22,7 +23,7 @@ from PIL.ExifTags import IFD
 from sqlalchemy import create_engine, inspect, text
 
 import crypto
-from dropbox import cli, config
+from dropbox import cli, config, db
 
 POSTGRES_ADMIN = os.environ.get("SEALDROP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent
@@ -119,6 +120,15 @@ def jpeg_with_exif(make: str = "SpyPhone 9000", size=(320, 240)) -> bytes:
     out = io.BytesIO()
     img.save(out, "JPEG", exif=exif)
     return out.getvalue()
+
+
+def fail_wal_syncs(monkeypatch) -> None:
+    """Every fdatasync of a SQLite WAL (dropbox/db.py) fails with EIO, as on a failing disk."""
+
+    def sync(path: str) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(db, "_fdatasync", sync)
 
 
 def files_containing(root: Path, needles: list[bytes]) -> list[str]:

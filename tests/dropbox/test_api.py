@@ -7,7 +7,7 @@ import re
 import pytest
 
 import crypto
-from tests.helpers import open_all_envelopes, proof_of_work
+from tests.helpers import fail_wal_syncs, open_all_envelopes, proof_of_work
 
 
 class Api:
@@ -220,18 +220,12 @@ def test_a_commit_its_disk_cannot_sync_keeps_the_uploads_it_filed(instance, api,
     part rows stand and name the filed uploads, which must not go back to the staging area. (Before
     db.committed, only an accident kept them: the rolled-back session could not read the deleted upload
     rows' ids to give their files back.)"""
-    import errno
-
     from sqlalchemy import create_engine, text
 
-    from dropbox import config, db
+    from dropbox import config
 
     good = api.upload(crypto.seal_bytes(doc(), api.recipients(api.category)))
-
-    def failing_disk(path: str) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(db, "_fdatasync", failing_disk)
+    fail_wal_syncs(monkeypatch)
     assert api.report([good]).status_code == 500
     monkeypatch.undo()
     engine = create_engine(config.load(instance).database_url)

@@ -16,7 +16,7 @@ from dropbox import bundles, config, db, errors
 from dropbox.blobs import FileBlobStore
 from dropbox.models import Desk, ExportLog, Officer, Part, Reply, Submission, today
 from tests.desk_helpers import add_user, csrf, login, officer_identity, reply_bundle, upload_replies
-from tests.helpers import extract
+from tests.helpers import extract, fail_wal_syncs
 
 
 class World:
@@ -195,13 +195,8 @@ def test_a_bundle_failing_half_way_leaves_nothing_behind(world, reporter):
 def test_a_commit_its_disk_cannot_sync_keeps_the_replies_it_names(world, monkeypatch):
     """The import's commit went through, then the WAL's fdatasync failed (EIO): the import fails, but its
     reply rows stand, so their blobs stay (the reporter can read the answer)."""
-    import errno
-
-    def failing_disk(path: str) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
     path = world.replies("r")
-    monkeypatch.setattr(db, "_fdatasync", failing_disk)
+    fail_wal_syncs(monkeypatch)
     with world.session() as s, pytest.raises(db.CommittedNotDurable):
         bundles.import_replies(s, world.store, path)
     monkeypatch.undo()

@@ -1,6 +1,5 @@
 """The no-JS path end to end through the Flask app, on SQLite and PostgreSQL."""
 
-import errno
 import io
 import json
 import tempfile
@@ -11,6 +10,7 @@ from PIL import Image
 from tests.helpers import (
     database_rows_containing,
     extract,
+    fail_wal_syncs,
     files_containing,
     jpeg_with_exif,
     open_all_envelopes,
@@ -164,12 +164,9 @@ def test_a_commit_its_disk_cannot_sync_fails_the_request_but_keeps_the_blobs_it_
     it, as after a failed commit, would leave a report whose photo is gone."""
     from sqlalchemy import create_engine, text
 
-    from dropbox import config, db
+    from dropbox import config
 
-    def failing_disk(path: str) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(db, "_fdatasync", failing_disk)
+    fail_wal_syncs(monkeypatch)
     photo = [(io.BytesIO(jpeg_with_exif()), "IMG_0001.jpg")]
     assert reporter.submit(files=photo).status_code == 500
     monkeypatch.undo()

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from dropbox import db
+from tests.helpers import fail_wal_syncs
 
 
 def _count(database: str) -> int:
@@ -129,17 +130,10 @@ def test_a_missing_wal_file_has_nothing_to_sync(tmp_path):
     db._fdatasync(str(tmp_path / "gone-wal"))  # no error: SQLite removes it only after a full checkpoint
 
 
-def _failing_disk(monkeypatch) -> None:
-    def sync(path: str) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-    monkeypatch.setattr(db, "_fdatasync", sync)
-
-
 def test_a_commit_whose_sync_fails_stands_and_says_so(database, monkeypatch):
     """The commit is in the WAL, and other connections see it, before the sync fails: the error says
     "committed" (db.committed), so the filing keeps the blobs its rows name; the next writer goes on."""
-    _failing_disk(monkeypatch)
+    fail_wal_syncs(monkeypatch)
     engine = db.make_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
         conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
@@ -160,7 +154,7 @@ def test_a_rollback_whose_sync_fails_is_not_called_committed(database, monkeypat
     engine = db.make_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
         conn.execute(text("INSERT INTO notes (n) VALUES (1)"))
-        _failing_disk(monkeypatch)
+        fail_wal_syncs(monkeypatch)
         with pytest.raises(OSError) as raised:
             conn.rollback()
         assert not db.committed(raised.value)
