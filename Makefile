@@ -80,9 +80,8 @@ run: setup
 	$(VENV)/bin/sealdrop serve --dir $(INSTANCE)
 
 # The suite in one process per core (at most TEST_PROCESSES, pytest-xdist), each taking a whole test file
-# at a time: a file's tests share its fixtures and run in order, as in a plain `pytest`. Run in one process,
-# the suite left 53% of 2 cores idle (waiting on tor, browsers, subprocesses and retries); two processes
-# took it from 31 to 20 minutes there (docs/architecture.md, "Tests").
+# at a time: a file's tests share its fixtures and run in order, as in a plain `pytest`. Why, and what it
+# saved: docs/architecture.md, "Tests".
 TEST_PROCESSES ?= 4
 test: setup
 	$(PY) -m ruff check .
