@@ -79,8 +79,11 @@ def _usage(
 ) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
     """In one statement: the open uploads (the desk's count and declared bytes, then everyone's), and
     with `held` the ciphertext the store holds or has promised to open uploads (the desk's, then
-    everyone's; else zeros). One statement, not six: a report asks on every call."""
-    row = [int(v) for v in session.execute(_usage_statement(held), {"desk_id": desk.id}).one()]
+    everyone's; else zeros). One statement, not six: a report asks on every call. Run on the session's
+    connection, not `session.execute`: a Core select gains nothing from the ORM's execution path, which
+    cost 5% of a no-JS report's instructions (callgrind, 7.52 M against 7.16 M a report in the app)."""
+    statement = _usage_statement(held)
+    row = [int(v) for v in session.connection().execute(statement, {"desk_id": desk.id}).one()]
     open_now = (row[0], row[1], row[2], row[3])
     return open_now, ((row[4] + row[1], row[5] + row[3]) if held else (0, 0))
 
