@@ -117,22 +117,33 @@ class Run:
     machine_idle: float = 0.0  # the share of all CPUs' time left idle during the run (/proc/stat)
 
 
-def run_load(pool, server: Server, reports: Sequence[list[Request]]) -> Run:
+def run_load(pool, servers: Sequence[Server], reports: Sequence[list[Request]]) -> Run:
     """`reports` (each a list of requests sent in order) shared among CLIENTS processes, all at once;
-    the rate from the first client's start to the last one's end, and the server's CPU per report."""
+    with several `servers` (instances behind one address) client c talks to servers[c mod n]. The rate
+    from the first client's start to the last one's end, and all the servers' CPU per report."""
     shares: list[list[Request]] = [[] for _ in range(CLIENTS)]
     for i, report in enumerate(reports):
         shares[i % CLIENTS].extend(report)
-    cpu_before, machine_before = tree_cpu_s(server.proc.pid), machine_ticks()
-    results = pool.map(_client, [(server.port, share) for share in shares if share], chunksize=1)
-    cpu = tree_cpu_s(server.proc.pid) - cpu_before
+    jobs = [(servers[c % len(servers)].port, share) for c, share in enumerate(shares) if share]
+    cpu_before, machine_before = servers_cpu_s(servers), machine_ticks()
+    results = pool.map(_client, jobs, chunksize=1)
+    cpu = servers_cpu_s(servers) - cpu_before
     idle, total = (after - before for after, before in zip(machine_ticks(), machine_before, strict=True))
     if failed := next((f for *_, f in results if f), None):
-        raise BenchError(f"{server.name}: {failed}")
+        raise BenchError(f"{' + '.join(s.name for s in servers)}: {failed}")
     seconds = max(e for _, e, _, _ in results) - min(s for s, _, _, _ in results)
     client_cpu = sum(c for _, _, c, _ in results)
     n = len(reports)
     return Run(n / seconds, cpu * 1000 / n, client_cpu * 1000 / n, idle / total if total else 0.0)
+
+
+def server_for(report: int, servers: Sequence[Server]) -> Server:
+    """The server run_load sends report number `report` to."""
+    return servers[report % CLIENTS % len(servers)]
+
+
+def servers_cpu_s(servers: Sequence[Server]) -> float:
+    return sum(tree_cpu_s(s.proc.pid) for s in servers)
 
 
 def machine_ticks() -> tuple[int, int]:

@@ -1,13 +1,16 @@
-"""Reports a second on this machine: `sealdrop serve` with 1 and 2 workers, SQLite and PostgreSQL, each
-against a bare waitress sink measured in the same run; and the report page's own server time.
+"""Reports a second on this machine: `sealdrop serve` with 1 and 2 workers, SQLite and PostgreSQL, and two
+instances sharing one PostgreSQL database and Redis, each against a bare waitress sink measured in the
+same run; and the report page's own server time.
 
-Run from the repository root: `python -m bench.scale` (about seven minutes here; `--quick` for fewer
+Run from the repository root: `python -m bench.scale` (about nine minutes here; `--quick` for fewer
 reports; `--nojs-text` for the no-JS text report on SQLite, one worker and the sink only; `--text` for
 the no-JS text report on every server, both goals in two minutes; `--threads 1,2,4,8` for the no-JS text
 report on every server at each of those waitress thread counts per worker, in about five; `--reps N` for
 N rounds instead of 3, each a little over 20 s of text runs).
 Children serve on 127.0.0.1: four `sealdrop serve` on demo instances of their own (SQLite
-and PostgreSQL, `--workers 1` and `--workers 2`), and the baseline, bench.ingest's sink: bare waitress
+and PostgreSQL, `--workers 1` and `--workers 2`); two more on two copies of one instance folder, one
+worker each, with the database, the blobs (large objects), budgets and proofs of work shared as on two
+machines (shared_instances; not with `--nojs-text`); and the baseline, bench.ingest's sink: bare waitress
 with the same options, writing each body to a file with fsync. Load comes from CLIENTS client
 processes (one keep-alive connection each, as many browsers), not threads of this one, so the client
 side's interpreter lock does not cap what a server can show. Nothing is asserted; every answer is
@@ -40,6 +43,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import statistics
 import sys
 from collections.abc import Sequence
@@ -63,7 +67,7 @@ from bench.ingest import (
     report_form,
     roomy_budgets,
 )
-from bench.loadgen import CLIENTS, Request, Run, client_process, for_sink, run_load
+from bench.loadgen import CLIENTS, Request, Run, client_process, for_sink, run_load, server_for
 
 REPS = 3  # rounds; --reps N
 # Text runs of 1,000 reports (2-3 s each): runs of 240 (half a second) moved by a third between reps here.
@@ -73,6 +77,7 @@ PHOTO_BYTES = 3_000_000
 SEED_REPORTS_A_DAY = 10_000
 GOALS = {"one worker / sink, no-JS text": 0.2, "2 workers / 1 worker": 1.6}
 WORKERS = (1, 2)
+INSTANCES = 2  # `sealdrop serve --workers 1` on each of two copies of one instance (shared_instances)
 
 
 # --------------------------------------------------------------------------------- building reports
@@ -154,18 +159,21 @@ def js_photo_report(page: Page, http: Http, envelope: bytes) -> list[Request]:
 
 @dataclass
 class Target:
-    """One `sealdrop serve` and what it takes to build reports for it (its form tokens, its keys)."""
+    """One `sealdrop serve`, or several instances sharing one database (each report sent to one of
+    them), and what it takes to build reports for it (its form tokens, its keys)."""
 
     name: str
-    server: Server
+    servers: tuple[Server, ...]
     text_envelope: bytes = b""
     photo_envelope: bytes = b""
 
     def reports(self, kind: str, count: int, photo: bytes) -> list[list[Request]]:
-        """`count` fresh reports of `kind`: a form token or a solved proof of work each, made now."""
+        """`count` fresh reports of `kind`: a form token or a solved proof of work each, made now (a
+        form from the instance the report goes to, as a reporter's page comes from one)."""
         import crypto
 
-        pages = [read_page(self.server.port) for _ in range(count if kind.startswith("no-JS") else 1)]
+        forms = count if kind.startswith("no-JS") else 1
+        pages = [read_page(server_for(i, self.servers).port) for i in range(forms)]
         if not self.text_envelope:
             keys = pages[0].keys
             self.text_envelope = crypto.seal_bytes(json.dumps({"what": WHAT}).encode(), keys)
@@ -174,7 +182,7 @@ class Target:
             return [no_js_report(p, None) for p in pages]
         if kind == "no-JS photo":
             return [no_js_report(p, photo) for p in pages]
-        with Http(self.server.port) as http:
+        with Http(self.servers[0].port) as http:  # challenges and uploads: shared by the instances
             if kind == "JS text":
                 return [js_text_report(pages[0], http, self.text_envelope) for _ in range(count)]
             return [js_photo_report(pages[0], http, self.photo_envelope) for _ in range(count)]
@@ -201,6 +209,29 @@ def _make_pg_instance(path: Path, url: str) -> Path:
     from tests.helpers import make_instance as helper
 
     return helper(path, url)
+
+
+def shared_instances(stack: contextlib.ExitStack, tmp: Path) -> Target:
+    """INSTANCES instances as on as many machines (docs/operations.md, "A national deployment"): one
+    instance folder, copied; one PostgreSQL database with the large-object blob store; budgets and
+    proof-of-work challenges in Redis; each folder served by its own `sealdrop serve` with one worker,
+    the clients spread over them as onionbalance spreads reporters. Here they share this machine's cores,
+    so the figure shows what the shared state costs beside `--workers 2`, not what a machine more adds."""
+    from dropbox import config
+    from tests.dropbox.scale_out_helpers import REDIS_URL, redis_prefix
+    from tests.helpers import postgres_database
+
+    url, prefix = stack.enter_context(postgres_database()), stack.enter_context(redis_prefix())
+    folders = [tmp / f"PostgreSQL-instance-{n}" for n in range(1, INSTANCES + 1)]
+    shared = {"blob_store": "postgresql", "redis_url": REDIS_URL, "redis_prefix": prefix}
+    config.save(config.load(bench_config(folders[0], url)).with_overrides(**shared))
+    servers = []
+    for folder in folders:
+        if not folder.exists():
+            shutil.copytree(folders[0], folder)  # as an operator copies it to the next machine
+        port = free_port()
+        servers.append(stack.enter_context(child_server(folder.name, serve_argv(folder, port, 1), port, tmp)))
+    return Target(f"PostgreSQL {INSTANCES} instances", tuple(servers))
 
 
 def serve_argv(instance: Path, port: int, workers: int, threads: int = THREADS) -> list[str]:
@@ -270,12 +301,12 @@ def measure_kind(
     """`reps` rounds, each a run on every server and on the sink, in an order rotated every round, so
     that all see the same moods of the machine; each run with fresh form tokens and proofs of work, made
     beforehand."""
-    servers = {t.name: t.server for t in targets} | {"sink": sink}
+    servers = {t.name: t.servers for t in targets} | {"sink": (sink,)}
     runs: dict[str, list[Run]] = {name: [] for name in servers}
     warm = {t.name: t.reports(kind, max(CLIENTS, count // 10), photo) for t in targets}
     warm["sink"] = [for_sink(r) for r in warm[targets[0].name]]
-    for name, server in servers.items():
-        run_load(pool, server, warm[name])
+    for name, group in servers.items():
+        run_load(pool, group, warm[name])
     names = [*servers]
     for rep in range(reps):
         prepared = {t.name: t.reports(kind, count, photo) for t in targets}
@@ -290,7 +321,7 @@ def print_kind(kind: str, m: Measured, count: int) -> None:
     print(f"\n{kind}: {count} reports a run, {m.rounds} runs each, {CLIENTS} client processes  "
           f"[{load_line()}]")  # fmt: skip
     for name, runs in m.runs.items():
-        print(f"  {name:<20} {m.per_s(name):8.1f}/s ({' '.join(f'{r.per_s:.1f}' for r in runs)}), server CPU "
+        print(f"  {name:<22} {m.per_s(name):8.1f}/s ({' '.join(f'{r.per_s:.1f}' for r in runs)}), server CPU "
               f"{m.cpu_ms(name):.2f} ms a report ({' '.join(f'{r.cpu_ms:.2f}' for r in runs)}), "
               f"clients' CPU {m.client_cpu_ms(name):.2f} ms, machine idle "
               f"{m.machine_idle(name):.0%}")  # fmt: skip
@@ -301,22 +332,29 @@ def summary(results: dict[str, Measured]) -> None:
     rows = []
     for kind, m in results.items():
         for db in ("SQLite", "PostgreSQL"):
-            one, two = f"{db} 1 worker", f"{db} 2 workers"
+            one, two, shared = f"{db} 1 worker", f"{db} 2 workers", f"{db} {INSTANCES} instances"
             cpu = m.cpu_ms(one)
             capacity = 2 * 1000 / cpu * 86400  # both cores' CPU-seconds, spent on nothing else
-            rows.append([f"{kind}, {db}", f"{m.per_s(one):.1f}", f"{m.per_s(two):.1f}",
+            instances = ["-", "-"]
+            if shared in m.runs:
+                instances = [f"{m.per_s(shared):.1f}", f"{m.ratio(shared, one):.2f}"]
+            rows.append([f"{kind}, {db}", f"{m.per_s(one):.1f}", f"{m.per_s(two):.1f}", instances[0],
                          f"{m.per_s('sink'):.0f}", f"{m.ratio(one, 'sink'):.3f}", f"{m.ratio(two, one):.2f}",
-                         f"{cpu:.2f}", f"{m.ratio(one, 'sink', cpu=True):.3f}", f"{capacity / 1e6:.2f} M",
-                         f"{SEED_REPORTS_A_DAY / capacity:.2%}"])  # fmt: skip
+                         instances[1], f"{cpu:.2f}", f"{m.ratio(one, 'sink', cpu=True):.3f}",
+                         f"{capacity / 1e6:.2f} M", f"{SEED_REPORTS_A_DAY / capacity:.2%}"])  # fmt: skip
     rounds = next(iter(results.values())).rounds
     print(f"\nSummary: rates and CPU are medians of {rounds} runs; each ratio is taken within a round and "
           "shown as the median over the rounds (lowest-highest); the sink is one bare waitress process; CPU "
           "is the server's own (user + system, all its processes), per report")  # fmt: skip
-    print(table(["report kind, database", "1w/s", "2w/s", "sink/s", "1w/sink", "2w/1w", "1w CPU ms",
-                 "sink/1w CPU", "a day, 2 cores", f"{SEED_REPORTS_A_DAY:,}/day is"], rows))  # fmt: skip
+    print(table(["report kind, database", "1w/s", "2w/s", f"{INSTANCES}i/s", "sink/s", "1w/sink", "2w/1w",
+                 f"{INSTANCES}i/1w", "1w CPU ms", "sink/1w CPU", "a day, 2 cores",
+                 f"{SEED_REPORTS_A_DAY:,}/day is"], rows))  # fmt: skip
     print(f"Goals (issue 15): no-JS text, 1 worker / sink >= {GOALS['one worker / sink, no-JS text']} "
           f"(by rate: 1w/sink; by CPU: sink/1w CPU); 2 workers / 1 worker >= "
           f"{GOALS['2 workers / 1 worker']}.\n"
+          f"'{INSTANCES}i' is {INSTANCES} instances of one PostgreSQL database, blobs in it, budgets and "
+          "proofs of work in Redis, one worker each, sharing these cores (SQLite is one machine's file: "
+          "none).\n"
           "'a day, 2 cores' is what both cores' CPU would file if they did nothing else (2 x 86,400 s / the "
           "CPU of one report), and the seed's 10,000 reports a day as a share of it.")  # fmt: skip
 
@@ -350,9 +388,10 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False
                 instances[name] = instance = bench_config(tmp / name.replace(" ", "-"), url)
                 port = free_port()
                 argv = serve_argv(instance, port, workers)
-                targets.append(
-                    Target(name, stack.enter_context(child_server(name.replace(" ", "-"), argv, port, tmp)))
-                )
+                server = stack.enter_context(child_server(name.replace(" ", "-"), argv, port, tmp))
+                targets.append(Target(name, (server,)))
+        if not nojs_text:
+            targets.append(shared_instances(stack, tmp))
         (tmp / "sink").mkdir()
         sink_port = free_port()
         argv = sink_argv(sink_port, tmp / "sink", instances["SQLite 1 worker"])
@@ -370,7 +409,7 @@ def run(tmp: Path, quick: bool, nojs_text: bool = False, text_only: bool = False
             pg_instance = instances["PostgreSQL 1 worker"]
             page = {cache: page_time.page_server_time(tmp, pg_instance, cache) for cache in (None, 0.0)}
         except (BenchError, OSError) as e:
-            logs = "\n".join(f"--- {t.name} ---\n{t.server.tail()}" for t in targets)
+            logs = "\n".join(f"--- {s.name} ---\n{s.tail()}" for t in targets for s in t.servers)
             raise BenchError(f"{type(e).__name__}: {e}\n{logs}") from e
     summary(results)
     page_time.print_page(page)
@@ -398,7 +437,7 @@ def threads_study(tmp: Path, threads: Sequence[int], reps: int = REPS) -> None:
                     server = child_server(
                         name.replace(" ", "-"), serve_argv(instance, port, workers, t), port, tmp
                     )
-                    targets.append(Target(name, stack.enter_context(server)))
+                    targets.append(Target(name, (stack.enter_context(server),)))
         (tmp / "sink").mkdir()
         sink_port = free_port()
         sink = stack.enter_context(
