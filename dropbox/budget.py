@@ -43,40 +43,54 @@ SNAPSHOT_FILE = "budgets.json"  # in the instance folder, while `sealdrop serve`
 SNAPSHOT_EVERY_S = 30.0
 
 
-class _Window:
-    """What both counters do, on three steps each has its own way: `_locked()` (held; yields the
-    current slice), `_slices(key, now)` (the (slice number, count) still in the window, oldest first)
-    and `_add(key, count, now)`."""
+NO_LIMIT = -1
+
+
+class Counter:
+    """What every counter answers, each through its one `step`: in memory (WindowCounter), in memory
+    shared by the workers (SharedWindowCounter) and in Redis (shared.RedisWindowCounter). One step per
+    question, whatever it asks about a desk and the overall count: with Redis a step is a round trip,
+    and a JS report asked ten of them before it had one."""
+
+    def step(self, limits: Sequence[tuple[str, int]], amount: int = 0) -> tuple[float, list[int]]:
+        """As one step (nobody counts in between): each key's count in the window, and how long until
+        every key is below its limit (0: now; NO_LIMIT: none); if `amount` and there is nothing to wait
+        for, `amount` events counted for every key."""
+        raise NotImplementedError
+
+    def add(self, key: str, count: int = 1) -> None:
+        self.step([(key, NO_LIMIT)], count)
+
+    def count(self, key: str) -> int:
+        return self.step([(key, NO_LIMIT)])[1][0]
+
+    def seconds_until_below(self, key: str, limit: int) -> float:
+        """How long until fewer than `limit` events are in the window (0 if that is so now)."""
+        return self.step([(key, limit)])[0]
+
+    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
+        """One event for every key, if each is below its limit (a check and its count are never
+        split); else nothing is counted and the answer is how long until each is below its limit."""
+        return self.step(limits, 1)[0]
+
+
+class _Window(Counter):
+    """A counter in this machine's memory, its step made of three each has its own way: `_locked()`
+    (held; yields the current slice), `_slices(key, now)` (the (slice number, count) still in the
+    window, oldest first) and `_add(key, count, now)`."""
 
     slice_s: float
     clock: Callable[[], float]
 
-    def add(self, key: str, count: int = 1) -> None:
+    def step(self, limits: Sequence[tuple[str, int]], amount: int = 0) -> tuple[float, list[int]]:
         with self._locked() as now:
-            self._add(key, count, now)
-
-    def count(self, key: str) -> int:
-        with self._locked() as now:
-            return sum(n for _, n in self._slices(key, now))
-
-    def seconds_until_below(self, key: str, limit: int) -> float:
-        """How long until fewer than `limit` events are in the window (0 if that is so now)."""
-        with self._locked() as now:
-            slices = self._slices(key, now)
-        return _wait_below(slices, limit, self.slice_s, self.clock)
-
-    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
-        """One event for every key, if each is below its limit, as one step (nobody counts in
-        between: a check and its count are never split); else nothing is counted and the answer is
-        how long until each key is below its limit again."""
-        with self._locked() as now:
-            wait = max(
-                _wait_below(self._slices(key, now), limit, self.slice_s, self.clock) for key, limit in limits
-            )
-            if not wait:
+            slices = [self._slices(key, now) for key, _ in limits]
+            limited = [(s, limit) for s, (_, limit) in zip(slices, limits, strict=True) if limit != NO_LIMIT]
+            wait = max((_wait_below(s, limit, self.slice_s, self.clock) for s, limit in limited), default=0.0)
+            if amount and not wait:
                 for key, _ in limits:
-                    self._add(key, 1, now)
-            return wait
+                    self._add(key, amount, now)
+        return wait, [sum(n for _, n in found) for found in slices]
 
 
 class WindowCounter(_Window):
@@ -163,19 +177,18 @@ class Budgets:
 
     def wait_s(self, kind: str, desk_slug: str) -> int:
         """0 if one more `kind` may go to `desk_slug` now; else the whole seconds to wait."""
-        counter, limits = self.counters[kind], self.limits[kind]
-        wait = max(
-            counter.seconds_until_below(desk_slug, limits.per_desk),
-            counter.seconds_until_below(OVERALL, limits.overall),
-        )
-        return math.ceil(wait)
+        return math.ceil(self._check(kind, desk_slug)[0])
+
+    def _check(self, kind: str, desk_slug: str) -> tuple[float, list[int]]:
+        """The wait for `kind` at `desk_slug` under both its limits, and the desk's and overall counts."""
+        limits = self.limits[kind]
+        return self.counters[kind].step([(desk_slug, limits.per_desk), (OVERALL, limits.overall)])
 
     def spend(self, kind: str, desk_slug: str) -> None:
         """Count what was filed a moment ago; with Redis away it goes uncounted rather than the
         reporter being told to send again what is already filed."""
         with contextlib.suppress(CountsUnavailable):
-            self.counters[kind].add(desk_slug)
-            self.counters[kind].add(OVERALL)
+            self.counters[kind].step([(desk_slug, NO_LIMIT), (OVERALL, NO_LIMIT)], 1)
 
     def take(self, kind: str, desk_slug: str) -> int:
         """wait_s, and if it is 0 the event is counted in the same step: however many requests arrive
@@ -194,9 +207,9 @@ class Budgets:
         rationed by its CPU, and an honest reporter's phone, which solved while they typed, pays a
         little more instead of being locked out (docs/threat-model.md, "Floods")."""
         try:
-            if self.wait_s("reports", desk_slug):
+            wait, (recent, _) = self._check("reports", desk_slug)
+            if wait:
                 return self.pow_work << self.pow_max_steps
-            recent = self.counters["reports"].count(desk_slug)
         except CountsUnavailable:  # Redis away: the report page still opens, at the top level
             return self.pow_work << self.pow_max_steps
         steps = min(self.pow_max_steps, recent // max(1, self.pow_reports_per_step))

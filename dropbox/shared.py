@@ -35,25 +35,28 @@ from flask import Flask, current_app, g, request
 from flask.wrappers import Response
 from werkzeug.exceptions import ServiceUnavailable
 
-from .budget import BUCKETS, KINDS, CountsUnavailable
+from .budget import BUCKETS, KINDS, Counter, CountsUnavailable
 from .config import Config
 from .intake import BUSY_RETRY_AFTER_S
 from .security import once_hash
 
 log = logging.getLogger("sealdrop")
 
-# KEYS: one hash per counted key (slice number -> count). ARGV: slice length (s), slices in a window,
-# expiry (s), how many to add, then a limit per key (-1: none). Adds to every key only if each is
-# below its limit; returns the seconds until all are below (as text), then each key's count.
+# budget.Counter.step as one script, so one round trip. KEYS: the set of names counted lately (for the
+# admin page), then one hash per counted name (slice number -> count). ARGV: slice length (s), slices
+# in a window, expiry (s), how many to add, then a limit per name (-1: none), then the names. Adds to
+# every name only if each is below its limit; returns the seconds until all are below (as text), then
+# each name's count.
 _WINDOW_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local slice_s, buckets = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ttl, amount = tonumber(ARGV[3]), tonumber(ARGV[4])
 local current = math.floor(now / slice_s)
+local names = #KEYS - 1
 local worst, totals = 0, {}
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[4 + i])
+for i = 1, names do
+  local key, limit = KEYS[i + 1], tonumber(ARGV[4 + i])
   local flat = redis.call('HGETALL', key)
   local slices, total = {}, 0
   for j = 1, #flat, 2 do
@@ -80,10 +83,12 @@ for i, key in ipairs(KEYS) do
   end
 end
 if amount > 0 and worst == 0 then
-  for _, key in ipairs(KEYS) do
-    redis.call('HINCRBY', key, string.format('%d', current), amount)
-    redis.call('EXPIRE', key, ttl)
+  for i = 1, names do
+    redis.call('HINCRBY', KEYS[i + 1], string.format('%d', current), amount)
+    redis.call('EXPIRE', KEYS[i + 1], ttl)
+    redis.call('SADD', KEYS[1], ARGV[4 + names + i])
   end
+  redis.call('EXPIRE', KEYS[1], ttl)
 end
 local answer = {tostring(worst)}
 for i = 1, #totals do answer[i + 1] = totals[i] end
@@ -114,40 +119,27 @@ def redis_address(cfg: Config) -> str:
     return f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
 
 
-class RedisWindowCounter:
+class RedisWindowCounter(Counter):
     """budget.WindowCounter's methods and results, counted in Redis for every instance at once: per
-    key, a hash of slice number -> count, expiring a little after the window."""
+    key, a hash of slice number -> count, expiring a little after the window; each step one script."""
 
     def __init__(self, connection: redis.Redis, prefix: str, kind: str, window_s: float) -> None:
         self.slice_s = window_s / BUCKETS
         self._redis = connection
         self._prefix = f"{prefix}:budget:{kind}:"
-        self._seen = f"{prefix}:budget:{kind}:seen"
+        self._seen = f"{prefix}:budget-seen:{kind}"  # apart from the names: a desk may be called "seen"
         self._ttl = math.ceil(window_s + self.slice_s) + 60
         self._script = connection.register_script(_WINDOW_SCRIPT)
 
-    def _run(self, keys: Sequence[str], limits: Sequence[int], amount: int) -> tuple[float, list[int]]:
-        args = [self.slice_s, BUCKETS, self._ttl, amount, *limits]
+    def step(self, limits: Sequence[tuple[str, int]], amount: int = 0) -> tuple[float, list[int]]:
+        names = [name for name, _ in limits]
+        keys = [self._seen, *(self._prefix + name for name in names)]
+        args = [self.slice_s, BUCKETS, self._ttl, amount, *(limit for _, limit in limits), *names]
         try:
-            wait, *totals = self._script(keys=[self._prefix + key for key in keys], args=args)
-            if amount and not float(wait):
-                self._redis.sadd(self._seen, *keys)  # for the admin page's list of desks counted lately
-                self._redis.expire(self._seen, self._ttl)
+            wait, *totals = self._script(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError):
             raise CountsUnavailable from None
         return float(wait), [int(n) for n in totals]
-
-    def add(self, key: str, count: int = 1) -> None:
-        self._run([key], [-1], count)
-
-    def count(self, key: str) -> int:
-        return self._run([key], [-1], 0)[1][0]
-
-    def seconds_until_below(self, key: str, limit: int) -> float:
-        return self._run([key], [limit], 0)[0]
-
-    def take_below(self, limits: Sequence[tuple[str, int]]) -> float:
-        return self._run([key for key, _ in limits], [limit for _, limit in limits], 1)[0]
 
     def seen(self) -> list[str]:
         try:

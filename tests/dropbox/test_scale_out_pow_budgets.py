@@ -127,6 +127,63 @@ def test_the_redis_counter_counts_as_the_memory_one(tmp_path):
         connection.close()
 
 
+def test_every_counter_takes_one_step_alike(tmp_path):
+    """budget.Counter.step, one round trip to Redis: each name's count, the wait under the limits given
+    (NO_LIMIT: none), and a count added to every name only when nothing waits; the same answers from
+    Redis, this process's memory and the memory the workers share. A desk may be called "seen": the
+    names counted lately are kept apart from the counts."""
+    no_limit = budget.NO_LIMIT
+    with redis_prefix() as prefix:
+        connection = redis.Redis.from_url(REDIS_URL)
+        counters = [RedisWindowCounter(connection, prefix, "reports", 600),
+                    budget.WindowCounter(600, time.monotonic),
+                    budget.SharedWindowCounter(600, time.monotonic)]  # fmt: skip
+        for c in counters:
+            assert c.step([("seen", no_limit), ("*", no_limit)], 2) == (0.0, [0, 0])
+            assert c.step([("seen", 3), ("*", 10)]) == (0.0, [2, 2])
+            assert c.step([("seen", 3), ("*", 10)], 1) == (0.0, [2, 2])
+            wait, counts = c.step([("seen", 3), ("*", 10)], 1)  # the desk is at its limit: nothing added
+            assert 0 < wait <= 600 and counts == [3, 3]
+            assert c.step([("other", no_limit), ("*", 3)], 5)[1] == [0, 3]  # "*" at 3 of 3: refused
+            assert (c.count("other"), c.count("*"), c.count("seen")) == (0, 3, 3)
+            assert {"*", "seen"} <= set(c.seen())
+        connection.close()
+
+
+def test_a_js_report_asks_redis_three_times(tmp_path, monkeypatch):
+    """The challenge's work (the budget's wait and the desk's count), the solution claimed once, the
+    report counted: one Redis command each. Every command is a round trip on the request's path; a
+    report asked ten before the counters took one step per question."""
+    from dropbox import create_app
+    from tests.dropbox.test_api import Api
+    from tests.dropbox.test_api import doc as report_doc
+
+    with redis_prefix() as prefix:
+        instance = make_instance(tmp_path / "instance")
+        cfg = config.load(instance).with_overrides(redis_url=REDIS_URL, redis_prefix=prefix, pow_work=4)
+        app = create_app(cfg)
+        api = Api(app.test_client())
+        envelope = crypto.seal_bytes(report_doc(), api.recipients(api.category))
+        challenge = api.call("GET", "/challenge").json
+        receipt = crypto.Receipt.generate()
+        reply_public = base64.b64encode(receipt.reply_recipient.public_bytes).decode()
+        meta = json.dumps({"category": int(api.category), "sizes": [len(envelope)],
+                           "pow": proof_of_work(challenge), "reply_public": reply_public,
+                           "lookup_id": base64.b64encode(receipt.lookup_id).decode()})  # fmt: skip
+        commands = []
+        real = redis.Redis.execute_command
+
+        def counted(client, *args, **options):
+            commands.append(args[0])
+            return real(client, *args, **options)
+
+        monkeypatch.setattr(redis.Redis, "execute_command", counted)
+        answer = api.call("POST", "/reports", len(meta).to_bytes(4, "big") + meta.encode() + envelope)
+        assert answer.status_code == 201, answer.json
+        assert commands == ["EVALSHA", "SET", "EVALSHA"], commands
+        app.extensions["sealdrop.engine"].dispose()
+
+
 def test_without_redis_the_service_says_try_again_and_stores_nothing(tmp_path):
     from dropbox import create_app
     from tests.dropbox.test_api import Api
