@@ -43,14 +43,14 @@ SNAPSHOT_FILE = "budgets.json"  # in the instance folder, while `sealdrop serve`
 SNAPSHOT_EVERY_S = 30.0
 
 
-NO_LIMIT = -1
+NO_LIMIT = -1  # a limit in Counter.step that nothing waits for: the name is only counted or read
 
 
 class Counter:
     """What every counter answers, each through its one `step`: in memory (WindowCounter), in memory
-    shared by the workers (SharedWindowCounter) and in Redis (shared.RedisWindowCounter). One step per
-    question, whatever it asks about a desk and the overall count: with Redis a step is a round trip,
-    and a JS report asked ten of them before it had one."""
+    shared by the workers (SharedWindowCounter) and in Redis (shared.RedisWindowCounter). Ask about a
+    desk and the overall count in one step: with Redis each step is a round trip on the request's path
+    (a JS report takes two, beside the claim of its proof of work)."""
 
     def step(self, limits: Sequence[tuple[str, int]], amount: int = 0) -> tuple[float, list[int]]:
         """As one step (nobody counts in between): each key's count in the window, and how long until
@@ -75,9 +75,9 @@ class Counter:
 
 
 class _Window(Counter):
-    """A counter in this machine's memory, its step made of three each has its own way: `_locked()`
-    (held; yields the current slice), `_slices(key, now)` (the (slice number, count) still in the
-    window, oldest first) and `_add(key, count, now)`."""
+    """A counter in this machine's memory. Its step is made of three methods that each subclass has
+    its own way of doing: `_locked()` (held; yields the current slice), `_slices(key, now)` (the (slice
+    number, count) still in the window, oldest first) and `_add(key, count, now)`."""
 
     slice_s: float
     clock: Callable[[], float]
