@@ -157,6 +157,7 @@ def test_a_js_report_asks_redis_three_times(tmp_path, monkeypatch):
     from dropbox import create_app
     from tests.dropbox.test_api import Api
     from tests.dropbox.test_api import doc as report_doc
+    from tests.dropbox.test_pow import whole_with
 
     with redis_prefix() as prefix:
         instance = make_instance(tmp_path / "instance")
@@ -164,12 +165,7 @@ def test_a_js_report_asks_redis_three_times(tmp_path, monkeypatch):
         app = create_app(cfg)
         api = Api(app.test_client())
         envelope = crypto.seal_bytes(report_doc(), api.recipients(api.category))
-        challenge = api.call("GET", "/challenge").json
-        receipt = crypto.Receipt.generate()
-        reply_public = base64.b64encode(receipt.reply_recipient.public_bytes).decode()
-        meta = json.dumps({"category": int(api.category), "sizes": [len(envelope)],
-                           "pow": proof_of_work(challenge), "reply_public": reply_public,
-                           "lookup_id": base64.b64encode(receipt.lookup_id).decode()})  # fmt: skip
+        solution = proof_of_work(api.call("GET", "/challenge").json)
         commands = []
         real = redis.Redis.execute_command
 
@@ -178,7 +174,7 @@ def test_a_js_report_asks_redis_three_times(tmp_path, monkeypatch):
             return real(client, *args, **options)
 
         monkeypatch.setattr(redis.Redis, "execute_command", counted)
-        answer = api.call("POST", "/reports", len(meta).to_bytes(4, "big") + meta.encode() + envelope)
+        answer = whole_with(api, solution, crypto.Receipt.generate(), envelope)
         assert answer.status_code == 201, answer.json
         assert commands == ["EVALSHA", "SET", "EVALSHA"], commands
         app.extensions["sealdrop.engine"].dispose()
